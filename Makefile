@@ -1,0 +1,133 @@
+# IDunno top-level Makefile.
+#
+#   make                 build every program into bin/
+#   make SANITIZE=address,undefined
+#                        the same, with sanitizers, into build/san/ (never mixed)
+#   make test [TESTS=pattern]   build, then run the tests through tests/run
+#   make bench           run the benchmarks and print their tables
+#   make demo            the main job (see README.md)
+#   make deps            install every Debian package the project needs
+#   make V=1             show the commands
+
+.DELETE_ON_ERROR:
+.SUFFIXES:
+.DEFAULT_GOAL := all
+
+CC       ?= cc
+PKG      ?= pkg-config
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wno-unused-parameter
+OPT      ?= -O2 -g
+STD      := -std=c11 -D_GNU_SOURCE
+INCLUDES := -I. -Icommon -Ikernels -Imodels -Iengine
+
+ifeq ($(CC),cc)
+  CC := gcc
+endif
+
+ifdef SANITIZE
+  OUT      := build/san
+  BINDIR   := build/san/bin
+  SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+  OUT      := build/release
+  BINDIR   := bin
+  SANFLAGS :=
+endif
+
+# Libraries.  oneDNN and OpenBLAS ship no .pc file on Debian 12; the
+# fallbacks are their Debian link names.
+DNNL_LIBS   := $(shell $(PKG) --libs dnnl 2>/dev/null || echo -ldnnl)
+BLAS_CFLAGS := $(shell $(PKG) --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
+BLAS_LIBS   := $(shell $(PKG) --libs openblas 2>/dev/null || echo -lopenblas)
+JPEG_LIBS   := $(shell $(PKG) --libs libturbojpeg 2>/dev/null || echo -lturbojpeg)
+
+CFLAGS   := $(STD) $(OPT) $(WARN) $(INCLUDES) $(BLAS_CFLAGS) $(SANFLAGS) -MMD -MP $(EXTRA_CFLAGS)
+LDFLAGS  := $(SANFLAGS) $(EXTRA_LDFLAGS)
+LDLIBS   := -lm -lpthread
+
+ifeq ($(V),1)
+  Q :=
+  say :=
+else
+  Q := @
+  say = @printf '  %-7s %s\n' $(1) $(2);
+endif
+
+# --- sources --------------------------------------------------------------
+COMMON_SRC  := $(wildcard common/*.c)
+KERNELS_SRC := $(wildcard kernels/*.c)
+MODELS_SRC  := $(wildcard models/*.c)
+ENGINE_LIB_SRC := $(filter-out engine/main.c,$(wildcard engine/*.c))
+
+COMMON_OBJ  := $(COMMON_SRC:%.c=$(OUT)/%.o)
+KERNELS_OBJ := $(KERNELS_SRC:%.c=$(OUT)/%.o)
+MODELS_OBJ  := $(MODELS_SRC:%.c=$(OUT)/%.o) $(OUT)/models/imagenet_classes.o
+ENGINE_LIB_OBJ := $(ENGINE_LIB_SRC:%.c=$(OUT)/%.o)
+
+# Everything that runs a network links this set.
+NET_OBJ  := $(ENGINE_LIB_OBJ) $(MODELS_OBJ) $(KERNELS_OBJ) $(COMMON_OBJ)
+NET_LIBS := $(DNNL_LIBS) -lgomp $(BLAS_LIBS) $(JPEG_LIBS) $(LDLIBS)
+
+# One program per main: engine/main.c -> engine, bench/X.c -> X.
+BENCH_PROGS := $(patsubst bench/%.c,$(BINDIR)/%,$(wildcard bench/*.c))
+PROGRAMS := $(if $(wildcard engine/main.c),$(BINDIR)/engine) $(BENCH_PROGS)
+
+TEST_SRC  := $(wildcard tests/test_*.c)
+TEST_BINS := $(TEST_SRC:tests/%.c=$(BINDIR)/tests/%)
+
+all: $(PROGRAMS) $(TEST_BINS)
+
+# --- rules ----------------------------------------------------------------
+$(OUT)/%.o: %.c
+	$(call say,CC,$<)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# The 1000 ImageNet class names, compiled in from models/imagenet_classes.txt.
+$(OUT)/models/imagenet_classes.c: models/imagenet_classes.txt models/gen_classes.sh
+	$(call say,GEN,$@)
+	@mkdir -p $(dir $@)
+	$(Q)sh models/gen_classes.sh $< > $@
+
+$(OUT)/models/imagenet_classes.o: $(OUT)/models/imagenet_classes.c
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BINDIR)/engine: $(OUT)/engine/main.o $(NET_OBJ)
+	$(call say,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(NET_LIBS)
+
+$(BENCH_PROGS): $(BINDIR)/%: $(OUT)/bench/%.o $(NET_OBJ)
+	$(call say,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(NET_LIBS)
+
+$(BINDIR)/tests/%: $(OUT)/tests/%.o $(NET_OBJ)
+	$(call say,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(NET_LIBS)
+
+# --- entry points ---------------------------------------------------------
+.PHONY: all test bench demo deps clean format
+
+test: all
+	@IDUNNO_BIN=$(BINDIR) bash tests/run $(if $(TESTS),--only '$(TESTS)')
+
+bench: all
+	@IDUNNO_BIN=$(BINDIR) bash bench/run
+
+demo: all
+	@IDUNNO_BIN=$(BINDIR) bash bench/demo
+
+deps:
+	@bash .ci/deps
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)
