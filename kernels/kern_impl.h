@@ -1,0 +1,75 @@
+/*
+ * kern_impl.h - what the backends share inside kernels/ (not for users).
+ */
+#ifndef IDUNNO_KERN_IMPL_H
+#define IDUNNO_KERN_IMPL_H
+
+#include "kern.h"
+
+#include <stddef.h>
+
+/* The vtable each backend fills. */
+struct kern_backend {
+	const char *name;
+	int (*plan_create)(const struct kern_graph *g, int batch, struct kern_plan **out, char *err,
+			   size_t errlen);
+	int (*plan_run)(struct kern_plan *p, const float *in, float *out);
+	size_t (*plan_workspace)(const struct kern_plan *p);
+	void (*plan_free)(struct kern_plan *p);
+};
+
+/* Every plan starts with this header so the dispatcher can find its backend. */
+struct kern_plan {
+	const struct kern_backend *be;
+	int batch;
+};
+
+extern const struct kern_backend kern_backend_ref;
+extern const struct kern_backend kern_backend_blas;
+extern const struct kern_backend kern_backend_onednn;
+
+static inline size_t kern_shape_elems(const struct kern_shape *s)
+{
+	return (size_t)s->c * (size_t)s->h * (size_t)s->w;
+}
+
+/*
+ * Assigns buffers to tensors by liveness so that activations reuse memory.
+ * size[t] is the bytes tensor t needs (0 for a tensor that needs no buffer,
+ * such as the caller's input).  On return buf_of[t] is the buffer index of
+ * tensor t (-1 when it has none) and buf_size[b] the bytes buffer b needs;
+ * returns the number of buffers.  buf_of and buf_size hold ntensors entries.
+ */
+int kern_assign_buffers(const struct kern_graph *g, const size_t *size, int *buf_of,
+			size_t *buf_size);
+
+/* Reference kernels on NCHW data, used by the ref and blas backends. */
+void kern_ref_conv(const struct kern_layer *l, int n, const struct kern_shape *is,
+		   const struct kern_shape *os, const float *src, float *dst);
+void kern_ref_maxpool(const struct kern_layer *l, int n, const struct kern_shape *is,
+		      const struct kern_shape *os, const float *src, float *dst);
+void kern_ref_avgpool(int n, const struct kern_shape *is, const struct kern_shape *os,
+		      const float *src, float *dst);
+void kern_ref_fc(const struct kern_layer *l, int n, int ic, int oc, const float *src, float *dst);
+
+/*
+ * The executor for NCHW backends: runs the graph layer by layer, calling
+ * conv and fc through these hooks and the reference pooling kernels.
+ */
+struct kern_plain_ops {
+	void (*conv)(const struct kern_layer *l, int n, const struct kern_shape *is,
+		     const struct kern_shape *os, const float *src, float *dst, float *scratch);
+	/* Scratch floats conv needs for this layer and batch. */
+	size_t (*conv_scratch)(const struct kern_layer *l, const struct kern_shape *is,
+			       const struct kern_shape *os);
+	void (*fc)(const struct kern_layer *l, int n, int ic, int oc, const float *src, float *dst);
+};
+
+int kern_plain_plan_create(const struct kern_backend *be, const struct kern_plain_ops *ops,
+			   const struct kern_graph *g, int batch, struct kern_plan **out, char *err,
+			   size_t errlen);
+int kern_plain_plan_run(struct kern_plan *p, const float *in, float *out);
+size_t kern_plain_plan_workspace(const struct kern_plan *p);
+void kern_plain_plan_free(struct kern_plan *p);
+
+#endif

@@ -1,0 +1,585 @@
+/*
+ * kern_onednn.c - the oneDNN backend (the default).
+ *
+ * A plan is built in two passes.  The first creates one primitive per
+ * layer, letting oneDNN choose the memory format of weights and outputs
+ * ("any"); each layer then takes its input in whatever blocked layout the
+ * layer before produced, so activations are reordered only where a
+ * primitive insists (in practice: nowhere but the edges).  Weights are
+ * reordered once, at plan time.  Residual adds ride on the convolution as
+ * a sum post-op into the residual tensor, ReLU as an eltwise post-op.  The
+ * second pass sizes every tensor and shares buffers between tensors whose
+ * lives do not overlap; one scratchpad serves all primitives.
+ */
+#include "kern_impl.h"
+#include "util.h"
+
+#include <oneapi/dnnl/dnnl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_ARGS 6
+
+struct step {
+	dnnl_primitive_t prim;
+	int nargs;
+	dnnl_exec_arg_t args[MAX_ARGS];
+};
+
+struct onednn_plan {
+	struct kern_plan base;
+	dnnl_engine_t eng;
+	dnnl_stream_t strm;
+	int ntensors;
+	dnnl_memory_desc_t *md; /* per tensor, as produced */
+	dnnl_memory_t *mem;	/* per tensor; handles set in pass two */
+	dnnl_memory_t in_user, out_user;
+	struct step *steps;
+	int nsteps, cap_steps;
+	dnnl_memory_t *owned; /* weights, biases, reorder temporaries, scratch views */
+	int nowned, cap_owned;
+	float **bufs; /* activation buffers */
+	size_t *buf_size;
+	int nbuf;
+	void *scratch;
+	size_t scratch_size;
+	size_t temp_bytes; /* library-allocated reorder temporaries */
+};
+
+static void own(struct onednn_plan *p, dnnl_memory_t m)
+{
+	if (p->nowned == p->cap_owned) {
+		p->cap_owned = p->cap_owned ? 2 * p->cap_owned : 64;
+		p->owned = realloc(p->owned, (size_t)p->cap_owned * sizeof(*p->owned));
+		ASSERT(p->owned);
+	}
+	p->owned[p->nowned++] = m;
+}
+
+static struct step *add_step(struct onednn_plan *p, dnnl_primitive_t prim)
+{
+	struct step *s;
+
+	if (p->nsteps == p->cap_steps) {
+		p->cap_steps = p->cap_steps ? 2 * p->cap_steps : 64;
+		p->steps = realloc(p->steps, (size_t)p->cap_steps * sizeof(*p->steps));
+		ASSERT(p->steps);
+	}
+	s = &p->steps[p->nsteps++];
+	memset(s, 0, sizeof(*s));
+	s->prim = prim;
+	return s;
+}
+
+static void add_arg(struct step *s, int arg, dnnl_memory_t m)
+{
+	ASSERT(s->nargs < MAX_ARGS);
+	s->args[s->nargs].arg = arg;
+	s->args[s->nargs].memory = m;
+	s->nargs++;
+}
+
+#define CHK(call)                                                                                  \
+	do {                                                                                       \
+		dnnl_status_t st_ = (call);                                                        \
+		if (st_ != dnnl_success) {                                                         \
+			util_seterr(err, errlen, "oneDNN: %s failed (status %d) at %s", #call,     \
+				    (int)st_, where);                                              \
+			ret = KERN_EBACKEND;                                                       \
+			goto err;                                                                  \
+		}                                                                                  \
+	} while (0)
+
+/* Attributes: user scratchpad, then sum (residual) and ReLU post-ops. */
+static dnnl_primitive_attr_t make_attr(int sum, int relu)
+{
+	dnnl_primitive_attr_t attr = NULL;
+	dnnl_post_ops_t po = NULL;
+
+	if (dnnl_primitive_attr_create(&attr) != dnnl_success)
+		return NULL;
+	dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+	if (sum || relu) {
+		if (dnnl_post_ops_create(&po) != dnnl_success)
+			goto fail;
+		if (sum && dnnl_post_ops_append_sum(po, 1.0f) != dnnl_success)
+			goto fail;
+		if (relu && dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f) !=
+				    dnnl_success)
+			goto fail;
+		if (dnnl_primitive_attr_set_post_ops(attr, po) != dnnl_success)
+			goto fail;
+		dnnl_post_ops_destroy(po);
+	}
+	return attr;
+fail:
+	if (po)
+		dnnl_post_ops_destroy(po);
+	dnnl_primitive_attr_destroy(attr);
+	return NULL;
+}
+
+/* Copies user data into a new memory of format want (reordering as needed). */
+static int import_const(struct onednn_plan *p, const dnnl_memory_desc_t *user_md, const void *data,
+			const dnnl_memory_desc_t *want, dnnl_memory_t *out, const char *where,
+			char *err, size_t errlen)
+{
+	dnnl_memory_t src = NULL, dst = NULL;
+	dnnl_primitive_desc_t rpd = NULL;
+	dnnl_primitive_t r = NULL;
+	int ret = 0;
+
+	CHK(dnnl_memory_create(&dst, want, p->eng, DNNL_MEMORY_ALLOCATE));
+	CHK(dnnl_memory_create(&src, user_md, p->eng, (void *)data));
+	CHK(dnnl_reorder_primitive_desc_create(&rpd, user_md, p->eng, want, p->eng, NULL));
+	CHK(dnnl_primitive_create(&r, rpd));
+	{
+		dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
+		CHK(dnnl_primitive_execute(r, p->strm, 2, a));
+		CHK(dnnl_stream_wait(p->strm));
+	}
+	own(p, dst);
+	*out = dst;
+	dst = NULL;
+err:
+	if (r)
+		dnnl_primitive_destroy(r);
+	if (rpd)
+		dnnl_primitive_desc_destroy(rpd);
+	if (src)
+		dnnl_memory_destroy(src);
+	if (dst)
+		dnnl_memory_destroy(dst);
+	return ret;
+}
+
+/* Adds a step reordering memory `from` into a new temporary of format want. */
+static int add_reorder(struct onednn_plan *p, dnnl_memory_t from, const dnnl_memory_desc_t *from_md,
+		       const dnnl_memory_desc_t *want, dnnl_memory_t to, dnnl_memory_t *out,
+		       const char *where, char *err, size_t errlen)
+{
+	dnnl_primitive_desc_t rpd = NULL;
+	dnnl_primitive_t r = NULL;
+	struct step *s;
+	int ret = 0;
+
+	if (!to) {
+		CHK(dnnl_memory_create(&to, want, p->eng, DNNL_MEMORY_ALLOCATE));
+		own(p, to);
+		p->temp_bytes += dnnl_memory_desc_get_size(want);
+	}
+	CHK(dnnl_reorder_primitive_desc_create(&rpd, from_md, p->eng, want, p->eng, NULL));
+	CHK(dnnl_primitive_create(&r, rpd));
+	s = add_step(p, r);
+	add_arg(s, DNNL_ARG_FROM, from);
+	add_arg(s, DNNL_ARG_TO, to);
+	if (out)
+		*out = to;
+err:
+	if (rpd)
+		dnnl_primitive_desc_destroy(rpd);
+	return ret;
+}
+
+/*
+ * Creates the primitive for pd, adds its step with src (reordered when the
+ * primitive wants another layout), and hooks the shared scratchpad.
+ */
+static int add_primitive(struct onednn_plan *p, dnnl_primitive_desc_t pd, int src_t,
+			 struct step **out, const char *where, char *err, size_t errlen)
+{
+	const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+	const dnnl_memory_desc_t *spad =
+		dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+	dnnl_memory_t src = p->mem[src_t], sp = NULL;
+	dnnl_primitive_t prim = NULL;
+	struct step *s;
+	int ret = 0;
+
+	if (!dnnl_memory_desc_equal(want, &p->md[src_t])) {
+		ret = add_reorder(p, src, &p->md[src_t], want, NULL, &src, where, err, errlen);
+		if (ret)
+			return ret;
+	}
+	CHK(dnnl_primitive_create(&prim, pd));
+	s = add_step(p, prim);
+	add_arg(s, DNNL_ARG_SRC, src);
+	if (spad && dnnl_memory_desc_get_size(spad)) {
+		p->scratch_size = MAX(p->scratch_size, dnnl_memory_desc_get_size(spad));
+		CHK(dnnl_memory_create(&sp, spad, p->eng, DNNL_MEMORY_NONE));
+		own(p, sp);
+		add_arg(s, DNNL_ARG_SCRATCHPAD, sp);
+	}
+	*out = s;
+err:
+	return ret;
+}
+
+/* Creates the memory of tensor t from the dst of pd (buffer set later). */
+static int bind_dst(struct onednn_plan *p, dnnl_primitive_desc_t pd, int t, struct step *s,
+		    const char *where, char *err, size_t errlen)
+{
+	int ret = 0;
+
+	p->md[t] = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+	CHK(dnnl_memory_create(&p->mem[t], &p->md[t], p->eng, DNNL_MEMORY_NONE));
+	add_arg(s, DNNL_ARG_DST, p->mem[t]);
+err:
+	return ret;
+}
+
+/* Weights (and bias) of pd from the caller's plain arrays. */
+static int add_weights(struct onednn_plan *p, dnnl_primitive_desc_t pd, struct step *s,
+		       const dnnl_memory_desc_t *user_w, const struct kern_layer *l, int oc,
+		       const char *where, char *err, size_t errlen)
+{
+	dnnl_memory_t w, b;
+	int ret;
+
+	ret = import_const(p, user_w, l->weight,
+			   dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), &w, where,
+			   err, errlen);
+	if (ret)
+		return ret;
+	add_arg(s, DNNL_ARG_WEIGHTS, w);
+	if (l->bias) {
+		dnnl_memory_desc_t bmd;
+		dnnl_dims_t d = {oc};
+		CHK(dnnl_memory_desc_init_by_tag(&bmd, 1, d, dnnl_f32, dnnl_x));
+		ret = import_const(p, &bmd, l->bias,
+				   dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1), &b,
+				   where, err, errlen);
+		if (ret)
+			return ret;
+		add_arg(s, DNNL_ARG_BIAS, b);
+	}
+err:
+	return ret;
+}
+
+static int pd_create(dnnl_primitive_desc_t *pd, const void *desc, dnnl_primitive_attr_t attr,
+		     dnnl_engine_t eng)
+{
+	return dnnl_primitive_desc_create(pd, desc, attr, eng, NULL) == dnnl_success ? 0 : -1;
+}
+
+static int plan_conv(struct onednn_plan *p, const struct kern_graph *g, const struct kern_layer *l,
+		     char *err, size_t errlen)
+{
+	const char *where = l->name ? l->name : "conv";
+	const struct kern_shape *is = &g->shapes[l->src], *os = &g->shapes[l->dst];
+	int n = p->base.batch, groups = l->groups ? l->groups : 1;
+	dnnl_memory_desc_t src_any, w_any, b_md, dst_md, user_w;
+	dnnl_convolution_desc_t cd;
+	dnnl_primitive_desc_t pd = NULL;
+	dnnl_primitive_attr_t attr = make_attr(l->accumulate, l->relu);
+	dnnl_dims_t sd = {n, is->c, is->h, is->w}, dd = {n, os->c, os->h, os->w};
+	dnnl_dims_t wd = {os->c, is->c, l->k_h, l->k_w};
+	dnnl_dims_t gwd = {groups, os->c / groups, is->c / groups, l->k_h, l->k_w};
+	dnnl_dims_t bd = {os->c}, strides = {l->stride, l->stride}, pad = {l->pad, l->pad};
+	dnnl_dims_t pad_r = {(os->h - 1) * l->stride + l->k_h - is->h - l->pad,
+			     (os->w - 1) * l->stride + l->k_w - is->w - l->pad};
+	struct step *s;
+	int ret = 0;
+
+	if (!attr) {
+		util_seterr(err, errlen, "oneDNN: cannot make attributes for %s", where);
+		return KERN_EBACKEND;
+	}
+	CHK(dnnl_memory_desc_init_by_tag(&src_any, 4, sd, dnnl_f32, dnnl_format_tag_any));
+	if (groups == 1) {
+		CHK(dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32, dnnl_format_tag_any));
+		CHK(dnnl_memory_desc_init_by_tag(&user_w, 4, wd, dnnl_f32, dnnl_oihw));
+	} else {
+		CHK(dnnl_memory_desc_init_by_tag(&w_any, 5, gwd, dnnl_f32, dnnl_format_tag_any));
+		CHK(dnnl_memory_desc_init_by_tag(&user_w, 5, gwd, dnnl_f32, dnnl_goihw));
+	}
+	CHK(dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x));
+	if (l->accumulate)
+		dst_md = p->md[l->dst]; /* the residual's layout, summed into in place */
+	else
+		CHK(dnnl_memory_desc_init_by_tag(&dst_md, 4, dd, dnnl_f32, dnnl_format_tag_any));
+
+	/* Take the input as it lies if the convolution can; else let it choose. */
+	CHK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
+					       &p->md[l->src], &w_any, l->bias ? &b_md : NULL,
+					       &dst_md, strides, pad, pad_r));
+	if (pd_create(&pd, &cd, attr, p->eng)) {
+		CHK(dnnl_convolution_forward_desc_init(
+			&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_any, &w_any,
+			l->bias ? &b_md : NULL, &dst_md, strides, pad, pad_r));
+		CHK(dnnl_primitive_desc_create(&pd, &cd, attr, p->eng, NULL));
+	}
+	ret = add_primitive(p, pd, l->src, &s, where, err, errlen);
+	if (ret)
+		goto err;
+	ret = add_weights(p, pd, s, &user_w, l, os->c, where, err, errlen);
+	if (ret)
+		goto err;
+	if (l->accumulate)
+		add_arg(s, DNNL_ARG_DST, p->mem[l->dst]);
+	else
+		ret = bind_dst(p, pd, l->dst, s, where, err, errlen);
+err:
+	if (pd)
+		dnnl_primitive_desc_destroy(pd);
+	dnnl_primitive_attr_destroy(attr);
+	return ret;
+}
+
+static int plan_pool(struct onednn_plan *p, const struct kern_graph *g, const struct kern_layer *l,
+		     char *err, size_t errlen)
+{
+	const char *where = l->name ? l->name : kern_op_name(l->op);
+	const struct kern_shape *is = &g->shapes[l->src], *os = &g->shapes[l->dst];
+	int n = p->base.batch, kh = l->k_h, kw = l->k_w, sh = l->stride, sw = l->stride;
+	int pad = l->pad;
+	dnnl_alg_kind_t alg = dnnl_pooling_max;
+	dnnl_memory_desc_t dst_any;
+	dnnl_pooling_v2_desc_t pdsc;
+	dnnl_primitive_desc_t pd = NULL;
+	dnnl_primitive_attr_t attr = NULL;
+	struct step *s;
+	int ret = 0;
+
+	if (l->op == KERN_OP_AVGPOOL) {
+		/* Adaptive pooling is a plain average pool when the sizes divide. */
+		if (is->h % os->h || is->w % os->w) {
+			util_seterr(err, errlen,
+				    "%s: adaptive pool %dx%d -> %dx%d not supported by oneDNN",
+				    where, is->h, is->w, os->h, os->w);
+			return KERN_EUNSUPPORTED;
+		}
+		kh = sh = is->h / os->h;
+		kw = sw = is->w / os->w;
+		pad = 0;
+		alg = dnnl_pooling_avg_exclude_padding;
+	}
+	{
+		dnnl_dims_t dd = {n, os->c, os->h, os->w}, st = {sh, sw}, k = {kh, kw};
+		dnnl_dims_t dil = {0, 0}, pl = {pad, pad};
+		dnnl_dims_t pr = {(os->h - 1) * sh + kh - is->h - pad,
+				  (os->w - 1) * sw + kw - is->w - pad};
+		attr = make_attr(0, l->relu);
+		if (!attr) {
+			util_seterr(err, errlen, "oneDNN: cannot make attributes for %s", where);
+			return KERN_EBACKEND;
+		}
+		CHK(dnnl_memory_desc_init_by_tag(&dst_any, 4, dd, dnnl_f32, dnnl_format_tag_any));
+		CHK(dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference, alg,
+						      &p->md[l->src], &dst_any, st, k, dil, pl,
+						      pr));
+		CHK(dnnl_primitive_desc_create(&pd, &pdsc, attr, p->eng, NULL));
+	}
+	ret = add_primitive(p, pd, l->src, &s, where, err, errlen);
+	if (!ret)
+		ret = bind_dst(p, pd, l->dst, s, where, err, errlen);
+err:
+	if (pd)
+		dnnl_primitive_desc_destroy(pd);
+	if (attr)
+		dnnl_primitive_attr_destroy(attr);
+	return ret;
+}
+
+static int plan_fc(struct onednn_plan *p, const struct kern_graph *g, const struct kern_layer *l,
+		   char *err, size_t errlen)
+{
+	const char *where = l->name ? l->name : "fc";
+	const struct kern_shape *is = &g->shapes[l->src], *os = &g->shapes[l->dst];
+	int n = p->base.batch, nd = p->md[l->src].ndims;
+	dnnl_memory_desc_t w_any, user_w, b_md, dst_md, src_any;
+	dnnl_inner_product_desc_t ipd;
+	dnnl_primitive_desc_t pd = NULL;
+	dnnl_primitive_attr_t attr = make_attr(0, l->relu);
+	dnnl_dims_t wd4 = {os->c, is->c, is->h, is->w}, wd2 = {os->c, (int)kern_shape_elems(is)};
+	dnnl_dims_t sd4 = {n, is->c, is->h, is->w}, sd2 = {n, (int)kern_shape_elems(is)};
+	dnnl_dims_t bd = {os->c}, dd = {n, os->c};
+	struct step *s;
+	int ret = 0;
+
+	if (!attr) {
+		util_seterr(err, errlen, "oneDNN: cannot make attributes for %s", where);
+		return KERN_EBACKEND;
+	}
+	CHK(dnnl_memory_desc_init_by_tag(&w_any, nd, nd == 4 ? wd4 : wd2, dnnl_f32,
+					 dnnl_format_tag_any));
+	CHK(dnnl_memory_desc_init_by_tag(&user_w, nd, nd == 4 ? wd4 : wd2, dnnl_f32,
+					 nd == 4 ? dnnl_oihw : dnnl_oi));
+	CHK(dnnl_memory_desc_init_by_tag(&src_any, nd, nd == 4 ? sd4 : sd2, dnnl_f32,
+					 dnnl_format_tag_any));
+	CHK(dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x));
+	CHK(dnnl_memory_desc_init_by_tag(&dst_md, 2, dd, dnnl_f32, dnnl_nc));
+	CHK(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &p->md[l->src],
+						 &w_any, l->bias ? &b_md : NULL, &dst_md));
+	if (pd_create(&pd, &ipd, attr, p->eng)) {
+		CHK(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &src_any,
+							 &w_any, l->bias ? &b_md : NULL, &dst_md));
+		CHK(dnnl_primitive_desc_create(&pd, &ipd, attr, p->eng, NULL));
+	}
+	ret = add_primitive(p, pd, l->src, &s, where, err, errlen);
+	if (ret)
+		goto err;
+	ret = add_weights(p, pd, s, &user_w, l, os->c, where, err, errlen);
+	if (!ret)
+		ret = bind_dst(p, pd, l->dst, s, where, err, errlen);
+err:
+	if (pd)
+		dnnl_primitive_desc_destroy(pd);
+	dnnl_primitive_attr_destroy(attr);
+	return ret;
+}
+
+static void onednn_plan_free(struct kern_plan *base);
+
+static int onednn_plan_create(const struct kern_graph *g, int batch, struct kern_plan **out,
+			      char *err, size_t errlen)
+{
+	struct onednn_plan *p = xcalloc(1, sizeof(*p));
+	const struct kern_shape *ins = &g->shapes[g->input], *outs = &g->shapes[g->output];
+	const char *where = "plan";
+	dnnl_memory_desc_t out_md;
+	size_t *size = NULL;
+	int *buf_of = NULL;
+	int ret = 0;
+
+	p->base.batch = batch;
+	p->ntensors = g->ntensors;
+	p->md = xcalloc((size_t)g->ntensors, sizeof(*p->md));
+	p->mem = xcalloc((size_t)g->ntensors, sizeof(*p->mem));
+	CHK(dnnl_engine_create(&p->eng, dnnl_cpu, 0));
+	CHK(dnnl_stream_create(&p->strm, p->eng, dnnl_stream_default_flags));
+	{
+		dnnl_dims_t d = {batch, ins->c, ins->h, ins->w};
+		CHK(dnnl_memory_desc_init_by_tag(&p->md[g->input], 4, d, dnnl_f32, dnnl_nchw));
+		CHK(dnnl_memory_create(&p->in_user, &p->md[g->input], p->eng, DNNL_MEMORY_NONE));
+		p->mem[g->input] = p->in_user;
+	}
+	for (int i = 0; i < g->nlayers && !ret; i++) {
+		const struct kern_layer *l = &g->layers[i];
+		switch (l->op) {
+		case KERN_OP_CONV:
+			ret = plan_conv(p, g, l, err, errlen);
+			break;
+		case KERN_OP_MAXPOOL:
+		case KERN_OP_AVGPOOL:
+			ret = plan_pool(p, g, l, err, errlen);
+			break;
+		case KERN_OP_FC:
+			ret = plan_fc(p, g, l, err, errlen);
+			break;
+		default:
+			ret = KERN_EGRAPH;
+		}
+	}
+	if (ret)
+		goto err;
+
+	/* The output, in plain layout, into the caller's buffer. */
+	if (outs->h == 1 && outs->w == 1 && p->md[g->output].ndims == 2) {
+		dnnl_dims_t d = {batch, outs->c};
+		CHK(dnnl_memory_desc_init_by_tag(&out_md, 2, d, dnnl_f32, dnnl_nc));
+	} else {
+		dnnl_dims_t d = {batch, outs->c, outs->h, outs->w};
+		CHK(dnnl_memory_desc_init_by_tag(&out_md, 4, d, dnnl_f32, dnnl_nchw));
+	}
+	CHK(dnnl_memory_create(&p->out_user, &out_md, p->eng, DNNL_MEMORY_NONE));
+	ret = add_reorder(p, p->mem[g->output], &p->md[g->output], &out_md, p->out_user, NULL,
+			  "output", err, errlen);
+	if (ret)
+		goto err;
+
+	/* Pass two: buffers by liveness, and the shared scratchpad. */
+	size = xcalloc((size_t)g->ntensors, sizeof(*size));
+	buf_of = xmalloc((size_t)g->ntensors * sizeof(*buf_of));
+	p->buf_size = xcalloc((size_t)g->ntensors, sizeof(*p->buf_size));
+	for (int t = 0; t < g->ntensors; t++)
+		size[t] = t == g->input || !p->mem[t] ? 0 : dnnl_memory_desc_get_size(&p->md[t]);
+	p->nbuf = kern_assign_buffers(g, size, buf_of, p->buf_size);
+	p->bufs = xcalloc((size_t)p->nbuf + 1, sizeof(*p->bufs));
+	for (int b = 0; b < p->nbuf; b++)
+		p->bufs[b] = xaligned_alloc(p->buf_size[b]);
+	for (int t = 0; t < g->ntensors; t++)
+		if (buf_of[t] >= 0)
+			CHK(dnnl_memory_set_data_handle(p->mem[t], p->bufs[buf_of[t]]));
+	if (p->scratch_size) {
+		p->scratch = xaligned_alloc(p->scratch_size);
+		for (int s = 0; s < p->nsteps; s++)
+			for (int a = 0; a < p->steps[s].nargs; a++)
+				if (p->steps[s].args[a].arg == DNNL_ARG_SCRATCHPAD)
+					CHK(dnnl_memory_set_data_handle(p->steps[s].args[a].memory,
+									p->scratch));
+	}
+	free(size);
+	free(buf_of);
+	*out = &p->base;
+	return 0;
+err:
+	free(size);
+	free(buf_of);
+	onednn_plan_free(&p->base);
+	return ret ? ret : KERN_EBACKEND;
+}
+
+static int onednn_plan_run(struct kern_plan *base, const float *in, float *out)
+{
+	struct onednn_plan *p = (struct onednn_plan *)base;
+
+	if (dnnl_memory_set_data_handle(p->in_user, (void *)in) != dnnl_success ||
+	    dnnl_memory_set_data_handle(p->out_user, out) != dnnl_success)
+		return KERN_EBACKEND;
+	for (int s = 0; s < p->nsteps; s++)
+		if (dnnl_primitive_execute(p->steps[s].prim, p->strm, p->steps[s].nargs,
+					   p->steps[s].args) != dnnl_success)
+			return KERN_EBACKEND;
+	return dnnl_stream_wait(p->strm) == dnnl_success ? 0 : KERN_EBACKEND;
+}
+
+static size_t onednn_plan_workspace(const struct kern_plan *base)
+{
+	const struct onednn_plan *p = (const struct onednn_plan *)base;
+	size_t total = p->scratch_size + p->temp_bytes;
+
+	for (int b = 0; b < p->nbuf; b++)
+		total += p->buf_size[b];
+	return total;
+}
+
+static void onednn_plan_free(struct kern_plan *base)
+{
+	struct onednn_plan *p = (struct onednn_plan *)base;
+
+	for (int s = 0; s < p->nsteps; s++)
+		dnnl_primitive_destroy(p->steps[s].prim);
+	for (int i = 0; i < p->nowned; i++)
+		dnnl_memory_destroy(p->owned[i]);
+	for (int t = 0; t < p->ntensors; t++)
+		if (p->mem[t] && p->mem[t] != p->in_user)
+			dnnl_memory_destroy(p->mem[t]);
+	if (p->in_user)
+		dnnl_memory_destroy(p->in_user);
+	if (p->out_user)
+		dnnl_memory_destroy(p->out_user);
+	for (int b = 0; b < p->nbuf; b++)
+		free(p->bufs[b]);
+	free(p->bufs);
+	free(p->buf_size);
+	free(p->scratch);
+	free(p->steps);
+	free(p->owned);
+	free(p->md);
+	free(p->mem);
+	if (p->strm)
+		dnnl_stream_destroy(p->strm);
+	if (p->eng)
+		dnnl_engine_destroy(p->eng);
+	free(p);
+}
+
+const struct kern_backend kern_backend_onednn = {
+	.name = "onednn",
+	.plan_create = onednn_plan_create,
+	.plan_run = onednn_plan_run,
+	.plan_workspace = onednn_plan_workspace,
+	.plan_free = onednn_plan_free,
+};

@@ -1,0 +1,55 @@
+/*
+ * check.h - helpers for IDunno's C tests: exit 0 pass, 1 fail, 77 skip.
+ */
+#ifndef IDUNNO_CHECK_H
+#define IDUNNO_CHECK_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define T_EXIT_PASS 0
+#define T_EXIT_FAIL 1
+#define T_EXIT_SKIP 77
+
+static int t_failures;
+
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);   \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fprintf(stderr, "\n");                                                     \
+			t_failures++;                                                              \
+		}                                                                                  \
+	} while (0)
+
+#define REQUIRE(cond, ...)                                                                         \
+	do {                                                                                       \
+		CHECK(cond, __VA_ARGS__);                                                          \
+		if (!(cond))                                                                       \
+			exit(T_EXIT_FAIL);                                                         \
+	} while (0)
+
+#define T_SKIP(...)                                                                                \
+	do {                                                                                       \
+		printf("SKIP: ");                                                                  \
+		printf(__VA_ARGS__);                                                               \
+		printf("\n");                                                                      \
+		exit(T_EXIT_SKIP);                                                                 \
+	} while (0)
+
+static inline int t_result(void)
+{
+	if (t_failures)
+		fprintf(stderr, "%d check(s) failed\n", t_failures);
+	return t_failures ? T_EXIT_FAIL : T_EXIT_PASS;
+}
+
+/* Deterministic pseudo-random floats in [-1, 1). */
+static inline float t_randf(unsigned long long *s)
+{
+	*s = *s * 6364136223846793005ull + 1442695040888963407ull;
+	return (float)((*s >> 40) & 0xffffff) / (float)(1 << 23) - 1.0f;
+}
+
+#endif

@@ -1,0 +1,285 @@
+/*
+ * Description: every kernel of every fast backend (blas, onednn) agrees
+ * with the reference backend by normalised error, on many shapes: odd
+ * sizes, stride 2, padding, 1x1, 7x7, 11x11 stride 4, groups, fused
+ * residual add and ReLU, max and adaptive average pooling, fully connected
+ * layers on 4-D and 2-D inputs, and a small residual network.  Also checks
+ * softmax, top-k and that an unsupported layer is an error, not a crash.
+ */
+#include "check.h"
+#include "kern.h"
+#include "util.h"
+
+#include <math.h>
+#include <string.h>
+
+static unsigned long long seed = 42;
+
+static float *randv(size_t n)
+{
+	float *v = xmalloc(n * sizeof(float));
+	for (size_t i = 0; i < n; i++)
+		v[i] = t_randf(&seed);
+	return v;
+}
+
+/* sum (a-b)^2 / sum b^2 */
+static double nmse(const float *a, const float *b, size_t n)
+{
+	double num = 0, den = 0;
+	for (size_t i = 0; i < n; i++) {
+		double d = (double)a[i] - b[i];
+		num += d * d;
+		den += (double)b[i] * b[i];
+	}
+	return den > 0 ? num / den : num;
+}
+
+/* Runs g on every backend with the same input; compares with ref. */
+static void compare(const char *what, const struct kern_graph *g, int batch)
+{
+	size_t in_n = (size_t)batch * g->shapes[g->input].c * g->shapes[g->input].h *
+		      g->shapes[g->input].w;
+	size_t out_n = (size_t)batch * g->shapes[g->output].c * g->shapes[g->output].h *
+		       g->shapes[g->output].w;
+	float *in = randv(in_n), *want = xmalloc(out_n * sizeof(float));
+	char err[256];
+	struct kern_plan *p;
+	int before = t_failures;
+
+	REQUIRE(kern_plan_create(KERN_BACKEND_REF, g, batch, &p, err, sizeof(err)) == 0, "%s: %s",
+		what, err);
+	REQUIRE(kern_plan_run(p, in, want) == 0, "%s: ref run", what);
+	kern_plan_free(p);
+	for (int be = KERN_BACKEND_BLAS; be < KERN_BACKEND_MAX; be++) {
+		float *got = xmalloc(out_n * sizeof(float));
+		int ret = kern_plan_create(be, g, batch, &p, err, sizeof(err));
+		CHECK(ret == 0, "%s on %s: %s", what, kern_backend_name(be), err);
+		if (ret == 0) {
+			/* Twice: a plan must give the same answer on every run. */
+			for (int rep = 0; rep < 2; rep++) {
+				double e;
+				memset(got, 0, out_n * sizeof(float));
+				CHECK(kern_plan_run(p, in, got) == 0, "%s: run", what);
+				e = nmse(got, want, out_n);
+				CHECK(e < 1e-10, "%s on %s: nmse %.3g", what, kern_backend_name(be),
+				      e);
+			}
+			kern_plan_free(p);
+		}
+		free(got);
+	}
+	printf("%s  %-58s batch %d\n", t_failures == before ? "ok" : "FAIL", what, batch);
+	free(in);
+	free(want);
+}
+
+struct conv_case {
+	int ic, ih, iw, oc, k, stride, pad, groups, relu, residual, bias;
+};
+
+/* conv alone, or (residual) a 1x1 conv making a tensor the case's conv sums into. */
+static void conv_case(const struct conv_case *c, int batch)
+{
+	int oh = kern_out_dim(c->ih, c->k, c->stride, c->pad);
+	int ow = kern_out_dim(c->iw, c->k, c->stride, c->pad);
+	int groups = c->groups ? c->groups : 1;
+	struct kern_shape sh[3] = {{c->ic, c->ih, c->iw}, {c->oc, oh, ow}, {c->oc, oh, ow}};
+	float *w = randv((size_t)c->oc * (c->ic / groups) * c->k * c->k), *b = randv(c->oc);
+	float *w2 = randv((size_t)c->oc * c->ic);
+	struct kern_layer L[2];
+	struct kern_graph g = {
+		.ntensors = 2, .shapes = sh, .nlayers = 1, .layers = L, .input = 0, .output = 1};
+	char what[128];
+
+	memset(L, 0, sizeof(L));
+	L[0] = (struct kern_layer){KERN_OP_CONV, 0,	    1,	     c->k, c->k, c->stride,
+				   c->pad,	 c->groups, c->relu, 0,	   w,	 c->bias ? b : NULL,
+				   "conv"};
+	if (c->residual) {
+		/* tensor 1 = 1x1 stride-s projection of the input (the residual),
+		 * then the conv under test sums into it. */
+		sh[1] = (struct kern_shape){c->oc, oh, ow};
+		L[0] = (struct kern_layer){KERN_OP_CONV, 0,    1,     1, 1, c->stride, 0, 1, 0, 0,
+					   w2,		 NULL, "proj"};
+		if (kern_out_dim(c->ih, 1, c->stride, 0) != oh ||
+		    kern_out_dim(c->iw, 1, c->stride, 0) != ow)
+			goto out; /* shapes would not line up; not a residual case */
+		L[1] = (struct kern_layer){KERN_OP_CONV, 0,	    1,	    c->k,
+					   c->k,	 c->stride, c->pad, c->groups,
+					   c->relu,	 1,	    w,	    c->bias ? b : NULL,
+					   "conv+res"};
+		g.nlayers = 2;
+	}
+	snprintf(what, sizeof(what), "conv %dx%dx%d -> %d k%d s%d p%d g%d%s%s%s", c->ic, c->ih,
+		 c->iw, c->oc, c->k, c->stride, c->pad, groups, c->relu ? " relu" : "",
+		 c->residual ? " +res" : "", c->bias ? " bias" : "");
+	compare(what, &g, batch);
+out:
+	free(w);
+	free(b);
+	free(w2);
+}
+
+static void pool_case(enum kern_op op, int c, int ih, int iw, int k, int s, int p, int oh, int ow,
+		      int batch)
+{
+	struct kern_shape sh[2] = {{c, ih, iw}, {c, oh, ow}};
+	struct kern_layer l = {op, 0, 1, k, k, s, p, 0, 0, 0, NULL, NULL, "pool"};
+	struct kern_graph g = {2, sh, 1, &l, 0, 1};
+	char what[128];
+
+	if (op == KERN_OP_MAXPOOL) {
+		sh[1].h = kern_out_dim(ih, k, s, p);
+		sh[1].w = kern_out_dim(iw, k, s, p);
+	}
+	snprintf(what, sizeof(what), "%s %dx%dx%d -> %dx%d k%d s%d p%d", kern_op_name(op), c, ih,
+		 iw, sh[1].h, sh[1].w, k, s, p);
+	compare(what, &g, batch);
+}
+
+static void fc_case(int c, int h, int w, int oc, int relu, int batch)
+{
+	struct kern_shape sh[2] = {{c, h, w}, {oc, 1, 1}};
+	float *wt = randv((size_t)oc * c * h * w), *b = randv(oc);
+	struct kern_layer l = {KERN_OP_FC, 0, 1, 0, 0, 0, 0, 0, relu, 0, wt, b, "fc"};
+	struct kern_graph g = {2, sh, 1, &l, 0, 1};
+	char what[128];
+
+	snprintf(what, sizeof(what), "fc %dx%dx%d -> %d%s", c, h, w, oc, relu ? " relu" : "");
+	compare(what, &g, batch);
+	free(wt);
+	free(b);
+}
+
+/* conv-bn-relu, maxpool, a basic block with identity and one with a
+ * projection, adaptive avg pool, two fc layers: a miniature ResNet. */
+static void mini_resnet(int batch)
+{
+	struct kern_shape sh[] = {
+		{3, 33, 31}, {16, 17, 16}, {16, 9, 8}, {16, 9, 8}, {32, 5, 4},
+		{32, 5, 4},  {32, 1, 1},   {24, 1, 1}, {10, 1, 1},
+	};
+	float *w0 = randv(16 * 3 * 49), *w1 = randv(16 * 16 * 9), *w2 = randv(16 * 16 * 9);
+	float *w3 = randv(32 * 16 * 9), *wd = randv(32 * 16), *w4 = randv(32 * 32 * 9);
+	float *f1 = randv(24 * 32), *f2 = randv(10 * 24), *b = randv(32);
+	struct kern_layer L[] = {
+		{KERN_OP_CONV, 0, 1, 7, 7, 2, 3, 0, 1, 0, w0, b, "conv1"},
+		{KERN_OP_MAXPOOL, 1, 2, 3, 3, 2, 1, 0, 0, 0, NULL, NULL, "pool"},
+		{KERN_OP_CONV, 2, 3, 3, 3, 1, 1, 0, 1, 0, w1, b, "b1.conv1"},
+		{KERN_OP_CONV, 3, 2, 3, 3, 1, 1, 0, 1, 1, w2, b, "b1.conv2"},
+		{KERN_OP_CONV, 2, 4, 1, 1, 2, 0, 0, 0, 0, wd, b, "b2.down"},
+		{KERN_OP_CONV, 2, 5, 3, 3, 2, 1, 0, 1, 0, w3, b, "b2.conv1"},
+		{KERN_OP_CONV, 5, 4, 3, 3, 1, 1, 0, 1, 1, w4, b, "b2.conv2"},
+		{KERN_OP_AVGPOOL, 4, 6, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, "avg"},
+		{KERN_OP_FC, 6, 7, 0, 0, 0, 0, 0, 1, 0, f1, b, "fc1"},
+		{KERN_OP_FC, 7, 8, 0, 0, 0, 0, 0, 0, 0, f2, b, "fc2"},
+	};
+	struct kern_graph g = {ARRAY_SIZE(sh), sh, ARRAY_SIZE(L), L, 0, 8};
+	char err[200];
+
+	/* b1.conv2 accumulates into tensor 2 after b1.conv1 has read it. */
+	CHECK(kern_graph_check(&g, err, sizeof(err)) == 0, "mini resnet graph: %s", err);
+	compare("mini resnet (identity + projection blocks)", &g, batch);
+	free(w0);
+	free(w1);
+	free(w2);
+	free(w3);
+	free(wd);
+	free(w4);
+	free(f1);
+	free(f2);
+	free(b);
+}
+
+static void bad_graphs(void)
+{
+	struct kern_shape sh[2] = {{4, 8, 8}, {4, 5, 5}};
+	float w[4 * 4 * 9] = {0};
+	struct kern_layer l = {KERN_OP_CONV, 0, 1, 3, 3, 1, 1, 0, 0, 0, w, NULL, "bad"};
+	struct kern_graph g = {2, sh, 1, &l, 0, 1};
+	struct kern_plan *p = NULL;
+	char err[200] = "";
+
+	/* 8x8 k3 s1 p1 gives 8x8, not 5x5 */
+	CHECK(kern_plan_create(KERN_BACKEND_ONEDNN, &g, 1, &p, err, sizeof(err)) == KERN_EGRAPH,
+	      "wrong output shape accepted");
+	CHECK(strstr(err, "bad") != NULL, "error does not name the layer: %s", err);
+	sh[1] = (struct kern_shape){4, 8, 8};
+	l.accumulate = 1;
+	CHECK(kern_plan_create(KERN_BACKEND_REF, &g, 1, &p, err, sizeof(err)) == KERN_EGRAPH,
+	      "accumulate into an unmade tensor accepted");
+	l.accumulate = 0;
+	CHECK(kern_plan_create(KERN_BACKEND_REF, &g, 0, &p, err, sizeof(err)) < 0,
+	      "batch 0 accepted");
+
+	/* 13x13 -> 5x5 adaptive average pool: oneDNN cannot, and says so. */
+	{
+		struct kern_shape s2[2] = {{3, 13, 13}, {3, 5, 5}};
+		struct kern_layer a = {
+			KERN_OP_AVGPOOL, 0, 1, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, "avg"};
+		struct kern_graph ga = {2, s2, 1, &a, 0, 1};
+		CHECK(kern_plan_create(KERN_BACKEND_ONEDNN, &ga, 1, &p, err, sizeof(err)) ==
+			      KERN_EUNSUPPORTED,
+		      "uneven adaptive pool on oneDNN not refused");
+	}
+	printf("ok  bad graphs refused\n");
+}
+
+static void small_kernels(void)
+{
+	float x[8] = {1, 3, -2, 3, 0.5f, 7, -1, 2};
+	int idx[3];
+	double s = 0;
+
+	kern_topk(x, 8, 3, idx);
+	CHECK(idx[0] == 5 && idx[1] == 1 && idx[2] == 3, "topk %d %d %d", idx[0], idx[1], idx[2]);
+	kern_softmax(x, 8);
+	for (int i = 0; i < 8; i++)
+		s += x[i];
+	CHECK(fabs(s - 1) < 1e-6 && x[5] > x[1] && x[1] == x[3], "softmax");
+	{
+		float big[2] = {1000.0f, 1000.0f};
+		kern_softmax(big, 2);
+		CHECK(fabsf(big[0] - 0.5f) < 1e-6f, "softmax overflow");
+	}
+	printf("ok  softmax, topk\n");
+}
+
+int main(void)
+{
+	static const struct conv_case convs[] = {
+		/* ic ih iw oc k s p g relu res bias */
+		{3, 32, 32, 16, 7, 2, 3, 0, 1, 0, 1},  /* ResNet stem, small */
+		{3, 67, 67, 8, 11, 4, 2, 0, 1, 0, 1},  /* AlexNet stem */
+		{5, 13, 11, 7, 3, 1, 1, 0, 0, 0, 1},   /* odd everything */
+		{16, 15, 15, 32, 3, 2, 1, 0, 1, 0, 0}, /* stride 2, no bias */
+		{32, 9, 9, 16, 1, 1, 0, 0, 0, 0, 1},   /* 1x1 */
+		{32, 9, 9, 64, 1, 2, 0, 0, 0, 0, 0},   /* 1x1 stride 2 (downsample) */
+		{16, 12, 12, 16, 3, 1, 1, 0, 1, 1, 1}, /* residual + relu */
+		{16, 12, 12, 32, 3, 2, 1, 0, 1, 1, 1}, /* residual, stride 2 */
+		{8, 10, 10, 12, 3, 1, 1, 2, 1, 0, 1},  /* groups 2 */
+		{6, 7, 9, 6, 5, 1, 2, 3, 0, 0, 1},     /* groups 3, 5x5 */
+		{64, 14, 14, 64, 3, 1, 1, 0, 1, 0, 1}, /* a ResNet layer, small */
+	};
+
+	kern_set_threads(2);
+	small_kernels();
+	for (size_t i = 0; i < ARRAY_SIZE(convs); i++) {
+		conv_case(&convs[i], 1);
+		conv_case(&convs[i], 3);
+	}
+	pool_case(KERN_OP_MAXPOOL, 8, 15, 17, 3, 2, 1, 0, 0, 2);
+	pool_case(KERN_OP_MAXPOOL, 5, 27, 27, 3, 2, 0, 0, 0, 1);
+	pool_case(KERN_OP_MAXPOOL, 64, 112, 112, 3, 2, 1, 0, 0, 1);
+	pool_case(KERN_OP_AVGPOOL, 16, 7, 7, 0, 0, 0, 1, 1, 3);
+	pool_case(KERN_OP_AVGPOOL, 16, 6, 6, 0, 0, 0, 6, 6, 2);
+	pool_case(KERN_OP_AVGPOOL, 16, 12, 12, 0, 0, 0, 6, 6, 1);
+	fc_case(16, 3, 3, 10, 1, 1);
+	fc_case(16, 3, 3, 10, 0, 4);
+	fc_case(512, 1, 1, 1000, 0, 2);
+	mini_resnet(1);
+	mini_resnet(2);
+	bad_graphs();
+	return t_result();
+}
