@@ -1,4 +1,61 @@
+/*
+ * model.h - the networks IDunno serves, as declarative tables, and their
+ * weights.
+ *
+ * Each network is one table of layers (torchvision's architecture, layer
+ * for layer) from which the tensor shapes, the expected weight tensors and
+ * the kernel graph all follow.  Weights are safetensors files whose tensor
+ * names are torchvision's state_dict keys; loading checks every tensor
+ * against the table and folds batch-norm into the preceding convolution.
+ */
 #ifndef IDUNNO_MODEL_H
 #define IDUNNO_MODEL_H
-extern const char *const model_imagenet_classes[1000];
+
+#include "kern.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum model_id { MODEL_RESNET18, MODEL_ALEXNET, MODEL_MAX };
+
+#define MODEL_IN_C     3
+#define MODEL_IN_H     224
+#define MODEL_IN_W     224
+#define MODEL_IN_ELEMS (MODEL_IN_C * MODEL_IN_H * MODEL_IN_W)
+#define MODEL_CLASSES  1000
+
+extern const char *const model_imagenet_classes[MODEL_CLASSES];
+
+const char *model_name(enum model_id id);
+/* "resnet18" or "alexnet". Returns 0 or -EINVAL. */
+int model_parse(const char *name, enum model_id *out);
+
+struct model;
+
+/*
+ * Loads and checks a weights file for model id.  A missing, extra,
+ * mis-typed or mis-shaped tensor, a truncated or oversized file: each is an
+ * error naming the tensor.  Returns 0 or a negative errno with err filled;
+ * the model is the caller's (model_free).
+ */
+int model_load(enum model_id id, const char *path, struct model **out, char *err, size_t errlen);
+void model_free(struct model *m);
+
+enum model_id model_id_of(const struct model *m);
+/* The kernel graph; its weights live as long as the model. */
+const struct kern_graph *model_graph(const struct model *m);
+/*
+ * Releases the file's pages from memory (after a backend that copies its
+ * weights, oneDNN, has built its plans).  Weights are read back from the
+ * file if a later plan needs them.
+ */
+void model_release_file_pages(struct model *m);
+
+/*
+ * Writes deterministic weights for model id, seeded: He-style normal
+ * weights, non-trivial batch-norm statistics.  Returns 0 or -errno.
+ */
+int model_generate_weights(enum model_id id, uint64_t seed, const char *path, char *err,
+			   size_t errlen);
+
 #endif
