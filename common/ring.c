@@ -1,0 +1,545 @@
+/*
+ * ring.c - the agent <-> engine shared-memory ring (see ring.h).
+ *
+ * Memory ordering: each queue index has one writer.  The writer fills the
+ * entry, then stores the index with release; the reader loads the index
+ * with acquire before reading the entry.  Sleeping uses the Dekker pattern
+ * with sequentially consistent operations: the sleeper sets its "sleeping"
+ * flag and re-checks the index; the waker stores the index and then reads
+ * the flag; at least one of them sees the other, and FUTEX_WAIT rechecks
+ * the index atomically.
+ */
+#include "ring.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define IMAGE_BYTES (3u * 224u * 224u * sizeof(float))
+#define SPIN_NS	    50000 /* spin this long before sleeping */
+
+struct cacheline_u32 {
+	_Atomic uint32_t v;
+	char pad[60];
+};
+
+struct ring_model {
+	char name[32];
+	char weights[RING_PATH_MAX];
+};
+
+struct ring_hdr {
+	uint32_t magic, version;
+	uint32_t nslots;
+	uint32_t pad0;
+	uint64_t data_size;
+	uint64_t sq_off, cq_off, data_off;
+	struct ring_model models[RING_MAX_MODELS];
+	_Atomic uint32_t engine_pid;
+	_Atomic uint32_t engine_gen;
+	_Atomic uint32_t stop;
+	char pad1[52];
+	struct cacheline_u32 sq_tail; /* written by the owner */
+	struct cacheline_u32 sq_head; /* written by the engine */
+	struct cacheline_u32 cq_tail; /* written by the engine */
+	struct cacheline_u32 cq_head; /* written by the owner */
+	struct cacheline_u32 engine_sleeping;
+	struct cacheline_u32 owner_sleeping;
+};
+
+struct inflight {
+	struct ring_sqe sqe;
+	uint64_t data_end; /* absolute end of its data region */
+	int active;	   /* submitted and not yet released */
+	int done;	   /* its completion was reaped */
+	int in_cq;	   /* scratch for ring_recover */
+};
+
+struct ring {
+	char name[128];
+	int fd;
+	struct ring_hdr *h;
+	size_t map_len;
+	struct ring_sqe *sq;
+	struct ring_cqe *cq;
+	uint8_t *data;
+	uint64_t next_seq;
+	uint64_t oldest_seq; /* lowest seq whose allocation is not yet released */
+	struct inflight *fl; /* nslots entries, by seq % nslots */
+	uint32_t ninflight;
+	uint64_t alloc_head, alloc_tail; /* FIFO data allocator: absolute, only grow */
+	int reserved;			 /* a reservation awaits ring_submit */
+	uint64_t reserved_end;		 /* alloc_head after it */
+	uint64_t head_before;		 /* alloc_head before it */
+	uint64_t duplicates;
+};
+
+struct ring_engine {
+	int fd;
+	struct ring_hdr *h;
+	size_t map_len;
+	struct ring_sqe *sq;
+	struct ring_cqe *cq;
+	uint8_t *data;
+	uint32_t gen;
+};
+
+static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
+{
+	return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
+}
+
+static void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+size_t ring_batch_bytes(uint32_t n)
+{
+	size_t in = (size_t)n * IMAGE_BYTES, out = (size_t)n * sizeof(struct ring_result);
+	return ((in + out) + 63) & ~(size_t)63;
+}
+
+static int shm_path(const char *name, char *buf, size_t len)
+{
+	if (!*name || strlen(name) > 100 || strchr(name, '/'))
+		return -EINVAL;
+	snprintf(buf, len, "/idunno-%s", name);
+	return 0;
+}
+
+static size_t layout(uint32_t nslots, size_t data_size, uint64_t *sq, uint64_t *cq, uint64_t *d)
+{
+	*sq = (sizeof(struct ring_hdr) + 63) & ~(uint64_t)63;
+	*cq = (*sq + nslots * sizeof(struct ring_sqe) + 63) & ~(uint64_t)63;
+	*d = (*cq + nslots * sizeof(struct ring_cqe) + 4095) & ~(uint64_t)4095;
+	return *d + data_size;
+}
+
+int ring_create(const char *name, uint32_t nslots, size_t data_size, struct ring **out)
+{
+	struct ring *r;
+	uint64_t sq, cq, d;
+	int ret;
+
+	if (nslots < 2 || nslots > 65536 || (nslots & (nslots - 1)) || data_size < 4096)
+		return -EINVAL;
+	r = xcalloc(1, sizeof(*r));
+	r->fd = -1;
+	ret = shm_path(name, r->name, sizeof(r->name));
+	if (ret)
+		goto err;
+	r->fd = shm_open(r->name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (r->fd < 0) {
+		ret = -errno;
+		goto err;
+	}
+	/* The owner's lock: held while it lives, so a stale name can be reused. */
+	if (flock(r->fd, LOCK_EX | LOCK_NB) < 0) {
+		ret = errno == EWOULDBLOCK ? -EEXIST : -errno;
+		close(r->fd);
+		r->fd = -1;
+		goto err;
+	}
+	r->map_len = layout(nslots, data_size, &sq, &cq, &d);
+	if (ftruncate(r->fd, 0) < 0 || ftruncate(r->fd, (off_t)r->map_len) < 0) {
+		ret = -errno;
+		goto err_unlink;
+	}
+	r->h = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
+	if (r->h == MAP_FAILED) {
+		ret = -errno;
+		r->h = NULL;
+		goto err_unlink;
+	}
+	r->h->nslots = nslots;
+	r->h->data_size = data_size;
+	r->h->sq_off = sq;
+	r->h->cq_off = cq;
+	r->h->data_off = d;
+	r->sq = (struct ring_sqe *)((uint8_t *)r->h + sq);
+	r->cq = (struct ring_cqe *)((uint8_t *)r->h + cq);
+	r->data = (uint8_t *)r->h + d;
+	r->fl = xcalloc(nslots, sizeof(*r->fl));
+	r->h->version = RING_VERSION;
+	atomic_store_explicit((_Atomic uint32_t *)&r->h->magic, RING_MAGIC, memory_order_release);
+	/* Downgrade to a shared lock: engines test it without taking it. */
+	flock(r->fd, LOCK_SH);
+	*out = r;
+	return 0;
+err_unlink:
+	shm_unlink(r->name);
+err:
+	if (r->fd >= 0)
+		close(r->fd);
+	free(r);
+	return ret;
+}
+
+int ring_set_model(struct ring *r, uint32_t slot, const char *model, const char *weights)
+{
+	if (slot >= RING_MAX_MODELS || strlen(model) >= sizeof(r->h->models[0].name) ||
+	    strlen(weights) >= RING_PATH_MAX)
+		return -EINVAL;
+	strcpy(r->h->models[slot].name, model);
+	strcpy(r->h->models[slot].weights, weights);
+	return 0;
+}
+
+void ring_destroy(struct ring *r)
+{
+	if (!r)
+		return;
+	atomic_store(&r->h->stop, 1);
+	atomic_fetch_add(&r->h->sq_tail.v, 0); /* order the stop before the wake */
+	futex(&r->h->sq_tail.v, FUTEX_WAKE, INT32_MAX, NULL);
+	munmap(r->h, r->map_len);
+	shm_unlink(r->name);
+	close(r->fd);
+	free(r->fl);
+	free(r);
+}
+
+void *ring_data(struct ring *r)
+{
+	return r->data;
+}
+
+/*
+ * The data allocator hands out regions in FIFO order from a circular area;
+ * head and tail are absolute byte positions that only grow, and a region
+ * never wraps: when it does not fit before the end of the area, the rest
+ * of that lap is skipped.  Regions are released oldest first.
+ */
+int ring_reserve(struct ring *r, struct ring_sqe *e)
+{
+	uint64_t size = r->h->data_size, pos, start;
+	size_t len;
+
+	if (r->reserved)
+		return -EBUSY;
+	if (e->batch < 1 || e->batch > 4096)
+		return -EINVAL;
+	len = ring_batch_bytes(e->batch);
+	if (len > size)
+		return -E2BIG;
+	if (r->ninflight >= r->h->nslots)
+		return -EAGAIN;
+	pos = r->alloc_head % size;
+	start = r->alloc_head + (pos + len > size ? size - pos : 0);
+	if (start + len - r->alloc_tail > size)
+		return -EAGAIN;
+	e->in_off = start % size;
+	e->out_off = e->in_off + (size_t)e->batch * IMAGE_BYTES;
+	r->head_before = r->alloc_head;
+	r->alloc_head = start + len;
+	r->reserved = 1;
+	r->reserved_end = r->alloc_head;
+	return 0;
+}
+
+void ring_unreserve(struct ring *r)
+{
+	if (!r->reserved)
+		return;
+	r->reserved = 0;
+	r->alloc_head = r->head_before;
+}
+
+/* Releases the data of completed entries, oldest first. */
+static void release_done(struct ring *r)
+{
+	while (r->oldest_seq < r->next_seq) {
+		struct inflight *f = &r->fl[r->oldest_seq % r->h->nslots];
+		if (!f->done)
+			break;
+		r->alloc_tail = f->data_end;
+		f->active = 0;
+		f->done = 0;
+		r->oldest_seq++;
+	}
+}
+
+static void push_sqe(struct ring *r, const struct ring_sqe *e)
+{
+	uint32_t tail = atomic_load_explicit(&r->h->sq_tail.v, memory_order_relaxed);
+
+	r->sq[tail & (r->h->nslots - 1)] = *e;
+	atomic_store_explicit(&r->h->sq_tail.v, tail + 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&r->h->engine_sleeping.v, memory_order_seq_cst))
+		futex(&r->h->sq_tail.v, FUTEX_WAKE, 1, NULL);
+}
+
+int ring_submit(struct ring *r, struct ring_sqe *e)
+{
+	struct inflight *f;
+
+	if (!r->reserved)
+		return -EINVAL;
+	r->reserved = 0;
+	e->seq = r->next_seq++;
+	e->enqueue_ns = util_now_ns();
+	f = &r->fl[e->seq % r->h->nslots];
+	ASSERT(!f->active);
+	*f = (struct inflight){.sqe = *e, .data_end = r->reserved_end, .active = 1};
+	r->ninflight++;
+	push_sqe(r, e);
+	return 0;
+}
+
+/* Is c the completion of an entry still waiting for one? */
+static struct inflight *pending_of(struct ring *r, const struct ring_cqe *c)
+{
+	struct inflight *f = &r->fl[c->seq % r->h->nslots];
+
+	if (c->seq >= r->next_seq || !f->active || f->done || f->sqe.seq != c->seq)
+		return NULL;
+	return f;
+}
+
+int ring_reap(struct ring *r, struct ring_cqe *out, int max)
+{
+	uint32_t head = atomic_load_explicit(&r->h->cq_head.v, memory_order_relaxed);
+	uint32_t tail = atomic_load_explicit(&r->h->cq_tail.v, memory_order_acquire);
+	int n = 0;
+
+	while (head != tail && n < max) {
+		const struct ring_cqe *c = &r->cq[head & (r->h->nslots - 1)];
+		struct inflight *f = pending_of(r, c);
+		head++;
+		if (!f) {
+			r->duplicates++;
+			continue;
+		}
+		f->done = 1;
+		r->ninflight--;
+		out[n++] = *c;
+	}
+	atomic_store_explicit(&r->h->cq_head.v, head, memory_order_release);
+	release_done(r);
+	return n;
+}
+
+static int wait_index(_Atomic uint32_t *idx, uint32_t seen, _Atomic uint32_t *sleeping,
+		      int timeout_ms)
+{
+	uint64_t start = util_now_ns(), deadline = start + (uint64_t)timeout_ms * 1000000ull;
+
+	while (atomic_load_explicit(idx, memory_order_acquire) == seen) {
+		uint64_t now = util_now_ns();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		if (now - start < SPIN_NS) {
+			cpu_relax();
+			continue;
+		}
+		atomic_store_explicit(sleeping, 1, memory_order_seq_cst);
+		if (atomic_load_explicit(idx, memory_order_seq_cst) == seen) {
+			uint64_t left = deadline - now;
+			struct timespec ts = {(time_t)(left / 1000000000ull),
+					      (long)(left % 1000000000ull)};
+			futex(idx, FUTEX_WAIT, seen, &ts);
+		}
+		atomic_store_explicit(sleeping, 0, memory_order_relaxed);
+	}
+	return 0;
+}
+
+int ring_wait(struct ring *r, int timeout_ms)
+{
+	uint32_t head = atomic_load_explicit(&r->h->cq_head.v, memory_order_relaxed);
+	return wait_index(&r->h->cq_tail.v, head, &r->h->owner_sleeping.v, timeout_ms);
+}
+
+uint32_t ring_inflight(const struct ring *r)
+{
+	return r->ninflight;
+}
+
+int ring_engine_pid(const struct ring *r)
+{
+	return (int)atomic_load(&r->h->engine_pid);
+}
+
+uint32_t ring_engine_gen(const struct ring *r)
+{
+	return atomic_load(&r->h->engine_gen);
+}
+
+uint64_t ring_duplicates(const struct ring *r)
+{
+	return r->duplicates;
+}
+
+int ring_recover(struct ring *r)
+{
+	uint32_t head = atomic_load(&r->h->cq_head.v), tail = atomic_load(&r->h->cq_tail.v);
+	int n = 0;
+
+	/* Completions the dead engine posted stay for the caller's next reap. */
+	for (uint64_t s = r->oldest_seq; s < r->next_seq; s++)
+		r->fl[s % r->h->nslots].in_cq = 0;
+	for (uint32_t i = head; i != tail; i++) {
+		struct inflight *f = pending_of(r, &r->cq[i & (r->h->nslots - 1)]);
+		if (f)
+			f->in_cq = 1;
+	}
+	/* Every other entry it took, or never took, goes back, oldest first. */
+	atomic_store(&r->h->sq_head.v, atomic_load(&r->h->sq_tail.v));
+	for (uint64_t s = r->oldest_seq; s < r->next_seq; s++) {
+		struct inflight *f = &r->fl[s % r->h->nslots];
+		if (f->active && !f->done && !f->in_cq) {
+			push_sqe(r, &f->sqe);
+			n++;
+		}
+	}
+	return n;
+}
+
+/* ---- engine side ---- */
+
+int ring_attach(const char *name, struct ring_engine **out)
+{
+	struct ring_engine *e = xcalloc(1, sizeof(*e));
+	char path[128];
+	struct stat st;
+	int ret;
+
+	ret = shm_path(name, path, sizeof(path));
+	if (ret)
+		goto err;
+	e->fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
+	if (e->fd < 0) {
+		ret = -errno;
+		goto err;
+	}
+	if (fstat(e->fd, &st) < 0 || (size_t)st.st_size < sizeof(struct ring_hdr)) {
+		ret = -EPROTO;
+		goto err_close;
+	}
+	e->map_len = (size_t)st.st_size;
+	e->h = mmap(NULL, e->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, e->fd, 0);
+	if (e->h == MAP_FAILED) {
+		ret = -errno;
+		goto err_close;
+	}
+	if (atomic_load_explicit((_Atomic uint32_t *)&e->h->magic, memory_order_acquire) !=
+		    RING_MAGIC ||
+	    e->h->version != RING_VERSION || e->h->data_off + e->h->data_size > e->map_len) {
+		ret = -EPROTO;
+		munmap(e->h, e->map_len);
+		goto err_close;
+	}
+	e->sq = (struct ring_sqe *)((uint8_t *)e->h + e->h->sq_off);
+	e->cq = (struct ring_cqe *)((uint8_t *)e->h + e->h->cq_off);
+	e->data = (uint8_t *)e->h + e->h->data_off;
+	e->gen = atomic_fetch_add(&e->h->engine_gen, 1) + 1;
+	atomic_store(&e->h->engine_pid, (uint32_t)getpid());
+	*out = e;
+	return 0;
+err_close:
+	close(e->fd);
+err:
+	free(e);
+	return ret;
+}
+
+void ring_detach(struct ring_engine *e)
+{
+	if (!e)
+		return;
+	munmap(e->h, e->map_len);
+	close(e->fd);
+	free(e);
+}
+
+uint32_t ring_gen(const struct ring_engine *e)
+{
+	return e->gen;
+}
+
+void *ring_engine_data(struct ring_engine *e)
+{
+	return e->data;
+}
+
+size_t ring_engine_data_size(const struct ring_engine *e)
+{
+	return e->h->data_size;
+}
+
+const char *ring_model_name(const struct ring_engine *e, uint32_t slot)
+{
+	if (slot >= RING_MAX_MODELS || !e->h->models[slot].name[0])
+		return NULL;
+	e->h->models[slot].name[sizeof(e->h->models[slot].name) - 1] = '\0';
+	return e->h->models[slot].name;
+}
+
+const char *ring_model_weights(const struct ring_engine *e, uint32_t slot)
+{
+	if (slot >= RING_MAX_MODELS || !e->h->models[slot].weights[0])
+		return NULL;
+	e->h->models[slot].weights[RING_PATH_MAX - 1] = '\0';
+	return e->h->models[slot].weights;
+}
+
+/* The owner holds a lock on the shm file while it lives. */
+static int owner_alive(struct ring_engine *e)
+{
+	if (flock(e->fd, LOCK_EX | LOCK_NB) == 0) {
+		flock(e->fd, LOCK_UN);
+		return 0;
+	}
+	return 1;
+}
+
+int ring_next(struct ring_engine *e, struct ring_sqe *out, int timeout_ms)
+{
+	uint64_t deadline = util_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+
+	for (;;) {
+		uint32_t head = atomic_load_explicit(&e->h->sq_head.v, memory_order_relaxed);
+		uint64_t now;
+		int ret;
+
+		if (atomic_load(&e->h->stop))
+			return -EPIPE;
+		if (atomic_load_explicit(&e->h->sq_tail.v, memory_order_acquire) != head) {
+			*out = e->sq[head & (e->h->nslots - 1)];
+			atomic_store_explicit(&e->h->sq_head.v, head + 1, memory_order_release);
+			return 0;
+		}
+		now = util_now_ns();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		/* Sleep in slices so a dead owner is noticed within 100 ms. */
+		ret = wait_index(&e->h->sq_tail.v, head, &e->h->engine_sleeping.v,
+				 (int)MIN(100, (deadline - now) / 1000000ull + 1));
+		if (ret == -ETIMEDOUT && !owner_alive(e))
+			return -EPIPE;
+	}
+}
+
+void ring_complete(struct ring_engine *e, const struct ring_cqe *c)
+{
+	uint32_t tail = atomic_load_explicit(&e->h->cq_tail.v, memory_order_relaxed);
+
+	e->cq[tail & (e->h->nslots - 1)] = *c;
+	atomic_store_explicit(&e->h->cq_tail.v, tail + 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&e->h->owner_sleeping.v, memory_order_seq_cst))
+		futex(&e->h->cq_tail.v, FUTEX_WAKE, 1, NULL);
+}

@@ -1,0 +1,311 @@
+/*
+ * main.c - the engine program: generate weights, classify images, or serve
+ * batches from an agent's shared-memory ring.
+ */
+#include "image.h"
+#include "model.h"
+#include "net.h"
+#include "probes.h"
+#include "serve.h"
+#include "util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: engine weights --model resnet18|alexnet --seed N --out FILE\n"
+		"       engine classify --model M --weights FILE [--backend onednn|blas|ref]\n"
+		"                       [--raw] [--batch N] [--threads N] [--logits OUT] INPUT...\n"
+		"       engine preprocess IMAGE.jpg OUT.raw\n"
+		"       engine serve --ring NAME [--backend B] [--threads N]\n"
+		"\n"
+		"classify prints the top-5 classes of each input (a JPEG, or with --raw a\n"
+		"float32 3x224x224 NCHW tensor); --logits writes 1000 float32 logits per input.\n"
+		"serve attaches to the ring an agent created and runs the batches it is given.\n");
+}
+
+static int parse_int(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || end == s || v < lo || v > hi)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+enum {
+	OPT_MODEL = 256,
+	OPT_SEED,
+	OPT_OUT,
+	OPT_WEIGHTS,
+	OPT_BACKEND,
+	OPT_RAW,
+	OPT_BATCH,
+	OPT_THREADS,
+	OPT_LOGITS,
+	OPT_RING
+};
+
+static const struct option long_opts[] = {
+	{"model", required_argument, NULL, OPT_MODEL},
+	{"seed", required_argument, NULL, OPT_SEED},
+	{"out", required_argument, NULL, OPT_OUT},
+	{"weights", required_argument, NULL, OPT_WEIGHTS},
+	{"backend", required_argument, NULL, OPT_BACKEND},
+	{"raw", no_argument, NULL, OPT_RAW},
+	{"batch", required_argument, NULL, OPT_BATCH},
+	{"threads", required_argument, NULL, OPT_THREADS},
+	{"logits", required_argument, NULL, OPT_LOGITS},
+	{"ring", required_argument, NULL, OPT_RING},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+struct args {
+	const char *model, *weights, *out, *logits, *ring;
+	enum kern_backend_id backend;
+	long seed, batch, threads;
+	int raw, seed_set;
+};
+
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	int c;
+
+	*a = (struct args){.backend = KERN_BACKEND_ONEDNN, .batch = 1, .threads = 0};
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_MODEL:
+			a->model = optarg;
+			break;
+		case OPT_OUT:
+			a->out = optarg;
+			break;
+		case OPT_WEIGHTS:
+			a->weights = optarg;
+			break;
+		case OPT_LOGITS:
+			a->logits = optarg;
+			break;
+		case OPT_RING:
+			a->ring = optarg;
+			break;
+		case OPT_RAW:
+			a->raw = 1;
+			break;
+		case OPT_SEED:
+			if (parse_int(optarg, 0, 0x7fffffffL, &a->seed)) {
+				fprintf(stderr, "engine: --seed wants a non-negative integer\n");
+				return -1;
+			}
+			a->seed_set = 1;
+			break;
+		case OPT_BATCH:
+			if (parse_int(optarg, 1, 1024, &a->batch)) {
+				fprintf(stderr, "engine: --batch wants 1..1024\n");
+				return -1;
+			}
+			break;
+		case OPT_THREADS:
+			if (parse_int(optarg, 1, 256, &a->threads)) {
+				fprintf(stderr, "engine: --threads wants 1..256\n");
+				return -1;
+			}
+			break;
+		case OPT_BACKEND:
+			if (kern_backend_parse(optarg, &a->backend)) {
+				fprintf(stderr,
+					"engine: unknown backend '%s' (onednn, blas, ref)\n",
+					optarg);
+				return -1;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int need_model(const struct args *a, enum model_id *id)
+{
+	if (!a->model) {
+		fprintf(stderr, "engine: --model is required (resnet18, alexnet)\n");
+		return -1;
+	}
+	if (model_parse(a->model, id)) {
+		fprintf(stderr, "engine: unknown model '%s' (resnet18, alexnet)\n", a->model);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_weights(int argc, char **argv)
+{
+	struct args a;
+	enum model_id id;
+	char err[512];
+
+	if (parse_args(argc, argv, &a) || need_model(&a, &id))
+		return 2;
+	if (!a.out || !a.seed_set) {
+		fprintf(stderr, "engine weights: --seed and --out are required\n");
+		return 2;
+	}
+	if (model_generate_weights(id, (uint64_t)a.seed, a.out, err, sizeof(err))) {
+		fprintf(stderr, "engine weights: %s\n", err);
+		return 1;
+	}
+	printf("wrote %s weights (seed %ld) to %s\n", model_name(id), a.seed, a.out);
+	return 0;
+}
+
+static int cmd_classify(int argc, char **argv)
+{
+	struct args a;
+	enum model_id id;
+	struct net *net = NULL;
+	FILE *lf = NULL;
+	float *in = NULL, *logits = NULL;
+	char err[768];
+	int ninputs, ret = 1;
+
+	if (parse_args(argc, argv, &a) || need_model(&a, &id))
+		return 2;
+	if (!a.weights) {
+		fprintf(stderr, "engine classify: --weights is required\n");
+		return 2;
+	}
+	ninputs = argc - optind;
+	if (ninputs < 1) {
+		fprintf(stderr, "engine classify: no inputs\n");
+		return 2;
+	}
+	kern_set_threads((int)a.threads);
+	if (net_open(id, a.weights, a.backend, &net, err, sizeof(err))) {
+		fprintf(stderr, "engine classify: %s\n", err);
+		return 1;
+	}
+	if (a.logits && !(lf = fopen(a.logits, "wb"))) {
+		fprintf(stderr, "engine classify: %s: %s\n", a.logits, strerror(errno));
+		goto out;
+	}
+	in = xaligned_alloc((size_t)a.batch * MODEL_IN_ELEMS * sizeof(float));
+	logits = xmalloc((size_t)a.batch * MODEL_CLASSES * sizeof(float));
+	/* Each group of --batch inputs is one query. */
+	for (int first = 0, q = 0; first < ninputs; first += (int)a.batch, q++) {
+		int n = (int)MIN(a.batch, ninputs - first);
+		for (int i = 0; i < n; i++)
+			if (image_load(argv[optind + first + i], a.raw,
+				       in + (size_t)i * MODEL_IN_ELEMS, err, sizeof(err))) {
+				fprintf(stderr, "engine classify: %s\n", err);
+				goto out;
+			}
+		idunno_query_start(0, (uint64_t)q, (uint32_t)n, 0);
+		ret = net_run(net, n, in, logits, err, sizeof(err));
+		idunno_query_end(0, (uint64_t)q, ret);
+		if (ret) {
+			fprintf(stderr, "engine classify: %s\n", err);
+			ret = 1;
+			goto out;
+		}
+		ret = 1;
+		for (int i = 0; i < n; i++) {
+			struct net_top5 t;
+			net_top5(logits + (size_t)i * MODEL_CLASSES, &t);
+			printf("%s\n", argv[optind + first + i]);
+			for (int k = 0; k < 5; k++)
+				printf("  %d. %-28s %4d  %.4f\n", k + 1,
+				       model_imagenet_classes[t.idx[k]], t.idx[k], t.prob[k]);
+		}
+		if (lf && fwrite(logits, sizeof(float), (size_t)n * MODEL_CLASSES, lf) !=
+				  (size_t)n * MODEL_CLASSES) {
+			fprintf(stderr, "engine classify: writing %s failed\n", a.logits);
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	if (lf && fclose(lf) && !ret) {
+		fprintf(stderr, "engine classify: writing %s: %s\n", a.logits, strerror(errno));
+		ret = 1;
+	}
+	free(in);
+	free(logits);
+	net_free(net);
+	return ret;
+}
+
+static int cmd_preprocess(int argc, char **argv)
+{
+	float *t;
+	char err[512];
+	int ret;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: engine preprocess IMAGE.jpg OUT.raw\n");
+		return 2;
+	}
+	t = xmalloc(MODEL_IN_ELEMS * sizeof(float));
+	if (image_load(argv[1], 0, t, err, sizeof(err))) {
+		fprintf(stderr, "engine preprocess: %s\n", err);
+		free(t);
+		return 1;
+	}
+	ret = util_write_file_atomic(argv[2], t, MODEL_IN_ELEMS * sizeof(float));
+	if (ret)
+		fprintf(stderr, "engine preprocess: %s: %s\n", argv[2], strerror(-ret));
+	free(t);
+	return ret ? 1 : 0;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+	struct args a;
+
+	if (parse_args(argc, argv, &a))
+		return 2;
+	if (!a.ring) {
+		fprintf(stderr, "engine serve: --ring is required\n");
+		return 2;
+	}
+	kern_set_threads((int)a.threads);
+	return serve_main(a.ring, a.backend);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "weights"))
+		return cmd_weights(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "classify"))
+		return cmd_classify(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "preprocess"))
+		return cmd_preprocess(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "serve"))
+		return cmd_serve(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "engine: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

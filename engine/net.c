@@ -1,0 +1,122 @@
+/*
+ * net.c - model + backend + a small cache of plans by batch size.
+ */
+#include "net.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NET_MAX_PLANS 8
+
+struct net {
+	struct model *model;
+	enum kern_backend_id backend;
+	struct kern_plan *plans[NET_MAX_PLANS];
+	uint64_t used[NET_MAX_PLANS]; /* for evicting the least recently used */
+	uint64_t tick;
+};
+
+int net_open(enum model_id model, const char *weights, enum kern_backend_id backend,
+	     struct net **out, char *err, size_t errlen)
+{
+	struct net *n = xcalloc(1, sizeof(*n));
+	int ret = model_load(model, weights, &n->model, err, errlen);
+
+	if (ret) {
+		free(n);
+		return ret;
+	}
+	n->backend = backend;
+	*out = n;
+	return 0;
+}
+
+void net_free(struct net *n)
+{
+	if (!n)
+		return;
+	for (int i = 0; i < NET_MAX_PLANS; i++)
+		kern_plan_free(n->plans[i]);
+	model_free(n->model);
+	free(n);
+}
+
+static int get_plan(struct net *n, int batch, struct kern_plan **out, char *err, size_t errlen)
+{
+	int victim = 0, ret;
+
+	for (int i = 0; i < NET_MAX_PLANS; i++) {
+		if (n->plans[i] && kern_plan_batch(n->plans[i]) == batch) {
+			n->used[i] = ++n->tick;
+			*out = n->plans[i];
+			return 0;
+		}
+		if (n->used[i] < n->used[victim])
+			victim = i;
+	}
+	kern_plan_free(n->plans[victim]);
+	n->plans[victim] = NULL;
+	n->used[victim] = 0;
+	ret = kern_plan_create(n->backend, model_graph(n->model), batch, &n->plans[victim], err,
+			       errlen);
+	if (ret)
+		return ret;
+	/* oneDNN holds its own (reordered) copy of the weights. */
+	if (n->backend == KERN_BACKEND_ONEDNN)
+		model_release_file_pages(n->model);
+	n->used[victim] = ++n->tick;
+	*out = n->plans[victim];
+	return 0;
+}
+
+int net_prepare(struct net *n, int batch, char *err, size_t errlen)
+{
+	struct kern_plan *p;
+	return get_plan(n, batch, &p, err, errlen);
+}
+
+int net_run(struct net *n, int batch, const float *in, float *logits, char *err, size_t errlen)
+{
+	struct kern_plan *p;
+	int ret = get_plan(n, batch, &p, err, errlen);
+
+	if (ret)
+		return ret;
+	ret = kern_plan_run(p, in, logits);
+	if (ret)
+		util_seterr(err, errlen, "%s forward pass: %s", model_name(model_id_of(n->model)),
+			    kern_strerror(ret));
+	return ret;
+}
+
+enum model_id net_model(const struct net *n)
+{
+	return model_id_of(n->model);
+}
+
+const struct kern_graph *net_graph(const struct net *n)
+{
+	return model_graph(n->model);
+}
+
+size_t net_workspace(const struct net *n)
+{
+	size_t total = 0;
+	for (int i = 0; i < NET_MAX_PLANS; i++)
+		if (n->plans[i])
+			total += kern_plan_workspace(n->plans[i]);
+	return total;
+}
+
+void net_top5(const float *logits, struct net_top5 *out)
+{
+	float p[MODEL_CLASSES];
+
+	memcpy(p, logits, sizeof(p));
+	kern_softmax(p, MODEL_CLASSES);
+	kern_topk(p, MODEL_CLASSES, 5, out->idx);
+	for (int i = 0; i < 5; i++)
+		out->prob[i] = p[out->idx[i]];
+}

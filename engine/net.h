@@ -1,0 +1,41 @@
+/*
+ * net.h - a loaded network ready to run: a model, a backend, and one
+ * compiled plan per batch size seen (built on first use, then reused).
+ */
+#ifndef IDUNNO_NET_H
+#define IDUNNO_NET_H
+
+#include "kern.h"
+#include "model.h"
+
+#include <stddef.h>
+
+struct net;
+
+struct net_top5 {
+	int idx[5];
+	float prob[5];
+};
+
+/* Loads weights for model on backend. 0 or negative error with err filled. */
+int net_open(enum model_id model, const char *weights, enum kern_backend_id backend,
+	     struct net **out, char *err, size_t errlen);
+void net_free(struct net *n);
+
+/*
+ * Runs batch images (batch x 3x224x224 floats at in, NCHW) and writes
+ * batch x 1000 logits.  Returns 0 or a negative error with err filled.
+ */
+int net_run(struct net *n, int batch, const float *in, float *logits, char *err, size_t errlen);
+/* Builds the plan for a batch size ahead of time (optional). */
+int net_prepare(struct net *n, int batch, char *err, size_t errlen);
+
+enum model_id net_model(const struct net *n);
+const struct kern_graph *net_graph(const struct net *n);
+/* Bytes of activations and scratch held by all plans. */
+size_t net_workspace(const struct net *n);
+
+/* Softmax over 1000 logits and the five most likely classes. */
+void net_top5(const float *logits, struct net_top5 *out);
+
+#endif
