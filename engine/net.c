@@ -13,6 +13,7 @@
 struct net {
 	struct model *model;
 	enum kern_backend_id backend;
+	struct kern_cache *cache; /* weights prepared once for all plans */
 	struct kern_plan *plans[NET_MAX_PLANS];
 	uint64_t used[NET_MAX_PLANS]; /* for evicting the least recently used */
 	uint64_t tick;
@@ -29,6 +30,7 @@ int net_open(enum model_id model, const char *weights, enum kern_backend_id back
 		return ret;
 	}
 	n->backend = backend;
+	n->cache = kern_cache_new();
 	*out = n;
 	return 0;
 }
@@ -39,6 +41,7 @@ void net_free(struct net *n)
 		return;
 	for (int i = 0; i < NET_MAX_PLANS; i++)
 		kern_plan_free(n->plans[i]);
+	kern_cache_free(n->cache);
 	model_free(n->model);
 	free(n);
 }
@@ -59,8 +62,8 @@ static int get_plan(struct net *n, int batch, struct kern_plan **out, char *err,
 	kern_plan_free(n->plans[victim]);
 	n->plans[victim] = NULL;
 	n->used[victim] = 0;
-	ret = kern_plan_create(n->backend, model_graph(n->model), batch, &n->plans[victim], err,
-			       errlen);
+	ret = kern_plan_create_cached(n->backend, model_graph(n->model), batch, n->cache,
+				      &n->plans[victim], err, errlen);
 	if (ret)
 		return ret;
 	/* oneDNN holds its own (reordered) copy of the weights. */
@@ -103,7 +106,7 @@ const struct kern_graph *net_graph(const struct net *n)
 
 size_t net_workspace(const struct net *n)
 {
-	size_t total = 0;
+	size_t total = kern_cache_bytes(n->cache);
 	for (int i = 0; i < NET_MAX_PLANS; i++)
 		if (n->plans[i])
 			total += kern_plan_workspace(n->plans[i]);

@@ -32,7 +32,7 @@ int net_prepare(struct net *n, int batch, char *err, size_t errlen);
 
 enum model_id net_model(const struct net *n);
 const struct kern_graph *net_graph(const struct net *n);
-/* Bytes of activations and scratch held by all plans. */
+/* Bytes held by all plans: activations, scratch and prepared weights. */
 size_t net_workspace(const struct net *n);
 
 /* Softmax over 1000 logits and the five most likely classes. */

@@ -182,11 +182,22 @@ int kern_assign_buffers(const struct kern_graph *g, const size_t *size, int *buf
 	for (int i = 0; i < g->nlayers; i++) {
 		const struct kern_layer *l = &g->layers[i];
 		if (!l->accumulate && size[l->dst]) {
-			int b = 0;
-			while (b < nbuf && busy[b])
-				b++;
-			if (b == nbuf)
+			/* Best fit: the smallest free buffer that is large enough,
+			 * else the largest free one (grown), else a new one. */
+			int b = -1;
+			for (int k = 0; k < nbuf; k++) {
+				int fits_k = buf_size[k] >= size[l->dst];
+				int fits_b = b >= 0 && buf_size[b] >= size[l->dst];
+				if (busy[k])
+					continue;
+				if (b < 0 || (fits_k && (!fits_b || buf_size[k] < buf_size[b])) ||
+				    (!fits_k && !fits_b && buf_size[k] > buf_size[b]))
+					b = k;
+			}
+			if (b < 0) {
+				b = nbuf;
 				buf_size[nbuf++] = 0;
+			}
 			busy[b] = 1;
 			buf_of[l->dst] = b;
 			buf_size[b] = MAX(buf_size[b], size[l->dst]);
@@ -200,8 +211,61 @@ int kern_assign_buffers(const struct kern_graph *g, const size_t *size, int *buf
 	return nbuf;
 }
 
+struct kern_cache *kern_cache_new(void)
+{
+	return xcalloc(1, sizeof(struct kern_cache));
+}
+
+void kern_cache_free(struct kern_cache *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < c->n; i++) {
+		c->e[i].drop(c->e[i].value);
+		free(c->e[i].desc);
+	}
+	free(c->e);
+	free(c);
+}
+
+size_t kern_cache_bytes(const struct kern_cache *c)
+{
+	size_t total = 0;
+	for (int i = 0; c && i < c->n; i++)
+		total += c->e[i].bytes;
+	return total;
+}
+
+void *kern_cache_get(struct kern_cache *c, const void *src, const void *desc, size_t desc_len)
+{
+	for (int i = 0; c && i < c->n; i++)
+		if (c->e[i].src == src && c->e[i].desc_len == desc_len &&
+		    !memcmp(c->e[i].desc, desc, desc_len))
+			return c->e[i].value;
+	return NULL;
+}
+
+void kern_cache_put(struct kern_cache *c, const void *src, const void *desc, size_t desc_len,
+		    void *value, size_t bytes, void (*drop)(void *value))
+{
+	if (c->n == c->cap) {
+		c->cap = c->cap ? 2 * c->cap : 32;
+		c->e = realloc(c->e, (size_t)c->cap * sizeof(*c->e));
+		ASSERT(c->e);
+	}
+	c->e[c->n++] = (struct kern_cache_entry){
+		src, memcpy(xmalloc(desc_len), desc, desc_len), desc_len, value, bytes, drop};
+}
+
 int kern_plan_create(enum kern_backend_id id, const struct kern_graph *g, int batch,
 		     struct kern_plan **out, char *err, size_t errlen)
+{
+	return kern_plan_create_cached(id, g, batch, NULL, out, err, errlen);
+}
+
+int kern_plan_create_cached(enum kern_backend_id id, const struct kern_graph *g, int batch,
+			    struct kern_cache *cache, struct kern_plan **out, char *err,
+			    size_t errlen)
 {
 	int ret;
 
@@ -216,7 +280,7 @@ int kern_plan_create(enum kern_backend_id id, const struct kern_graph *g, int ba
 	ret = kern_graph_check(g, err, errlen);
 	if (ret)
 		return ret;
-	ret = backends[id]->plan_create(g, batch, out, err, errlen);
+	ret = backends[id]->plan_create(g, batch, cache, out, err, errlen);
 	if (ret)
 		return ret;
 	(*out)->be = backends[id];

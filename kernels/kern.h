@@ -75,6 +75,16 @@ struct kern_graph {
 };
 
 struct kern_plan;
+/*
+ * A cache of backend-prepared weights (reordered copies) that every plan of
+ * one graph shares, so that plans for several batch sizes hold the weights
+ * once.  It must outlive the plans made with it.
+ */
+struct kern_cache;
+struct kern_cache *kern_cache_new(void);
+void kern_cache_free(struct kern_cache *c);
+/* Bytes of prepared weights the cache holds. */
+size_t kern_cache_bytes(const struct kern_cache *c);
 
 /*
  * Checks a graph for consistency: every shape follows from the layer that
@@ -95,6 +105,10 @@ int kern_out_dim(int in, int k, int stride, int pad);
  */
 int kern_plan_create(enum kern_backend_id id, const struct kern_graph *g, int batch,
 		     struct kern_plan **out, char *err, size_t errlen);
+/* The same, sharing prepared weights through cache (may be NULL). */
+int kern_plan_create_cached(enum kern_backend_id id, const struct kern_graph *g, int batch,
+			    struct kern_cache *cache, struct kern_plan **out, char *err,
+			    size_t errlen);
 
 /*
  * Runs one batch: in is batch x shape(input) floats (NCHW), out receives

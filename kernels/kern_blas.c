@@ -112,8 +112,8 @@ static const struct kern_plain_ops blas_ops = {
 	.fc = blas_fc,
 };
 
-static int blas_plan_create(const struct kern_graph *g, int batch, struct kern_plan **out,
-			    char *err, size_t errlen)
+static int blas_plan_create(const struct kern_graph *g, int batch, struct kern_cache *cache,
+			    struct kern_plan **out, char *err, size_t errlen)
 {
 	return kern_plain_plan_create(&kern_backend_blas, &blas_ops, g, batch, out, err, errlen);
 }

@@ -11,8 +11,8 @@
 /* The vtable each backend fills. */
 struct kern_backend {
 	const char *name;
-	int (*plan_create)(const struct kern_graph *g, int batch, struct kern_plan **out, char *err,
-			   size_t errlen);
+	int (*plan_create)(const struct kern_graph *g, int batch, struct kern_cache *cache,
+			   struct kern_plan **out, char *err, size_t errlen);
 	int (*plan_run)(struct kern_plan *p, const float *in, float *out);
 	size_t (*plan_workspace)(const struct kern_plan *p);
 	void (*plan_free)(struct kern_plan *p);
@@ -23,6 +23,28 @@ struct kern_plan {
 	const struct kern_backend *be;
 	int batch;
 };
+
+/*
+ * The weight cache: prepared weights keyed by the caller's weight pointer
+ * and a backend-defined descriptor of the prepared layout.
+ */
+struct kern_cache_entry {
+	const void *src; /* the caller's weights */
+	void *desc;	 /* the layout they were prepared in (copied) */
+	size_t desc_len;
+	void *value; /* the prepared weights, backend-defined */
+	size_t bytes;
+	void (*drop)(void *value);
+};
+
+struct kern_cache {
+	int n, cap;
+	struct kern_cache_entry *e;
+};
+
+void *kern_cache_get(struct kern_cache *c, const void *src, const void *desc, size_t desc_len);
+void kern_cache_put(struct kern_cache *c, const void *src, const void *desc, size_t desc_len,
+		    void *value, size_t bytes, void (*drop)(void *value));
 
 extern const struct kern_backend kern_backend_ref;
 extern const struct kern_backend kern_backend_blas;

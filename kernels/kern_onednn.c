@@ -28,8 +28,9 @@ struct step {
 
 struct onednn_plan {
 	struct kern_plan base;
-	dnnl_engine_t eng;
+	dnnl_engine_t eng; /* the shared engine, not owned */
 	dnnl_stream_t strm;
+	struct kern_cache *cache; /* prepared weights shared with other plans, or NULL */
 	int ntensors;
 	dnnl_memory_desc_t *md; /* per tensor, as produced */
 	dnnl_memory_t *mem;	/* per tensor; handles set in pass two */
@@ -45,6 +46,21 @@ struct onednn_plan {
 	size_t scratch_size;
 	size_t temp_bytes; /* library-allocated reorder temporaries */
 };
+
+/* One CPU engine for the process: memories made for one plan (cached
+ * weights) are used by the primitives of another. */
+static dnnl_engine_t shared_engine(void)
+{
+	static dnnl_engine_t eng;
+	if (!eng && dnnl_engine_create(&eng, dnnl_cpu, 0) != dnnl_success)
+		eng = NULL;
+	return eng;
+}
+
+static void drop_memory(void *m)
+{
+	dnnl_memory_destroy(m);
+}
 
 static void own(struct onednn_plan *p, dnnl_memory_t m)
 {
@@ -129,6 +145,18 @@ static int import_const(struct onednn_plan *p, const dnnl_memory_desc_t *user_md
 	dnnl_primitive_t r = NULL;
 	int ret = 0;
 
+	if (dnnl_memory_desc_equal(user_md, want)) {
+		/* Already in the wanted layout: read in place, no copy. */
+		CHK(dnnl_memory_create(&dst, want, p->eng, (void *)data));
+		own(p, dst);
+		*out = dst;
+		return 0;
+	}
+	dst = kern_cache_get(p->cache, data, want, sizeof(*want));
+	if (dst) {
+		*out = dst;
+		return 0;
+	}
 	CHK(dnnl_memory_create(&dst, want, p->eng, DNNL_MEMORY_ALLOCATE));
 	CHK(dnnl_memory_create(&src, user_md, p->eng, (void *)data));
 	CHK(dnnl_reorder_primitive_desc_create(&rpd, user_md, p->eng, want, p->eng, NULL));
@@ -138,7 +166,11 @@ static int import_const(struct onednn_plan *p, const dnnl_memory_desc_t *user_md
 		CHK(dnnl_primitive_execute(r, p->strm, 2, a));
 		CHK(dnnl_stream_wait(p->strm));
 	}
-	own(p, dst);
+	if (p->cache)
+		kern_cache_put(p->cache, data, want, sizeof(*want), dst,
+			       dnnl_memory_desc_get_size(want), drop_memory);
+	else
+		own(p, dst);
 	*out = dst;
 	dst = NULL;
 err:
@@ -388,7 +420,7 @@ static int plan_fc(struct onednn_plan *p, const struct kern_graph *g, const stru
 	const char *where = l->name ? l->name : "fc";
 	const struct kern_shape *is = &g->shapes[l->src], *os = &g->shapes[l->dst];
 	int n = p->base.batch, nd = p->md[l->src].ndims;
-	dnnl_memory_desc_t w_any, user_w, b_md, dst_md, src_any;
+	dnnl_memory_desc_t w_any, user_w, b_md, dst_md, src_plain;
 	dnnl_inner_product_desc_t ipd;
 	dnnl_primitive_desc_t pd = NULL;
 	dnnl_primitive_attr_t attr = make_attr(0, l->relu);
@@ -402,21 +434,21 @@ static int plan_fc(struct onednn_plan *p, const struct kern_graph *g, const stru
 		util_seterr(err, errlen, "oneDNN: cannot make attributes for %s", where);
 		return KERN_EBACKEND;
 	}
-	CHK(dnnl_memory_desc_init_by_tag(&w_any, nd, nd == 4 ? wd4 : wd2, dnnl_f32,
-					 dnnl_format_tag_any));
+	/* FC weights stay in torchvision's layout: oneDNN reads them in place,
+	 * and plans for every batch size share them (no per-plan copy of
+	 * AlexNet's 150 MB first classifier layer). */
 	CHK(dnnl_memory_desc_init_by_tag(&user_w, nd, nd == 4 ? wd4 : wd2, dnnl_f32,
 					 nd == 4 ? dnnl_oihw : dnnl_oi));
-	CHK(dnnl_memory_desc_init_by_tag(&src_any, nd, nd == 4 ? sd4 : sd2, dnnl_f32,
-					 dnnl_format_tag_any));
+	w_any = user_w;
+	CHK(dnnl_memory_desc_init_by_tag(&src_plain, nd, nd == 4 ? sd4 : sd2, dnnl_f32,
+					 nd == 4 ? dnnl_nchw : dnnl_nc));
 	CHK(dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x));
 	CHK(dnnl_memory_desc_init_by_tag(&dst_md, 2, dd, dnnl_f32, dnnl_nc));
-	CHK(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &p->md[l->src],
-						 &w_any, l->bias ? &b_md : NULL, &dst_md));
-	if (pd_create(&pd, &ipd, attr, p->eng)) {
-		CHK(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &src_any,
-							 &w_any, l->bias ? &b_md : NULL, &dst_md));
-		CHK(dnnl_primitive_desc_create(&pd, &ipd, attr, p->eng, NULL));
-	}
+	/* ...and so does the input (a small reorder when the layer before left it
+	 * blocked): plain input and plain weights take oneDNN's GEMM path. */
+	CHK(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &src_plain, &w_any,
+						 l->bias ? &b_md : NULL, &dst_md));
+	CHK(dnnl_primitive_desc_create(&pd, &ipd, attr, p->eng, NULL));
 	ret = add_primitive(p, pd, l->src, &s, where, err, errlen);
 	if (ret)
 		goto err;
@@ -432,8 +464,8 @@ err:
 
 static void onednn_plan_free(struct kern_plan *base);
 
-static int onednn_plan_create(const struct kern_graph *g, int batch, struct kern_plan **out,
-			      char *err, size_t errlen)
+static int onednn_plan_create(const struct kern_graph *g, int batch, struct kern_cache *cache,
+			      struct kern_plan **out, char *err, size_t errlen)
 {
 	struct onednn_plan *p = xcalloc(1, sizeof(*p));
 	const struct kern_shape *ins = &g->shapes[g->input], *outs = &g->shapes[g->output];
@@ -447,7 +479,13 @@ static int onednn_plan_create(const struct kern_graph *g, int batch, struct kern
 	p->ntensors = g->ntensors;
 	p->md = xcalloc((size_t)g->ntensors, sizeof(*p->md));
 	p->mem = xcalloc((size_t)g->ntensors, sizeof(*p->mem));
-	CHK(dnnl_engine_create(&p->eng, dnnl_cpu, 0));
+	p->cache = cache;
+	p->eng = shared_engine();
+	if (!p->eng) {
+		util_seterr(err, errlen, "oneDNN: no CPU engine");
+		ret = KERN_EBACKEND;
+		goto err;
+	}
 	CHK(dnnl_stream_create(&p->strm, p->eng, dnnl_stream_default_flags));
 	{
 		dnnl_dims_t d = {batch, ins->c, ins->h, ins->w};
@@ -571,8 +609,6 @@ static void onednn_plan_free(struct kern_plan *base)
 	free(p->mem);
 	if (p->strm)
 		dnnl_stream_destroy(p->strm);
-	if (p->eng)
-		dnnl_engine_destroy(p->eng);
 	free(p);
 }
 

@@ -133,8 +133,8 @@ static const struct kern_plain_ops ref_ops = {
 	.fc = kern_ref_fc,
 };
 
-static int ref_plan_create(const struct kern_graph *g, int batch, struct kern_plan **out, char *err,
-			   size_t errlen)
+static int ref_plan_create(const struct kern_graph *g, int batch, struct kern_cache *cache,
+			   struct kern_plan **out, char *err, size_t errlen)
 {
 	return kern_plain_plan_create(&kern_backend_ref, &ref_ops, g, batch, out, err, errlen);
 }

@@ -1,0 +1,159 @@
+/*
+ * engine_bench.c - forward-pass throughput and latency of the engine's
+ * networks, and OpenBLAS sgemm on the same threads as the yardstick.
+ *
+ *   engine_bench --weights-dir DIR [--threads N] [--seconds S]
+ *                [--backend B] [--models resnet18,alexnet] [--batches 1,16,64]
+ *
+ * Prints one line per (model, batch): images/s, p50 and p99 latency per
+ * batch, GFLOP/s; then sgemm GFLOP/s (a 1024^3-ish product, best of a few)
+ * and the process's peak RSS with every model loaded.  Weights are
+ * DIR/<model>.safetensors.
+ */
+#include "kern.h"
+#include "model.h"
+#include "net.h"
+#include "util.h"
+
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double sgemm_gflops(int m, int n, int k)
+{
+	float *a = xaligned_alloc((size_t)m * k * 4), *b = xaligned_alloc((size_t)k * n * 4);
+	float *c = xaligned_alloc((size_t)m * n * 4);
+	double best = 0;
+
+	for (size_t i = 0; i < (size_t)m * k; i++)
+		a[i] = (float)(i % 7) * 0.1f;
+	for (size_t i = 0; i < (size_t)k * n; i++)
+		b[i] = (float)(i % 5) * 0.1f;
+	for (int rep = 0; rep < 8; rep++) {
+		uint64_t t0 = util_now_ns();
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n,
+			    0.0f, c, n);
+		double g = 2.0 * m * n * k / (double)(util_now_ns() - t0);
+		best = g > best ? g : best;
+	}
+	free(a);
+	free(b);
+	free(c);
+	return best;
+}
+
+/* Resident set size now, from /proc/self/statm. */
+static double rss_mb(void)
+{
+	long pages = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f) {
+		if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+			resident = 0;
+		fclose(f);
+	}
+	return resident * (double)sysconf(_SC_PAGESIZE) / (1 << 20);
+}
+
+int main(int argc, char **argv)
+{
+	const char *dir = NULL, *models = "resnet18,alexnet", *batches = "1,16,64";
+	enum kern_backend_id backend = KERN_BACKEND_ONEDNN;
+	double seconds = 3;
+	int threads = 2;
+	struct net *nets[MODEL_MAX] = {0};
+	char err[768];
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--weights-dir") && i + 1 < argc)
+			dir = argv[++i];
+		else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+			threads = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
+			seconds = atof(argv[++i]);
+		else if (!strcmp(argv[i], "--models") && i + 1 < argc)
+			models = argv[++i];
+		else if (!strcmp(argv[i], "--batches") && i + 1 < argc)
+			batches = argv[++i];
+		else if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
+			if (kern_backend_parse(argv[++i], &backend)) {
+				fprintf(stderr, "engine_bench: unknown backend\n");
+				return 2;
+			}
+		} else {
+			fprintf(stderr,
+				"usage: engine_bench --weights-dir DIR [--threads N] "
+				"[--seconds S] [--backend B] [--models M,..] [--batches B,..]\n");
+			return 2;
+		}
+	}
+	if (!dir) {
+		fprintf(stderr, "engine_bench: --weights-dir is required\n");
+		return 2;
+	}
+	kern_set_threads(threads);
+	printf("%-9s %5s %10s %10s %10s %9s\n", "model", "batch", "images/s", "p50_ms", "p99_ms",
+	       "GFLOP/s");
+	for (int id = 0; id < MODEL_MAX; id++) {
+		char path[1024], list[256];
+		if (!strstr(models, model_name(id)))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s.safetensors", dir, model_name(id));
+		if (net_open(id, path, backend, &nets[id], err, sizeof(err))) {
+			fprintf(stderr, "engine_bench: %s\n", err);
+			return 1;
+		}
+		snprintf(list, sizeof(list), "%s", batches);
+		for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+			int b = atoi(tok), n = 0, cap = 1 << 16;
+			float *in = xaligned_alloc((size_t)b * MODEL_IN_ELEMS * 4);
+			float *out = xmalloc((size_t)b * MODEL_CLASSES * 4);
+			uint64_t *lat = xmalloc((size_t)cap * sizeof(*lat)), t0, total = 0;
+			for (size_t i = 0; i < (size_t)b * MODEL_IN_ELEMS; i++)
+				in[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+			if (net_run(nets[id], b, in, out, err,
+				    sizeof(err))) { /* warm up, build plan */
+				fprintf(stderr, "engine_bench: %s\n", err);
+				return 1;
+			}
+			net_run(nets[id], b, in, out, err, sizeof(err));
+			while (n < cap && (total < seconds * 1e9 || n < 5)) {
+				t0 = util_now_ns();
+				net_run(nets[id], b, in, out, err, sizeof(err));
+				lat[n] = util_now_ns() - t0;
+				total += lat[n++];
+			}
+			qsort(lat, (size_t)n, sizeof(*lat), cmp_u64);
+			printf("%-9s %5d %10.1f %10.2f %10.2f %9.1f\n", model_name(id), b,
+			       (double)n * b / (total / 1e9), lat[n / 2] / 1e6,
+			       lat[(size_t)(n * 0.99)] / 1e6,
+			       kern_graph_flops(net_graph(nets[id])) * b * n / (double)total);
+			free(in);
+			free(out);
+			free(lat);
+		}
+		printf("%-9s plans and prepared weights: %.0f MB\n", model_name(id),
+		       net_workspace(nets[id]) / 1048576.0);
+	}
+	{
+		struct rusage ru;
+		getrusage(RUSAGE_SELF, &ru);
+		printf("RSS with the models loaded and planned: %.0f MB (peak %.0f MB)\n", rss_mb(),
+		       ru.ru_maxrss / 1024.0);
+		printf("sgemm GFLOP/s (2048^3, OpenBLAS, same threads): %.1f\n",
+		       sgemm_gflops(2048, 2048, 2048));
+	}
+	for (int id = 0; id < MODEL_MAX; id++)
+		net_free(nets[id]);
+	return 0;
+}
