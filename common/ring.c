@@ -374,6 +374,18 @@ int ring_engine_pid(const struct ring *r)
 	return (int)atomic_load(&r->h->engine_pid);
 }
 
+int ring_wait_engine(struct ring *r, uint32_t gen, int timeout_ms)
+{
+	uint64_t deadline = util_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+
+	while (atomic_load(&r->h->engine_gen) <= gen) {
+		if (util_now_ns() >= deadline)
+			return -ETIMEDOUT;
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	}
+	return 0;
+}
+
 uint32_t ring_engine_gen(const struct ring *r)
 {
 	return atomic_load(&r->h->engine_gen);

@@ -49,7 +49,8 @@ struct ring_cqe {
 	uint32_t job;
 	int32_t status; /* 0, or a negative errno */
 	uint32_t batch;
-	uint32_t gen; /* the engine generation that ran it */
+	uint32_t gen;	  /* the engine generation that ran it */
+	uint64_t out_off; /* where its results are: the entry's out_off */
 	uint64_t start_ns, end_ns;
 };
 
@@ -96,6 +97,8 @@ int ring_reap(struct ring *r, struct ring_cqe *out, int max);
 /* Waits up to timeout_ms for a completion. 0, or -ETIMEDOUT. */
 int ring_wait(struct ring *r, int timeout_ms);
 uint32_t ring_inflight(const struct ring *r);
+/* Waits up to timeout_ms until an engine of generation > gen attaches. */
+int ring_wait_engine(struct ring *r, uint32_t gen, int timeout_ms);
 /* The engine's pid and generation as it last attached (0 before). */
 int ring_engine_pid(const struct ring *r);
 uint32_t ring_engine_gen(const struct ring *r);

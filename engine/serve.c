@@ -111,7 +111,8 @@ int serve_main(const char *ring_name, enum kern_backend_id backend)
 				      .query = e.query,
 				      .job = e.job,
 				      .batch = e.batch,
-				      .gen = ring_gen(re)};
+				      .gen = ring_gen(re),
+				      .out_off = e.out_off};
 		idunno_query_start(e.job, e.query, e.batch, e.enqueue_ns);
 		c.start_ns = util_now_ns();
 		c.status = e.flags & RING_F_NOWORK ? 0 : run_one(re, &s, &e);

@@ -4,6 +4,7 @@
 #ifndef IDUNNO_CHECK_H
 #define IDUNNO_CHECK_H
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -13,21 +14,32 @@
 
 static int t_failures;
 
+__attribute__((format(printf, 4, 5))) static void t_fail(const char *file, int line,
+							 const char *expr, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s:%d: check failed: %s: ", file, line, expr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	t_failures++;
+}
+
+/* Each evaluates cond exactly once. */
 #define CHECK(cond, ...)                                                                           \
 	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);   \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fprintf(stderr, "\n");                                                     \
-			t_failures++;                                                              \
-		}                                                                                  \
+		if (!(cond))                                                                       \
+			t_fail(__FILE__, __LINE__, #cond, __VA_ARGS__);                            \
 	} while (0)
 
 #define REQUIRE(cond, ...)                                                                         \
 	do {                                                                                       \
-		CHECK(cond, __VA_ARGS__);                                                          \
-		if (!(cond))                                                                       \
+		if (!(cond)) {                                                                     \
+			t_fail(__FILE__, __LINE__, #cond, __VA_ARGS__);                            \
 			exit(T_EXIT_FAIL);                                                         \
+		}                                                                                  \
 	} while (0)
 
 #define T_SKIP(...)                                                                                \
