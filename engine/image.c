@@ -153,12 +153,12 @@ int image_from_jpeg(const unsigned char *jpeg, size_t len, float *out, char *err
 		util_seterr(err, errlen, "out of memory for a %dx%d image", w, h);
 		goto out;
 	}
-	if (tjDecompress2(tj, jpeg, (unsigned long)len, rgb, w, 0, h, TJPF_RGB, 0)) {
-		/* A warning (e.g. trailing garbage) still yields an image. */
-		if (tjGetErrorCode(tj) != TJERR_WARNING) {
-			util_seterr(err, errlen, "corrupt JPEG: %s", tjGetErrorStr2(tj));
-			goto out;
-		}
+	/* Strict: a warning (a truncated file, say) is an error too, rather than
+	 * classifying an image that is partly grey. */
+	if (tjDecompress2(tj, jpeg, (unsigned long)len, rgb, w, 0, h, TJPF_RGB,
+			  TJFLAG_STOPONWARNING)) {
+		util_seterr(err, errlen, "corrupt JPEG: %s", tjGetErrorStr2(tj));
+		goto out;
 	}
 	/* torchvision Resize(256): short side to 256, long side truncated. */
 	if (w <= h) {

@@ -179,8 +179,7 @@ static int cmd_classify(int argc, char **argv)
 	struct args a;
 	enum model_id id;
 	struct net *net = NULL;
-	FILE *lf = NULL;
-	float *in = NULL, *logits = NULL;
+	float *in = NULL, *logits = NULL, *all = NULL; /* all: every input's logits, for --logits */
 	char err[768];
 	int ninputs, ret = 1;
 
@@ -200,10 +199,8 @@ static int cmd_classify(int argc, char **argv)
 		fprintf(stderr, "engine classify: %s\n", err);
 		return 1;
 	}
-	if (a.logits && !(lf = fopen(a.logits, "wb"))) {
-		fprintf(stderr, "engine classify: %s: %s\n", a.logits, strerror(errno));
-		goto out;
-	}
+	if (a.logits)
+		all = xmalloc((size_t)ninputs * MODEL_CLASSES * sizeof(float));
 	in = xaligned_alloc((size_t)a.batch * MODEL_IN_ELEMS * sizeof(float));
 	logits = xmalloc((size_t)a.batch * MODEL_CLASSES * sizeof(float));
 	/* Each group of --batch inputs is one query. */
@@ -232,18 +229,22 @@ static int cmd_classify(int argc, char **argv)
 				printf("  %d. %-28s %4d  %.4f\n", k + 1,
 				       model_imagenet_classes[t.idx[k]], t.idx[k], t.prob[k]);
 		}
-		if (lf && fwrite(logits, sizeof(float), (size_t)n * MODEL_CLASSES, lf) !=
-				  (size_t)n * MODEL_CLASSES) {
-			fprintf(stderr, "engine classify: writing %s failed\n", a.logits);
+		if (all)
+			memcpy(all + (size_t)first * MODEL_CLASSES, logits,
+			       (size_t)n * MODEL_CLASSES * sizeof(float));
+	}
+	/* Written only when every input succeeded, and atomically. */
+	if (all) {
+		int w = util_write_file_atomic(a.logits, all,
+					       (size_t)ninputs * MODEL_CLASSES * sizeof(float));
+		if (w) {
+			fprintf(stderr, "engine classify: %s: %s\n", a.logits, strerror(-w));
 			goto out;
 		}
 	}
 	ret = 0;
 out:
-	if (lf && fclose(lf) && !ret) {
-		fprintf(stderr, "engine classify: writing %s: %s\n", a.logits, strerror(errno));
-		ret = 1;
-	}
+	free(all);
 	free(in);
 	free(logits);
 	net_free(net);

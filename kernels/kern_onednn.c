@@ -7,7 +7,8 @@
  * layer before produced, so activations are reordered only where a
  * primitive insists (in practice: nowhere but the edges).  Weights are
  * reordered once, at plan time.  Residual adds ride on the convolution as
- * a sum post-op into the residual tensor, ReLU as an eltwise post-op.  The
+ * a sum post-op into the residual tensor, ReLU as an eltwise post-op;
+ * 3x3 stride-1 convolutions on large maps use Winograd.  The
  * second pass sizes every tensor and shares buffers between tensors whose
  * lives do not overlap; one scratchpad serves all primitives.
  */
@@ -295,6 +296,26 @@ static int pd_create(dnnl_primitive_desc_t *pd, const void *desc, dnnl_primitive
 	return dnnl_primitive_desc_create(pd, desc, attr, eng, NULL) == dnnl_success ? 0 : -1;
 }
 
+/*
+ * Winograd F(4x4, 3x3) does 2.25x fewer multiplications on 3x3 stride-1
+ * convolutions, but holds weights transformed to 6x6 tiles (4x the bytes,
+ * per batch size) and pads maps to whole 4x4 tiles.  Measured on ResNet18
+ * (docs/engine.md): it wins where the map is at least 14x14; on layer4's
+ * 7x7 maps it gains little and would cost most of the extra memory.
+ * IDUNNO_WINOGRAD=0 turns it off.
+ */
+static int want_winograd(const struct kern_layer *l, const struct kern_shape *os)
+{
+	static int enabled = -1;
+
+	if (enabled < 0) {
+		const char *e = getenv("IDUNNO_WINOGRAD");
+		enabled = !(e && !strcmp(e, "0"));
+	}
+	return enabled && l->k_h == 3 && l->k_w == 3 && l->stride == 1 && l->pad == 1 &&
+	       (l->groups ? l->groups : 1) == 1 && os->h >= 14 && os->w >= 14;
+}
+
 static int plan_conv(struct onednn_plan *p, const struct kern_graph *g, const struct kern_layer *l,
 		     char *err, size_t errlen)
 {
@@ -332,6 +353,13 @@ static int plan_conv(struct onednn_plan *p, const struct kern_graph *g, const st
 	else
 		CHK(dnnl_memory_desc_init_by_tag(&dst_md, 4, dd, dnnl_f32, dnnl_format_tag_any));
 
+	/* Winograd where it wins and the CPU has it (else oneDNN refuses). */
+	if (want_winograd(l, os) &&
+	    dnnl_convolution_forward_desc_init(
+		    &cd, dnnl_forward_inference, dnnl_convolution_winograd, &src_any, &w_any,
+		    l->bias ? &b_md : NULL, &dst_md, strides, pad, pad_r) == dnnl_success &&
+	    !pd_create(&pd, &cd, attr, p->eng))
+		goto created;
 	/* Take the input as it lies if the convolution can; else let it choose. */
 	CHK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
 					       &p->md[l->src], &w_any, l->bias ? &b_md : NULL,
@@ -342,6 +370,7 @@ static int plan_conv(struct onednn_plan *p, const struct kern_graph *g, const st
 			l->bias ? &b_md : NULL, &dst_md, strides, pad, pad_r));
 		CHK(dnnl_primitive_desc_create(&pd, &cd, attr, p->eng, NULL));
 	}
+created:
 	ret = add_primitive(p, pd, l->src, &s, where, err, errlen);
 	if (ret)
 		goto err;

@@ -340,9 +340,14 @@ int model_load(enum model_id id, const char *path, struct model **out, char *err
 	ps = xcalloc(MAX_PARAMS, sizeof(*ps));
 	np = def_params(d, m->shapes, ps);
 	found = xcalloc((size_t)np, sizeof(*found));
-	ret = check_params(d, &m->file, ps, np, found, err, errlen);
-	if (ret)
-		goto err;
+	{
+		char sub[768];
+		ret = check_params(d, &m->file, ps, np, found, sub, sizeof(sub));
+		if (ret) {
+			util_seterr(err, errlen, "%s: %s", path, sub);
+			goto err;
+		}
+	}
 
 	for (int i = 0, p = 0; i < d->nlayers; i++) {
 		const struct layer_spec *l = &d->layers[i];

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Description: the engine command line: weights are generated
+# deterministically (same seed, same bytes); classify prints top-5 with the
+# ImageNet names; the three backends (ref included, on a whole ResNet18)
+# agree on the top-5; bad usage exits 2 and bad input exits 1, each with a
+# clear message and nothing written.
+# Timeout: 300
+set -u
+E=$IDUNNO_BIN/engine
+d=$(mktemp -d /tmp/idunno-cli-XXXXXX)
+trap 'rm -rf "$d"' EXIT
+fails=0
+ok() { echo "ok   $*"; }
+bad() { echo "FAIL $*"; fails=$((fails + 1)); }
+# expect CODE NEEDLE CMD...: exit code CODE and NEEDLE on stderr
+expect() {
+  local code=$1 needle=$2; shift 2
+  "$@" >"$d/out" 2>"$d/err"; local rc=$?
+  if [[ $rc == "$code" ]] && grep -qF -- "$needle" "$d/err"; then ok "$* -> $rc: $(head -c 150 "$d/err")"
+  else bad "$* -> exit $rc (want $code), stderr: $(cat "$d/err")"; fi
+}
+
+$E weights --model resnet18 --seed 4 --out "$d/a.st" >/dev/null &&
+  $E weights --model resnet18 --seed 4 --out "$d/b.st" >/dev/null &&
+  $E weights --model resnet18 --seed 5 --out "$d/c.st" >/dev/null || bad "weights failed"
+cmp -s "$d/a.st" "$d/b.st" && ok "same seed, same bytes" || bad "same seed gave different files"
+cmp -s "$d/a.st" "$d/c.st" && bad "different seeds gave the same file" || ok "different seed, different bytes"
+
+/usr/bin/python3 -c "import numpy as np; np.random.default_rng(1).standard_normal((3,224,224)).astype(np.float32).tofile('$d/x.raw')" 2>/dev/null ||
+  head -c 602112 /dev/urandom >"$d/x.raw"
+for b in onednn blas ref; do
+  $E classify --model resnet18 --weights "$d/a.st" --backend $b --raw "$d/x.raw" >"$d/top.$b" 2>"$d/err" ||
+    bad "classify on $b: $(cat "$d/err")"
+done
+if [[ $(wc -l <"$d/top.onednn") == 6 ]] && grep -qE '^  1\. .+ +[0-9]+  [01]\.[0-9]{4}$' "$d/top.onednn"; then
+  ok "classify prints 5 ranked classes: $(sed -n 2p "$d/top.onednn")"
+else bad "classify output: $(cat "$d/top.onednn")"; fi
+# the class indices (not the printed probabilities' last digit) must agree
+idx() { awk 'NR > 1 { print $(NF - 1) }' "$1"; }
+[[ $(idx "$d/top.onednn") == $(idx "$d/top.ref") && $(idx "$d/top.blas") == $(idx "$d/top.ref") ]] &&
+  ok "onednn, blas and ref agree on the top-5" || bad "backends disagree: $(paste "$d/top.onednn" "$d/top.ref")"
+
+expect 2 "unknown model 'vgg16'" $E classify --model vgg16 --weights "$d/a.st" "$d/x.raw"
+expect 2 "unknown backend 'cuda'" $E classify --model resnet18 --backend cuda --weights "$d/a.st" "$d/x.raw"
+expect 2 "--weights is required" $E classify --model resnet18 "$d/x.raw"
+expect 2 "--batch wants" $E classify --model resnet18 --weights "$d/a.st" --batch 0 "$d/x.raw"
+expect 2 "unknown command" $E frobnicate
+head -c 1000000 "$d/a.st" >"$d/trunc.st"
+expect 1 "truncated" $E classify --model resnet18 --weights "$d/trunc.st" "$d/x.raw"
+expect 1 "alexnet weights: tensor features.0.weight is missing" \
+  $E classify --model alexnet --weights "$d/a.st" "$d/x.raw"
+printf 'hello' >"$d/hello.jpg"
+expect 1 "not a JPEG" $E classify --model resnet18 --weights "$d/a.st" "$d/hello.jpg"
+expect 1 "a raw 3x224x224 float32 tensor has 602112" \
+  $E classify --model resnet18 --weights "$d/a.st" --raw "$d/hello.jpg"
+rm -f "$d/l.bin"
+expect 1 "hello.jpg: 5 bytes" $E classify --model resnet18 --weights "$d/a.st" --raw --logits "$d/l.bin" "$d/x.raw" "$d/hello.jpg"
+[[ ! -e $d/l.bin ]] && ok "no logits file written when an input fails" || bad "a partial logits file was written"
+expect 1 "No such file" $E weights --model resnet18 --seed 1 --out "$d/no/such/dir/w.st"
+
+((fails == 0)) || { echo "$fails check(s) failed"; exit 1; }
