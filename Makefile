@@ -112,13 +112,18 @@ $(BINDIR)/tests/%: $(OUT)/tests/%.o $(NET_OBJ)
 # --- entry points ---------------------------------------------------------
 .PHONY: all test bench demo deps clean format
 
-test: all
+# test and demo first make sure the Debian packages are there (a no-op
+# when they are), so a fresh machine needs nothing but these commands.
+test: deps
+	@$(MAKE) --no-print-directory all
 	@IDUNNO_BIN=$(BINDIR) bash tests/run $(if $(TESTS),--only '$(TESTS)')
 
-bench: all
+bench: deps
+	@$(MAKE) --no-print-directory all
 	@IDUNNO_BIN=$(BINDIR) bash bench/run
 
-demo: all
+demo: deps
+	@$(MAKE) --no-print-directory all
 	@IDUNNO_BIN=$(BINDIR) bash bench/demo
 
 deps:
