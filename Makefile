@@ -10,6 +10,8 @@
 #   make V=1             show the commands
 
 .DELETE_ON_ERROR:
+# Keep objects made by pattern-rule chains (tests, benches) between runs.
+.SECONDARY:
 .SUFFIXES:
 .DEFAULT_GOAL := all
 
