@@ -44,7 +44,7 @@ BLAS_CFLAGS := $(shell $(PKG) --cflags openblas 2>/dev/null || echo -I/usr/inclu
 BLAS_LIBS   := $(shell $(PKG) --libs openblas 2>/dev/null || echo -lopenblas)
 JPEG_LIBS   := $(shell $(PKG) --libs libturbojpeg 2>/dev/null || echo -lturbojpeg)
 
-CFLAGS   := $(STD) $(OPT) $(WARN) $(INCLUDES) $(BLAS_CFLAGS) $(SANFLAGS) -MMD -MP $(EXTRA_CFLAGS)
+CFLAGS   := $(STD) $(OPT) $(WARN) $(INCLUDES) -Ibpf -I$(OUT)/bpf $(BLAS_CFLAGS) $(SANFLAGS) -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS  := $(SANFLAGS) $(EXTRA_LDFLAGS)
 LDLIBS   := -lm -lpthread
 
@@ -71,12 +71,26 @@ ENGINE_LIB_OBJ := $(ENGINE_LIB_SRC:%.c=$(OUT)/%.o)
 NET_OBJ  := $(ENGINE_LIB_OBJ) $(MODELS_OBJ) $(KERNELS_OBJ) $(COMMON_OBJ)
 NET_LIBS := $(DNNL_LIBS) -lgomp $(BLAS_LIBS) $(JPEG_LIBS) $(LDLIBS)
 
+# BPF (CO-RE): vmlinux.h from the running kernel's BTF, the program built
+# with clang -target bpf, its skeleton with bpftool.  Without BTF or the
+# tools the exporter is not built (its tests then skip and say why).
+BPFTOOL  ?= $(shell command -v bpftool 2>/dev/null || ls /usr/sbin/bpftool 2>/dev/null)
+BPF_CLANG ?= clang
+BTF      := /sys/kernel/btf/vmlinux
+BPF_OK   := $(and $(wildcard $(BTF)),$(BPFTOOL),$(shell command -v $(BPF_CLANG) 2>/dev/null))
+BPF_LIBS := $(shell $(PKG) --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz)
+BPF_ARCH := $(shell uname -m | sed 's/x86_64/x86/; s/aarch64/arm64/')
+
 # One program per main: engine/main.c -> engine, bench/X.c -> X.
 BENCH_PROGS := $(patsubst bench/%.c,$(BINDIR)/%,$(wildcard bench/*.c))
-PROGRAMS := $(if $(wildcard engine/main.c),$(BINDIR)/engine) $(BENCH_PROGS)
+PROGRAMS := $(if $(wildcard engine/main.c),$(BINDIR)/engine) $(BENCH_PROGS) \
+            $(if $(BPF_OK),$(BINDIR)/exporter)
 
 TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_BINS := $(TEST_SRC:tests/%.c=$(BINDIR)/tests/%)
+ifeq ($(BPF_OK),)
+  TEST_BINS := $(filter-out %/test_latency_bpf,$(TEST_BINS))
+endif
 
 all: $(PROGRAMS) $(TEST_BINS)
 
@@ -110,6 +124,34 @@ $(BINDIR)/tests/%: $(OUT)/tests/%.o $(NET_OBJ)
 	$(call say,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(NET_LIBS)
+
+$(OUT)/bpf/vmlinux.h:
+	$(call say,GEN,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(BPFTOOL) btf dump file $(BTF) format c > $@
+
+$(OUT)/bpf/latency.bpf.o: bpf/latency.bpf.c common/hist.h $(OUT)/bpf/vmlinux.h
+	$(call say,BPF,$<)
+	$(Q)$(BPF_CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -I$(OUT)/bpf -Icommon \
+		-c $< -o $@
+
+$(OUT)/bpf/latency.skel.h: $(OUT)/bpf/latency.bpf.o
+	$(call say,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name latency_bpf > $@
+
+$(OUT)/bpf/latency.o: $(OUT)/bpf/latency.skel.h
+
+$(BINDIR)/exporter: $(OUT)/bpf/exporter.o $(OUT)/bpf/latency.o $(OUT)/models/model_names.o \
+		$(COMMON_OBJ)
+	$(call say,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(BPF_LIBS) $(LDLIBS)
+
+# Tests of the BPF side link the loader and libbpf; without BPF they are not built.
+$(BINDIR)/tests/test_latency_bpf: $(OUT)/tests/test_latency_bpf.o $(OUT)/bpf/latency.o $(NET_OBJ)
+	$(call say,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(NET_LIBS) $(BPF_LIBS)
 
 # --- entry points ---------------------------------------------------------
 .PHONY: all test bench demo deps clean format

@@ -49,9 +49,9 @@ struct ring_cqe {
 	uint32_t job;
 	int32_t status; /* 0, or a negative errno */
 	uint32_t batch;
-	uint32_t gen;	  /* the engine generation that ran it */
-	uint64_t out_off; /* where its results are: the entry's out_off */
-	uint64_t start_ns, end_ns;
+	uint32_t gen;			       /* the engine generation that ran it */
+	uint64_t out_off;		       /* where its results are: the entry's out_off */
+	uint64_t enqueue_ns, start_ns, end_ns; /* CLOCK_MONOTONIC: ring wait, service */
 };
 
 struct ring_result {

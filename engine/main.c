@@ -20,12 +20,15 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: engine weights --model resnet18|alexnet --seed N --out FILE\n"
 		"       engine classify --model M --weights FILE [--backend onednn|blas|ref]\n"
-		"                       [--raw] [--batch N] [--threads N] [--logits OUT] INPUT...\n"
+		"                       [--raw] [--batch N] [--threads N] [--logits OUT] "
+		"[--timing]\n"
+		"                       INPUT...\n"
 		"       engine preprocess IMAGE.jpg OUT.raw\n"
 		"       engine serve --ring NAME [--backend B] [--threads N]\n"
 		"\n"
 		"classify prints the top-5 classes of each input (a JPEG, or with --raw a\n"
-		"float32 3x224x224 NCHW tensor); --logits writes 1000 float32 logits per input.\n"
+		"float32 3x224x224 NCHW tensor); --logits writes 1000 float32 logits per input;\n"
+		"--timing prints the queries' total service time, as the probes see it.\n"
 		"serve attaches to the ring an agent created and runs the batches it is given.\n");
 }
 
@@ -52,7 +55,8 @@ enum {
 	OPT_BATCH,
 	OPT_THREADS,
 	OPT_LOGITS,
-	OPT_RING
+	OPT_RING,
+	OPT_TIMING
 };
 
 static const struct option long_opts[] = {
@@ -66,6 +70,7 @@ static const struct option long_opts[] = {
 	{"threads", required_argument, NULL, OPT_THREADS},
 	{"logits", required_argument, NULL, OPT_LOGITS},
 	{"ring", required_argument, NULL, OPT_RING},
+	{"timing", no_argument, NULL, OPT_TIMING},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -74,7 +79,7 @@ struct args {
 	const char *model, *weights, *out, *logits, *ring;
 	enum kern_backend_id backend;
 	long seed, batch, threads;
-	int raw, seed_set;
+	int raw, seed_set, timing;
 };
 
 static int parse_args(int argc, char **argv, struct args *a)
@@ -102,6 +107,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		case OPT_RAW:
 			a->raw = 1;
+			break;
+		case OPT_TIMING:
+			a->timing = 1;
 			break;
 		case OPT_SEED:
 			if (parse_int(optarg, 0, 0x7fffffffL, &a->seed)) {
@@ -181,6 +189,7 @@ static int cmd_classify(int argc, char **argv)
 	struct net *net = NULL;
 	float *in = NULL, *logits = NULL, *all = NULL; /* all: every input's logits, for --logits */
 	char err[768];
+	uint64_t t0, service_ns = 0, nqueries = 0;
 	int ninputs, ret = 1;
 
 	if (parse_args(argc, argv, &a) || need_model(&a, &id))
@@ -212,9 +221,12 @@ static int cmd_classify(int argc, char **argv)
 				fprintf(stderr, "engine classify: %s\n", err);
 				goto out;
 			}
-		idunno_query_start(0, (uint64_t)q, (uint32_t)n, 0);
+		t0 = util_now_ns();
+		idunno_query_start(0, (uint64_t)q, (uint32_t)n, 0, (uint32_t)id);
 		ret = net_run(net, n, in, logits, err, sizeof(err));
 		idunno_query_end(0, (uint64_t)q, ret);
+		service_ns += util_now_ns() - t0;
+		nqueries++;
 		if (ret) {
 			fprintf(stderr, "engine classify: %s\n", err);
 			ret = 1;
@@ -242,6 +254,9 @@ static int cmd_classify(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (a.timing)
+		fprintf(stderr, "timing: %llu queries, %llu ns of service (start to end probe)\n",
+			(unsigned long long)nqueries, (unsigned long long)service_ns);
 	ret = 0;
 out:
 	free(all);

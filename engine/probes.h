@@ -5,15 +5,17 @@
  * forward pass and idunno_query_end() just after.  They are stable,
  * exported, never inlined and do nothing else, so that BPF uprobes can
  * attach to them by name (bpf/ does) and read the arguments from
- * registers: job id, query id, batch size and the time the query was put
- * on the ring (CLOCK_MONOTONIC ns; 0 when it did not come through one).
+ * registers: job id, query id, batch size, the time the query was put on
+ * the ring (CLOCK_MONOTONIC ns; 0 when it did not come through one) and the
+ * model (enum model_id).
  */
 #ifndef IDUNNO_PROBES_H
 #define IDUNNO_PROBES_H
 
 #include <stdint.h>
 
-void idunno_query_start(uint32_t job, uint64_t query, uint32_t batch, uint64_t enqueue_ns);
+void idunno_query_start(uint32_t job, uint64_t query, uint32_t batch, uint64_t enqueue_ns,
+			uint32_t model);
 void idunno_query_end(uint32_t job, uint64_t query, int32_t status);
 
 #endif

@@ -112,8 +112,12 @@ int serve_main(const char *ring_name, enum kern_backend_id backend)
 				      .job = e.job,
 				      .batch = e.batch,
 				      .gen = ring_gen(re),
-				      .out_off = e.out_off};
-		idunno_query_start(e.job, e.query, e.batch, e.enqueue_ns);
+				      .out_off = e.out_off,
+				      .enqueue_ns = e.enqueue_ns};
+		idunno_query_start(e.job, e.query, e.batch, e.enqueue_ns,
+				   e.model < RING_MAX_MODELS && s.nets[e.model]
+					   ? (uint32_t)net_model(s.nets[e.model])
+					   : (uint32_t)MODEL_MAX);
 		c.start_ns = util_now_ns();
 		c.status = e.flags & RING_F_NOWORK ? 0 : run_one(re, &s, &e);
 		c.end_ns = util_now_ns();

@@ -29,7 +29,7 @@ struct layer_spec {
 };
 
 struct model_def {
-	const char *name;
+	const char *name; /* as in model_names.c */
 	const struct layer_spec *layers;
 	int nlayers, ntensors, output;
 };
@@ -101,21 +101,6 @@ static const struct model_def defs[MODEL_MAX] = {
 	[MODEL_RESNET18] = {"resnet18", resnet18_layers, ARRAY_SIZE(resnet18_layers), 16, 15},
 	[MODEL_ALEXNET] = {"alexnet", alexnet_layers, ARRAY_SIZE(alexnet_layers), 13, 12},
 };
-
-const char *model_name(enum model_id id)
-{
-	return (unsigned)id < MODEL_MAX ? defs[id].name : "?";
-}
-
-int model_parse(const char *name, enum model_id *out)
-{
-	for (int i = 0; i < MODEL_MAX; i++)
-		if (strcmp(name, defs[i].name) == 0) {
-			*out = (enum model_id)i;
-			return 0;
-		}
-	return -EINVAL;
-}
 
 /* Tensor shapes, walking the table from the 3x224x224 image. */
 static void def_shapes(const struct model_def *d, struct kern_shape *sh)
