@@ -66,14 +66,19 @@ struct inflight {
 	int in_cq;	   /* scratch for ring_recover */
 };
 
-struct ring {
-	char name[128];
+/* One side's view of the mapping (both sides have one). */
+struct ring_view {
 	int fd;
 	struct ring_hdr *h;
 	size_t map_len;
 	struct ring_sqe *sq;
 	struct ring_cqe *cq;
 	uint8_t *data;
+};
+
+struct ring {
+	char name[128];
+	struct ring_view v;
 	uint64_t next_seq;
 	uint64_t oldest_seq; /* lowest seq whose allocation is not yet released */
 	struct inflight *fl; /* nslots entries, by seq % nslots */
@@ -86,14 +91,17 @@ struct ring {
 };
 
 struct ring_engine {
-	int fd;
-	struct ring_hdr *h;
-	size_t map_len;
-	struct ring_sqe *sq;
-	struct ring_cqe *cq;
-	uint8_t *data;
+	struct ring_view v;
 	uint32_t gen;
 };
+
+/* The queues and the data area, from the offsets in the header. */
+static void view_bind(struct ring_view *v)
+{
+	v->sq = (struct ring_sqe *)((uint8_t *)v->h + v->h->sq_off);
+	v->cq = (struct ring_cqe *)((uint8_t *)v->h + v->h->cq_off);
+	v->data = (uint8_t *)v->h + v->h->data_off;
+}
 
 static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
 {
@@ -138,64 +146,62 @@ int ring_create(const char *name, uint32_t nslots, size_t data_size, struct ring
 	if (nslots < 2 || nslots > 65536 || (nslots & (nslots - 1)) || data_size < 4096)
 		return -EINVAL;
 	r = xcalloc(1, sizeof(*r));
-	r->fd = -1;
+	r->v.fd = -1;
 	ret = shm_path(name, r->name, sizeof(r->name));
 	if (ret)
 		goto err;
-	r->fd = shm_open(r->name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (r->fd < 0) {
+	r->v.fd = shm_open(r->name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (r->v.fd < 0) {
 		ret = -errno;
 		goto err;
 	}
 	/* The owner's lock: held while it lives, so a stale name can be reused. */
-	if (flock(r->fd, LOCK_EX | LOCK_NB) < 0) {
+	if (flock(r->v.fd, LOCK_EX | LOCK_NB) < 0) {
 		ret = errno == EWOULDBLOCK ? -EEXIST : -errno;
-		close(r->fd);
-		r->fd = -1;
+		close(r->v.fd);
+		r->v.fd = -1;
 		goto err;
 	}
-	r->map_len = layout(nslots, data_size, &sq, &cq, &d);
-	if (ftruncate(r->fd, 0) < 0 || ftruncate(r->fd, (off_t)r->map_len) < 0) {
+	r->v.map_len = layout(nslots, data_size, &sq, &cq, &d);
+	if (ftruncate(r->v.fd, 0) < 0 || ftruncate(r->v.fd, (off_t)r->v.map_len) < 0) {
 		ret = -errno;
 		goto err_unlink;
 	}
-	r->h = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
-	if (r->h == MAP_FAILED) {
+	r->v.h = mmap(NULL, r->v.map_len, PROT_READ | PROT_WRITE, MAP_SHARED, r->v.fd, 0);
+	if (r->v.h == MAP_FAILED) {
 		ret = -errno;
-		r->h = NULL;
+		r->v.h = NULL;
 		goto err_unlink;
 	}
-	r->h->nslots = nslots;
-	r->h->data_size = data_size;
-	r->h->sq_off = sq;
-	r->h->cq_off = cq;
-	r->h->data_off = d;
-	r->sq = (struct ring_sqe *)((uint8_t *)r->h + sq);
-	r->cq = (struct ring_cqe *)((uint8_t *)r->h + cq);
-	r->data = (uint8_t *)r->h + d;
+	r->v.h->nslots = nslots;
+	r->v.h->data_size = data_size;
+	r->v.h->sq_off = sq;
+	r->v.h->cq_off = cq;
+	r->v.h->data_off = d;
+	view_bind(&r->v);
 	r->fl = xcalloc(nslots, sizeof(*r->fl));
-	r->h->version = RING_VERSION;
-	atomic_store_explicit((_Atomic uint32_t *)&r->h->magic, RING_MAGIC, memory_order_release);
+	r->v.h->version = RING_VERSION;
+	atomic_store_explicit((_Atomic uint32_t *)&r->v.h->magic, RING_MAGIC, memory_order_release);
 	/* Downgrade to a shared lock: engines test it without taking it. */
-	flock(r->fd, LOCK_SH);
+	flock(r->v.fd, LOCK_SH);
 	*out = r;
 	return 0;
 err_unlink:
 	shm_unlink(r->name);
 err:
-	if (r->fd >= 0)
-		close(r->fd);
+	if (r->v.fd >= 0)
+		close(r->v.fd);
 	free(r);
 	return ret;
 }
 
 int ring_set_model(struct ring *r, uint32_t slot, const char *model, const char *weights)
 {
-	if (slot >= RING_MAX_MODELS || strlen(model) >= sizeof(r->h->models[0].name) ||
+	if (slot >= RING_MAX_MODELS || strlen(model) >= sizeof(r->v.h->models[0].name) ||
 	    strlen(weights) >= RING_PATH_MAX)
 		return -EINVAL;
-	strcpy(r->h->models[slot].name, model);
-	strcpy(r->h->models[slot].weights, weights);
+	strcpy(r->v.h->models[slot].name, model);
+	strcpy(r->v.h->models[slot].weights, weights);
 	return 0;
 }
 
@@ -203,19 +209,19 @@ void ring_destroy(struct ring *r)
 {
 	if (!r)
 		return;
-	atomic_store(&r->h->stop, 1);
-	atomic_fetch_add(&r->h->sq_tail.v, 0); /* order the stop before the wake */
-	futex(&r->h->sq_tail.v, FUTEX_WAKE, INT32_MAX, NULL);
-	munmap(r->h, r->map_len);
+	atomic_store(&r->v.h->stop, 1);
+	atomic_fetch_add(&r->v.h->sq_tail.v, 0); /* order the stop before the wake */
+	futex(&r->v.h->sq_tail.v, FUTEX_WAKE, INT32_MAX, NULL);
+	munmap(r->v.h, r->v.map_len);
 	shm_unlink(r->name);
-	close(r->fd);
+	close(r->v.fd);
 	free(r->fl);
 	free(r);
 }
 
 void *ring_data(struct ring *r)
 {
-	return r->data;
+	return r->v.data;
 }
 
 /*
@@ -226,7 +232,7 @@ void *ring_data(struct ring *r)
  */
 int ring_reserve(struct ring *r, struct ring_sqe *e)
 {
-	uint64_t size = r->h->data_size, pos, start;
+	uint64_t size = r->v.h->data_size, pos, start;
 	size_t len;
 
 	if (r->reserved)
@@ -236,7 +242,7 @@ int ring_reserve(struct ring *r, struct ring_sqe *e)
 	len = ring_batch_bytes(e->batch);
 	if (len > size)
 		return -E2BIG;
-	if (r->ninflight >= r->h->nslots)
+	if (r->ninflight >= r->v.h->nslots)
 		return -EAGAIN;
 	pos = r->alloc_head % size;
 	start = r->alloc_head + (pos + len > size ? size - pos : 0);
@@ -263,7 +269,7 @@ void ring_unreserve(struct ring *r)
 static void release_done(struct ring *r)
 {
 	while (r->oldest_seq < r->next_seq) {
-		struct inflight *f = &r->fl[r->oldest_seq % r->h->nslots];
+		struct inflight *f = &r->fl[r->oldest_seq % r->v.h->nslots];
 		if (!f->done)
 			break;
 		r->alloc_tail = f->data_end;
@@ -275,12 +281,12 @@ static void release_done(struct ring *r)
 
 static void push_sqe(struct ring *r, const struct ring_sqe *e)
 {
-	uint32_t tail = atomic_load_explicit(&r->h->sq_tail.v, memory_order_relaxed);
+	uint32_t tail = atomic_load_explicit(&r->v.h->sq_tail.v, memory_order_relaxed);
 
-	r->sq[tail & (r->h->nslots - 1)] = *e;
-	atomic_store_explicit(&r->h->sq_tail.v, tail + 1, memory_order_seq_cst);
-	if (atomic_load_explicit(&r->h->engine_sleeping.v, memory_order_seq_cst))
-		futex(&r->h->sq_tail.v, FUTEX_WAKE, 1, NULL);
+	r->v.sq[tail & (r->v.h->nslots - 1)] = *e;
+	atomic_store_explicit(&r->v.h->sq_tail.v, tail + 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&r->v.h->engine_sleeping.v, memory_order_seq_cst))
+		futex(&r->v.h->sq_tail.v, FUTEX_WAKE, 1, NULL);
 }
 
 int ring_submit(struct ring *r, struct ring_sqe *e)
@@ -292,7 +298,7 @@ int ring_submit(struct ring *r, struct ring_sqe *e)
 	r->reserved = 0;
 	e->seq = r->next_seq++;
 	e->enqueue_ns = util_now_ns();
-	f = &r->fl[e->seq % r->h->nslots];
+	f = &r->fl[e->seq % r->v.h->nslots];
 	ASSERT(!f->active);
 	*f = (struct inflight){.sqe = *e, .data_end = r->reserved_end, .active = 1};
 	r->ninflight++;
@@ -303,7 +309,7 @@ int ring_submit(struct ring *r, struct ring_sqe *e)
 /* Is c the completion of an entry still waiting for one? */
 static struct inflight *pending_of(struct ring *r, const struct ring_cqe *c)
 {
-	struct inflight *f = &r->fl[c->seq % r->h->nslots];
+	struct inflight *f = &r->fl[c->seq % r->v.h->nslots];
 
 	if (c->seq >= r->next_seq || !f->active || f->done || f->sqe.seq != c->seq)
 		return NULL;
@@ -312,12 +318,12 @@ static struct inflight *pending_of(struct ring *r, const struct ring_cqe *c)
 
 int ring_reap(struct ring *r, struct ring_cqe *out, int max)
 {
-	uint32_t head = atomic_load_explicit(&r->h->cq_head.v, memory_order_relaxed);
-	uint32_t tail = atomic_load_explicit(&r->h->cq_tail.v, memory_order_acquire);
+	uint32_t head = atomic_load_explicit(&r->v.h->cq_head.v, memory_order_relaxed);
+	uint32_t tail = atomic_load_explicit(&r->v.h->cq_tail.v, memory_order_acquire);
 	int n = 0;
 
 	while (head != tail && n < max) {
-		const struct ring_cqe *c = &r->cq[head & (r->h->nslots - 1)];
+		const struct ring_cqe *c = &r->v.cq[head & (r->v.h->nslots - 1)];
 		struct inflight *f = pending_of(r, c);
 		head++;
 		if (!f) {
@@ -328,7 +334,7 @@ int ring_reap(struct ring *r, struct ring_cqe *out, int max)
 		r->ninflight--;
 		out[n++] = *c;
 	}
-	atomic_store_explicit(&r->h->cq_head.v, head, memory_order_release);
+	atomic_store_explicit(&r->v.h->cq_head.v, head, memory_order_release);
 	release_done(r);
 	return n;
 }
@@ -360,8 +366,8 @@ static int wait_index(_Atomic uint32_t *idx, uint32_t seen, _Atomic uint32_t *sl
 
 int ring_wait(struct ring *r, int timeout_ms)
 {
-	uint32_t head = atomic_load_explicit(&r->h->cq_head.v, memory_order_relaxed);
-	return wait_index(&r->h->cq_tail.v, head, &r->h->owner_sleeping.v, timeout_ms);
+	uint32_t head = atomic_load_explicit(&r->v.h->cq_head.v, memory_order_relaxed);
+	return wait_index(&r->v.h->cq_tail.v, head, &r->v.h->owner_sleeping.v, timeout_ms);
 }
 
 uint32_t ring_inflight(const struct ring *r)
@@ -371,14 +377,14 @@ uint32_t ring_inflight(const struct ring *r)
 
 int ring_engine_pid(const struct ring *r)
 {
-	return (int)atomic_load(&r->h->engine_pid);
+	return (int)atomic_load(&r->v.h->engine_pid);
 }
 
 int ring_wait_engine(struct ring *r, uint32_t gen, int timeout_ms)
 {
 	uint64_t deadline = util_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 
-	while (atomic_load(&r->h->engine_gen) <= gen) {
+	while (atomic_load(&r->v.h->engine_gen) <= gen) {
 		if (util_now_ns() >= deadline)
 			return -ETIMEDOUT;
 		nanosleep(&(struct timespec){0, 1000000}, NULL);
@@ -388,7 +394,7 @@ int ring_wait_engine(struct ring *r, uint32_t gen, int timeout_ms)
 
 uint32_t ring_engine_gen(const struct ring *r)
 {
-	return atomic_load(&r->h->engine_gen);
+	return atomic_load(&r->v.h->engine_gen);
 }
 
 uint64_t ring_duplicates(const struct ring *r)
@@ -398,21 +404,21 @@ uint64_t ring_duplicates(const struct ring *r)
 
 int ring_recover(struct ring *r)
 {
-	uint32_t head = atomic_load(&r->h->cq_head.v), tail = atomic_load(&r->h->cq_tail.v);
+	uint32_t head = atomic_load(&r->v.h->cq_head.v), tail = atomic_load(&r->v.h->cq_tail.v);
 	int n = 0;
 
 	/* Completions the dead engine posted stay for the caller's next reap. */
 	for (uint64_t s = r->oldest_seq; s < r->next_seq; s++)
-		r->fl[s % r->h->nslots].in_cq = 0;
+		r->fl[s % r->v.h->nslots].in_cq = 0;
 	for (uint32_t i = head; i != tail; i++) {
-		struct inflight *f = pending_of(r, &r->cq[i & (r->h->nslots - 1)]);
+		struct inflight *f = pending_of(r, &r->v.cq[i & (r->v.h->nslots - 1)]);
 		if (f)
 			f->in_cq = 1;
 	}
 	/* Every other entry it took, or never took, goes back, oldest first. */
-	atomic_store(&r->h->sq_head.v, atomic_load(&r->h->sq_tail.v));
+	atomic_store(&r->v.h->sq_head.v, atomic_load(&r->v.h->sq_tail.v));
 	for (uint64_t s = r->oldest_seq; s < r->next_seq; s++) {
-		struct inflight *f = &r->fl[s % r->h->nslots];
+		struct inflight *f = &r->fl[s % r->v.h->nslots];
 		if (f->active && !f->done && !f->in_cq) {
 			push_sqe(r, &f->sqe);
 			n++;
@@ -433,37 +439,36 @@ int ring_attach(const char *name, struct ring_engine **out)
 	ret = shm_path(name, path, sizeof(path));
 	if (ret)
 		goto err;
-	e->fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
-	if (e->fd < 0) {
+	e->v.fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
+	if (e->v.fd < 0) {
 		ret = -errno;
 		goto err;
 	}
-	if (fstat(e->fd, &st) < 0 || (size_t)st.st_size < sizeof(struct ring_hdr)) {
+	if (fstat(e->v.fd, &st) < 0 || (size_t)st.st_size < sizeof(struct ring_hdr)) {
 		ret = -EPROTO;
 		goto err_close;
 	}
-	e->map_len = (size_t)st.st_size;
-	e->h = mmap(NULL, e->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, e->fd, 0);
-	if (e->h == MAP_FAILED) {
+	e->v.map_len = (size_t)st.st_size;
+	e->v.h = mmap(NULL, e->v.map_len, PROT_READ | PROT_WRITE, MAP_SHARED, e->v.fd, 0);
+	if (e->v.h == MAP_FAILED) {
 		ret = -errno;
 		goto err_close;
 	}
-	if (atomic_load_explicit((_Atomic uint32_t *)&e->h->magic, memory_order_acquire) !=
+	if (atomic_load_explicit((_Atomic uint32_t *)&e->v.h->magic, memory_order_acquire) !=
 		    RING_MAGIC ||
-	    e->h->version != RING_VERSION || e->h->data_off + e->h->data_size > e->map_len) {
+	    e->v.h->version != RING_VERSION ||
+	    e->v.h->data_off + e->v.h->data_size > e->v.map_len) {
 		ret = -EPROTO;
-		munmap(e->h, e->map_len);
+		munmap(e->v.h, e->v.map_len);
 		goto err_close;
 	}
-	e->sq = (struct ring_sqe *)((uint8_t *)e->h + e->h->sq_off);
-	e->cq = (struct ring_cqe *)((uint8_t *)e->h + e->h->cq_off);
-	e->data = (uint8_t *)e->h + e->h->data_off;
-	e->gen = atomic_fetch_add(&e->h->engine_gen, 1) + 1;
-	atomic_store(&e->h->engine_pid, (uint32_t)getpid());
+	view_bind(&e->v);
+	e->gen = atomic_fetch_add(&e->v.h->engine_gen, 1) + 1;
+	atomic_store(&e->v.h->engine_pid, (uint32_t)getpid());
 	*out = e;
 	return 0;
 err_close:
-	close(e->fd);
+	close(e->v.fd);
 err:
 	free(e);
 	return ret;
@@ -473,8 +478,8 @@ void ring_detach(struct ring_engine *e)
 {
 	if (!e)
 		return;
-	munmap(e->h, e->map_len);
-	close(e->fd);
+	munmap(e->v.h, e->v.map_len);
+	close(e->v.fd);
 	free(e);
 }
 
@@ -485,35 +490,35 @@ uint32_t ring_gen(const struct ring_engine *e)
 
 void *ring_engine_data(struct ring_engine *e)
 {
-	return e->data;
+	return e->v.data;
 }
 
 size_t ring_engine_data_size(const struct ring_engine *e)
 {
-	return e->h->data_size;
+	return e->v.h->data_size;
 }
 
 const char *ring_model_name(const struct ring_engine *e, uint32_t slot)
 {
-	if (slot >= RING_MAX_MODELS || !e->h->models[slot].name[0])
+	if (slot >= RING_MAX_MODELS || !e->v.h->models[slot].name[0])
 		return NULL;
-	e->h->models[slot].name[sizeof(e->h->models[slot].name) - 1] = '\0';
-	return e->h->models[slot].name;
+	e->v.h->models[slot].name[sizeof(e->v.h->models[slot].name) - 1] = '\0';
+	return e->v.h->models[slot].name;
 }
 
 const char *ring_model_weights(const struct ring_engine *e, uint32_t slot)
 {
-	if (slot >= RING_MAX_MODELS || !e->h->models[slot].weights[0])
+	if (slot >= RING_MAX_MODELS || !e->v.h->models[slot].weights[0])
 		return NULL;
-	e->h->models[slot].weights[RING_PATH_MAX - 1] = '\0';
-	return e->h->models[slot].weights;
+	e->v.h->models[slot].weights[RING_PATH_MAX - 1] = '\0';
+	return e->v.h->models[slot].weights;
 }
 
 /* The owner holds a lock on the shm file while it lives. */
 static int owner_alive(struct ring_engine *e)
 {
-	if (flock(e->fd, LOCK_EX | LOCK_NB) == 0) {
-		flock(e->fd, LOCK_UN);
+	if (flock(e->v.fd, LOCK_EX | LOCK_NB) == 0) {
+		flock(e->v.fd, LOCK_UN);
 		return 0;
 	}
 	return 1;
@@ -524,22 +529,22 @@ int ring_next(struct ring_engine *e, struct ring_sqe *out, int timeout_ms)
 	uint64_t deadline = util_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 
 	for (;;) {
-		uint32_t head = atomic_load_explicit(&e->h->sq_head.v, memory_order_relaxed);
+		uint32_t head = atomic_load_explicit(&e->v.h->sq_head.v, memory_order_relaxed);
 		uint64_t now;
 		int ret;
 
-		if (atomic_load(&e->h->stop))
+		if (atomic_load(&e->v.h->stop))
 			return -EPIPE;
-		if (atomic_load_explicit(&e->h->sq_tail.v, memory_order_acquire) != head) {
-			*out = e->sq[head & (e->h->nslots - 1)];
-			atomic_store_explicit(&e->h->sq_head.v, head + 1, memory_order_release);
+		if (atomic_load_explicit(&e->v.h->sq_tail.v, memory_order_acquire) != head) {
+			*out = e->v.sq[head & (e->v.h->nslots - 1)];
+			atomic_store_explicit(&e->v.h->sq_head.v, head + 1, memory_order_release);
 			return 0;
 		}
 		now = util_now_ns();
 		if (now >= deadline)
 			return -ETIMEDOUT;
 		/* Sleep in slices so a dead owner is noticed within 100 ms. */
-		ret = wait_index(&e->h->sq_tail.v, head, &e->h->engine_sleeping.v,
+		ret = wait_index(&e->v.h->sq_tail.v, head, &e->v.h->engine_sleeping.v,
 				 (int)MIN(100, (deadline - now) / 1000000ull + 1));
 		if (ret == -ETIMEDOUT && !owner_alive(e))
 			return -EPIPE;
@@ -548,10 +553,10 @@ int ring_next(struct ring_engine *e, struct ring_sqe *out, int timeout_ms)
 
 void ring_complete(struct ring_engine *e, const struct ring_cqe *c)
 {
-	uint32_t tail = atomic_load_explicit(&e->h->cq_tail.v, memory_order_relaxed);
+	uint32_t tail = atomic_load_explicit(&e->v.h->cq_tail.v, memory_order_relaxed);
 
-	e->cq[tail & (e->h->nslots - 1)] = *c;
-	atomic_store_explicit(&e->h->cq_tail.v, tail + 1, memory_order_seq_cst);
-	if (atomic_load_explicit(&e->h->owner_sleeping.v, memory_order_seq_cst))
-		futex(&e->h->cq_tail.v, FUTEX_WAKE, 1, NULL);
+	e->v.cq[tail & (e->v.h->nslots - 1)] = *c;
+	atomic_store_explicit(&e->v.h->cq_tail.v, tail + 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&e->v.h->owner_sleeping.v, memory_order_seq_cst))
+		futex(&e->v.h->cq_tail.v, FUTEX_WAKE, 1, NULL);
 }
