@@ -21,7 +21,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
             -Wno-unused-parameter
 OPT      ?= -O2 -g
 STD      := -std=c11 -D_GNU_SOURCE
-INCLUDES := -I. -Icommon -Ikernels -Imodels -Iengine
+INCLUDES := -I. -Icommon -Ikernels -Imodels -Iengine -Iagent
 
 ifeq ($(CC),cc)
   CC := gcc
@@ -61,11 +61,14 @@ COMMON_SRC  := $(wildcard common/*.c)
 KERNELS_SRC := $(wildcard kernels/*.c)
 MODELS_SRC  := $(wildcard models/*.c)
 ENGINE_LIB_SRC := $(filter-out engine/main.c,$(wildcard engine/*.c))
+AGENT_LIB_SRC  := $(filter-out agent/main.c,$(wildcard agent/*.c))
 
 COMMON_OBJ  := $(COMMON_SRC:%.c=$(OUT)/%.o)
 KERNELS_OBJ := $(KERNELS_SRC:%.c=$(OUT)/%.o)
 MODELS_OBJ  := $(MODELS_SRC:%.c=$(OUT)/%.o) $(OUT)/models/imagenet_classes.o
 ENGINE_LIB_OBJ := $(ENGINE_LIB_SRC:%.c=$(OUT)/%.o)
+AGENT_LIB_OBJ  := $(AGENT_LIB_SRC:%.c=$(OUT)/%.o)
+AGENT_LIBS     := $(shell $(PKG) --libs liburing libsodium 2>/dev/null || echo -luring -lsodium)
 
 # Everything that runs a network links this set.
 NET_OBJ  := $(ENGINE_LIB_OBJ) $(MODELS_OBJ) $(KERNELS_OBJ) $(COMMON_OBJ)
@@ -120,10 +123,10 @@ $(BENCH_PROGS): $(BINDIR)/%: $(OUT)/bench/%.o $(NET_OBJ)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(NET_LIBS)
 
-$(BINDIR)/tests/%: $(OUT)/tests/%.o $(NET_OBJ)
+$(BINDIR)/tests/%: $(OUT)/tests/%.o $(AGENT_LIB_OBJ) $(NET_OBJ)
 	$(call say,LD,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(NET_LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(AGENT_LIBS) $(NET_LIBS)
 
 $(OUT)/bpf/vmlinux.h:
 	$(call say,GEN,$@)
