@@ -87,6 +87,7 @@ BPF_ARCH := $(shell uname -m | sed 's/x86_64/x86/; s/aarch64/arm64/')
 # One program per main: engine/main.c -> engine, bench/X.c -> X.
 BENCH_PROGS := $(patsubst bench/%.c,$(BINDIR)/%,$(wildcard bench/*.c))
 PROGRAMS := $(if $(wildcard engine/main.c),$(BINDIR)/engine) $(BENCH_PROGS) \
+            $(if $(wildcard agent/main.c),$(BINDIR)/agent) \
             $(if $(BPF_OK),$(BINDIR)/exporter)
 
 TEST_SRC  := $(wildcard tests/test_*.c)
@@ -117,6 +118,11 @@ $(BINDIR)/engine: $(OUT)/engine/main.o $(NET_OBJ)
 	$(call say,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(NET_LIBS)
+
+$(BINDIR)/agent: $(OUT)/agent/main.o $(AGENT_LIB_OBJ) $(COMMON_OBJ)
+	$(call say,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(AGENT_LIBS) $(LDLIBS)
 
 $(BENCH_PROGS): $(BINDIR)/%: $(OUT)/bench/%.o $(NET_OBJ)
 	$(call say,LD,$@)

@@ -1,0 +1,40 @@
+/*
+ * agent.h - the agent daemon: one thread, one io_uring event loop serving
+ * SWIM membership over UDP and request/response RPC over TCP on the same
+ * port.
+ */
+#ifndef IDUNNO_AGENT_H
+#define IDUNNO_AGENT_H
+
+#include "swim.h"
+#include "wire.h"
+
+#include <stddef.h>
+
+#define AGENT_DEFAULT_PORT 7600
+
+struct agent_opts {
+	struct wire_addr bind;
+	int have_join;
+	struct wire_addr join;
+	const char *data_dir;
+	struct wire_key key;
+	struct swim_config swim;
+};
+
+/*
+ * Reads "name = value" lines (# comments, [sections] ignored) into the
+ * SWIM settings: probe_interval_ms, probe_timeout_ms, indirect_k,
+ * suspicion_mult, suspicion_max_mult, retransmit_mult, gossip_interval_ms,
+ * gossip_nodes, pushpull_interval_ms, reconnect_interval_ms.
+ * Returns 0 or -EINVAL with the offending line in err.
+ */
+int agent_config_load(const char *path, struct swim_config *c, char *err, size_t errlen);
+
+/*
+ * Runs the daemon until it leaves (the leave command, SIGTERM or SIGINT).
+ * Returns 0, or a negative errno with err filled when it cannot start.
+ */
+int agent_run(const struct agent_opts *o, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,459 @@
+/*
+ * main.c - the agent program: the daemon (`agent run`) and its client
+ * subcommands, which talk to an agent over authenticated RPC.
+ */
+#include "agent.h"
+#include "log.h"
+#include "rpc.h"
+#include "swim.h"
+#include "util.h"
+#include "wire.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CLIENT_TIMEOUT_MS 5000
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: agent run --bind HOST:PORT [--join HOST:PORT] --data-dir DIR --key-file "
+		"FILE\n"
+		"                 [--config FILE]\n"
+		"       agent keygen FILE\n"
+		"       agent members [--json]      the membership as this agent sees it\n"
+		"       agent self                  this agent\n"
+		"       agent leave                 leave the cluster (the agent then exits)\n"
+		"       agent stats                 counters, rejected input by reason\n"
+		"       agent grep [-c] [-E] PATTERN   search every live node's log\n"
+		"client options: --agent HOST:PORT (default 127.0.0.1:%d),\n"
+		"                --key-file FILE (default $IDUNNO_KEY_FILE, else ./cluster.key)\n",
+		AGENT_DEFAULT_PORT);
+}
+
+/* ---- client side ---- */
+
+struct client {
+	struct wire_addr agent;
+	struct wire_key key;
+	uint64_t epoch, seq;
+};
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int wait_fd(int fd, short ev, int ms)
+{
+	struct pollfd p = {fd, ev, 0};
+	int r = poll(&p, 1, ms);
+	return r > 0 ? 0 : r == 0 ? -ETIMEDOUT : -errno;
+}
+
+/*
+ * One request, one response, to the agent at to.  On success *body is the
+ * response payload (malloc'd) and 0 is returned; else -errno with err set.
+ */
+static int rpc_call(struct client *cl, struct wire_addr to, const struct rpc_req *req,
+		    uint8_t **body, size_t *blen, char *err, size_t errlen)
+{
+	struct sockaddr_in sa = {
+		.sin_family = AF_INET, .sin_port = htons(to.port), .sin_addr.s_addr = htonl(to.ip)};
+	uint8_t payload[2048], frame[2048 + WIRE_HDR_LEN + WIRE_TAG_LEN], *rx = NULL;
+	struct wire_hdr h = {.type = WIRE_RPC_REQ,
+			     .sender = {0, (uint16_t)(getpid() | 1)},
+			     .epoch = cl->epoch,
+			     .seq = ++cl->seq,
+			     .sent_ms = wall_ms()};
+	const uint8_t *p;
+	size_t got = 0, want = WIRE_HDR_LEN;
+	char where[32];
+	int fd, n, ret;
+
+	wire_addr_str(to, where, sizeof(where));
+	n = rpc_req_encode(req, payload, sizeof(payload));
+	n = n < 0 ? n : wire_seal(&cl->key, &h, payload, (size_t)n, frame, sizeof(frame));
+	if (n < 0) {
+		util_seterr(err, errlen, "request too large");
+		return -EMSGSIZE;
+	}
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
+		ret = -errno;
+		goto fail;
+	}
+	ret = wait_fd(fd, POLLOUT, CLIENT_TIMEOUT_MS);
+	if (!ret) {
+		int so = 0;
+		socklen_t sl = sizeof(so);
+		getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &sl);
+		ret = -so;
+	}
+	for (int off = 0; !ret && off < n;) {
+		ssize_t w = send(fd, frame + off, (size_t)(n - off), MSG_NOSIGNAL);
+		if (w < 0 && errno == EAGAIN)
+			ret = wait_fd(fd, POLLOUT, CLIENT_TIMEOUT_MS);
+		else if (w < 0)
+			ret = -errno;
+		else
+			off += (int)w;
+	}
+	while (!ret && got < want) {
+		ssize_t r;
+		if (!rx)
+			rx = xmalloc(WIRE_MAX_PAYLOAD + WIRE_HDR_LEN + WIRE_TAG_LEN);
+		r = recv(fd, rx + got, want - got, 0);
+		if (r < 0 && errno == EAGAIN) {
+			ret = wait_fd(fd, POLLIN, CLIENT_TIMEOUT_MS);
+			continue;
+		}
+		if (r <= 0) {
+			ret = r < 0 ? -errno : -ECONNRESET;
+			break;
+		}
+		got += (size_t)r;
+		if (got == WIRE_HDR_LEN) {
+			long fl = wire_frame_len(rx, got);
+			if (fl < 0) {
+				util_seterr(err, errlen, "%s sent a malformed response", where);
+				close(fd);
+				free(rx);
+				return -EPROTO;
+			}
+			want = (size_t)fl;
+		}
+	}
+	if (ret)
+		goto fail;
+	close(fd);
+	{
+		enum wire_reject r = wire_open(&cl->key, rx, got, &h, &p);
+		if (r != WIRE_OK || h.type != WIRE_RPC_RESP || h.len < 1) {
+			util_seterr(err, errlen,
+				    "%s: response refused (%s): a different cluster key?", where,
+				    wire_reject_names[r]);
+			free(rx);
+			return -EPROTO;
+		}
+	}
+	*body = xmalloc(h.len + 1);
+	memcpy(*body, p, h.len);
+	(*body)[h.len] = '\0';
+	*blen = h.len;
+	free(rx);
+	return 0;
+fail:
+	if (ret == -ECONNRESET && got == 0)
+		util_seterr(err, errlen, "%s closed the connection: a different cluster key?",
+			    where);
+	else
+		util_seterr(err, errlen, "cannot reach agent at %s: %s", where, strerror(-ret));
+	close(fd);
+	free(rx);
+	return ret;
+}
+
+static int cmp_member(const void *a, const void *b)
+{
+	const struct swim_member *x = a, *y = b;
+	uint64_t kx = (uint64_t)x->addr.ip << 16 | x->addr.port;
+	uint64_t ky = (uint64_t)y->addr.ip << 16 | y->addr.port;
+	return kx < ky ? -1 : kx > ky;
+}
+
+/* Members (or self) from the agent; returns how many, or -1 with a message printed. */
+static int fetch_members(struct client *cl, uint8_t cmd, struct swim_member **out)
+{
+	struct rpc_req req = {.cmd = cmd};
+	uint8_t *body;
+	size_t len;
+	char err[256];
+	int n;
+
+	if (rpc_call(cl, cl->agent, &req, &body, &len, err, sizeof(err))) {
+		fprintf(stderr, "agent: %s\n", err);
+		return -1;
+	}
+	n = body[0] ? -1 : rpc_members_decode(body + 1, len - 1, NULL, 0);
+	if (n < 0) {
+		fprintf(stderr, "agent: malformed member list\n");
+		free(body);
+		return -1;
+	}
+	*out = xcalloc((size_t)n + 1, sizeof(**out));
+	rpc_members_decode(body + 1, len - 1, *out, n);
+	qsort(*out, (size_t)n, sizeof(**out), cmp_member);
+	free(body);
+	return n;
+}
+
+static int cmd_members(struct client *cl, int json, uint8_t cmd)
+{
+	struct swim_member *m;
+	int n = fetch_members(cl, cmd, &m);
+
+	if (n < 0)
+		return 1;
+	if (json)
+		printf("[");
+	else if (cmd == RPC_MEMBERS)
+		printf("%-22s %-8s %s\n", "ADDR", "STATUS", "INCARNATION");
+	for (int i = 0; i < n; i++) {
+		char a[32];
+		wire_addr_str(m[i].addr, a, sizeof(a));
+		if (json)
+			printf("%s{\"addr\":\"%s\",\"status\":\"%s\",\"incarnation\":%llu}",
+			       i ? "," : "", a, swim_status_names[m[i].status],
+			       (unsigned long long)m[i].incarnation);
+		else
+			printf("%-22s %-8s %llu\n", a, swim_status_names[m[i].status],
+			       (unsigned long long)m[i].incarnation);
+	}
+	if (json)
+		printf("]\n");
+	free(m);
+	return 0;
+}
+
+static int cmd_simple(struct client *cl, uint8_t cmd)
+{
+	struct rpc_req req = {.cmd = cmd};
+	uint8_t *body;
+	size_t len;
+	char err[256];
+
+	if (rpc_call(cl, cl->agent, &req, &body, &len, err, sizeof(err))) {
+		fprintf(stderr, "agent: %s\n", err);
+		return 1;
+	}
+	int status = body[0];
+
+	printf("%s%s", (char *)body + 1, len > 1 && body[len - 1] == '\n' ? "" : "\n");
+	free(body);
+	return status ? 1 : 0;
+}
+
+static int cmd_grep(struct client *cl, int flags, const char *pattern)
+{
+	struct swim_member *m;
+	struct rpc_req req = {.cmd = RPC_GREP, .flags = (uint8_t)flags};
+	unsigned long long total = 0;
+	int n, failed = 0, asked = 0;
+
+	if (strlen(pattern) >= sizeof(req.arg)) {
+		fprintf(stderr, "agent grep: pattern longer than %zu bytes\n", sizeof(req.arg) - 1);
+		return 2;
+	}
+	n = fetch_members(cl, RPC_MEMBERS, &m);
+	if (n < 0)
+		return 1;
+	req.arglen = (uint16_t)strlen(pattern);
+	memcpy(req.arg, pattern, req.arglen + 1);
+	for (int i = 0; i < n; i++) {
+		char who[32], err[256];
+		uint8_t *body;
+		size_t len;
+		struct wire_rd rd;
+		uint64_t count;
+		if (m[i].status != SWIM_ALIVE && m[i].status != SWIM_SUSPECT)
+			continue;
+		asked++;
+		wire_addr_str(m[i].addr, who, sizeof(who));
+		if (rpc_call(cl, m[i].addr, &req, &body, &len, err, sizeof(err))) {
+			fprintf(stderr, "agent grep: %s\n", err);
+			failed++;
+			continue;
+		}
+		rd = (struct wire_rd){body + 1, len - 1, 0, 0};
+		count = wire_get_u64(&rd);
+		if (body[0]) {
+			fprintf(stderr, "agent grep: %s: %s\n", who,
+				len > 9 ? (char *)body + 9 : "error");
+			free(body);
+			free(m);
+			return 2; /* a bad pattern is bad everywhere */
+		}
+		if (!(flags & GREP_COUNT)) {
+			char *line = (char *)body + 9, *nl;
+			while (*line && (nl = strchr(line, '\n'))) {
+				printf("%s: %.*s\n", who, (int)(nl - line), line);
+				line = nl + 1;
+			}
+		}
+		printf("%s: %llu matching line%s\n", who, (unsigned long long)count,
+		       count == 1 ? "" : "s");
+		total += count;
+		free(body);
+	}
+	printf("total: %llu matching line%s on %d node%s%s\n", total, total == 1 ? "" : "s",
+	       asked - failed, asked - failed == 1 ? "" : "s", failed ? " (some unreachable)" : "");
+	free(m);
+	return failed ? 1 : 0;
+}
+
+/* ---- the daemon ---- */
+
+static int cmd_run(int argc, char **argv)
+{
+	struct agent_opts o = {0};
+	const char *key_file = NULL, *config = NULL, *bind_s = NULL;
+	char err[512];
+	int ret;
+
+	swim_config_default(&o.swim);
+	for (int i = 1; i < argc; i++) {
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!v) {
+			fprintf(stderr, "agent run: %s needs a value\n", argv[i]);
+			return 2;
+		}
+		if (!strcmp(argv[i], "--bind"))
+			bind_s = v;
+		else if (!strcmp(argv[i], "--join")) {
+			if (wire_addr_parse(v, AGENT_DEFAULT_PORT, &o.join)) {
+				fprintf(stderr, "agent run: --join: '%s' is not HOST:PORT\n", v);
+				return 2;
+			}
+			o.have_join = 1;
+		} else if (!strcmp(argv[i], "--data-dir"))
+			o.data_dir = v;
+		else if (!strcmp(argv[i], "--key-file"))
+			key_file = v;
+		else if (!strcmp(argv[i], "--config"))
+			config = v;
+		else {
+			fprintf(stderr, "agent run: unknown option '%s'\n", argv[i]);
+			return 2;
+		}
+		i++;
+	}
+	if (!o.data_dir || !key_file) {
+		fprintf(stderr, "agent run: --data-dir and --key-file are required\n");
+		return 2;
+	}
+	if (wire_addr_parse(bind_s ? bind_s : "127.0.0.1", AGENT_DEFAULT_PORT, &o.bind)) {
+		fprintf(stderr, "agent run: --bind: '%s' is not HOST:PORT\n", bind_s);
+		return 2;
+	}
+	ret = wire_key_load(key_file, &o.key);
+	if (ret) {
+		fprintf(stderr, "agent run: key file %s: %s\n", key_file,
+			ret == -EINVAL ? "not a key (want 64 hex digits; see agent keygen)"
+				       : strerror(-ret));
+		return 1;
+	}
+	if (config && agent_config_load(config, &o.swim, err, sizeof(err))) {
+		fprintf(stderr, "agent run: %s\n", err);
+		return 1;
+	}
+	if (mkdir(o.data_dir, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, "agent run: %s: %s\n", o.data_dir, strerror(errno));
+		return 1;
+	}
+	ret = agent_run(&o, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "agent run: %s\n", err);
+		return 1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct client cl = {0};
+	const char *agent_s = "127.0.0.1", *key_file = getenv("IDUNNO_KEY_FILE");
+	int json = 0, flags = 0, ret;
+	const char *cmd;
+	char *args[8];
+	int nargs = 0;
+
+	if (sodium_init() < 0) {
+		fprintf(stderr, "agent: libsodium failed to start\n");
+		return 1;
+	}
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	cmd = argv[1];
+	if (!strcmp(cmd, "run"))
+		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "keygen")) {
+		if (argc != 3) {
+			fprintf(stderr, "usage: agent keygen FILE\n");
+			return 2;
+		}
+		ret = wire_key_generate(argv[2]);
+		if (ret) {
+			fprintf(stderr, "agent keygen: %s: %s\n", argv[2],
+				ret == -EEXIST ? "exists (not overwritten)" : strerror(-ret));
+			return 1;
+		}
+		printf("wrote a new cluster key to %s\n", argv[2]);
+		return 0;
+	}
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--agent") && i + 1 < argc)
+			agent_s = argv[++i];
+		else if (!strcmp(argv[i], "--key-file") && i + 1 < argc)
+			key_file = argv[++i];
+		else if (!strcmp(argv[i], "--json"))
+			json = 1;
+		else if (!strcmp(argv[i], "-c"))
+			flags |= GREP_COUNT;
+		else if (!strcmp(argv[i], "-E"))
+			flags |= GREP_EXTENDED;
+		else if (nargs < (int)ARRAY_SIZE(args))
+			args[nargs++] = argv[i];
+		else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (wire_addr_parse(agent_s, AGENT_DEFAULT_PORT, &cl.agent)) {
+		fprintf(stderr, "agent: --agent: '%s' is not HOST:PORT\n", agent_s);
+		return 2;
+	}
+	if (!key_file)
+		key_file = "cluster.key";
+	ret = wire_key_load(key_file, &cl.key);
+	if (ret) {
+		fprintf(stderr, "agent: key file %s: %s\n", key_file,
+			ret == -EINVAL ? "not a key" : strerror(-ret));
+		return 1;
+	}
+	cl.epoch = wall_ms() * 1000000ull + (uint64_t)(getpid() % 1000000);
+	if (!strcmp(cmd, "members") && nargs == 0)
+		return cmd_members(&cl, json, RPC_MEMBERS);
+	if (!strcmp(cmd, "self") && nargs == 0)
+		return cmd_members(&cl, json, RPC_SELF);
+	if (!strcmp(cmd, "leave") && nargs == 0)
+		return cmd_simple(&cl, RPC_LEAVE);
+	if (!strcmp(cmd, "stats") && nargs == 0)
+		return cmd_simple(&cl, RPC_STATS);
+	if (!strcmp(cmd, "grep") && nargs == 1)
+		return cmd_grep(&cl, flags, args[0]);
+	fprintf(stderr, "agent: unknown command or wrong arguments: %s\n", cmd);
+	usage(stderr);
+	return 2;
+}

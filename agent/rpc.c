@@ -1,0 +1,68 @@
+/*
+ * rpc.c - RPC payload encoding (see rpc.h).
+ */
+#include "rpc.h"
+
+#include <errno.h>
+#include <string.h>
+
+int rpc_req_encode(const struct rpc_req *r, uint8_t *buf, size_t cap)
+{
+	struct wire_buf b = {buf, 0, cap, 0};
+
+	wire_put_u8(&b, r->cmd);
+	wire_put_u8(&b, r->flags);
+	wire_put_u16(&b, r->arglen);
+	wire_put_bytes(&b, r->arg, r->arglen);
+	return b.err ? -EMSGSIZE : (int)b.len;
+}
+
+int rpc_req_decode(const uint8_t *p, size_t len, struct rpc_req *r)
+{
+	struct wire_rd rd = {p, len, 0, 0};
+	const uint8_t *arg;
+
+	r->cmd = wire_get_u8(&rd);
+	r->flags = wire_get_u8(&rd);
+	r->arglen = wire_get_u16(&rd);
+	if (rd.err || r->cmd < RPC_MEMBERS || r->cmd >= RPC_CMD_MAX || r->arglen >= sizeof(r->arg))
+		return -EINVAL;
+	arg = wire_get_bytes(&rd, r->arglen);
+	if (!arg || rd.off != len || memchr(arg, 0, r->arglen))
+		return -EINVAL;
+	memcpy(r->arg, arg, r->arglen);
+	r->arg[r->arglen] = '\0';
+	return 0;
+}
+
+int rpc_members_encode(uint8_t status, const struct swim_member *m, int n, uint8_t *buf, size_t cap)
+{
+	struct wire_buf b = {buf, 0, cap, 0};
+
+	wire_put_u8(&b, status);
+	wire_put_u16(&b, (uint16_t)n);
+	for (int i = 0; i < n; i++) {
+		wire_put_addr(&b, m[i].addr);
+		wire_put_u8(&b, (uint8_t)m[i].status);
+		wire_put_u64(&b, m[i].incarnation);
+	}
+	return b.err ? -EMSGSIZE : (int)b.len;
+}
+
+int rpc_members_decode(const uint8_t *p, size_t len, struct swim_member *m, int max)
+{
+	struct wire_rd rd = {p, len, 0, 0};
+	int n = wire_get_u16(&rd);
+
+	for (int i = 0; i < n; i++) {
+		struct swim_member x = {0};
+		x.addr = wire_get_addr(&rd);
+		x.status = (enum swim_status)wire_get_u8(&rd);
+		x.incarnation = wire_get_u64(&rd);
+		if (x.status >= SWIM_STATUS_MAX)
+			return -EINVAL;
+		if (i < max)
+			m[i] = x;
+	}
+	return rd.err || rd.off != len ? -EINVAL : n;
+}

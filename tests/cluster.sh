@@ -1,0 +1,103 @@
+# tests/cluster.sh - a local IDunno cluster for tests, benchmarks and the
+# demo: node i runs on 127.0.0.i with its own data folder, all on one port
+# chosen per run.  Faults: kill -9, SIGSTOP/SIGCONT, and nftables rules
+# (packet loss, partitions) on those addresses.  Everything started is
+# removed on exit, even after a failed test: source this file, and the EXIT
+# trap it installs cleans up (call cl_cleanup yourself if you replace it).
+#
+#   source tests/cluster.sh
+#   cl_start 10                 # nodes 1..10, all joined through node 1
+#   cl_wait_converged 10 20     # every node sees 10 alive, within 20 s
+#   cl_kill 3; cl_stop 4; cl_cont 4; cl_restart 3
+#   cl_loss 5                   # drop 5 % of packets into every node
+#   cl_partition "1 2 3 4 5" "6 7 8 9 10"; cl_heal
+#   cl_view 2                   # "addr status incarnation" lines, node 2's view
+#   cl_agent 2 stats            # any agent subcommand against node 2
+
+CL_BIN=${IDUNNO_BIN:-bin}
+CL_DIR=$(mktemp -d /tmp/idunno-cluster-XXXXXX)
+CL_PORT=${CL_PORT:-$((20000 + $$ % 20000))}
+CL_NFT=idunno_test_$$
+CL_KEY=$CL_DIR/cluster.key
+declare -A CL_PID
+CL_N=0
+"$CL_BIN/agent" keygen "$CL_KEY" >/dev/null
+
+cl_addr() { echo "127.0.0.$1:$CL_PORT"; }
+
+# cl_start_node I [JOIN_NODE]: starts node I (joining through JOIN_NODE).
+cl_start_node() {
+  local i=$1 join=${2:-}
+  mkdir -p "$CL_DIR/node$i"
+  "$CL_BIN/agent" run --bind "$(cl_addr "$i")" --data-dir "$CL_DIR/node$i" --key-file "$CL_KEY" \
+    ${CL_CONFIG:+--config "$CL_CONFIG"} ${join:+--join "$(cl_addr "$join")"} \
+    >>"$CL_DIR/node$i/stdout" 2>&1 &
+  CL_PID[$i]=$!
+}
+
+cl_start() {
+  CL_N=$1
+  cl_start_node 1
+  sleep 0.2
+  for ((i = 2; i <= CL_N; i++)); do cl_start_node "$i" 1; done
+}
+
+cl_agent() { local i=$1; shift; "$CL_BIN/agent" "$@" --agent "$(cl_addr "$i")" --key-file "$CL_KEY"; }
+cl_view() { cl_agent "$1" members | awk 'NR > 1 { print $1, $2, $3 }'; }
+# cl_status_of I J: node J's status in node I's view (empty if unknown)
+cl_status_of() { cl_view "$1" | awk -v a="$(cl_addr "$2")" '$1 == a { print $2 }'; }
+cl_running() { local i; for i in "${!CL_PID[@]}"; do kill -0 "${CL_PID[$i]}" 2>/dev/null && echo "$i"; done | sort -n; }
+
+# cl_wait_converged N SECONDS: every running node sees exactly N alive.
+cl_wait_converged() {
+  local want=$1 deadline=$((SECONDS + ${2:-20})) i ok
+  while ((SECONDS < deadline)); do
+    ok=1
+    for i in $(cl_running); do
+      [[ $(cl_view "$i" | awk '$2 == "alive"' | wc -l) == "$want" ]] || { ok=0; break; }
+    done
+    ((ok)) && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
+cl_kill() { kill -9 "${CL_PID[$1]}" 2>/dev/null; wait "${CL_PID[$1]}" 2>/dev/null; }
+cl_stop() { kill -STOP "${CL_PID[$1]}"; }
+cl_cont() { kill -CONT "${CL_PID[$1]}"; }
+cl_restart() { cl_kill "$1"; cl_start_node "$1" "${2:-1}"; }
+
+cl_nft_ready() {
+  command -v nft >/dev/null && [[ $(id -u) == 0 ]] || return 1
+  nft list table inet "$CL_NFT" >/dev/null 2>&1 && return 0
+  nft add table inet "$CL_NFT" 2>/dev/null &&
+    nft add chain inet "$CL_NFT" input '{ type filter hook input priority -10; policy accept; }'
+}
+# cl_loss PCT [NODES...]: drops PCT % of the packets arriving at each node (default: all)
+cl_loss() {
+  local pct=$1 i; shift
+  cl_nft_ready || return 1
+  for i in ${@:-$(seq "$CL_N")}; do
+    nft add rule inet "$CL_NFT" input ip daddr 127.0.0.$i udp dport "$CL_PORT" \
+      numgen random mod 100 '<' "$pct" drop || return 1
+  done
+}
+# cl_partition "A..." "B...": no packet between the two sets, either way
+cl_partition() {
+  local a b
+  cl_nft_ready || return 1
+  for a in $1; do for b in $2; do
+    nft add rule inet "$CL_NFT" input ip saddr 127.0.0.$a ip daddr 127.0.0.$b drop || return 1
+    nft add rule inet "$CL_NFT" input ip saddr 127.0.0.$b ip daddr 127.0.0.$a drop || return 1
+  done; done
+}
+cl_heal() { nft flush chain inet "$CL_NFT" input 2>/dev/null; true; }
+
+cl_cleanup() {
+  local i
+  for i in "${!CL_PID[@]}"; do kill -CONT "${CL_PID[$i]}" 2>/dev/null; kill -9 "${CL_PID[$i]}" 2>/dev/null; done
+  wait 2>/dev/null
+  nft delete table inet "$CL_NFT" 2>/dev/null
+  [[ -n ${CL_KEEP:-} ]] && echo "cluster files kept in $CL_DIR" || rm -rf "$CL_DIR"
+}
+trap cl_cleanup EXIT
