@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Description: network faults on 10 real agents, made with nftables on
+# their loopback addresses: a partition of {1-5} from {6-10} makes each
+# side mark the other failed, and after healing membership converges to 10
+# alive everywhere; then 5 % packet loss into every node for 60 s declares
+# no healthy node dead.  Skips without root or nftables.
+# Timeout: 300
+set -u
+source "$IDUNNO_ROOT/tests/cluster.sh"
+fails=0
+ok() { echo "ok   $*"; }
+bad() { echo "FAIL $*"; fails=$((fails + 1)); }
+cl_nft_ready || { echo "SKIP: nftables rules need root and the nft tool"; exit 77; }
+
+cl_start 10
+cl_wait_converged 10 20 && ok "10 agents joined" || bad "no convergence"
+
+cl_partition "1 2 3 4 5" "6 7 8 9 10" || bad "could not install the partition rules"
+deadline=$((SECONDS + 15))
+while ((SECONDS < deadline)); do
+  split=1
+  for i in 1 6; do
+    [[ $(cl_view "$i" | awk '$2 == "failed"' | wc -l) == 5 ]] || split=0
+  done
+  ((split)) && break; sleep 0.2
+done
+((split)) && ok "partition: each side marks the other 5 failed" || bad "partition not seen: $(cl_view 1 | tr '\n' ';') | $(cl_view 6 | tr '\n' ';')"
+cl_heal
+cl_wait_converged 10 30 && ok "healed: every node sees 10 alive again" || bad "no convergence after healing: $(cl_view 1 | tr '\n' ';')"
+
+start=$(grep -h -c -- '-> failed' "$CL_DIR"/node*/agent.log | paste -sd+ | bc)
+cl_loss 5 || bad "could not install the loss rules"
+sleep 60
+cl_heal
+now=$(grep -h -c -- '-> failed' "$CL_DIR"/node*/agent.log | paste -sd+ | bc)
+sus=$(grep -h -- '-> suspect' "$CL_DIR"/node*/agent.log | wc -l)
+((now == start)) && ok "5% loss for 60 s: no node declared failed ($sus suspicions, all refuted)" ||
+  bad "$((now - start)) failure declarations under 5% loss: $(grep -h -- '-> failed' "$CL_DIR"/node*/agent.log | tail -5)"
+cl_wait_converged 10 10 && ok "10 alive everywhere after the loss" || bad "not converged after loss"
+((fails == 0)) || { echo "$fails check(s) failed"; exit 1; }
