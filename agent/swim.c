@@ -633,7 +633,9 @@ void swim_tick(struct swim *s, uint64_t now)
 	if (now >= s->next_probe) {
 		if (s->probe.active && !s->probe.acked) {
 			int i = find(s, s->probe.target);
-			if (i > 0 && s->mem[i].m.status == SWIM_ALIVE) {
+			/* a failed probe of a member already suspect is an independent
+			 * confirmation (Lifeguard): the timeout shrinks */
+			if (i > 0 && is_live(s->mem[i].m.status)) {
 				struct swim_update u = update_of(&s->mem[i]);
 				u.status = SWIM_SUSPECT;
 				u.accuser = s->mem[0].m.addr;
