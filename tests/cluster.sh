@@ -82,14 +82,17 @@ cl_loss() {
       numgen random mod 100 '<' "$pct" drop || return 1
   done
 }
-# cl_partition "A..." "B...": no packet between the two sets, either way
+# cl_partition "A..." "B...": no packet of this cluster (to or from its
+# port) between the two sets, either way
 cl_partition() {
-  local a b
+  local a b p
   cl_nft_ready || return 1
-  for a in $1; do for b in $2; do
-    nft add rule inet "$CL_NFT" input ip saddr 127.0.0.$a ip daddr 127.0.0.$b drop || return 1
-    nft add rule inet "$CL_NFT" input ip saddr 127.0.0.$b ip daddr 127.0.0.$a drop || return 1
-  done; done
+  for a in $1; do for b in $2; do for p in dport sport; do
+    nft add rule inet "$CL_NFT" input ip saddr 127.0.0.$a ip daddr 127.0.0.$b \
+      meta l4proto '{ tcp, udp }' th $p "$CL_PORT" drop || return 1
+    nft add rule inet "$CL_NFT" input ip saddr 127.0.0.$b ip daddr 127.0.0.$a \
+      meta l4proto '{ tcp, udp }' th $p "$CL_PORT" drop || return 1
+  done; done; done
 }
 cl_heal() { nft flush chain inet "$CL_NFT" input 2>/dev/null; true; }
 
