@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Description: the agent command line: keygen writes 0600 and never
+# overwrites; members --json is a list of {addr, status, incarnation};
+# self, stats and grep (prefixed lines, per-node and total counts, -c,
+# -E) answer; an unreachable agent, a bad --agent, a missing or malformed
+# key file, a bad config file and a bad regular expression each give a
+# clear message and a non-zero exit.
+# Timeout: 120
+set -u
+source "$IDUNNO_ROOT/tests/cluster.sh"
+A=$CL_BIN/agent
+fails=0
+ok() { echo "ok   $*"; }
+bad() { echo "FAIL $*"; fails=$((fails + 1)); }
+expect() { # expect CODE NEEDLE CMD...
+  local code=$1 needle=$2; shift 2
+  "$@" >"$CL_DIR/out" 2>"$CL_DIR/err"; local rc=$?
+  if [[ $rc == "$code" ]] && grep -qF -- "$needle" "$CL_DIR/err"; then ok "$(basename "$1") ${*:2:2}... -> $rc: $(head -c 120 "$CL_DIR/err")"
+  else bad "$* -> exit $rc (want $code): $(cat "$CL_DIR/err")"; fi
+}
+
+[[ $(stat -c %a "$CL_KEY") == 600 ]] && ok "keygen: mode 600" || bad "key mode $(stat -c %a "$CL_KEY")"
+expect 1 "exists (not overwritten)" "$A" keygen "$CL_KEY"
+
+cl_start 3
+cl_wait_converged 3 20 || bad "3 agents did not converge"
+json=$(cl_agent 2 members --json)
+/usr/bin/python3 -c '
+import json, sys
+m = json.loads(sys.argv[1])
+assert len(m) == 3 and all(set(x) >= {"addr", "status", "incarnation"} for x in m), m
+assert all(x["status"] == "alive" and isinstance(x["incarnation"], int) for x in m), m
+' "$json" && ok "members --json: 3 objects with addr, status, incarnation" || bad "members --json: $json"
+cl_agent 2 self | awk -v a="$(cl_addr 2)" '$1 == a && $2 == "alive" && $3 > 0 { f = 1 } END { exit !f }' &&
+  ok "self: $(cl_agent 2 self | tr -s ' ')" || bad "self: $(cl_agent 2 self)"
+cl_agent 1 stats | grep -q '^rejected_bad_tag 0$' && ok "stats lists rejection counters" || bad "stats: $(cl_agent 1 stats)"
+
+out=$(cl_agent 1 grep 'member .* joined')
+[[ $(grep -c "^$(cl_addr 2): .*member .* joined" <<<"$out") -ge 2 && $out == *"total: "*" on 3 nodes"* ]] &&
+  ok "grep: lines prefixed by node, per-node counts, total ($(tail -1 <<<"$out"))" || bad "grep output: $out"
+out=$(cl_agent 3 grep -c -E 'agent [0-9.:]+ starting')
+[[ $out == *"$(cl_addr 1): 1 matching line"* && $out == *"total: 3 matching lines on 3 nodes"* ]] &&
+  ok "grep -c -E: one start line per node, total 3" || bad "grep -c -E: $out"
+expect 2 "Unmatched" "$A" grep -E 'a{1' --agent "$(cl_addr 1)" --key-file "$CL_KEY"
+
+port_dead=$((CL_PORT + 1))
+expect 1 "cannot reach agent at 127.0.0.1:$port_dead" "$A" members --agent 127.0.0.1:$port_dead --key-file "$CL_KEY"
+expect 2 "is not HOST:PORT" "$A" members --agent nowhere:99999 --key-file "$CL_KEY"
+expect 1 "No such file" "$A" members --agent "$(cl_addr 1)" --key-file "$CL_DIR/missing.key"
+echo "not a key" >"$CL_DIR/bad.key"
+expect 1 "not a key" "$A" run --bind 127.0.0.9:$CL_PORT --data-dir "$CL_DIR/n9" --key-file "$CL_DIR/bad.key"
+printf 'probe_interval_ms = 100\nbogus_setting = 3\n' >"$CL_DIR/bad.conf"
+expect 1 "line 2: unknown setting 'bogus_setting'" "$A" run --bind 127.0.0.9:$CL_PORT \
+  --data-dir "$CL_DIR/n9" --key-file "$CL_KEY" --config "$CL_DIR/bad.conf"
+expect 1 "cannot bind 127.0.0.1:$CL_PORT" "$A" run --bind "$(cl_addr 1)" --data-dir "$CL_DIR/n9" --key-file "$CL_KEY"
+expect 2 "unknown command" "$A" frobnicate --key-file "$CL_KEY"
+"$A" keygen "$CL_DIR/other.key" >/dev/null
+expect 1 "a different cluster key?" "$A" members --agent "$(cl_addr 1)" --key-file "$CL_DIR/other.key"
+((fails == 0)) || { echo "$fails check(s) failed"; exit 1; }
