@@ -197,21 +197,29 @@ static int count_knowing(int status)
 	return n;
 }
 
+/* Kills node v, runs ms; returns how long until the last node learned it. */
+static uint64_t kill_and_run(int v, uint64_t ms)
+{
+	uint64_t t0 = S.now;
+
+	memset(S.knows, 0, sizeof(S.knows));
+	S.watch = v;
+	S.down[v] = 1;
+	run(ms);
+	return S.last_known - t0;
+}
+
 static void test_detection(struct swim_config *c)
 {
-	uint64_t t0;
+	uint64_t t;
 
 	sim_init(10, c, 1);
 	run(2000);
-	S.watch = 3;
-	S.down[3] = 1;
-	t0 = S.now;
-	run(3000);
+	t = kill_and_run(3, 3000);
 	CHECK(count_knowing(SWIM_FAILED) == 9, "%d of 9 know node 3 failed",
 	      count_knowing(SWIM_FAILED));
 	CHECK(S.other_changes == 0, "%d changes about other nodes", S.other_changes);
-	printf("ok  kill: all 9 know within %llu ms, no other changes\n",
-	       (unsigned long long)(S.last_known - t0));
+	printf("ok  kill: all 9 know within %llu ms, no other changes\n", (unsigned long long)t);
 }
 
 static void test_pause(struct swim_config *c)
@@ -358,22 +366,18 @@ static int dissemination_rounds(int n, struct swim_config *c)
 static void test_scale(struct swim_config *c)
 {
 	int r100 = dissemination_rounds(100, c), r1000 = dissemination_rounds(1000, c);
-	uint64_t t0;
+	uint64_t t;
 
 	CHECK(r100 > 0 && r100 <= 3 * (int)ceil(log2(100)), "N=100: %d rounds", r100);
 	CHECK(r1000 > 0 && r1000 <= 3 * (int)ceil(log2(1000)), "N=1000: %d rounds", r1000);
 	printf("ok  dissemination: %d gossip rounds at N=100, %d at N=1000 (log2 N: 6.6, 10)\n",
 	       r100, r1000);
 	/* a failure in the 1000-node cluster (the last dissemination run) */
-	memset(S.knows, 0, sizeof(S.knows));
-	S.watch = 500;
-	S.down[500] = 1;
-	t0 = S.now;
-	run(5000);
+	t = kill_and_run(500, 5000);
 	CHECK(count_knowing(SWIM_FAILED) == 999, "N=1000: %d of 999 know node 500 failed",
 	      count_knowing(SWIM_FAILED));
 	printf("ok  N=1000: a failure is known by all 999 live others within %llu ms\n",
-	       (unsigned long long)(S.last_known - t0));
+	       (unsigned long long)t);
 }
 
 static void test_codec(void)
