@@ -79,6 +79,7 @@ struct agent {
 	char log_path[4096];
 	int leaving;
 	uint64_t leave_at;
+	int accept_again; /* re-arm accept after this batch */
 	/* counters */
 	uint64_t rejected[WIRE_REJECT_MAX];
 	uint64_t udp_in, udp_out, udp_no_slot, tcp_accepted, tcp_refused, rpc_served;
@@ -435,8 +436,16 @@ static void on_accept(struct agent *a, struct io_uring_cqe *cqe)
 			arm_recv(a, c);
 		}
 	}
-	if (!(cqe->flags & IORING_CQE_F_MORE))
-		arm_accept(a);
+	if (!(cqe->flags & IORING_CQE_F_MORE)) {
+		/* After an error (out of descriptors, say) accept again on the next
+		 * turn of the loop, not at once: no busy loop. */
+		if (cqe->res < 0) {
+			log_msg(LOG_WARN, "accept: %s", strerror(-cqe->res));
+			a->accept_again = 1;
+		} else {
+			arm_accept(a);
+		}
+	}
 }
 
 static void on_recv(struct agent *a, struct conn *c, int res)
@@ -680,6 +689,10 @@ int agent_run(const struct agent_opts *o, char *err, size_t errlen)
 		}
 		io_uring_cq_advance(&a->ring, n);
 		swim_tick(a->swim, now_ms());
+		if (a->accept_again) {
+			a->accept_again = 0;
+			arm_accept(a);
+		}
 		while (waitpid(-1, NULL, WNOHANG) > 0) /* grep children */
 			;
 		if (a->leaving && now_ms() >= a->leave_at) {
