@@ -36,7 +36,7 @@ static void usage(FILE *f)
 		"       agent self                  this agent\n"
 		"       agent leave                 leave the cluster (the agent then exits)\n"
 		"       agent stats                 counters, rejected input by reason\n"
-		"       agent grep [-c] [-E] PATTERN   search every live node's log\n"
+		"       agent grep [-c] [-E] [--] PATTERN   search every live node's log\n"
 		"client options: --agent HOST:PORT (default 127.0.0.1:%d),\n"
 		"                --key-file FILE (default $IDUNNO_KEY_FILE, else ./cluster.key)\n",
 		AGENT_DEFAULT_PORT);
@@ -418,8 +418,17 @@ int main(int argc, char **argv)
 		printf("wrote a new cluster key to %s\n", argv[2]);
 		return 0;
 	}
-	for (int i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "--agent") && i + 1 < argc)
+	for (int i = 2, opts = 1; i < argc; i++) {
+		if (opts && !strcmp(argv[i], "--")) {
+			opts = 0; /* the rest are arguments, e.g. a pattern starting with '-' */
+			continue;
+		}
+		if (!opts && nargs < (int)ARRAY_SIZE(args))
+			args[nargs++] = argv[i];
+		else if (!opts) {
+			usage(stderr);
+			return 2;
+		} else if (!strcmp(argv[i], "--agent") && i + 1 < argc)
 			agent_s = argv[++i];
 		else if (!strcmp(argv[i], "--key-file") && i + 1 < argc)
 			key_file = argv[++i];

@@ -41,6 +41,8 @@ out=$(cl_agent 1 grep 'member .* joined')
 out=$(cl_agent 3 grep -c -E 'agent [0-9.:]+ starting')
 [[ $out == *"$(cl_addr 1): 1 matching line"* && $out == *"total: 3 matching lines on 3 nodes"* ]] &&
   ok "grep -c -E: one start line per node, total 3" || bad "grep -c -E: $out"
+out=$(cl_agent 1 grep -c -E -- '-[0-9]+T[0-9]') # every timestamp, e.g. "-21T08"
+[[ $out =~ total:\ ([0-9]+) && ${BASH_REMATCH[1]} -ge 6 ]] && ok "grep -- PATTERN: a pattern starting with '-' ($(tail -1 <<<"$out"))" || bad "grep --: $out"
 expect 2 "Unmatched" "$A" grep -E 'a{1' --agent "$(cl_addr 1)" --key-file "$CL_KEY"
 
 port_dead=$((CL_PORT + 1))
