@@ -1,0 +1,538 @@
+/*
+ * store.c - the local replica store (see store.h).
+ *
+ * A version's file: the content, then one CRC32C per 1 MiB chunk, then a
+ * 24-byte trailer: u64 size, u32 chunk size, u32 chunk count, u32 magic,
+ * u32 CRC32C of the checksum table and the trailer's first 20 bytes.
+ */
+#include "store.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define MAGIC	       0x46534449u /* "IDSF" */
+#define TRAILER	       24
+#define VERSION_DIGITS 20
+
+struct store {
+	int dirfd;
+	unsigned counter; /* temporary file names */
+};
+
+struct store_writer {
+	struct store *s;
+	int fd;
+	char tmp[600], final[600];
+	uint32_t *crcs;
+	uint32_t nchunks, cap;
+	uint32_t cur; /* CRC of the chunk being filled */
+	size_t fill;  /* its bytes so far */
+	uint64_t size;
+};
+
+struct store_reader {
+	int fd;
+	uint64_t size, pos;
+	uint32_t nchunks;
+	uint32_t *crcs;
+	uint8_t *chunk;
+	int64_t loaded; /* chunk in the buffer, or -1 */
+	size_t chunk_len;
+};
+
+/* ---- CRC32C ---- */
+
+static uint32_t crc_table[256];
+
+static void crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+		crc_table[i] = c;
+	}
+}
+
+static uint32_t crc_sw(uint32_t c, const uint8_t *p, size_t n)
+{
+	if (!crc_table[1])
+		crc_init();
+	while (n--)
+		c = crc_table[(c ^ *p++) & 0xff] ^ (c >> 8);
+	return c;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t c, const uint8_t *p, size_t n)
+{
+	uint64_t c64 = c;
+
+	while (n >= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		c64 = __builtin_ia32_crc32di(c64, v);
+		p += 8;
+		n -= 8;
+	}
+	c = (uint32_t)c64;
+	while (n--)
+		c = __builtin_ia32_crc32qi(c, *p++);
+	return c;
+}
+#endif
+
+uint32_t store_crc32c(uint32_t crc, const void *data, size_t len)
+{
+	uint32_t c = ~crc;
+
+#if defined(__x86_64__)
+	if (__builtin_cpu_supports("sse4.2") && !getenv("IDUNNO_CRC_SOFTWARE"))
+		return ~crc_hw(c, data, len);
+#endif
+	return ~crc_sw(c, data, len);
+}
+
+/* ---- names ---- */
+
+int store_name_check(const char *name, char *err, size_t errlen)
+{
+	size_t len = strlen(name), part = 0;
+
+	if (len == 0 || len > STORE_NAME_MAX) {
+		util_seterr(err, errlen, "a name has 1 to %d characters (this one has %zu)",
+			    STORE_NAME_MAX, len);
+		return -EINVAL;
+	}
+	if (name[0] == '/') {
+		util_seterr(err, errlen, "'%s' is absolute: names are relative", name);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i <= len; i++) {
+		char c = name[i];
+		if (c == '/' || c == '\0') {
+			if (part == 0 || (part == 1 && name[i - 1] == '.') ||
+			    (part == 2 && name[i - 1] == '.' && name[i - 2] == '.')) {
+				util_seterr(err, errlen, "'%s' has an empty, '.' or '..' part",
+					    name);
+				return -EINVAL;
+			}
+			part = 0;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-')) {
+			util_seterr(err, errlen, "'%s' has a character outside [A-Za-z0-9._-/]",
+				    name);
+			return -EINVAL;
+		}
+		part++;
+	}
+	return 0;
+}
+
+/* The file of (name, version): hex of the name, a dot, the version. */
+static void file_of(const char *name, uint64_t version, char *out, size_t len)
+{
+	size_t o = 0;
+	for (const unsigned char *p = (const unsigned char *)name; *p && o + 3 < len; p++)
+		o += (size_t)snprintf(out + o, len - o, "%02x", *p);
+	snprintf(out + o, len - o, ".%0*llu", VERSION_DIGITS, (unsigned long long)version);
+}
+
+/* Decodes a store file name; 0 on success. */
+static int parse_file(const char *f, char *name, size_t nlen, uint64_t *version)
+{
+	const char *dot = strrchr(f, '.');
+	size_t hl = dot ? (size_t)(dot - f) : 0;
+	char *end;
+
+	if (!dot || hl == 0 || hl % 2 || hl / 2 >= nlen || strlen(dot + 1) != VERSION_DIGITS)
+		return -1;
+	for (size_t i = 0; i < hl / 2; i++) {
+		unsigned v;
+		if (sscanf(f + 2 * i, "%2x", &v) != 1)
+			return -1;
+		name[i] = (char)v;
+	}
+	name[hl / 2] = '\0';
+	*version = strtoull(dot + 1, &end, 10);
+	return *end ? -1 : store_name_check(name, NULL, 0);
+}
+
+static int open_beneath(struct store *s, const char *rel, int flags, mode_t mode)
+{
+	struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC),
+			       .mode = flags & O_CREAT ? mode : 0,
+			       .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+					  RESOLVE_NO_MAGICLINKS};
+	int fd = (int)syscall(SYS_openat2, s->dirfd, rel, &how, sizeof(how));
+
+	if (fd < 0 && errno == ENOSYS) /* old kernel: the hex names cannot escape anyway */
+		fd = openat(s->dirfd, rel, flags | O_CLOEXEC | O_NOFOLLOW, mode);
+	return fd < 0 ? -errno : fd;
+}
+
+/* ---- the store ---- */
+
+int store_open(const char *dir, struct store **out, char *err, size_t errlen)
+{
+	struct store *s;
+	DIR *d;
+	struct dirent *e;
+	int fd;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		util_seterr(err, errlen, "%s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		util_seterr(err, errlen, "%s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->dirfd = fd;
+	/* temporary files of writes a crash interrupted are not replicas */
+	d = fdopendir(dup(fd));
+	while (d && (e = readdir(d)))
+		if (!strncmp(e->d_name, ".tmp-", 5))
+			unlinkat(fd, e->d_name, 0);
+	if (d)
+		closedir(d);
+	*out = s;
+	return 0;
+}
+
+void store_close(struct store *s)
+{
+	if (s) {
+		close(s->dirfd);
+		free(s);
+	}
+}
+
+int store_write_begin(struct store *s, const char *name, uint64_t version,
+		      struct store_writer **out)
+{
+	struct store_writer *w;
+	char f[600];
+	int fd;
+
+	if (store_name_check(name, NULL, 0) || version == 0)
+		return -EINVAL;
+	file_of(name, version, f, sizeof(f));
+	w = xcalloc(1, sizeof(*w));
+	snprintf(w->final, sizeof(w->final), "%s", f);
+	snprintf(w->tmp, sizeof(w->tmp), ".tmp-%d-%u", (int)getpid(), ++s->counter);
+	fd = open_beneath(s, w->tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (fd < 0) {
+		free(w);
+		return fd;
+	}
+	w->s = s;
+	w->fd = fd;
+	*out = w;
+	return 0;
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	while (n) {
+		ssize_t k = write(fd, b, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			return -EIO;
+		b += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+static void push_crc(struct store_writer *w)
+{
+	if (w->nchunks == w->cap) {
+		w->cap = w->cap ? 2 * w->cap : 64;
+		w->crcs = realloc(w->crcs, w->cap * sizeof(*w->crcs));
+		ASSERT(w->crcs);
+	}
+	w->crcs[w->nchunks++] = w->cur;
+	w->cur = 0;
+	w->fill = 0;
+}
+
+int store_write(struct store_writer *w, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	int ret = write_all(w->fd, data, len);
+
+	if (ret)
+		return ret;
+	w->size += len;
+	while (len) {
+		size_t n = MIN(len, STORE_CHUNK - w->fill);
+		w->cur = store_crc32c(w->cur, p, n);
+		w->fill += n;
+		p += n;
+		len -= n;
+		if (w->fill == STORE_CHUNK)
+			push_crc(w);
+	}
+	return 0;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+int store_write_commit(struct store_writer *w)
+{
+	uint8_t *table, tr[TRAILER];
+	size_t tlen;
+	uint32_t crc;
+	int ret;
+
+	if (w->fill)
+		push_crc(w);
+	tlen = (size_t)w->nchunks * 4;
+	table = xmalloc(tlen + TRAILER);
+	for (uint32_t i = 0; i < w->nchunks; i++)
+		put32(table + 4 * i, w->crcs[i]);
+	for (int i = 0; i < 8; i++)
+		tr[i] = (uint8_t)(w->size >> (8 * i));
+	put32(tr + 8, STORE_CHUNK);
+	put32(tr + 12, w->nchunks);
+	put32(tr + 16, MAGIC);
+	memcpy(table + tlen, tr, 20);
+	crc = store_crc32c(0, table, tlen + 20);
+	put32(tr + 20, crc);
+	memcpy(table + tlen, tr, TRAILER);
+	ret = write_all(w->fd, table, tlen + TRAILER);
+	free(table);
+	if (!ret && fsync(w->fd) < 0)
+		ret = -errno;
+	if (close(w->fd) < 0 && !ret)
+		ret = -errno;
+	w->fd = -1;
+	if (!ret && renameat(w->s->dirfd, w->tmp, w->s->dirfd, w->final) < 0)
+		ret = -errno;
+	if (!ret && fsync(w->s->dirfd) < 0)
+		ret = -errno;
+	if (ret) {
+		store_write_abort(w);
+		return ret;
+	}
+	free(w->crcs);
+	free(w);
+	return 0;
+}
+
+void store_write_abort(struct store_writer *w)
+{
+	if (w->fd >= 0)
+		close(w->fd);
+	unlinkat(w->s->dirfd, w->tmp, 0);
+	free(w->crcs);
+	free(w);
+}
+
+int store_read_begin(struct store *s, const char *name, uint64_t version, struct store_reader **out,
+		     uint64_t *size, uint64_t *version_out)
+{
+	struct store_reader *r;
+	uint8_t tr[TRAILER], *table = NULL;
+	struct stat st;
+	char f[600];
+	uint64_t sz = 0;
+	int fd, ret = -EBADMSG;
+
+	if (store_name_check(name, NULL, 0))
+		return -EINVAL;
+	if (version == 0 && store_versions(s, name, &version, 1) <= 0)
+		return -ENOENT;
+	file_of(name, version, f, sizeof(f));
+	fd = open_beneath(s, f, O_RDONLY, 0);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) < 0 || st.st_size < TRAILER ||
+	    pread(fd, tr, TRAILER, st.st_size - TRAILER) != TRAILER)
+		goto bad;
+	for (int i = 7; i >= 0; i--)
+		sz = sz << 8 | tr[i];
+	if (get32(tr + 16) != MAGIC || get32(tr + 8) != STORE_CHUNK ||
+	    get32(tr + 12) != (sz + STORE_CHUNK - 1) / STORE_CHUNK ||
+	    (uint64_t)st.st_size != sz + (uint64_t)get32(tr + 12) * 4 + TRAILER)
+		goto bad;
+	r = xcalloc(1, sizeof(*r));
+	r->nchunks = get32(tr + 12);
+	table = xmalloc((size_t)r->nchunks * 4 + 20);
+	if (pread(fd, table, (size_t)r->nchunks * 4, (off_t)sz) != (ssize_t)r->nchunks * 4) {
+		free(r);
+		goto bad;
+	}
+	memcpy(table + (size_t)r->nchunks * 4, tr, 20);
+	if (store_crc32c(0, table, (size_t)r->nchunks * 4 + 20) != get32(tr + 20)) {
+		free(r);
+		goto bad;
+	}
+	r->crcs = xmalloc((size_t)r->nchunks * sizeof(uint32_t) + 1);
+	for (uint32_t i = 0; i < r->nchunks; i++)
+		r->crcs[i] = get32(table + 4 * i);
+	free(table);
+	r->fd = fd;
+	r->size = sz;
+	r->loaded = -1;
+	r->chunk = xmalloc(STORE_CHUNK);
+	*out = r;
+	*size = sz;
+	if (version_out)
+		*version_out = version;
+	return 0;
+bad:
+	free(table);
+	close(fd);
+	return ret;
+}
+
+ssize_t store_read(struct store_reader *r, void *buf, size_t len)
+{
+	uint64_t idx, off;
+	size_t n;
+
+	if (r->pos >= r->size)
+		return 0;
+	idx = r->pos / STORE_CHUNK;
+	if ((int64_t)idx != r->loaded) {
+		size_t want = (size_t)MIN((uint64_t)STORE_CHUNK, r->size - idx * STORE_CHUNK);
+		if (pread(r->fd, r->chunk, want, (off_t)(idx * STORE_CHUNK)) != (ssize_t)want)
+			return -EBADMSG;
+		if (store_crc32c(0, r->chunk, want) != r->crcs[idx])
+			return -EBADMSG; /* a corrupt replica is never served */
+		r->loaded = (int64_t)idx;
+		r->chunk_len = want;
+	}
+	off = r->pos - idx * STORE_CHUNK;
+	n = MIN(len, r->chunk_len - (size_t)off);
+	memcpy(buf, r->chunk + off, n);
+	r->pos += n;
+	return (ssize_t)n;
+}
+
+void store_read_end(struct store_reader *r)
+{
+	if (!r)
+		return;
+	close(r->fd);
+	free(r->crcs);
+	free(r->chunk);
+	free(r);
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+int store_versions(struct store *s, const char *name, uint64_t *out, int max)
+{
+	char prefix[600], got[STORE_NAME_MAX + 1];
+	uint64_t *all = NULL, v;
+	int n = 0, cap = 0;
+	size_t pl;
+	struct dirent *e;
+	DIR *d = fdopendir(dup(s->dirfd));
+
+	if (!d)
+		return -errno;
+	rewinddir(d);
+	file_of(name, 0, prefix, sizeof(prefix));
+	pl = strlen(prefix) - VERSION_DIGITS;
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, prefix, pl) || parse_file(e->d_name, got, sizeof(got), &v) ||
+		    strcmp(got, name))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			all = realloc(all, (size_t)cap * sizeof(*all));
+			ASSERT(all);
+		}
+		all[n++] = v;
+	}
+	closedir(d);
+	qsort(all, (size_t)n, sizeof(*all), cmp_desc);
+	for (int i = 0; i < n && i < max; i++)
+		out[i] = all[i];
+	free(all);
+	return n;
+}
+
+int store_delete(struct store *s, const char *name)
+{
+	uint64_t v[256];
+	int n = store_versions(s, name, v, 256), removed = 0;
+
+	while (n > 0) {
+		for (int i = 0; i < n && i < 256; i++) {
+			char f[600];
+			file_of(name, v[i], f, sizeof(f));
+			removed += unlinkat(s->dirfd, f, 0) == 0;
+		}
+		n = store_versions(s, name, v, 256);
+	}
+	fsync(s->dirfd);
+	return removed ? 0 : -ENOENT;
+}
+
+int store_list(struct store *s, store_list_fn fn, void *arg)
+{
+	char name[STORE_NAME_MAX + 1];
+	struct dirent *e;
+	uint64_t v;
+	int ret = 0;
+	DIR *d = fdopendir(dup(s->dirfd));
+
+	if (!d)
+		return -errno;
+	rewinddir(d);
+	while (!ret && (e = readdir(d))) {
+		struct stat st;
+		uint8_t tr[8];
+		uint64_t size = 0;
+		int fd;
+		if (parse_file(e->d_name, name, sizeof(name), &v))
+			continue;
+		fd = open_beneath(s, e->d_name, O_RDONLY, 0);
+		if (fd < 0)
+			continue;
+		if (fstat(fd, &st) == 0 && st.st_size >= TRAILER &&
+		    pread(fd, tr, 8, st.st_size - TRAILER) == 8)
+			for (int i = 7; i >= 0; i--)
+				size = size << 8 | tr[i];
+		close(fd);
+		ret = fn(arg, name, v, size);
+	}
+	closedir(d);
+	return ret;
+}

@@ -1,0 +1,71 @@
+/*
+ * store.h - one node's SDFS replicas on disk.
+ *
+ * Each version of a file is one file in the store folder, named by the
+ * hex of the SDFS name and the version number (so no name can spell a
+ * path, and every open goes through openat2 with RESOLVE_BENEATH anyway).
+ * Content is written in order, checksummed per 1 MiB chunk (CRC32C), and
+ * committed by fsync and rename: a reader never sees a partial file, and a
+ * failed or aborted write leaves nothing behind.  Every read verifies the
+ * chunks it returns; a corrupt replica reads as -EBADMSG, never as data.
+ *
+ * Calls do file I/O and may block: the agent runs them off its event loop.
+ */
+#ifndef IDUNNO_STORE_H
+#define IDUNNO_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define STORE_CHUNK    (1u << 20)
+#define STORE_NAME_MAX 100 /* its hex and version fit in a 255-byte file name */
+
+/*
+ * SDFS names: 1..100 bytes of [A-Za-z0-9._-] in '/'-separated parts, not
+ * absolute, no empty, "." or ".." part.  0, or -EINVAL with the reason.
+ */
+int store_name_check(const char *name, char *err, size_t errlen);
+
+struct store;
+
+/* Opens (creating) the store folder dir. 0 or -errno with err filled. */
+int store_open(const char *dir, struct store **out, char *err, size_t errlen);
+void store_close(struct store *s);
+
+struct store_writer;
+/* Starts writing version of name (to a temporary file). 0 or -errno. */
+int store_write_begin(struct store *s, const char *name, uint64_t version,
+		      struct store_writer **out);
+/* Appends len bytes. 0 or -errno (-ENOSPC on a full disk). */
+int store_write(struct store_writer *w, const void *data, size_t len);
+/* Finishes: checksums, fsync, rename into place. 0 or -errno. Frees w. */
+int store_write_commit(struct store_writer *w);
+/* Gives up: removes the temporary file. Frees w. */
+void store_write_abort(struct store_writer *w);
+
+struct store_reader;
+/*
+ * Opens version of name (0: the newest) and checks its framing.  Returns
+ * 0 with the size and version, -ENOENT, or -EBADMSG when the replica is
+ * damaged.
+ */
+int store_read_begin(struct store *s, const char *name, uint64_t version, struct store_reader **out,
+		     uint64_t *size, uint64_t *version_out);
+/* Reads up to len bytes. Returns bytes (0 at the end) or -errno / -EBADMSG. */
+ssize_t store_read(struct store_reader *r, void *buf, size_t len);
+void store_read_end(struct store_reader *r);
+
+/* The versions of name held here, newest first. Returns how many (all). */
+int store_versions(struct store *s, const char *name, uint64_t *out, int max);
+/* Removes every version of name. 0, or -ENOENT when there was none. */
+int store_delete(struct store *s, const char *name);
+
+typedef int (*store_list_fn)(void *arg, const char *name, uint64_t version, uint64_t size);
+/* Calls fn for every (name, version) held here, in no particular order. */
+int store_list(struct store *s, store_list_fn fn, void *arg);
+
+/* CRC32C (Castagnoli), hardware-assisted where the CPU has SSE4.2. */
+uint32_t store_crc32c(uint32_t crc, const void *data, size_t len);
+
+#endif

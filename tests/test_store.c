@@ -1,0 +1,210 @@
+/*
+ * Description: the SDFS replica store on one node: names are validated
+ * (absolute, "..", empty parts, odd characters, too long: refused with a
+ * reason) and nothing is ever created outside the store folder; 0 B, 1 B,
+ * exactly one chunk and 3.5 MiB round-trip byte for byte; versions are
+ * listed newest first and version 0 reads the newest; a flipped byte
+ * makes that chunk read as -EBADMSG (never as data) while earlier chunks
+ * still read; a truncated replica does not open; an aborted write, and a
+ * crash's leftover temporary file, leave nothing; delete removes every
+ * version; CRC32C matches its check value in hardware and software.
+ */
+#include "check.h"
+#include "store.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/idunno-store-XXXXXX";
+static char sdir[64];
+
+static int count_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int n = 0;
+
+	while (d && (e = readdir(d)))
+		n += e->d_name[0] != '.' || strncmp(e->d_name, ".tmp-", 5) == 0;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static void put(struct store *s, const char *name, uint64_t v, const uint8_t *data, size_t len)
+{
+	struct store_writer *w;
+	REQUIRE(store_write_begin(s, name, v, &w) == 0, "begin %s", name);
+	/* in odd pieces, to cross chunk boundaries mid-write */
+	for (size_t off = 0; off < len;) {
+		size_t n = MIN(len - off, 300007);
+		REQUIRE(store_write(w, data + off, n) == 0, "write");
+		off += n;
+	}
+	REQUIRE(store_write_commit(w) == 0, "commit %s", name);
+}
+
+static int get(struct store *s, const char *name, uint64_t v, uint8_t *out, size_t cap, size_t *len)
+{
+	struct store_reader *r;
+	uint64_t size, ver;
+	ssize_t n;
+	int ret = store_read_begin(s, name, v, &r, &size, &ver);
+
+	if (ret)
+		return ret;
+	*len = 0;
+	while ((n = store_read(r, out + *len, MIN(cap - *len, 77777))) > 0)
+		*len += (size_t)n;
+	store_read_end(r);
+	return n < 0 ? (int)n : 0;
+}
+
+static int count_fn(void *arg, const char *name, uint64_t v, uint64_t size)
+{
+	(void)name;
+	(void)v;
+	(void)size;
+	(*(int *)arg)++;
+	return 0;
+}
+
+int main(void)
+{
+	static const char *const bad[] = {"",	"/etc/passwd", "../x",	     "a/../b", "a//b",
+					  "..", ".",	       "a/.",	     "a b",    "a\nb",
+					  "x/", "semi;colon",  "caf\xc3\xa9"};
+	static const char *const good[] = {
+		"a", "dataset/img01.jpg", "models/resnet18.safetensors", "..a", "a..", "x-y_z.1"};
+	size_t sizes[] = {0, 1, STORE_CHUNK, 3 * STORE_CHUNK + STORE_CHUNK / 2};
+	size_t big = sizes[3], len;
+	uint8_t *data = xmalloc(big), *back = xmalloc(big + 16);
+	unsigned long long seed = 9;
+	struct store *s;
+	char err[256], name[200];
+	uint64_t vers[8];
+
+	CHECK(store_crc32c(0, "123456789", 9) == 0xe3069283u, "crc32c check value");
+	setenv("IDUNNO_CRC_SOFTWARE", "1", 1);
+	CHECK(store_crc32c(0, "123456789", 9) == 0xe3069283u, "software crc32c check value");
+	unsetenv("IDUNNO_CRC_SOFTWARE");
+
+	REQUIRE(mkdtemp(dir), "mkdtemp");
+	snprintf(sdir, sizeof(sdir), "%s/sdfs", dir);
+	REQUIRE(store_open(sdir, &s, err, sizeof(err)) == 0, "%s", err);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct store_writer *w;
+		CHECK(store_name_check(bad[i], err, sizeof(err)) == -EINVAL, "'%s' accepted",
+		      bad[i]);
+		CHECK(store_write_begin(s, bad[i], 1, &w) == -EINVAL, "'%s' written", bad[i]);
+	}
+	memset(name, 'a', 101);
+	name[101] = '\0';
+	CHECK(store_name_check(name, err, sizeof(err)) == -EINVAL, "101 characters accepted");
+	name[100] = '\0';
+	CHECK(store_name_check(name, err, sizeof(err)) == 0, "100 characters refused: %s", err);
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++)
+		CHECK(store_name_check(good[i], err, sizeof(err)) == 0, "'%s': %s", good[i], err);
+	CHECK(count_entries(dir) == 1, "something appeared beside the store folder");
+	printf("ok  names: %zu bad refused, %zu good accepted\n", ARRAY_SIZE(bad),
+	       ARRAY_SIZE(good));
+
+	for (size_t i = 0; i < big; i++)
+		data[i] = (uint8_t)(t_randf(&seed) * 127 + 128);
+	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+		snprintf(name, sizeof(name), "files/f%zu", k);
+		put(s, name, 7, data, sizes[k]);
+		CHECK(get(s, name, 7, back, big + 16, &len) == 0 && len == sizes[k] &&
+			      !memcmp(back, data, len),
+		      "round trip of %zu bytes", sizes[k]);
+	}
+	printf("ok  round trips: 0 B, 1 B, 1 MiB, 3.5 MiB\n");
+
+	put(s, "v", 1, (const uint8_t *)"one", 3);
+	put(s, "v", 3, (const uint8_t *)"three", 5);
+	put(s, "v", 2, (const uint8_t *)"two", 3);
+	CHECK(store_versions(s, "v", vers, 8) == 3 && vers[0] == 3 && vers[1] == 2 && vers[2] == 1,
+	      "versions newest first");
+	CHECK(get(s, "v", 0, back, 16, &len) == 0 && len == 5 && !memcmp(back, "three", 5),
+	      "version 0 is the newest");
+	CHECK(get(s, "v", 2, back, 16, &len) == 0 && len == 3 && !memcmp(back, "two", 3),
+	      "version 2");
+	CHECK(get(s, "v", 9, back, 16, &len) == -ENOENT &&
+		      get(s, "nope", 0, back, 16, &len) == -ENOENT,
+	      "missing versions");
+	printf("ok  versions\n");
+
+	{
+		/* flip one byte in the third chunk of the 3.5 MiB replica */
+		char path[600];
+		struct store_reader *r;
+		uint64_t size;
+		int fd;
+		ssize_t n;
+		size_t got = 0;
+		snprintf(path, sizeof(path), "%s/", sdir);
+		for (const char *p = "files/f3"; *p; p++)
+			snprintf(path + strlen(path), sizeof(path) - strlen(path), "%02x",
+				 (unsigned char)*p);
+		snprintf(path + strlen(path), sizeof(path) - strlen(path), ".%020d", 7);
+		fd = open(path, O_RDWR);
+		REQUIRE(fd >= 0, "open replica %s", path);
+		REQUIRE(pwrite(fd, "\x55", 1, 2 * STORE_CHUNK + 12345) == 1, "flip");
+		REQUIRE(store_read_begin(s, "files/f3", 7, &r, &size, NULL) == 0, "open corrupt");
+		while ((n = store_read(r, back + got, 65536)) > 0)
+			got += (size_t)n;
+		CHECK(n == -EBADMSG && got == 2 * STORE_CHUNK && !memcmp(back, data, got),
+		      "corruption: read %zd after %zu good bytes", n, got);
+		store_read_end(r);
+		REQUIRE(ftruncate(fd, 3 * STORE_CHUNK) == 0, "truncate");
+		close(fd);
+		CHECK(store_read_begin(s, "files/f3", 7, &r, &size, NULL) == -EBADMSG,
+		      "a truncated replica opened");
+		printf("ok  a flipped byte reads as -EBADMSG after the good chunks; truncated: "
+		       "refused\n");
+	}
+	{
+		struct store_writer *w;
+		int before = count_entries(sdir);
+		REQUIRE(store_write_begin(s, "aborted", 1, &w) == 0, "begin");
+		REQUIRE(store_write(w, data, 5000) == 0, "write");
+		CHECK(count_entries(sdir) == before + 1, "no temporary file while writing");
+		CHECK(store_versions(s, "aborted", vers, 8) == 0, "a write in progress is visible");
+		store_write_abort(w);
+		CHECK(count_entries(sdir) == before, "abort left a file");
+		/* a crash mid-write: the next open removes the leftover */
+		REQUIRE(store_write_begin(s, "crashed", 1, &w) == 0, "begin");
+		REQUIRE(store_write(w, data, 5000) == 0, "write");
+		store_close(s);
+		REQUIRE(store_open(sdir, &s, err, sizeof(err)) == 0, "%s", err);
+		CHECK(count_entries(sdir) == before, "a crash's temporary file survived reopening");
+		free(w); /* the writer of the "crashed" process, abandoned */
+		printf("ok  aborted and crashed writes leave nothing\n");
+	}
+	{
+		int n = 0;
+		store_list(s, count_fn, &n);
+		CHECK(n == 4 + 3, "list: %d entries", n);
+		CHECK(store_delete(s, "v") == 0 && store_versions(s, "v", vers, 8) == 0, "delete");
+		CHECK(store_delete(s, "v") == -ENOENT, "second delete");
+		n = 0;
+		store_list(s, count_fn, &n);
+		CHECK(n == 4, "after delete: %d entries", n);
+		printf("ok  list and delete\n");
+	}
+	store_close(s);
+	{
+		char cmd[128];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		if (system(cmd))
+			fprintf(stderr, "could not remove %s\n", dir);
+	}
+	free(data);
+	free(back);
+	return t_result();
+}
