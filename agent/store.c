@@ -481,7 +481,8 @@ int store_versions(struct store *s, const char *name, uint64_t *out, int max)
 		all[n++] = v;
 	}
 	closedir(d);
-	qsort(all, (size_t)n, sizeof(*all), cmp_desc);
+	if (n > 1)
+		qsort(all, (size_t)n, sizeof(*all), cmp_desc);
 	for (int i = 0; i < n && i < max; i++)
 		out[i] = all[i];
 	free(all);

@@ -287,7 +287,8 @@ static int parse_header(struct st_file *f, const char *hdr, size_t hlen, const u
 		break;
 	}
 	/* Ranges must not overlap and must cover the data exactly. */
-	qsort(r, (size_t)f->ntensors, sizeof(*r), cmp_range);
+	if (f->ntensors > 1)
+		qsort(r, (size_t)f->ntensors, sizeof(*r), cmp_range);
 	{
 		int64_t at = 0;
 		for (int i = 0; i < f->ntensors; i++) {

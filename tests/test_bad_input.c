@@ -160,6 +160,16 @@ static void weights_cases(void)
 		write_bytes(p, f, 8 + strlen(hdr) + 12);
 		expect_bad("overlapping tensors", p, "overlaps", NULL);
 	}
+	{
+		/* a header with metadata and no tensor at all */
+		const char hdr[] = "{\"__metadata__\":{\"format\":\"pt\"}}";
+		char f[128] = {0};
+		f[0] = (char)strlen(hdr);
+		memcpy(f + 8, hdr, strlen(hdr));
+		path_of(p, sizeof(p), "empty");
+		write_bytes(p, f, 8 + strlen(hdr));
+		expect_bad("no tensors", p, "conv1.weight is missing", NULL);
+	}
 	path_of(p, sizeof(p), "tiny");
 	write_bytes(p, "abc", 3);
 	expect_bad("3-byte file", p, "too short", NULL);
