@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Description: 10 real agents on 127.0.0.1-10: all join and see 10; kill -9
 # one and every survivor marks it failed while no other node changes
-# state; SIGSTOP one for 200 ms (under the 300 ms minimum suspicion
+# state; SIGSTOP one for 150 ms (timed: under the 300 ms minimum suspicion
 # timeout) and it is not declared dead; a node that leaves is "left", never
 # "failed"; a restarted node rejoins with a higher incarnation; a node with
 # the wrong key cannot join (its frames are counted as bad tags); random,
@@ -33,10 +33,22 @@ ms=$((($(date +%s%N) - t0) / 1000000))
 other=$(changes | tail -n +$((before + 1)) | grep -v "member $(cl_addr 3) " || true)
 [[ -z $other ]] && ok "no other node changed state" || bad "other changes: $other"
 
-cl_stop 4; sleep 0.2; cl_cont 4
-sleep 3
-if changes | grep -q "member $(cl_addr 4) .*-> failed"; then bad "node 4 declared failed after a 200 ms stop"
-else ok "SIGSTOP 200 ms: node 4 not declared failed ($(changes | grep -c "member $(cl_addr 4) alive -> suspect") suspicions, refuted)"; fi
+# The stop must stay under the 300 ms minimum suspicion timeout; on a busy
+# machine "sleep 0.15; kill -CONT" can take longer, so the stop is timed and
+# only an attempt that really lasted under 250 ms is judged.
+for attempt in 1 2 3; do
+  f0=$(changes | grep -c "member $(cl_addr 4) .*-> failed")
+  t0=$(date +%s%N); cl_stop 4; sleep 0.15; cl_cont 4; t1=$(date +%s%N)
+  stopped=$(((t1 - t0) / 1000000))
+  sleep 3
+  f1=$(changes | grep -c "member $(cl_addr 4) .*-> failed")
+  ((stopped < 250)) && break
+  echo "note: the stop lasted ${stopped} ms (machine busy), not a fair test; again"
+done
+if ((stopped >= 250)); then bad "could not stop node 4 for less than 250 ms in 3 attempts"
+elif ((f1 > f0)); then bad "node 4 declared failed after a ${stopped} ms stop"
+else ok "SIGSTOP ${stopped} ms: node 4 not declared failed ($(changes | grep -c "member $(cl_addr 4) alive -> suspect") suspicions, refuted)"; fi
+cl_wait_converged 9 10 || bad "no convergence after the stops: $(cl_view 1 | tr "\n" ";")"
 
 [[ $(cl_agent 5 leave) == leaving ]] || bad "leave did not answer"
 deadline=$((SECONDS + 10))
