@@ -84,6 +84,19 @@ static void write_bytes(const char *path, const void *buf, size_t len)
 	REQUIRE(util_write_file_atomic(path, buf, len) == 0, "write %s", path);
 }
 
+/* A file of a hand-written safetensors header and extra zero data bytes. */
+static void write_header_file(const char *path, const char *hdr, size_t extra)
+{
+	size_t hl = strlen(hdr);
+	char *f = xcalloc(1, 8 + hl + extra);
+
+	for (int i = 0; i < 8; i++)
+		f[i] = (char)((uint64_t)hl >> (8 * i));
+	memcpy(f + 8, hdr, hl);
+	write_bytes(path, f, 8 + hl + extra);
+	free(f);
+}
+
 static void weights_cases(void)
 {
 	char p[600], err[512], *buf;
@@ -140,36 +153,18 @@ static void weights_cases(void)
 		write_bytes(p, h, sizeof(h));
 		expect_bad("huge header", p, "header", NULL);
 	}
-	{
-		const char hdr[] = "{\"fc.bias\": {\"dtype\": \"F32\", \"shape\": [2], nope";
-		char f[128] = {0};
-		f[0] = (char)strlen(hdr);
-		memcpy(f + 8, hdr, strlen(hdr));
-		path_of(p, sizeof(p), "garbage");
-		write_bytes(p, f, 8 + strlen(hdr));
-		expect_bad("malformed header", p, "bad safetensors header", NULL);
-	}
-	{
-		const char hdr[] =
-			"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-			"\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}";
-		char f[256] = {0};
-		f[0] = (char)strlen(hdr);
-		memcpy(f + 8, hdr, strlen(hdr));
-		path_of(p, sizeof(p), "overlap");
-		write_bytes(p, f, 8 + strlen(hdr) + 12);
-		expect_bad("overlapping tensors", p, "overlaps", NULL);
-	}
-	{
-		/* a header with metadata and no tensor at all */
-		const char hdr[] = "{\"__metadata__\":{\"format\":\"pt\"}}";
-		char f[128] = {0};
-		f[0] = (char)strlen(hdr);
-		memcpy(f + 8, hdr, strlen(hdr));
-		path_of(p, sizeof(p), "empty");
-		write_bytes(p, f, 8 + strlen(hdr));
-		expect_bad("no tensors", p, "conv1.weight is missing", NULL);
-	}
+	path_of(p, sizeof(p), "garbage");
+	write_header_file(p, "{\"fc.bias\": {\"dtype\": \"F32\", \"shape\": [2], nope", 0);
+	expect_bad("malformed header", p, "bad safetensors header", NULL);
+	path_of(p, sizeof(p), "overlap");
+	write_header_file(p,
+			  "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+			  "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+			  12);
+	expect_bad("overlapping tensors", p, "overlaps", NULL);
+	path_of(p, sizeof(p), "empty");
+	write_header_file(p, "{\"__metadata__\":{\"format\":\"pt\"}}", 0);
+	expect_bad("no tensors", p, "conv1.weight is missing", NULL);
 	path_of(p, sizeof(p), "tiny");
 	write_bytes(p, "abc", 3);
 	expect_bad("3-byte file", p, "too short", NULL);
