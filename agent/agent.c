@@ -90,13 +90,6 @@ static uint64_t now_ms(void)
 	return util_now_ns() / 1000000;
 }
 
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static struct io_uring_sqe *sqe_get(struct agent *a)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&a->ring);
@@ -115,7 +108,7 @@ static struct wire_hdr my_hdr(struct agent *a, uint8_t type)
 				 .sender = a->self,
 				 .epoch = a->epoch,
 				 .seq = ++a->seq,
-				 .sent_ms = wall_ms()};
+				 .sent_ms = util_wall_ms()};
 }
 
 /* ---- UDP ---- */
@@ -200,7 +193,7 @@ static void on_udp(struct agent *a, struct io_uring_cqe *cqe)
 		a->udp_in++;
 		r = wire_open(&a->o->key, data, (size_t)cqe->res, &h, &payload);
 		if (r == WIRE_OK)
-			r = wire_replay_check(a->replay, &h, wall_ms());
+			r = wire_replay_check(a->replay, &h, util_wall_ms());
 		if (r == WIRE_OK && swim_msg_decode(h.type, payload, h.len, &m) != 0)
 			r = h.type >= WIRE_RPC_REQ ? WIRE_R_TYPE : WIRE_R_PAYLOAD;
 		if (r == WIRE_OK)
@@ -367,7 +360,7 @@ static void serve(struct agent *a, struct conn *c)
 	enum wire_reject r = wire_open(&a->o->key, c->rx, c->rxlen, &h, &payload);
 
 	if (r == WIRE_OK)
-		r = wire_replay_check(a->replay, &h, wall_ms());
+		r = wire_replay_check(a->replay, &h, util_wall_ms());
 	if (r == WIRE_OK && (h.type != WIRE_RPC_REQ || rpc_req_decode(payload, h.len, &req)))
 		r = h.type != WIRE_RPC_REQ ? WIRE_R_TYPE : WIRE_R_PAYLOAD;
 	if (r != WIRE_OK) {
@@ -633,7 +626,7 @@ int agent_run(const struct agent_opts *o, char *err, size_t errlen)
 
 	a->o = o;
 	a->self = o->bind;
-	a->epoch = wall_ms() * 1000000ull;
+	a->epoch = util_wall_ms() * 1000000ull;
 	a->udp = a->tcp = a->sigfd = -1;
 	for (int i = 0; i < MAX_CONNS; i++)
 		a->conns[i].fd = -1;
@@ -651,7 +644,8 @@ int agent_run(const struct agent_opts *o, char *err, size_t errlen)
 	if (ret)
 		goto out;
 	/* a restarted node comes back as a newer incarnation: its boot time */
-	a->swim = swim_new(&o->swim, a->self, wall_ms(), a->epoch ^ (uint64_t)getpid(), now_ms());
+	a->swim = swim_new(&o->swim, a->self, util_wall_ms(), a->epoch ^ (uint64_t)getpid(),
+			   now_ms());
 	swim_set_event(a->swim, on_member, a);
 	wire_addr_str(a->self, where, sizeof(where));
 	log_msg(LOG_INFO, "agent %s starting (incarnation %llu)", where,

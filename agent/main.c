@@ -50,13 +50,6 @@ struct client {
 	uint64_t epoch, seq;
 };
 
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static int wait_fd(int fd, short ev, int ms)
 {
 	struct pollfd p = {fd, ev, 0};
@@ -78,7 +71,7 @@ static int rpc_call(struct client *cl, struct wire_addr to, const struct rpc_req
 			     .sender = {0, (uint16_t)(getpid() | 1)},
 			     .epoch = cl->epoch,
 			     .seq = ++cl->seq,
-			     .sent_ms = wall_ms()};
+			     .sent_ms = util_wall_ms()};
 	const uint8_t *p;
 	size_t got = 0, want = WIRE_HDR_LEN;
 	char where[32];
@@ -457,7 +450,7 @@ int main(int argc, char **argv)
 			ret == -EINVAL ? "not a key" : strerror(-ret));
 		return 1;
 	}
-	cl.epoch = wall_ms() * 1000000ull + (uint64_t)(getpid() % 1000000);
+	cl.epoch = util_wall_ms() * 1000000ull + (uint64_t)(getpid() % 1000000);
 	if (!strcmp(cmd, "members") && nargs == 0)
 		return cmd_members(&cl, json, RPC_MEMBERS);
 	if (!strcmp(cmd, "self") && nargs == 0)

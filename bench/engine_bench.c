@@ -22,12 +22,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 static double sgemm_gflops(int m, int n, int k)
 {
 	float *a = xaligned_alloc((size_t)m * k * 4), *b = xaligned_alloc((size_t)k * n * 4);
@@ -133,7 +127,7 @@ int main(int argc, char **argv)
 				lat[n] = util_now_ns() - t0;
 				total += lat[n++];
 			}
-			qsort(lat, (size_t)n, sizeof(*lat), cmp_u64);
+			qsort(lat, (size_t)n, sizeof(*lat), util_cmp_u64);
 			printf("%-9s %5d %10.1f %10.2f %10.2f %9.1f\n", model_name(id), b,
 			       (double)n * b / (total / 1e9), lat[n / 2] / 1e6,
 			       lat[(size_t)(n * 0.99)] / 1e6,

@@ -18,12 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 static int submit_one(struct ring *r, uint64_t q)
 {
 	struct ring_sqe e = {.query = q, .batch = 1, .flags = RING_F_NOWORK};
@@ -80,7 +74,7 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < iters; i++)
 		sum += lat[i];
-	qsort(lat, (size_t)iters, sizeof(*lat), cmp_u64);
+	qsort(lat, (size_t)iters, sizeof(*lat), util_cmp_u64);
 	printf("ring round trip, 1 in flight: p50 %llu ns, mean %llu ns, p99 %llu ns (%d "
 	       "batches)\n",
 	       (unsigned long long)lat[iters / 2], (unsigned long long)(sum / iters),

@@ -35,6 +35,10 @@ char *xstrdup(const char *s);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t util_now_ns(void);
+/* CLOCK_REALTIME in milliseconds (wall time, for messages between processes). */
+uint64_t util_wall_ms(void);
+/* qsort comparator for uint64_t, ascending. */
+int util_cmp_u64(const void *a, const void *b);
 
 /* Formats into an error buffer the caller owns (like redis anetSetError). */
 void util_seterr(char *err, size_t errlen, const char *fmt, ...)

@@ -14,12 +14,6 @@
 #include <math.h>
 #include <string.h>
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 static double exact_q(const uint64_t *sorted, size_t n, double q)
 {
 	size_t i = (size_t)ceil(q * (double)n);
@@ -40,7 +34,7 @@ static void check_sample(const char *name, uint64_t *v, size_t n)
 	mean /= (double)n;
 	for (size_t i = 0; i < n; i++)
 		var += ((double)v[i] - mean) * ((double)v[i] - mean);
-	qsort(v, n, sizeof(*v), cmp_u64);
+	qsort(v, n, sizeof(*v), util_cmp_u64);
 	hist_stats(h, &st);
 	CHECK(st.count == n, "%s: count %llu", name, (unsigned long long)st.count);
 	CHECK(fabs(st.mean - mean) <= 1e-9 * mean + 1e-9, "%s: mean %g vs %g", name, st.mean, mean);

@@ -16,12 +16,6 @@
 #include <math.h>
 #include <stdlib.h>
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 static void check_against(const char *what, const struct hist *h, uint64_t *v, int n)
 {
 	static const double qs[] = {0.5, 0.9, 0.99};
@@ -29,7 +23,7 @@ static void check_against(const char *what, const struct hist *h, uint64_t *v, i
 
 	for (int i = 0; i < n; i++)
 		sum += (double)v[i];
-	qsort(v, (size_t)n, sizeof(*v), cmp_u64);
+	qsort(v, (size_t)n, sizeof(*v), util_cmp_u64);
 	CHECK(h->count == (uint64_t)n, "%s: count %llu, want %d", what,
 	      (unsigned long long)h->count, n);
 	CHECK(fabs((double)h->sum - sum) <= 0.05 * sum, "%s: sum %llu vs the engine's %.0f", what,

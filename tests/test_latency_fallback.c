@@ -11,17 +11,11 @@
 #include <math.h>
 #include <stdlib.h>
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 static void compare(const char *what, const struct hist *h, uint64_t *v, int n)
 {
 	static const double qs[] = {0.5, 0.9, 0.99};
 
-	qsort(v, (size_t)n, sizeof(*v), cmp_u64);
+	qsort(v, (size_t)n, sizeof(*v), util_cmp_u64);
 	CHECK(h->count == (uint64_t)n, "%s: count %llu", what, (unsigned long long)h->count);
 	for (size_t k = 0; k < ARRAY_SIZE(qs); k++) {
 		size_t i = (size_t)ceil(qs[k] * n);
