@@ -452,11 +452,6 @@ void swim_set_event(struct swim *s, swim_event_fn fn, void *arg)
 	s->arg = arg;
 }
 
-int swim_joined(const struct swim *s)
-{
-	return s->joined;
-}
-
 void swim_join(struct swim *s, struct wire_addr seed, uint64_t now)
 {
 	s->seed = seed;

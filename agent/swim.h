@@ -103,7 +103,6 @@ void swim_set_event(struct swim *s, swim_event_fn fn, void *arg);
 void swim_join(struct swim *s, struct wire_addr seed, uint64_t now_ms);
 /* Leaves: tells every member, then stops probing. */
 void swim_leave(struct swim *s, uint64_t now_ms);
-int swim_joined(const struct swim *s);
 
 void swim_receive(struct swim *s, struct wire_addr from, const struct swim_msg *m, uint64_t now_ms);
 void swim_tick(struct swim *s, uint64_t now_ms);

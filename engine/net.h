@@ -27,8 +27,6 @@ void net_free(struct net *n);
  * batch x 1000 logits.  Returns 0 or a negative error with err filled.
  */
 int net_run(struct net *n, int batch, const float *in, float *logits, char *err, size_t errlen);
-/* Builds the plan for a batch size ahead of time (optional). */
-int net_prepare(struct net *n, int batch, char *err, size_t errlen);
 
 enum model_id net_model(const struct net *n);
 const struct kern_graph *net_graph(const struct net *n);

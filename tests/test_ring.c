@@ -123,12 +123,29 @@ static void backpressure(void)
 		CHECK(ring_reserve(r, &big) == -E2BIG,
 		      "a batch larger than the data area accepted");
 	}
+	{
+		/* full: no reservation, and giving back none is harmless */
+		struct ring_sqe a = {.batch = 1};
+		CHECK(ring_reserve(r, &a) == -EAGAIN, "reserve with every slot in flight");
+		ring_unreserve(r);
+	}
 	pid = start_engine(r, name);
+	CHECK(ring_engine_pid(r) == pid, "engine pid %d, spawned %d", ring_engine_pid(r), (int)pid);
 	while (done < sent) {
 		int n = ring_reap(r, c, 16);
 		if (!n)
 			CHECK(ring_wait(r, 10000) == 0, "no completion within 10 s");
 		done += n;
+	}
+	{
+		struct ring_sqe a = {.batch = 2}, b = {.batch = 2};
+		REQUIRE(ring_reserve(r, &a) == 0, "reserve");
+		CHECK(ring_reserve(r, &b) == -EBUSY, "a second pending reservation");
+		ring_unreserve(r);
+		CHECK(ring_reserve(r, &b) == 0 && b.in_off == a.in_off,
+		      "after unreserve the same room is handed out (%llu, %llu)",
+		      (unsigned long long)b.in_off, (unsigned long long)a.in_off);
+		ring_unreserve(r);
 	}
 	CHECK(ring_inflight(r) == 0 && submit(r, 99, 1, RING_F_NOWORK, 0) == 0,
 	      "ring not usable after draining");
