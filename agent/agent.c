@@ -8,11 +8,14 @@
  * operation in its top byte and an index below.  The SWIM core runs
  * between batches with the time it is given; the loop sleeps until the
  * core's next deadline or the next completion.  Nothing here blocks on the
- * disk or the network: grep runs in a forked child.
+ * disk or the network: grep runs in a forked child, and SDFS (sdfs.c)
+ * moves file data with io_uring reads, writes and fsyncs.
  */
 #include "agent.h"
 #include "log.h"
 #include "rpc.h"
+#include "sdfs.h"
+#include "sdfs_wire.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -30,7 +33,16 @@
 #include <time.h>
 #include <unistd.h>
 
-enum op { OP_UDP_RECV = 1, OP_UDP_SEND, OP_ACCEPT, OP_RECV, OP_SEND, OP_LINK_TIMEOUT, OP_SIGNAL };
+enum op {
+	OP_UDP_RECV = 1,
+	OP_UDP_SEND,
+	OP_ACCEPT,
+	OP_RECV,
+	OP_SEND,
+	OP_LINK_TIMEOUT,
+	OP_SIGNAL,
+	OP_SDFS
+};
 
 #define UD(op, idx) (((uint64_t)(op) << 56) | (uint64_t)(idx))
 #define UD_OP(ud)   ((int)((ud) >> 56))
@@ -73,6 +85,7 @@ struct agent {
 	struct conn conns[MAX_CONNS];
 	struct signalfd_siginfo si;
 	struct swim *swim;
+	struct sdfs *sdfs;
 	struct wire_replay *replay;
 	struct wire_addr self;
 	uint64_t epoch, seq;
@@ -309,6 +322,8 @@ static void stats_text(struct agent *a, char *buf, size_t cap)
 	for (int r = 1; r < WIRE_REJECT_MAX; r++)
 		ADD("rejected_%s %llu\n", wire_reject_names[r], (unsigned long long)a->rejected[r]);
 #undef ADD
+	if (off < cap)
+		sdfs_stats(a->sdfs, buf + off, cap - off);
 }
 
 /* grep runs in a child that answers on the connection and exits. */
@@ -363,6 +378,15 @@ static void serve(struct agent *a, struct conn *c)
 		r = wire_replay_check(a->replay, &h, util_wall_ms());
 	if (r == WIRE_OK && (h.type != WIRE_RPC_REQ || rpc_req_decode(payload, h.len, &req)))
 		r = h.type != WIRE_RPC_REQ ? WIRE_R_TYPE : WIRE_R_PAYLOAD;
+	if (r == WIRE_R_PAYLOAD && h.type == WIRE_RPC_REQ && h.len > 0 &&
+	    payload[0] >= SDFS_WRITE) {
+		int fd = dup(c->fd); /* SDFS takes the connection over */
+		a->rpc_served++;
+		conn_close(a, c);
+		if (fd >= 0)
+			sdfs_serve(a->sdfs, fd, payload, h.len);
+		return;
+	}
 	if (r != WIRE_OK) {
 		a->rejected[r]++;
 		conn_close(a, c);
@@ -487,13 +511,41 @@ static void on_send(struct agent *a, struct conn *c, int res)
 		conn_close(a, c);
 }
 
+/* ---- what SDFS needs from the agent ---- */
+
+static int sdfs_seal(void *arg, uint8_t type, const void *body, size_t len, uint8_t *out,
+		     size_t cap)
+{
+	struct agent *a = arg;
+	struct wire_hdr h = my_hdr(a, type);
+
+	return wire_seal(&a->o->key, &h, body, len, out, cap);
+}
+
+static int sdfs_live(void *arg, struct wire_addr *out, int max)
+{
+	struct agent *a = arg;
+	int n = swim_members(a->swim, NULL, 0), k = 0;
+	struct swim_member *m = xcalloc((size_t)n + 1, sizeof(*m));
+
+	n = swim_members(a->swim, m, n); /* the first is this agent */
+	for (int i = 0; i < n && k < max; i++)
+		if (m[i].status == SWIM_ALIVE || m[i].status == SWIM_SUSPECT)
+			out[k++] = m[i].addr;
+	free(m);
+	return k;
+}
+
 /* ---- setup and loop ---- */
 
 static void on_member(void *arg, const struct swim_member *m, enum swim_status old)
 {
+	struct agent *a = arg;
 	char who[32];
 
-	(void)arg;
+	/* files move when a member comes or goes (not on mere suspicion) */
+	if (a->sdfs && (old == SWIM_STATUS_MAX || m->status >= SWIM_FAILED || old >= SWIM_FAILED))
+		sdfs_members_changed(a->sdfs, now_ms());
 	wire_addr_str(m->addr, who, sizeof(who));
 	if (old == SWIM_STATUS_MAX)
 		log_msg(LOG_INFO, "member %s joined (incarnation %llu)", who,
@@ -603,6 +655,9 @@ static void handle(struct agent *a, struct io_uring_cqe *cqe)
 	case OP_SEND:
 		on_send(a, c, cqe->res);
 		break;
+	case OP_SDFS:
+		sdfs_complete(a->sdfs, (uint32_t)(ud & 0xffffffffu), cqe->res);
+		break;
 	case OP_SIGNAL:
 		if (cqe->res == sizeof(a->si) && !a->leaving) {
 			log_msg(LOG_INFO, "signal %u: leaving the cluster", a->si.ssi_signo);
@@ -647,6 +702,21 @@ int agent_run(const struct agent_opts *o, char *err, size_t errlen)
 	a->swim = swim_new(&o->swim, a->self, util_wall_ms(), a->epoch ^ (uint64_t)getpid(),
 			   now_ms());
 	swim_set_event(a->swim, on_member, a);
+	{
+		struct sdfs_env env = {.ring = &a->ring,
+				       .key = &o->key,
+				       .self = a->self,
+				       .replicas = o->replicas > 0 ? o->replicas : 4,
+				       .op = OP_SDFS,
+				       .seal = sdfs_seal,
+				       .live = sdfs_live,
+				       .arg = a};
+		char sdir[4200];
+		snprintf(sdir, sizeof(sdir), "%s/sdfs", o->data_dir);
+		ret = sdfs_new(&env, sdir, &a->sdfs, err, errlen);
+		if (ret)
+			goto out;
+	}
 	wire_addr_str(a->self, where, sizeof(where));
 	log_msg(LOG_INFO, "agent %s starting (incarnation %llu)", where,
 		(unsigned long long)swim_self(a->swim)->incarnation);
@@ -663,6 +733,8 @@ int agent_run(const struct agent_opts *o, char *err, size_t errlen)
 		struct io_uring_cqe *cqe;
 		struct __kernel_timespec ts;
 		uint64_t now = now_ms(), deadline = swim_next_deadline(a->swim);
+
+		deadline = MIN(deadline, sdfs_tick(a->sdfs, now));
 		unsigned head, n = 0;
 
 		flush_swim(a);
@@ -701,6 +773,7 @@ out:
 	for (int i = 0; i < MAX_CONNS; i++)
 		if (a->conns[i].fd >= 0)
 			conn_free(a, &a->conns[i]);
+	sdfs_free(a->sdfs);
 	if (a->br)
 		io_uring_queue_exit(&a->ring);
 	swim_free(a->swim);
@@ -719,7 +792,7 @@ out:
 	return ret;
 }
 
-int agent_config_load(const char *path, struct swim_config *c, char *err, size_t errlen)
+int agent_config_load(const char *path, struct agent_opts *o, char *err, size_t errlen)
 {
 	static const struct {
 		const char *name;
@@ -754,6 +827,16 @@ int agent_config_load(const char *path, struct swim_config *c, char *err, size_t
 			ret = -EINVAL;
 			break;
 		}
+		if (!strcmp(name, "replicas")) {
+			if (v > 16) {
+				util_seterr(err, errlen, "%s: line %d: replicas is 1..16", path,
+					    lineno);
+				ret = -EINVAL;
+				break;
+			}
+			o->replicas = (int)v;
+			continue;
+		}
 		for (k = 0; k < ARRAY_SIZE(keys) && strcmp(keys[k].name, name); k++)
 			;
 		if (k == ARRAY_SIZE(keys)) {
@@ -762,7 +845,7 @@ int agent_config_load(const char *path, struct swim_config *c, char *err, size_t
 			ret = -EINVAL;
 			break;
 		}
-		*(uint32_t *)((char *)c + keys[k].off) = (uint32_t)v;
+		*(uint32_t *)((char *)&o->swim + keys[k].off) = (uint32_t)v;
 	}
 	free(text);
 	return ret;

@@ -1,7 +1,7 @@
 /*
  * agent.h - the agent daemon: one thread, one io_uring event loop serving
  * SWIM membership over UDP and request/response RPC over TCP on the same
- * port.
+ * port, and SDFS (sdfs.h) in the same loop.
  */
 #ifndef IDUNNO_AGENT_H
 #define IDUNNO_AGENT_H
@@ -20,16 +20,18 @@ struct agent_opts {
 	const char *data_dir;
 	struct wire_key key;
 	struct swim_config swim;
+	int replicas; /* SDFS replication factor */
 };
 
 /*
  * Reads "name = value" lines (# comments, [sections] ignored) into the
- * SWIM settings: probe_interval_ms, probe_timeout_ms, indirect_k,
- * suspicion_mult, suspicion_max_mult, retransmit_mult, gossip_interval_ms,
- * gossip_nodes, pushpull_interval_ms, reconnect_interval_ms.
+ * options: the SWIM settings probe_interval_ms, probe_timeout_ms,
+ * indirect_k, suspicion_mult, suspicion_max_mult, retransmit_mult,
+ * gossip_interval_ms, gossip_nodes, pushpull_interval_ms,
+ * reconnect_interval_ms, and SDFS's replicas (1..16).
  * Returns 0 or -EINVAL with the offending line in err.
  */
-int agent_config_load(const char *path, struct swim_config *c, char *err, size_t errlen);
+int agent_config_load(const char *path, struct agent_opts *o, char *err, size_t errlen);
 
 /*
  * Runs the daemon until it leaves (the leave command, SIGTERM or SIGINT).

@@ -3,6 +3,8 @@
  * subcommands, which talk to an agent over authenticated RPC.
  */
 #include "agent.h"
+#include "client.h"
+#include "sdfs_cli.h"
 #include "log.h"
 #include "rpc.h"
 #include "swim.h"
@@ -23,20 +25,24 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CLIENT_TIMEOUT_MS 5000
-
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: agent run --bind HOST:PORT [--join HOST:PORT] --data-dir DIR --key-file "
 		"FILE\n"
-		"                 [--config FILE]\n"
+		"                 [--config FILE] [--replicas N (SDFS, default 4)]\n"
 		"       agent keygen FILE\n"
 		"       agent members [--json]      the membership as this agent sees it\n"
 		"       agent self                  this agent\n"
 		"       agent leave                 leave the cluster (the agent then exits)\n"
 		"       agent stats                 counters, rejected input by reason\n"
 		"       agent grep [-c] [-E] [--] PATTERN   search every live node's log\n"
+		"       agent put LOCAL NAME        store a file in SDFS (a new version)\n"
+		"       agent get NAME LOCAL        fetch its newest version\n"
+		"       agent get-versions NAME N LOCAL   its newest N versions, delimited\n"
+		"       agent delete NAME           remove every version everywhere\n"
+		"       agent ls NAME               the members holding it\n"
+		"       agent store                 what this agent holds\n"
 		"client options: --agent HOST:PORT (default 127.0.0.1:%d),\n"
 		"                --key-file FILE (default $IDUNNO_KEY_FILE, else ./cluster.key)\n",
 		AGENT_DEFAULT_PORT);
@@ -44,168 +50,10 @@ static void usage(FILE *f)
 
 /* ---- client side ---- */
 
-struct client {
-	struct wire_addr agent;
-	struct wire_key key;
-	uint64_t epoch, seq;
-};
-
-static int wait_fd(int fd, short ev, int ms)
-{
-	struct pollfd p = {fd, ev, 0};
-	int r = poll(&p, 1, ms);
-	return r > 0 ? 0 : r == 0 ? -ETIMEDOUT : -errno;
-}
-
-/*
- * One request, one response, to the agent at to.  On success *body is the
- * response payload (malloc'd) and 0 is returned; else -errno with err set.
- */
-static int rpc_call(struct client *cl, struct wire_addr to, const struct rpc_req *req,
-		    uint8_t **body, size_t *blen, char *err, size_t errlen)
-{
-	struct sockaddr_in sa = {
-		.sin_family = AF_INET, .sin_port = htons(to.port), .sin_addr.s_addr = htonl(to.ip)};
-	uint8_t payload[2048], frame[2048 + WIRE_HDR_LEN + WIRE_TAG_LEN], *rx = NULL;
-	struct wire_hdr h = {.type = WIRE_RPC_REQ,
-			     .sender = {0, (uint16_t)(getpid() | 1)},
-			     .epoch = cl->epoch,
-			     .seq = ++cl->seq,
-			     .sent_ms = util_wall_ms()};
-	const uint8_t *p;
-	size_t got = 0, want = WIRE_HDR_LEN;
-	char where[32];
-	int fd, n, ret;
-
-	wire_addr_str(to, where, sizeof(where));
-	n = rpc_req_encode(req, payload, sizeof(payload));
-	n = n < 0 ? n : wire_seal(&cl->key, &h, payload, (size_t)n, frame, sizeof(frame));
-	if (n < 0) {
-		util_seterr(err, errlen, "request too large");
-		return -EMSGSIZE;
-	}
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	if ((to.ip >> 24) == 127) {
-		/* On loopback, speak from the target's own address: a local
-		 * cluster's partition rules then never cut the client off. */
-		struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(to.ip)};
-		bind(fd, (struct sockaddr *)&src, sizeof(src));
-	}
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
-		ret = -errno;
-		goto fail;
-	}
-	ret = wait_fd(fd, POLLOUT, CLIENT_TIMEOUT_MS);
-	if (!ret) {
-		int so = 0;
-		socklen_t sl = sizeof(so);
-		getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &sl);
-		ret = -so;
-	}
-	for (int off = 0; !ret && off < n;) {
-		ssize_t w = send(fd, frame + off, (size_t)(n - off), MSG_NOSIGNAL);
-		if (w < 0 && errno == EAGAIN)
-			ret = wait_fd(fd, POLLOUT, CLIENT_TIMEOUT_MS);
-		else if (w < 0)
-			ret = -errno;
-		else
-			off += (int)w;
-	}
-	while (!ret && got < want) {
-		ssize_t r;
-		if (!rx)
-			rx = xmalloc(WIRE_MAX_PAYLOAD + WIRE_HDR_LEN + WIRE_TAG_LEN);
-		r = recv(fd, rx + got, want - got, 0);
-		if (r < 0 && errno == EAGAIN) {
-			ret = wait_fd(fd, POLLIN, CLIENT_TIMEOUT_MS);
-			continue;
-		}
-		if (r <= 0) {
-			ret = r < 0 ? -errno : -ECONNRESET;
-			break;
-		}
-		got += (size_t)r;
-		if (got == WIRE_HDR_LEN) {
-			long fl = wire_frame_len(rx, got);
-			if (fl < 0) {
-				util_seterr(err, errlen, "%s sent a malformed response", where);
-				close(fd);
-				free(rx);
-				return -EPROTO;
-			}
-			want = (size_t)fl;
-		}
-	}
-	if (ret)
-		goto fail;
-	close(fd);
-	{
-		enum wire_reject r = wire_open(&cl->key, rx, got, &h, &p);
-		if (r != WIRE_OK || h.type != WIRE_RPC_RESP || h.len < 1) {
-			util_seterr(err, errlen,
-				    "%s: response refused (%s): a different cluster key?", where,
-				    wire_reject_names[r]);
-			free(rx);
-			return -EPROTO;
-		}
-	}
-	*body = xmalloc(h.len + 1);
-	memcpy(*body, p, h.len);
-	(*body)[h.len] = '\0';
-	*blen = h.len;
-	free(rx);
-	return 0;
-fail:
-	if (ret == -ECONNRESET && got == 0)
-		util_seterr(err, errlen, "%s closed the connection: a different cluster key?",
-			    where);
-	else
-		util_seterr(err, errlen, "cannot reach agent at %s: %s", where, strerror(-ret));
-	close(fd);
-	free(rx);
-	return ret;
-}
-
-static int cmp_member(const void *a, const void *b)
-{
-	const struct swim_member *x = a, *y = b;
-	uint64_t kx = (uint64_t)x->addr.ip << 16 | x->addr.port;
-	uint64_t ky = (uint64_t)y->addr.ip << 16 | y->addr.port;
-	return kx < ky ? -1 : kx > ky;
-}
-
-/* Members (or self) from the agent; returns how many, or -1 with a message printed. */
-static int fetch_members(struct client *cl, uint8_t cmd, struct swim_member **out)
-{
-	struct rpc_req req = {.cmd = cmd};
-	uint8_t *body;
-	size_t len;
-	char err[256];
-	int n;
-
-	if (rpc_call(cl, cl->agent, &req, &body, &len, err, sizeof(err))) {
-		fprintf(stderr, "agent: %s\n", err);
-		return -1;
-	}
-	n = body[0] ? -1 : rpc_members_decode(body + 1, len - 1, NULL, 0);
-	if (n < 0) {
-		fprintf(stderr, "agent: malformed member list\n");
-		free(body);
-		return -1;
-	}
-	*out = xcalloc((size_t)n + 1, sizeof(**out));
-	rpc_members_decode(body + 1, len - 1, *out, n);
-	qsort(*out, (size_t)n, sizeof(**out), cmp_member);
-	free(body);
-	return n;
-}
-
 static int cmd_members(struct client *cl, int json, uint8_t cmd)
 {
 	struct swim_member *m;
-	int n = fetch_members(cl, cmd, &m);
+	int n = client_members(cl, cmd, &m);
 
 	if (n < 0)
 		return 1;
@@ -259,7 +107,7 @@ static int cmd_grep(struct client *cl, int flags, const char *pattern)
 		fprintf(stderr, "agent grep: pattern longer than %zu bytes\n", sizeof(req.arg) - 1);
 		return 2;
 	}
-	n = fetch_members(cl, RPC_MEMBERS, &m);
+	n = client_members(cl, RPC_MEMBERS, &m);
 	if (n < 0)
 		return 1;
 	req.arglen = (uint16_t)strlen(pattern);
@@ -336,7 +184,13 @@ static int cmd_run(int argc, char **argv)
 			key_file = v;
 		else if (!strcmp(argv[i], "--config"))
 			config = v;
-		else {
+		else if (!strcmp(argv[i], "--replicas")) {
+			o.replicas = atoi(v);
+			if (o.replicas < 1 || o.replicas > 16) {
+				fprintf(stderr, "agent run: --replicas: 1 to 16, not '%s'\n", v);
+				return 2;
+			}
+		} else {
 			fprintf(stderr, "agent run: unknown option '%s'\n", argv[i]);
 			return 2;
 		}
@@ -357,7 +211,7 @@ static int cmd_run(int argc, char **argv)
 				       : strerror(-ret));
 		return 1;
 	}
-	if (config && agent_config_load(config, &o.swim, err, sizeof(err))) {
+	if (config && agent_config_load(config, &o, err, sizeof(err))) {
 		fprintf(stderr, "agent run: %s\n", err);
 		return 1;
 	}
@@ -450,7 +304,7 @@ int main(int argc, char **argv)
 			ret == -EINVAL ? "not a key" : strerror(-ret));
 		return 1;
 	}
-	cl.epoch = util_wall_ms() * 1000000ull + (uint64_t)(getpid() % 1000000);
+	client_init(&cl, cl.agent, &cl.key);
 	if (!strcmp(cmd, "members") && nargs == 0)
 		return cmd_members(&cl, json, RPC_MEMBERS);
 	if (!strcmp(cmd, "self") && nargs == 0)
@@ -461,6 +315,18 @@ int main(int argc, char **argv)
 		return cmd_simple(&cl, RPC_STATS);
 	if (!strcmp(cmd, "grep") && nargs == 1)
 		return cmd_grep(&cl, flags, args[0]);
+	if (!strcmp(cmd, "put") && nargs == 2)
+		return sdfs_put(&cl, args[0], args[1]);
+	if (!strcmp(cmd, "get") && nargs == 2)
+		return sdfs_get(&cl, args[0], args[1]);
+	if (!strcmp(cmd, "get-versions") && nargs == 3)
+		return sdfs_get_versions(&cl, args[0], args[1], args[2]);
+	if (!strcmp(cmd, "delete") && nargs == 1)
+		return sdfs_delete(&cl, args[0]);
+	if (!strcmp(cmd, "ls") && nargs == 1)
+		return sdfs_ls(&cl, args[0]);
+	if (!strcmp(cmd, "store") && nargs == 0)
+		return sdfs_store(&cl);
 	fprintf(stderr, "agent: unknown command or wrong arguments: %s\n", cmd);
 	usage(stderr);
 	return 2;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -306,12 +307,10 @@ static uint32_t get32(const uint8_t *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-int store_write_commit(struct store_writer *w)
+uint8_t *store_write_trailer(struct store_writer *w, size_t *len, uint64_t *off)
 {
 	uint8_t *table, tr[TRAILER];
 	size_t tlen;
-	uint32_t crc;
-	int ret;
 
 	if (w->fill)
 		push_crc(w);
@@ -325,17 +324,27 @@ int store_write_commit(struct store_writer *w)
 	put32(tr + 12, w->nchunks);
 	put32(tr + 16, MAGIC);
 	memcpy(table + tlen, tr, 20);
-	crc = store_crc32c(0, table, tlen + 20);
-	put32(tr + 20, crc);
+	put32(tr + 20, store_crc32c(0, table, tlen + 20));
 	memcpy(table + tlen, tr, TRAILER);
-	ret = write_all(w->fd, table, tlen + TRAILER);
+	*len = tlen + TRAILER;
+	*off = w->size;
+	return table;
+}
+
+int store_write_commit(struct store_writer *w)
+{
+	size_t tlen;
+	uint64_t off;
+	uint8_t *table = store_write_trailer(w, &tlen, &off);
+	int ret = write_all(w->fd, table, tlen);
+
 	free(table);
 	if (!ret && fsync(w->fd) < 0)
 		ret = -errno;
 	if (close(w->fd) < 0 && !ret)
 		ret = -errno;
 	w->fd = -1;
-	if (!ret && renameat(w->s->dirfd, w->tmp, w->s->dirfd, w->final) < 0)
+	if (!ret && renameat2(w->s->dirfd, w->tmp, w->s->dirfd, w->final, RENAME_NOREPLACE) < 0)
 		ret = -errno;
 	if (!ret && fsync(w->s->dirfd) < 0)
 		ret = -errno;
@@ -343,9 +352,40 @@ int store_write_commit(struct store_writer *w)
 		store_write_abort(w);
 		return ret;
 	}
+	store_write_done(w);
+	return 0;
+}
+
+int store_writer_fd(const struct store_writer *w)
+{
+	return w->fd;
+}
+
+void store_write_note(struct store_writer *w, uint32_t crc, size_t len)
+{
+	ASSERT(w->fill == 0 && len <= STORE_CHUNK);
+	w->size += len;
+	if (len == 0)
+		return;
+	w->cur = crc;
+	w->fill = len;
+	push_crc(w);
+}
+
+void store_write_names(const struct store_writer *w, int *dirfd, const char **tmp,
+		       const char **final)
+{
+	*dirfd = w->s->dirfd;
+	*tmp = w->tmp;
+	*final = w->final;
+}
+
+void store_write_done(struct store_writer *w)
+{
+	if (w->fd >= 0)
+		close(w->fd);
 	free(w->crcs);
 	free(w);
-	return 0;
 }
 
 void store_write_abort(struct store_writer *w)
@@ -447,6 +487,55 @@ void store_read_end(struct store_reader *r)
 	free(r->crcs);
 	free(r->chunk);
 	free(r);
+}
+
+int store_reader_fd(const struct store_reader *r)
+{
+	return r->fd;
+}
+
+uint32_t store_reader_crc(const struct store_reader *r, uint64_t chunk)
+{
+	ASSERT(chunk < r->nchunks);
+	return r->crcs[chunk];
+}
+
+int store_has(struct store *s, const char *name, uint64_t version)
+{
+	char f[600];
+	struct stat st;
+
+	if (store_name_check(name, NULL, 0))
+		return 0;
+	file_of(name, version, f, sizeof(f));
+	return fstatat(s->dirfd, f, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+int store_remove(struct store *s, const char *name, uint64_t version)
+{
+	char f[600];
+
+	if (store_name_check(name, NULL, 0))
+		return -EINVAL;
+	file_of(name, version, f, sizeof(f));
+	if (unlinkat(s->dirfd, f, 0) < 0)
+		return -errno;
+	fsync(s->dirfd);
+	return 0;
+}
+
+uint64_t store_free_bytes(struct store *s)
+{
+	struct statvfs v;
+
+	if (fstatvfs(s->dirfd, &v) < 0)
+		return 0;
+	return (uint64_t)v.f_bavail * v.f_frsize;
+}
+
+uint64_t store_file_bytes(uint64_t size)
+{
+	return size + (size + STORE_CHUNK - 1) / STORE_CHUNK * 4 + TRAILER;
 }
 
 static int cmp_desc(const void *a, const void *b)

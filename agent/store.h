@@ -5,9 +5,9 @@
  * hex of the SDFS name and the version number (so no name can spell a
  * path, and every open goes through openat2 with RESOLVE_BENEATH anyway).
  * Content is written in order, checksummed per 1 MiB chunk (CRC32C), and
- * committed by fsync and rename: a reader never sees a partial file, and a
- * failed or aborted write leaves nothing behind.  Every read verifies the
- * chunks it returns; a corrupt replica reads as -EBADMSG, never as data.
+ * committed by fsync and rename (never over an existing version): a reader never sees a partial
+ * file, and a failed or aborted write leaves nothing behind.  Every read verifies the chunks it
+ * returns; a corrupt replica reads as -EBADMSG, never as data.
  *
  * Calls do file I/O and may block: the agent runs them off its event loop.
  */
@@ -44,6 +44,21 @@ int store_write_commit(struct store_writer *w);
 /* Gives up: removes the temporary file. Frees w. */
 void store_write_abort(struct store_writer *w);
 
+/*
+ * The same write driven by someone else's I/O (the agent's io_uring): the
+ * caller writes each chunk to store_writer_fd() at its offset and notes its
+ * CRC32C here, in order, every chunk STORE_CHUNK bytes but the last; then
+ * writes the trailer (malloc'd; the caller frees it) at *off, fsyncs, and
+ * renames tmp to final in dirfd with RENAME_NOREPLACE (then fsyncs dirfd).
+ * store_write_done frees w after a commit; store_write_abort undoes.
+ */
+int store_writer_fd(const struct store_writer *w);
+void store_write_note(struct store_writer *w, uint32_t crc, size_t len);
+uint8_t *store_write_trailer(struct store_writer *w, size_t *len, uint64_t *off);
+void store_write_names(const struct store_writer *w, int *dirfd, const char **tmp,
+		       const char **final);
+void store_write_done(struct store_writer *w);
+
 struct store_reader;
 /*
  * Opens version of name (0: the newest) and checks its framing.  Returns
@@ -55,6 +70,17 @@ int store_read_begin(struct store *s, const char *name, uint64_t version, struct
 /* Reads up to len bytes. Returns bytes (0 at the end) or -errno / -EBADMSG. */
 ssize_t store_read(struct store_reader *r, void *buf, size_t len);
 void store_read_end(struct store_reader *r);
+/* For reads done elsewhere: the file and the CRC32C chunk i must have. */
+int store_reader_fd(const struct store_reader *r);
+uint32_t store_reader_crc(const struct store_reader *r, uint64_t chunk);
+
+/* Whether this version of name is held here (not checked). */
+int store_has(struct store *s, const char *name, uint64_t version);
+/* Removes one version (a corrupt replica, say). 0 or -errno. */
+int store_remove(struct store *s, const char *name, uint64_t version);
+/* Bytes free for the store's files, and the bytes a file of size takes. */
+uint64_t store_free_bytes(struct store *s);
+uint64_t store_file_bytes(uint64_t size);
 
 /* The versions of name held here, newest first. Returns how many (all). */
 int store_versions(struct store *s, const char *name, uint64_t *out, int max);

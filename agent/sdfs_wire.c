@@ -1,0 +1,148 @@
+/*
+ * sdfs_wire.c - SDFS requests and chunk frames (see sdfs_wire.h).
+ */
+#include "sdfs_wire.h"
+#include "util.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <string.h>
+#include <time.h>
+
+#define CHUNK_MAGIC 0x4b434449u /* "IDCK" */
+
+int sdfs_req_encode(const struct sdfs_req *r, uint8_t *buf, size_t cap)
+{
+	struct wire_buf b = {buf, 0, cap, 0};
+	size_t nl = strlen(r->name);
+
+	wire_put_u8(&b, r->cmd);
+	wire_put_u8(&b, (uint8_t)nl);
+	wire_put_bytes(&b, r->name, nl);
+	wire_put_u64(&b, r->version);
+	wire_put_u64(&b, r->size);
+	wire_put_u64(&b, r->offset);
+	wire_put_bytes(&b, r->sid, SDFS_SID_LEN);
+	wire_put_u8(&b, r->want);
+	wire_put_u8(&b, r->ncand);
+	for (int i = 0; i < r->ncand; i++)
+		wire_put_addr(&b, r->cand[i]);
+	return b.err || nl > STORE_NAME_MAX || r->ncand > SDFS_MAX_CAND ? -EMSGSIZE : (int)b.len;
+}
+
+int sdfs_req_decode(const uint8_t *p, size_t len, struct sdfs_req *r, char *err, size_t errlen)
+{
+	struct wire_rd rd = {p, len, 0, 0};
+	const uint8_t *name;
+	uint8_t nl;
+
+	memset(r, 0, sizeof(*r));
+	r->cmd = wire_get_u8(&rd);
+	nl = wire_get_u8(&rd);
+	name = wire_get_bytes(&rd, nl);
+	if (r->cmd < SDFS_WRITE || r->cmd >= SDFS_CMD_END) {
+		util_seterr(err, errlen, "unknown SDFS command %u", r->cmd);
+		return -EINVAL;
+	}
+	if (name && nl <= STORE_NAME_MAX && !memchr(name, 0, nl))
+		memcpy(r->name, name, nl);
+	else
+		rd.err = 1;
+	r->version = wire_get_u64(&rd);
+	r->size = wire_get_u64(&rd);
+	r->offset = wire_get_u64(&rd);
+	memcpy(r->sid, wire_get_bytes(&rd, SDFS_SID_LEN) ? p + rd.off - SDFS_SID_LEN : r->sid,
+	       SDFS_SID_LEN);
+	r->want = wire_get_u8(&rd);
+	r->ncand = wire_get_u8(&rd);
+	if (r->ncand > SDFS_MAX_CAND)
+		rd.err = 1;
+	for (int i = 0; !rd.err && i < r->ncand; i++)
+		r->cand[i] = wire_get_addr(&rd);
+	if (rd.err || rd.off != len) {
+		util_seterr(err, errlen, "malformed SDFS request");
+		return -EINVAL;
+	}
+	if (r->cmd != SDFS_LIST && store_name_check(r->name, err, errlen))
+		return -EINVAL;
+	return 0;
+}
+
+uint64_t chunk_count(uint64_t size)
+{
+	return (size + STORE_CHUNK - 1) / STORE_CHUNK;
+}
+
+size_t chunk_frame_len(uint64_t size, uint64_t index)
+{
+	uint64_t left = size - index * STORE_CHUNK;
+	return CHUNK_HDR + (size_t)MIN(left, (uint64_t)STORE_CHUNK) + CHUNK_TAG;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The one-time Poly1305 key of (stream, chunk). */
+static void chunk_key(const struct wire_key *key, const uint8_t sid[SDFS_SID_LEN], uint32_t index,
+		      uint8_t out[crypto_onetimeauth_KEYBYTES])
+{
+	uint8_t msg[8 + SDFS_SID_LEN + 4];
+
+	memcpy(msg, "IDSDFSck", 8);
+	memcpy(msg + 8, sid, SDFS_SID_LEN);
+	put32(msg + 8 + SDFS_SID_LEN, index);
+	crypto_generichash(out, crypto_onetimeauth_KEYBYTES, msg, sizeof(msg), key->k,
+			   sizeof(key->k));
+}
+
+void chunk_seal(const struct wire_key *key, const uint8_t sid[SDFS_SID_LEN], uint32_t index,
+		uint8_t *frame, uint32_t len, uint32_t crc)
+{
+	uint8_t k[crypto_onetimeauth_KEYBYTES];
+
+	put32(frame, CHUNK_MAGIC);
+	put32(frame + 4, index);
+	put32(frame + 8, len);
+	put32(frame + 12, crc);
+	chunk_key(key, sid, index, k);
+	crypto_onetimeauth(frame + CHUNK_HDR + len, frame, CHUNK_HDR + (size_t)len, k);
+	sodium_memzero(k, sizeof(k));
+}
+
+int chunk_open(const struct wire_key *key, const uint8_t sid[SDFS_SID_LEN], uint32_t index,
+	       const uint8_t *frame, size_t n, uint32_t *len, uint32_t *crc)
+{
+	uint8_t k[crypto_onetimeauth_KEYBYTES];
+	uint32_t l;
+	int bad;
+
+	if (n < CHUNK_HDR + CHUNK_TAG || get32(frame) != CHUNK_MAGIC || get32(frame + 4) != index)
+		return -EBADMSG;
+	l = get32(frame + 8);
+	if (l > STORE_CHUNK || (size_t)l + CHUNK_HDR + CHUNK_TAG != n)
+		return -EBADMSG;
+	chunk_key(key, sid, index, k);
+	bad = crypto_onetimeauth_verify(frame + CHUNK_HDR + l, frame, CHUNK_HDR + (size_t)l, k);
+	sodium_memzero(k, sizeof(k));
+	if (bad || store_crc32c(0, frame + CHUNK_HDR, l) != get32(frame + 12))
+		return -EBADMSG;
+	*len = l;
+	*crc = get32(frame + 12);
+	return 0;
+}
+
+uint64_t sdfs_clock_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
