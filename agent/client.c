@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,10 @@ void client_init(struct client *cl, struct wire_addr agent, const struct wire_ke
 {
 	cl->agent = agent;
 	cl->key = *key;
+	/* Agents keep a replay window per sender: clients that run at once
+	 * must not share an id (pid | 1 did, for neighbouring pids). */
+	cl->id.ip = randombytes_uniform(1u << 24);
+	cl->id.port = (uint16_t)(1 + randombytes_uniform(65535));
 	cl->epoch = util_wall_ms() * 1000000ull + (uint64_t)(getpid() % 1000000);
 	cl->seq = 0;
 }
@@ -112,7 +117,7 @@ int client_send_request(struct client *cl, int fd, const void *payload, size_t l
 	size_t cap = len + WIRE_HDR_LEN + WIRE_TAG_LEN;
 	uint8_t *frame = xmalloc(cap);
 	struct wire_hdr h = {.type = WIRE_RPC_REQ,
-			     .sender = {0, (uint16_t)(getpid() | 1)},
+			     .sender = cl->id,
 			     .epoch = cl->epoch,
 			     .seq = ++cl->seq,
 			     .sent_ms = util_wall_ms()};

@@ -18,6 +18,7 @@
 struct client {
 	struct wire_addr agent;
 	struct wire_key key;
+	struct wire_addr id; /* sender id for replay protection: 0.x.y.z, random */
 	uint64_t epoch, seq;
 };
 

@@ -1448,7 +1448,8 @@ static void parse_listing(struct listing *l, const uint8_t *body, size_t len)
 			l->e[l->n++].version = v;
 	}
 	l->ok = !rd.err;
-	qsort(l->e, (size_t)l->n, sizeof(*l->e), cmp_entry);
+	if (l->n > 1)
+		qsort(l->e, (size_t)l->n, sizeof(*l->e), cmp_entry);
 }
 
 static void list_done(struct sdfs *s, int slot, int status, const uint8_t *body, size_t len)
@@ -1490,8 +1491,9 @@ static void round_start(struct sdfs *s)
 		s->lists[i].who = live[i];
 		if (wire_addr_eq(live[i], s->env.self)) {
 			s->lists[i].ok = store_list(s->store, local_entry, &s->lists[i]) == 0;
-			qsort(s->lists[i].e, (size_t)s->lists[i].n, sizeof(struct entry),
-			      cmp_entry);
+			if (s->lists[i].n > 1)
+				qsort(s->lists[i].e, (size_t)s->lists[i].n, sizeof(struct entry),
+				      cmp_entry);
 		} else {
 			s->round_waiting++;
 			if (call_start(s, live[i], &r, list_done, i))

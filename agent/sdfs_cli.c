@@ -472,6 +472,7 @@ int sdfs_delete(struct client *cl, const char *name)
 int sdfs_ls(struct client *cl, const char *name)
 {
 	struct holding *hs;
+	struct wire_addr all[256], order[256];
 	int n, k = 0;
 
 	if (check_name("ls", name))
@@ -479,14 +480,19 @@ int sdfs_ls(struct client *cl, const char *name)
 	n = gather(cl, name, &hs);
 	if (n < 0)
 		return 1;
-	for (int i = 0; i < n; i++)
-		if (hs[i].ok && hs[i].n) {
-			char who[32];
-			wire_addr_str(hs[i].who, who, sizeof(who));
-			printf("%-22s %d version%s, newest %llu\n", who, hs[i].n,
-			       hs[i].n == 1 ? "" : "s", (unsigned long long)hs[i].v[0]);
-			k++;
-		}
+	for (int i = 0; i < n && k < 256; i++)
+		if (hs[i].ok && hs[i].n)
+			all[k++] = hs[i].who;
+	/* in the file's rank order: the order a get tries them in */
+	k = place_replicas(name, all, k, 256, order);
+	for (int j = 0; j < k; j++)
+		for (int i = 0; i < n; i++)
+			if (wire_addr_eq(hs[i].who, order[j])) {
+				char who[32];
+				wire_addr_str(hs[i].who, who, sizeof(who));
+				printf("%-22s %d version%s, newest %llu\n", who, hs[i].n,
+				       hs[i].n == 1 ? "" : "s", (unsigned long long)hs[i].v[0]);
+			}
 	if (!k)
 		fprintf(stderr, "agent ls: %s: no such file\n", name);
 	free(hs);

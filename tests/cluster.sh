@@ -106,3 +106,11 @@ cl_cleanup() {
   [[ -n ${CL_KEEP:-} ]] && echo "cluster files kept in $CL_DIR" || rm -rf "$CL_DIR"
 }
 trap cl_cleanup EXIT
+
+# SDFS on disk: node I's store folder, and the replica files of NAME there
+# (the hex of the name, a dot, the 20-digit version)
+cl_store_dir() { echo "$CL_DIR/node$1/sdfs"; }
+cl_hex() { printf %s "$1" | od -An -tx1 | tr -d ' \n'; }
+cl_replicas_on() { ls "$(cl_store_dir "$1")" 2>/dev/null | grep -c "^$(cl_hex "$2")\.[0-9]\{20\}$"; }
+# cl_holders NAME: the running nodes holding NAME on disk
+cl_holders() { local i; for i in $(cl_running); do (($(cl_replicas_on "$i" "$1") > 0)) && echo "$i"; done; }
