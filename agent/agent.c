@@ -573,13 +573,24 @@ static int open_sockets(struct agent *a, char *err, size_t errlen)
 	}
 	setsockopt(a->udp, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
 	setsockopt(a->tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(a->udp, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    bind(a->tcp, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(a->tcp, 64) < 0) {
-		int e = errno;
-		util_seterr(err, errlen, "cannot bind %s: %s", where, strerror(e));
-		return -e;
+	/* A killed predecessor's sockets live on until the kernel has torn
+	 * down its io_uring (in-flight operations first): wait up to 5 s. */
+	for (int tries = 0;; tries++) {
+		int e = 0;
+		if (bind(a->udp, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINVAL)
+			e = errno;
+		else if (bind(a->tcp, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINVAL)
+			e = errno;
+		else if (listen(a->tcp, 64) < 0)
+			e = errno;
+		if (!e)
+			return 0;
+		if (e != EADDRINUSE || tries == 50) {
+			util_seterr(err, errlen, "cannot bind %s: %s", where, strerror(e));
+			return -e;
+		}
+		usleep(100000);
 	}
-	return 0;
 }
 
 static int setup_ring(struct agent *a, char *err, size_t errlen)

@@ -45,7 +45,7 @@
 #define MAX_PUSH	  6   /* repair pushes one agent runs at once */
 #define IO_TIMEOUT_S	  10  /* a peer silent this long is given up */
 #define CONNECT_TIMEOUT_S 2
-#define SPACE_MARGIN	  (4u << 20) /* kept free on the store's disk */
+#define SPACE_RESERVE	  (4u << 20) /* kept free on the store's disk */
 #define REPAIR_DELAY_MS	  1500	     /* after a membership change: let the news spread */
 #define REPAIR_PERIOD_MS  10000
 #define CTRL_SMALL	  4096
@@ -98,6 +98,7 @@ struct buf {
 	int ready;	  /* verified (received or read) */
 	int wbusy, sneed; /* a file write in flight; a send still due */
 	uint32_t len;
+	uint32_t wdone; /* bytes of it written so far */
 };
 
 typedef void (*call_fn)(struct sdfs *s, int slot, int status, const uint8_t *body, size_t len);
@@ -106,6 +107,8 @@ struct xfer {
 	int used, kind, pending;
 	int failed, finishing;
 	int streaming; /* the first answer is out: file data moves */
+	int draining;  /* failed with the client still sending: read and drop it */
+	uint8_t *scratch;
 	struct sdfs_req req;
 	struct sock up, down;
 	struct wire_addr peer;
@@ -149,11 +152,15 @@ struct listing {
 struct sdfs {
 	struct sdfs_env env;
 	struct store *store;
+	uint64_t reserve; /* bytes a write must leave free */
+	int check_space;
 	struct xfer x[MAX_XFER];
 	uint64_t last_version;
 	/* repair */
 	uint64_t repair_at;
 	int round_active, round_waiting;
+	int ask;       /* a corrupt replica was removed here: ask a holder for it */
+	int round_ask; /* ... and this round does */
 	struct listing lists[MAX_NODES];
 	int nlists;
 	struct action *todo;
@@ -344,6 +351,7 @@ static void xfer_free(struct sdfs *s, int slot)
 	for (int b = 0; b < NB; b++)
 		free(x->b[b].p);
 	free(x->trailer);
+	free(x->scratch);
 	x->used = 0;
 	if (x->kind == K_PUSH && s->pushes > 0)
 		s->pushes--;
@@ -363,6 +371,19 @@ static void maybe_free(struct sdfs *s, int slot)
  * shut so whatever is in flight on them ends, and the client (up) is told
  * why when a write was refused before any data moved.
  */
+static void drain(struct sdfs *s, int slot)
+{
+	struct xfer *x = &s->x[slot];
+	struct io_uring_sqe *sqe = sqe_pair(s);
+
+	if (!x->scratch)
+		x->scratch = xmalloc(65536);
+	x->up.rbusy = 1;
+	io_uring_prep_recv(sqe, x->up.fd, x->scratch, 65536, 0);
+	io_uring_sqe_set_data64(sqe, ud(s, slot, 0, O_UP_RECV));
+	submit_timed(s, slot, sqe, IO_TIMEOUT_S);
+}
+
 static void fail(struct sdfs *s, int slot, int status, const char *why)
 {
 	struct xfer *x = &s->x[slot];
@@ -373,7 +394,8 @@ static void fail(struct sdfs *s, int slot, int status, const char *why)
 	x->failed = 1;
 	wire_addr_str(x->peer, peer, sizeof(peer));
 	if (x->kind != K_CALL)
-		log_msg(LOG_WARN, "sdfs: %s of %s v%llu%s%s failed: %s",
+		log_msg(status == EEXIST ? LOG_INFO : LOG_WARN,
+			"sdfs: %s of %s v%llu%s%s failed: %s",
 			x->kind == K_WRITE  ? "write"
 			: x->kind == K_PUSH ? "push"
 					    : "read",
@@ -388,10 +410,21 @@ static void fail(struct sdfs *s, int slot, int status, const char *why)
 		shutdown(x->down.fd, SHUT_RDWR);
 	if (x->up.fd >= 0) {
 		if (!x->up.sbusy && (x->kind != K_READ || !x->streaming) &&
-		    send_status(s, slot, &x->up, status, why) == 0)
-			shutdown(x->up.fd, SHUT_RD);
-		else
+		    send_status(s, slot, &x->up, status, why) == 0) {
+			/* A client still uploading would make close() send a
+			 * reset, and the reset can destroy the answer before
+			 * the client reads it: read and drop the rest until it
+			 * hangs up (it stops once it sees the answer). */
+			if (x->kind == K_WRITE && x->streaming) {
+				x->draining = 1;
+				if (!x->up.rbusy)
+					drain(s, slot);
+			} else {
+				shutdown(x->up.fd, SHUT_RD);
+			}
+		} else {
 			shutdown(x->up.fd, SHUT_RDWR);
+		}
 	}
 	maybe_free(s, slot);
 }
@@ -517,7 +550,7 @@ static void serve_write(struct sdfs *s, int slot)
 	s->n_writes++;
 	x->size = r->size;
 	x->nchunks = chunk_count(r->size);
-	if (store_free_bytes(s->store) < store_file_bytes(r->size) + SPACE_MARGIN) {
+	if (s->check_space && store_free_bytes(s->store) < store_file_bytes(r->size) + s->reserve) {
 		snprintf(why, sizeof(why), "no space for %llu bytes", (unsigned long long)r->size);
 		s->n_refused++;
 		fail(s, slot, ENOSPC, why);
@@ -545,6 +578,11 @@ static void on_down_ready(struct sdfs *s, int slot, const uint8_t *body, size_t 
 	int status = wire_get_u8(&rd), n;
 
 	if (status != 0) { /* refused: try the one after */
+		char who[32];
+		wire_addr_str(x->peer, who, sizeof(who));
+		log_msg(LOG_INFO, "sdfs: %s refused %s v%llu: %s: %.*s (trying the next)", who,
+			x->req.name, (unsigned long long)x->version, strerror(status),
+			(int)MIN(len - 1, 200u), (const char *)body + 1);
 		x->cand_i++;
 		chain_next(s, slot);
 		return;
@@ -640,12 +678,24 @@ static void advance_write(struct sdfs *s, int slot)
 		rename_start(s, slot);
 }
 
+/* Writes (the rest of) buffer bi's chunk to the temporary file. */
+static void write_chunk(struct sdfs *s, int slot, int bi)
+{
+	struct xfer *x = &s->x[slot];
+	struct buf *b = &x->b[bi];
+	struct io_uring_sqe *sqe = sqe_get(s);
+
+	io_uring_prep_write(sqe, store_writer_fd(x->w), b->p + CHUNK_HDR + b->wdone,
+			    b->len - b->wdone, (uint64_t)b->chunk * STORE_CHUNK + b->wdone);
+	io_uring_sqe_set_data64(sqe, ud(s, slot, bi, O_FWRITE));
+	x->pending++;
+}
+
 /* A chunk arrived from up. */
 static void on_chunk_in(struct sdfs *s, int slot, int64_t chunk)
 {
 	struct xfer *x = &s->x[slot];
 	struct buf *b = &x->b[chunk % NB];
-	struct io_uring_sqe *sqe;
 	uint32_t len, crc;
 
 	if (chunk_open(s->env.key, x->req.sid, (uint32_t)chunk, b->p,
@@ -659,13 +709,10 @@ static void on_chunk_in(struct sdfs *s, int slot, int64_t chunk)
 	b->ready = 1;
 	b->wbusy = 1;
 	b->sneed = x->down.fd >= 0 && x->down_ready;
+	b->wdone = 0;
 	x->recv_next++;
 	s->bytes_in += len;
-	sqe = sqe_get(s);
-	io_uring_prep_write(sqe, store_writer_fd(x->w), b->p + CHUNK_HDR, len,
-			    (uint64_t)chunk * STORE_CHUNK);
-	io_uring_sqe_set_data64(sqe, ud(s, slot, (int)(chunk % NB), O_FWRITE));
-	x->pending++;
+	write_chunk(s, slot, (int)(chunk % NB));
 }
 
 /* ---- reads (to a client) and pushes (to another agent) ---- */
@@ -681,6 +728,7 @@ static void quarantine(struct sdfs *s, const char *name, uint64_t version)
 	log_msg(LOG_WARN, "sdfs: replica %s v%llu is corrupt: removed, to be repaired", name,
 		(unsigned long long)version);
 	store_remove(s->store, name, version);
+	s->ask = 1;
 	/* bring it back soon: this node's round asks a good holder to push */
 	if (!s->repair_at || s->repair_at > util_now_ns() / 1000000 + 200)
 		s->repair_at = util_now_ns() / 1000000 + 200;
@@ -983,6 +1031,12 @@ void sdfs_complete(struct sdfs *s, uint32_t idx, int res)
 	switch (op) {
 	case O_UP_RECV:
 	case O_DN_RECV:
+		if (x->draining && k == &x->up) {
+			k->rbusy = 0;
+			if (res > 0)
+				drain(s, slot);
+			break;
+		}
 		if (res <= 0 && setting_up_chain(x, k)) {
 			k->rbusy = 0;
 			x->cand_i++;
@@ -1055,10 +1109,15 @@ void sdfs_complete(struct sdfs *s, uint32_t idx, int res)
 		}
 		break;
 	case O_FWRITE:
+		if (res > 0 && x->b[bi].wdone + (uint32_t)res < x->b[bi].len && !x->failed) {
+			x->b[bi].wdone += (uint32_t)res; /* short (a nearly full disk): the rest */
+			write_chunk(s, slot, bi);
+			break;
+		}
 		x->b[bi].wbusy = 0;
-		if (res != (int)x->b[bi].len) {
+		if (res <= 0) {
 			fail(s, slot, res < 0 ? -res : EIO,
-			     res < 0 ? strerror(-res) : "short write");
+			     res < 0 ? strerror(-res) : "wrote nothing");
 			break;
 		}
 		x->written++;
@@ -1381,7 +1440,7 @@ static void round_plan(struct sdfs *s)
 				if (wire_addr_eq(pusher, s->env.self)) {
 					add_todo(s, name, v, targets[t], 0);
 					pushes++;
-				} else if (wire_addr_eq(targets[t], s->env.self)) {
+				} else if (s->round_ask && wire_addr_eq(targets[t], s->env.self)) {
 					add_todo(s, name, v, pusher, 1);
 					asks++;
 				}
@@ -1485,6 +1544,8 @@ static void round_start(struct sdfs *s)
 	memset(s->lists, 0, sizeof(s->lists));
 	s->nlists = n;
 	s->round_active = 1;
+	s->round_ask = s->ask;
+	s->ask = 0;
 	s->round_waiting = 1; /* this call's own hold */
 	s->n_rounds++;
 	for (int i = 0; i < n; i++) {
@@ -1517,6 +1578,13 @@ int sdfs_new(const struct sdfs_env *env, const char *dir, struct sdfs **out, cha
 		return ret;
 	}
 	s->env = *env;
+	/* IDUNNO_SDFS_RESERVE_KB: the free space a write must leave; "off"
+	 * skips the check, so tests reach a real ENOSPC partway through */
+	{
+		const char *r = getenv("IDUNNO_SDFS_RESERVE_KB");
+		s->reserve = !r ? SPACE_RESERVE : strtoull(r, NULL, 10) * 1024;
+		s->check_space = !r || strcmp(r, "off");
+	}
 	s->repair_at = util_now_ns() / 1000000 + REPAIR_DELAY_MS;
 	*out = s;
 	return 0;

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,8 +100,11 @@ static int stream_file(struct client *cl, int fd, int in, uint64_t size, const u
 			ret = r < 0 ? -errno : -EIO;
 			break;
 		}
+		struct pollfd p = {fd, POLLIN, 0};
 		chunk_seal(&cl->key, sid, (uint32_t)i, frame, len,
 			   store_crc32c(0, frame + CHUNK_HDR, len));
+		if (poll(&p, 1, 0) > 0) /* an answer before the end: the head gave up */
+			break;
 		ret = client_send_all(fd, frame, CHUNK_HDR + len + CHUNK_TAG);
 	}
 	free(frame);
