@@ -280,8 +280,13 @@ static int fetch(struct client *cl, const char *name, uint64_t v, const struct h
 			ret = client_recv_all(fd, frame, fl);
 			if (!ret && chunk_open(&cl->key, r.sid, (uint32_t)c, frame, fl, &dl, &crc))
 				ret = -EBADMSG;
-			if (!ret && pwrite(out, frame + CHUNK_HDR, dl, base + (off_t)done) != dl)
-				ret = -errno;
+			/* in 128 KiB pieces: see WRITE_PIECE in sdfs.c */
+			for (uint32_t o = 0; !ret && o < dl; o += 128u << 10) {
+				size_t pl = MIN(dl - o, 128u << 10);
+				if (pwrite(out, frame + CHUNK_HDR + o, pl,
+					   base + (off_t)(done + o)) != (ssize_t)pl)
+					ret = errno ? -errno : -EIO;
+			}
 			if (!ret)
 				done += dl;
 		}
