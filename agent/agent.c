@@ -574,7 +574,7 @@ static int open_sockets(struct agent *a, char *err, size_t errlen)
 	setsockopt(a->udp, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
 	setsockopt(a->tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	/* A killed predecessor's sockets live on until the kernel has torn
-	 * down its io_uring (in-flight operations first): wait up to 5 s. */
+	 * down its io_uring (in-flight operations first): wait up to 3 s. */
 	for (int tries = 0;; tries++) {
 		int e = 0;
 		if (bind(a->udp, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINVAL)
@@ -585,7 +585,7 @@ static int open_sockets(struct agent *a, char *err, size_t errlen)
 			e = errno;
 		if (!e)
 			return 0;
-		if (e != EADDRINUSE || tries == 50) {
+		if (e != EADDRINUSE || tries == 30) {
 			util_seterr(err, errlen, "cannot bind %s: %s", where, strerror(e));
 			return -e;
 		}

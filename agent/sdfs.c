@@ -159,6 +159,7 @@ struct listing {
 	struct entry {
 		char name[STORE_NAME_MAX + 1];
 		uint64_t version;
+		int tomb; /* a deletion marker: versions up to this one are gone */
 	} * e;
 };
 
@@ -537,6 +538,7 @@ static void serve_write(struct sdfs *s, int slot)
 
 	if (r->version == 0) { /* a put: this agent orders its versions */
 		store_versions(s->store, r->name, &newest, 1);
+		newest = MAX(newest, store_tomb_get(s->store, r->name)); /* after a delete */
 		x->version = MAX(sdfs_clock_us(), MAX(s->last_version, newest) + 1);
 		s->last_version = x->version;
 		if (r->want == 0 || r->want > s->env.replicas)
@@ -557,6 +559,10 @@ static void serve_write(struct sdfs *s, int slot)
 		x->version = r->version;
 		if (store_has(s->store, r->name, x->version)) {
 			fail(s, slot, EEXIST, "version already held here");
+			return;
+		}
+		if (x->version <= store_tomb_get(s->store, r->name)) {
+			fail(s, slot, ENOENT, "that version was deleted");
 			return;
 		}
 	}
@@ -1271,14 +1277,15 @@ static void serve_stat(struct sdfs *s, int slot)
 {
 	uint64_t v[512];
 	int n = store_versions(s->store, s->x[slot].req.name, v, 512);
-	uint8_t *body = xmalloc(3 + 512 * 8);
-	struct wire_buf b = {body, 0, 3 + 512 * 8, 0};
+	uint8_t *body = xmalloc(11 + 512 * 8);
+	struct wire_buf b = {body, 0, 11 + 512 * 8, 0};
 
 	n = MAX(0, MIN(n, 512));
 	wire_put_u8(&b, 0);
 	wire_put_u16(&b, (uint16_t)n);
 	for (int i = 0; i < n; i++)
 		wire_put_u64(&b, v[i]);
+	wire_put_u64(&b, store_tomb_get(s->store, s->x[slot].req.name)); /* deleted up to */
 	reply_body(s, slot, body, b.len);
 	free(body);
 }
@@ -1295,6 +1302,12 @@ static int list_one(void *arg, const char *name, uint64_t version, uint64_t size
 	return b->err ? -EMSGSIZE : 0;
 }
 
+/* A deletion marker goes in a listing as an entry of size SDFS_TOMB_SIZE. */
+static int list_tomb(void *arg, const char *name, uint64_t upto)
+{
+	return list_one(arg, name, upto, SDFS_TOMB_SIZE);
+}
+
 static void serve_list(struct sdfs *s, int slot)
 {
 	size_t cap = WIRE_MAX_PAYLOAD - 64;
@@ -1305,6 +1318,8 @@ static void serve_list(struct sdfs *s, int slot)
 	wire_put_u8(&b, 0);
 	wire_put_u32(&b, 0); /* count, filled below */
 	ret = store_list(s->store, list_one, &b);
+	if (!ret)
+		ret = store_tomb_list(s->store, list_tomb, &b);
 	if (ret) {
 		free(body);
 		fail(s, slot, -ret, "the listing does not fit in one answer");
@@ -1325,14 +1340,21 @@ static void serve_list(struct sdfs *s, int slot)
 	free(body);
 }
 
+/* Deletes every version up to req.version (0: up to the newest held here). */
 static void serve_delete(struct sdfs *s, int slot)
 {
-	uint64_t v[1];
-	int n = store_versions(s->store, s->x[slot].req.name, v, 1);
+	const char *name = s->x[slot].req.name;
+	uint64_t upto = s->x[slot].req.version;
 	uint8_t body[5] = {0};
+	int n = 0;
 
-	if (n > 0 && store_delete(s->store, s->x[slot].req.name) == 0)
-		log_msg(LOG_INFO, "sdfs: deleted %s (%d versions)", s->x[slot].req.name, n);
+	if (!upto && store_versions(s->store, name, &upto, 1) <= 0)
+		upto = 0;
+	if (upto)
+		n = store_tomb_set(s->store, name, upto);
+	if (n > 0)
+		log_msg(LOG_INFO, "sdfs: deleted %s up to v%llu (%d versions here)", name,
+			(unsigned long long)upto, n);
 	n = MAX(n, 0);
 	for (int i = 0; i < 4; i++)
 		body[1 + i] = (uint8_t)((unsigned)n >> (8 * i));
@@ -1445,9 +1467,21 @@ static void run_todo(struct sdfs *s)
 static int holds(const struct listing *l, const char *name, uint64_t version)
 {
 	for (int i = 0; i < l->n; i++)
-		if (l->e[i].version == version && !strcmp(l->e[i].name, name))
+		if (l->e[i].version == version && !l->e[i].tomb && !strcmp(l->e[i].name, name))
 			return 1;
 	return 0;
+}
+
+/* The newest deletion marker of name in any listing (0: none). */
+static uint64_t tomb_of_name(const struct sdfs *s, const char *name)
+{
+	uint64_t t = 0;
+
+	for (int i = 0; i < s->nlists; i++)
+		for (int j = 0; s->lists[i].ok && j < s->lists[i].n; j++)
+			if (s->lists[i].e[j].tomb && !strcmp(s->lists[i].e[j].name, name))
+				t = MAX(t, s->lists[i].e[j].version);
+	return t;
 }
 
 static struct listing *listing_of(struct sdfs *s, struct wire_addr a)
@@ -1491,11 +1525,14 @@ static void round_plan(struct sdfs *s)
 			int nt, seen_before = 0;
 			struct wire_addr pusher = {0, 0};
 			uint64_t best = 0;
+			if (l->e[ei].tomb || v <= tomb_of_name(s, name))
+				continue; /* deleted: never copied again */
 			/* each (name, version) once: at its first listing */
 			for (int lj = 0; lj < li && !seen_before; lj++)
 				seen_before = s->lists[lj].ok && holds(&s->lists[lj], name, v);
 			for (int ej = 0; ej < ei && !seen_before; ej++)
-				seen_before = l->e[ej].version == v && !strcmp(l->e[ej].name, name);
+				seen_before = l->e[ej].version == v && !l->e[ej].tomb &&
+					      !strcmp(l->e[ej].name, name);
 			if (seen_before)
 				continue;
 			for (int lj = 0; lj < s->nlists; lj++)
@@ -1521,24 +1558,40 @@ static void round_plan(struct sdfs *s)
 			}
 		}
 	}
-	/* rebalancing: copies here that no longer belong here */
+	/* deleted versions that missed the delete, and copies here that no
+	 * longer belong here (a member joined): dropped */
 	{
 		struct listing *me = listing_of(s, s->env.self);
 		for (int ei = 0; me && ei < me->n; ei++) {
 			const char *name = me->e[ei].name;
-			int nt = place_replicas(name, live, nlive, s->env.replicas, targets),
-			    mine = 0, all = nt == MIN(s->env.replicas, nlive);
+			uint64_t tomb = tomb_of_name(s, name);
+			int nt, mine = 0, all, stale = 0, live_versions = 0;
+			if (ei > 0 && !strcmp(me->e[ei - 1].name, name))
+				continue; /* one pass per name (the listing is sorted) */
+			for (int ej = ei; ej < me->n && !strcmp(me->e[ej].name, name); ej++)
+				if (!me->e[ej].tomb) {
+					stale += me->e[ej].version <= tomb;
+					live_versions += me->e[ej].version > tomb;
+				}
+			if (stale && store_tomb_set(s->store, name, tomb) > 0) {
+				drops++;
+				log_msg(LOG_INFO, "sdfs: dropped %s up to v%llu: it was deleted",
+					name, (unsigned long long)tomb);
+			}
+			if (!live_versions)
+				continue;
+			nt = place_replicas(name, live, nlive, s->env.replicas, targets);
+			all = nt == MIN(s->env.replicas, nlive);
 			for (int t = 0; t < nt; t++)
 				mine |= wire_addr_eq(targets[t], s->env.self);
-			if (mine || (ei > 0 && !strcmp(me->e[ei - 1].name, name)))
+			if (mine)
 				continue;
-			for (int ej = 0; all && ej < me->n; ej++) {
-				if (strcmp(me->e[ej].name, name))
-					continue;
-				for (int t = 0; all && t < nt; t++)
+			for (int ej = ei; all && ej < me->n && !strcmp(me->e[ej].name, name); ej++)
+				for (int t = 0;
+				     all && !me->e[ej].tomb && me->e[ej].version > tomb && t < nt;
+				     t++)
 					all = holds(listing_of(s, targets[t]), name,
 						    me->e[ej].version);
-			}
 			if (all && store_delete(s->store, name) == 0) {
 				drops++;
 				s->n_dropped++;
@@ -1571,12 +1624,12 @@ static void parse_listing(struct listing *l, const uint8_t *body, size_t len)
 	for (uint32_t i = 0; i < n && !rd.err; i++) {
 		uint8_t nl = wire_get_u8(&rd);
 		const uint8_t *p = wire_get_bytes(&rd, nl);
-		uint64_t v = wire_get_u64(&rd);
-		(void)wire_get_u64(&rd);
+		uint64_t v = wire_get_u64(&rd), size = wire_get_u64(&rd);
 		if (!p || nl > STORE_NAME_MAX)
 			break;
 		memcpy(l->e[l->n].name, p, nl);
 		l->e[l->n].name[nl] = '\0';
+		l->e[l->n].tomb = size == SDFS_TOMB_SIZE;
 		if (store_name_check(l->e[l->n].name, NULL, 0) == 0)
 			l->e[l->n++].version = v;
 	}
@@ -1603,8 +1656,14 @@ static int local_entry(void *arg, const char *name, uint64_t version, uint64_t s
 	l->e = realloc(l->e, (size_t)(l->n + 1) * sizeof(*l->e));
 	ASSERT(l->e);
 	snprintf(l->e[l->n].name, sizeof(l->e[l->n].name), "%s", name);
+	l->e[l->n].tomb = size == SDFS_TOMB_SIZE;
 	l->e[l->n++].version = version;
 	return 0;
+}
+
+static int local_tomb(void *arg, const char *name, uint64_t upto)
+{
+	return local_entry(arg, name, upto, SDFS_TOMB_SIZE);
 }
 
 static void round_start(struct sdfs *s)
@@ -1625,7 +1684,8 @@ static void round_start(struct sdfs *s)
 	for (int i = 0; i < n; i++) {
 		s->lists[i].who = live[i];
 		if (wire_addr_eq(live[i], s->env.self)) {
-			s->lists[i].ok = store_list(s->store, local_entry, &s->lists[i]) == 0;
+			s->lists[i].ok = store_list(s->store, local_entry, &s->lists[i]) == 0 &&
+					 store_tomb_list(s->store, local_tomb, &s->lists[i]) == 0;
 			if (s->lists[i].n > 1)
 				qsort(s->lists[i].e, (size_t)s->lists[i].n, sizeof(struct entry),
 				      cmp_entry);

@@ -17,11 +17,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* What one member holds of a name: its versions, newest first. */
+/* What one member holds of a name: its versions, newest first, and up to
+ * which version it knows the name was deleted. */
 struct holding {
 	struct wire_addr who;
 	int ok, n;
 	uint64_t v[512];
+	uint64_t deleted;
 };
 
 static int check_name(const char *cmd, const char *name)
@@ -78,11 +80,28 @@ static int gather(struct client *cl, const char *name, struct holding **out)
 			int k = wire_get_u16(&rd);
 			for (int j = 0; j < k && j < 512; j++)
 				h->v[h->n++] = wire_get_u64(&rd);
+			h->deleted = wire_get_u64(&rd);
 			h->ok = !rd.err;
 		}
 		free(body);
 	}
 	free(live);
+	/* a member that missed a delete may still hold deleted versions (until
+	 * its next repair round): they are not the file any more */
+	{
+		uint64_t deleted = 0;
+		for (int i = 0; i < n; i++)
+			if ((*out)[i].ok)
+				deleted = MAX(deleted, (*out)[i].deleted);
+		for (int i = 0; i < n; i++) {
+			struct holding *h = &(*out)[i];
+			int k = 0;
+			for (int j = 0; j < h->n; j++)
+				if (h->v[j] > deleted)
+					h->v[k++] = h->v[j];
+			h->n = k;
+		}
+	}
 	return n;
 }
 
@@ -445,21 +464,30 @@ int sdfs_get_versions(struct client *cl, const char *name, const char *count, co
 
 int sdfs_delete(struct client *cl, const char *name)
 {
-	struct wire_addr *live;
+	struct holding *hs;
+	uint64_t upto;
 	int n, had = 0, failed = 0;
 
 	if (check_name("delete", name))
 		return 2;
-	n = client_live(cl, &live);
+	n = gather(cl, name, &hs);
 	if (n < 0)
 		return 1;
+	/* every version up to the newest one now: a put racing with this
+	 * delete and ordered after it survives */
+	upto = newest(hs, n);
+	if (!upto) {
+		fprintf(stderr, "agent delete: %s: no such file\n", name);
+		free(hs);
+		return 1;
+	}
 	for (int i = 0; i < n; i++) {
-		struct sdfs_req r = {.cmd = SDFS_DELETE};
+		struct sdfs_req r = {.cmd = SDFS_DELETE, .version = upto};
 		uint8_t *body;
 		size_t len;
 		char err[256];
 		snprintf(r.name, sizeof(r.name), "%s", name);
-		if (call_sdfs(cl, live[i], &r, &body, &len, err, sizeof(err))) {
+		if (call_sdfs(cl, hs[i].who, &r, &body, &len, err, sizeof(err))) {
 			fprintf(stderr, "agent delete: %s\n", err);
 			failed++;
 			continue;
@@ -468,14 +496,11 @@ int sdfs_delete(struct client *cl, const char *name)
 			had += body[1] || body[2] || body[3] || body[4];
 		free(body);
 	}
-	free(live);
-	if (!had && !failed) {
-		fprintf(stderr, "agent delete: %s: no such file\n", name);
-		return 1;
-	}
-	printf("deleted %s from %d member%s%s\n", name, had, had == 1 ? "" : "s",
-	       failed ? " (some unreachable: they drop it when they see this)" : "");
-	return failed ? 1 : 0;
+	free(hs);
+	printf("deleted %s (versions up to %llu) from %d member%s%s\n", name,
+	       (unsigned long long)upto, had, had == 1 ? "" : "s",
+	       failed ? "; some were unreachable: they drop it when they next hear of it" : "");
+	return 0;
 }
 
 int sdfs_ls(struct client *cl, const char *name)
@@ -532,7 +557,7 @@ int sdfs_store(struct client *cl)
 		uint8_t nl = wire_get_u8(&rd);
 		const uint8_t *p = wire_get_bytes(&rd, nl);
 		uint64_t v = wire_get_u64(&rd), size = wire_get_u64(&rd);
-		if (p)
+		if (p && size != SDFS_TOMB_SIZE) /* deletion markers are not files */
 			printf("%.*s version %llu %llu bytes\n", nl, (const char *)p,
 			       (unsigned long long)v, (unsigned long long)size);
 	}

@@ -56,6 +56,9 @@ struct sdfs_req {
 	struct wire_addr cand[SDFS_MAX_CAND]; /* WRITE: where the rest may go, best first */
 };
 
+/* In a LIST answer, an entry of this size is a deletion marker (store.h). */
+#define SDFS_TOMB_SIZE UINT64_MAX
+
 /* Encodes a request payload. Returns its length or -EMSGSIZE. */
 int sdfs_req_encode(const struct sdfs_req *r, uint8_t *buf, size_t cap);
 /* Decodes and validates (the name too). 0, or -EINVAL with the reason. */

@@ -595,6 +595,105 @@ int store_delete(struct store *s, const char *name)
 	return removed ? 0 : -ENOENT;
 }
 
+/* ---- deletion markers: "<hex of name>.d<20-digit version>", empty ---- */
+
+static void tomb_of(const char *name, uint64_t upto, char *out, size_t len)
+{
+	size_t o = 0;
+	for (const unsigned char *p = (const unsigned char *)name; *p && o + 3 < len; p++)
+		o += (size_t)snprintf(out + o, len - o, "%02x", *p);
+	snprintf(out + o, len - o, ".d%0*llu", VERSION_DIGITS, (unsigned long long)upto);
+}
+
+/* Decodes a marker's file name; 0 on success. */
+static int parse_tomb(const char *f, char *name, size_t nlen, uint64_t *upto)
+{
+	const char *dot = strrchr(f, '.');
+	char tmp[600];
+
+	if (!dot || dot[1] != 'd' || strlen(dot + 2) != VERSION_DIGITS ||
+	    (size_t)(dot - f) + 1 + VERSION_DIGITS + 1 > sizeof(tmp))
+		return -1;
+	/* the same as a version file with the 'd' taken out */
+	memcpy(tmp, f, (size_t)(dot - f) + 1);
+	strcpy(tmp + (dot - f) + 1, dot + 2);
+	return parse_file(tmp, name, nlen, upto);
+}
+
+uint64_t store_tomb_get(struct store *s, const char *name)
+{
+	char want[STORE_NAME_MAX + 1], got[STORE_NAME_MAX + 1];
+	uint64_t best = 0, v;
+	struct dirent *e;
+	DIR *d = fdopendir(dup(s->dirfd));
+
+	if (!d || store_name_check(name, NULL, 0)) {
+		if (d)
+			closedir(d);
+		return 0;
+	}
+	snprintf(want, sizeof(want), "%s", name);
+	rewinddir(d);
+	while ((e = readdir(d)))
+		if (!parse_tomb(e->d_name, got, sizeof(got), &v) && !strcmp(got, want))
+			best = MAX(best, v);
+	closedir(d);
+	return best;
+}
+
+int store_tomb_set(struct store *s, const char *name, uint64_t upto)
+{
+	uint64_t v[256], old = store_tomb_get(s, name);
+	char f[600];
+	int n, removed = 0, fd;
+
+	if (store_name_check(name, NULL, 0) || upto == 0)
+		return -EINVAL;
+	if (upto > old) {
+		tomb_of(name, upto, f, sizeof(f));
+		fd = open_beneath(s, f, O_WRONLY | O_CREAT, 0600);
+		if (fd < 0)
+			return fd;
+		close(fd);
+		if (old) {
+			tomb_of(name, old, f, sizeof(f));
+			unlinkat(s->dirfd, f, 0);
+		}
+	}
+	upto = MAX(upto, old);
+	while ((n = store_versions(s, name, v, 256)) > 0) {
+		int gone = 0;
+		for (int i = 0; i < n && i < 256; i++)
+			if (v[i] <= upto) {
+				file_of(name, v[i], f, sizeof(f));
+				gone += unlinkat(s->dirfd, f, 0) == 0;
+			}
+		removed += gone;
+		if (!gone)
+			break;
+	}
+	fsync(s->dirfd);
+	return removed;
+}
+
+int store_tomb_list(struct store *s, store_tomb_fn fn, void *arg)
+{
+	char name[STORE_NAME_MAX + 1];
+	struct dirent *e;
+	uint64_t v;
+	int ret = 0;
+	DIR *d = fdopendir(dup(s->dirfd));
+
+	if (!d)
+		return -errno;
+	rewinddir(d);
+	while (!ret && (e = readdir(d)))
+		if (!parse_tomb(e->d_name, name, sizeof(name), &v))
+			ret = fn(arg, name, v);
+	closedir(d);
+	return ret;
+}
+
 int store_list(struct store *s, store_list_fn fn, void *arg)
 {
 	char name[STORE_NAME_MAX + 1];

@@ -91,6 +91,19 @@ typedef int (*store_list_fn)(void *arg, const char *name, uint64_t version, uint
 /* Calls fn for every (name, version) held here, in no particular order. */
 int store_list(struct store *s, store_list_fn fn, void *arg);
 
+/*
+ * Deletion markers.  Deleting name up to version upto removes every
+ * version <= upto and leaves a small marker file, so a replica that missed
+ * the delete (its node was down) drops those versions once it learns of
+ * the marker, and no repair copies them back.  Later versions (a put after
+ * the delete) are untouched.  Returns how many versions went, or -errno.
+ */
+int store_tomb_set(struct store *s, const char *name, uint64_t upto);
+/* The marker of name (0: none). */
+uint64_t store_tomb_get(struct store *s, const char *name);
+typedef int (*store_tomb_fn)(void *arg, const char *name, uint64_t upto);
+int store_tomb_list(struct store *s, store_tomb_fn fn, void *arg);
+
 /* CRC32C (Castagnoli), hardware-assisted where the CPU has SSE4.2. */
 uint32_t store_crc32c(uint32_t crc, const void *data, size_t len);
 

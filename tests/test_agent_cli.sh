@@ -3,8 +3,9 @@
 # overwrites; members --json is a list of {addr, status, incarnation};
 # self, stats and grep (prefixed lines, per-node and total counts, -c,
 # -E) answer; an unreachable agent, a bad --agent, a missing or malformed
-# key file, a bad config file and a bad regular expression each give a
-# clear message and a non-zero exit.
+# key file, a bad config file, a bad regular expression and bad SDFS
+# arguments (missing local file, bad name, bad N, missing file, wrong
+# argument count) each give a clear message and a non-zero exit.
 # Timeout: 120
 set -u
 source "$IDUNNO_ROOT/tests/cluster.sh"
@@ -56,6 +57,23 @@ expect 1 "line 2: unknown setting 'bogus_setting'" "$A" run --bind 127.0.0.9:$CL
   --data-dir "$CL_DIR/n9" --key-file "$CL_KEY" --config "$CL_DIR/bad.conf"
 expect 1 "cannot bind 127.0.0.1:$CL_PORT" "$A" run --bind "$(cl_addr 1)" --data-dir "$CL_DIR/n9" --key-file "$CL_KEY"
 expect 2 "unknown command" "$A" frobnicate --key-file "$CL_KEY"
+# SDFS commands: bad arguments are refused before anything moves
+K=(--agent "$(cl_addr 1)" --key-file "$CL_KEY")
+expect 1 "No such file or directory" "$A" put "$CL_DIR/missing" f "${K[@]}"
+expect 1 "not a regular file" "$A" put "$CL_DIR" f "${K[@]}"
+expect 2 "bad name" "$A" put "$CL_KEY" ../up "${K[@]}"
+expect 1 "no such file" "$A" get nothing/here "$CL_DIR/x" "${K[@]}"
+echo data >"$CL_DIR/d"
+"$A" put "$CL_DIR/d" cli/d "${K[@]}" >/dev/null || bad "put cli/d"
+expect 1 "No such file or directory" "$A" get cli/d "$CL_DIR/no/such/dir/x" "${K[@]}"
+expect 2 "N is a number" "$A" get-versions cli/d 0 "$CL_DIR/x" "${K[@]}"
+expect 2 "N is a number" "$A" get-versions cli/d many "$CL_DIR/x" "${K[@]}"
+expect 2 "wrong arguments" "$A" get cli/d "${K[@]}"
+expect 2 "wrong arguments" "$A" put "$CL_DIR/d" "${K[@]}"
+expect 1 "no such file" "$A" delete nothing/here "${K[@]}"
+expect 1 "no such file" "$A" ls nothing/here "${K[@]}"
+[[ ! -e $CL_DIR/x && -z $(ls "$CL_DIR/no" 2>/dev/null) ]] && ok "no local file left by the failed gets" ||
+  bad "a failed get left a file"
 "$A" keygen "$CL_DIR/other.key" >/dev/null
-expect 1 "a different cluster key?" "$A" members --agent "$(cl_addr 1)" --key-file "$CL_DIR/other.key"
+expect 1 "a different cluster key" "$A" members --agent "$(cl_addr 1)" --key-file "$CL_DIR/other.key"
 ((fails == 0)) || { echo "$fails check(s) failed"; exit 1; }

@@ -2,7 +2,8 @@
 # Description: SDFS on 6 real agents: round trips of 0 B, 1 B and 24 MB
 # files (sha256 equal, read through other nodes); versions, get-versions
 # and its delimiters; ls and store against the files really on disk; 4
-# replicas of everything; delete; bad names refused by the CLI and, sent
+# replicas of everything; delete, also one a holder missed while down;
+# bad names refused by the CLI and, sent
 # authenticated straight to an agent, by the agent, with nothing written
 # anywhere; forged and truncated chunk streams leave nothing; two clients
 # putting one name at once get two versions, in one order, everywhere; a
@@ -69,7 +70,7 @@ for name in rt/zero rt/one rt/large ver/f; do
 done
 for i in $(seq 6); do
   listed=$(cl_agent "$i" store | awk '{print $1, $3}' | sort)
-  ondisk=$(ls "$(cl_store_dir "$i")" | grep -v '^\.' | while read -r f; do
+  ondisk=$(ls "$(cl_store_dir "$i")" | grep '^[0-9a-f]*\.[0-9]\{20\}$' | while read -r f; do
     printf '%s %d\n' "$(printf "$(sed 's/../\\x&/g' <<<"${f%.*}")")" "$((10#${f##*.}))"; done | sort)
   [[ $listed == "$ondisk" ]] || { agree=0; bad "node $i: store lists [$listed], disk has [$ondisk]"; }
 done
@@ -81,6 +82,24 @@ cl_agent 3 get ver/f "$W/x" 2>/dev/null && bad "a deleted file is still readable
 [[ -z $(cl_holders ver/f) ]] && ! cl_agent 1 ls ver/f 2>/dev/null && ok "delete removes every version from every node" ||
   bad "after delete: held by $(cl_holders ver/f)"
 cl_agent 2 delete ver/f 2>/dev/null && bad "deleting a missing file succeeded"
+
+# a delete that a holder misses (it is down) stays a delete when it returns
+echo "to be deleted" >"$W/d1"
+cl_agent 1 put "$W/d1" del/f >/dev/null || bad "put del/f"
+down=$(cl_holders del/f | grep -v '^1$' | head -1)
+cl_kill "$down"
+cl_agent 1 delete del/f >/dev/null || bad "delete with node $down down"
+cl_start_node "$down" 1
+cl_wait_converged 6 20 || bad "node $down did not rejoin"
+deadline=$((SECONDS + 20))
+while ((SECONDS < deadline)) && [[ -n $(cl_holders del/f) ]]; do sleep 0.3; done
+[[ -z $(cl_holders del/f) ]] && ! cl_agent 3 get del/f "$W/x" 2>/dev/null &&
+  ok "node $down missed the delete while down; back, it dropped its copy (nothing resurrected)" ||
+  bad "del/f came back: held by $(cl_holders del/f)"
+echo "put again" >"$W/d2"
+cl_agent 2 put "$W/d2" del/f >/dev/null && cl_agent 4 get del/f "$W/x" >/dev/null && cmp -s "$W/x" "$W/d2" &&
+  [[ $(cl_holders del/f | wc -l) == 4 ]] && ok "a put after the delete makes the name live again" ||
+  bad "put after delete"
 
 # --- bad names ---
 before=$(find "$CL_DIR" -newer "$W/v3" -type f | sort)

@@ -88,7 +88,7 @@ done
   bad "no write ran out of space partway ($stored stored)"
 ls -a "$(cl_store_dir 5)" | grep -q '^\.tmp-' && bad "temporary files left on node 5"
 [[ $(cl_agent 5 store | awk '{print $1}' | sort) == \
-   "$(for f in $(ls "$(cl_store_dir 5)"); do printf "$(sed 's/../\\x&/g' <<<"${f%.*}")\n"; done | sort)" ]] ||
+   "$(for f in $(ls "$(cl_store_dir 5)" | grep '^[0-9a-f]*\.[0-9]\{20\}$'); do printf "$(sed 's/../\\x&/g' <<<"${f%.*}")\n"; done | sort)" ]] ||
   bad "node 5's store listing differs from its disk"
 kill -0 "${CL_PID[5]}" && cl_agent 5 self >/dev/null && ok "node 5 still running and answering" || bad "node 5 died"
 exit $((fails > 0))
