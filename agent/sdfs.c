@@ -1381,8 +1381,16 @@ void sdfs_serve(struct sdfs *s, int fd, const uint8_t *payload, size_t len)
 	int slot = xfer_alloc(s, data ? (r.cmd == SDFS_WRITE ? K_WRITE : K_READ) : K_REPLY);
 	int one = 1;
 
+	if (slot < 0 && data && (slot = xfer_alloc(s, K_REPLY)) >= 0) {
+		/* every data stream is taken: say so (a put tries another head) */
+		s->n_refused++;
+		s->x[slot].up.fd = fd;
+		if (send_status(s, slot, &s->x[slot].up, EBUSY, "too many transfers at once"))
+			fail(s, slot, EBUSY, "too many transfers at once");
+		return;
+	}
 	if (slot < 0) {
-		close(fd); /* too busy: the client sees the connection close */
+		close(fd); /* not even a slot to answer from */
 		s->n_refused++;
 		return;
 	}

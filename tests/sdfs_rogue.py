@@ -1,6 +1,6 @@
 """Sends authenticated but hostile SDFS requests to an agent, bypassing the
 CLI's own checks: names that try to leave the store, a chunk with a forged
-tag, a stream cut short, a misaligned read.  Prints what the agent did.
+tag, a stream cut short, a misaligned read, more streams than it takes.  Prints what the agent did.
 usage: sdfs_rogue.py HOST PORT KEYFILE"""
 import hmac
 import hashlib
@@ -90,4 +90,14 @@ for off in (0, 7):
     s, a = talk(req(READ, b"rogue/none", offset=off))
     s.close()
     print("read offset %d answered %s" % (off, a[0] if a else None))
+# every data stream taken: the next one is told so (EBUSY), not dropped
+held = []
+for i in range(24):
+    s, a = talk(req(WRITE, b"rogue/hold%d" % i, size=1 << 20))
+    held.append(s)
+s, a = talk(req(WRITE, b"rogue/one-too-many", size=1 << 20))
+print("stream 25 answered %s" % (a[0] if a else None))  # 16: EBUSY
+s.close()
+for s in held:
+    s.close()
 time.sleep(0.3)

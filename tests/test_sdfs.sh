@@ -112,12 +112,13 @@ cl_agent 1 get ../x "$W/x" 2>/dev/null && bad "get of ../x accepted"
 /usr/bin/python3 "$IDUNNO_ROOT/tests/sdfs_rogue.py" 127.0.0.1 "$CL_PORT" "$CL_KEY" >"$W/rogue" 2>&1 || bad "rogue: $(cat "$W/rogue")"
 grep -q "^refused 8 bad names$" "$W/rogue" || bad "rogue names: $(cat "$W/rogue")"
 grep -q "^forged chunk refused$" "$W/rogue" || bad "forged chunk: $(cat "$W/rogue")"
+grep -q "^stream 25 answered 16$" "$W/rogue" || bad "25 streams: $(cat "$W/rogue")"
 sleep 0.5
 after=$(find "$CL_DIR" -newer "$W/v3" -type f | grep -v -e '/agent.log$' -e '/stdout$' -e "^$W/" | sort)
 new=$(comm -13 <(echo "$before") <(echo "$after"))
-[[ -z $new ]] && ok "bad names and forged or truncated streams refused; no file written anywhere" ||
+[[ -z $new ]] && ok "bad names, forged and cut streams refused, a 25th stream told EBUSY; no file written anywhere" ||
   bad "files appeared: $new"
-for r in rogue/forged rogue/cut; do [[ -z $(cl_holders "$r") ]] || bad "$r stored"; done
+for r in rogue/forged rogue/cut rogue/hold0 rogue/one-too-many; do [[ -z $(cl_holders "$r") ]] || bad "$r stored"; done
 [[ $(cl_agent 1 stats | awk '$1 == "sdfs_bad_chunks" {print $2}') -ge 1 ]] || bad "no bad chunk counted"
 [[ $(cl_running | wc -l) == 6 ]] || bad "an agent died"
 
