@@ -744,9 +744,9 @@ int agent_run(const struct agent_opts *o, char *err, size_t errlen)
 		struct io_uring_cqe *cqe;
 		struct __kernel_timespec ts;
 		uint64_t now = now_ms(), deadline = swim_next_deadline(a->swim);
+		unsigned head, n = 0;
 
 		deadline = MIN(deadline, sdfs_tick(a->sdfs, now));
-		unsigned head, n = 0;
 
 		flush_swim(a);
 		if (a->leaving)

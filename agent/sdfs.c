@@ -380,11 +380,7 @@ static void maybe_free(struct sdfs *s, int slot)
 		xfer_free(s, slot);
 }
 
-/*
- * Gives up on a stream: the temporary file goes, both connections are
- * shut so whatever is in flight on them ends, and the client (up) is told
- * why when a write was refused before any data moved.
- */
+/* Reads and drops what the client still sends (see fail). */
 static void drain(struct sdfs *s, int slot)
 {
 	struct xfer *x = &s->x[slot];
@@ -398,6 +394,11 @@ static void drain(struct sdfs *s, int slot)
 	submit_timed(s, slot, sqe, IO_TIMEOUT_S);
 }
 
+/*
+ * Gives up on a stream: the temporary file goes (when the stream is
+ * freed), the successor's connection is shut so whatever is in flight on
+ * it ends, and the predecessor or client is told why.
+ */
 static void fail(struct sdfs *s, int slot, int status, const char *why)
 {
 	struct xfer *x = &s->x[slot];
@@ -850,8 +851,11 @@ static void on_chunk_read(struct sdfs *s, int slot, int bi, int res)
 static int source_open(struct sdfs *s, int slot, uint64_t version)
 {
 	struct xfer *x = &s->x[slot];
-	int ret = store_read_begin(s->store, x->req.name, version, &x->r, &x->size, &x->version);
+	int ret;
 
+	if (version == 0 && store_versions(s->store, x->req.name, &version, 1) <= 0)
+		version = 0; /* none: the read below says so */
+	ret = store_read_begin(s->store, x->req.name, version, &x->r, &x->size, &x->version);
 	if (ret == -EBADMSG) {
 		quarantine(s, x->req.name, version);
 		fail(s, slot, EBADMSG, "the replica here is corrupt");
@@ -971,9 +975,9 @@ static void on_down_ctrl(struct sdfs *s, int slot, const uint8_t *frame, size_t 
 			if (x->done)
 				x->done(s, slot, body[0], body + 1, h.len - 1);
 			x->done = NULL;
-			finish(s, slot);
 			if (body[0])
 				shutdown(x->down.fd, SHUT_RDWR);
+			finish(s, slot);
 		} else if (!x->down_ready) {
 			x->down_ready = 1;
 		} else {

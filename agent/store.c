@@ -141,12 +141,19 @@ int store_name_check(const char *name, char *err, size_t errlen)
 	return 0;
 }
 
-/* The file of (name, version): hex of the name, a dot, the version. */
-static void file_of(const char *name, uint64_t version, char *out, size_t len)
+/* The hex of name into out; returns its length. */
+static size_t hex_of(const char *name, char *out, size_t len)
 {
 	size_t o = 0;
 	for (const unsigned char *p = (const unsigned char *)name; *p && o + 3 < len; p++)
 		o += (size_t)snprintf(out + o, len - o, "%02x", *p);
+	return o;
+}
+
+/* The file of (name, version): hex of the name, a dot, the version. */
+static void file_of(const char *name, uint64_t version, char *out, size_t len)
+{
+	size_t o = hex_of(name, out, len);
 	snprintf(out + o, len - o, ".%0*llu", VERSION_DIGITS, (unsigned long long)version);
 }
 
@@ -599,9 +606,7 @@ int store_delete(struct store *s, const char *name)
 
 static void tomb_of(const char *name, uint64_t upto, char *out, size_t len)
 {
-	size_t o = 0;
-	for (const unsigned char *p = (const unsigned char *)name; *p && o + 3 < len; p++)
-		o += (size_t)snprintf(out + o, len - o, "%02x", *p);
+	size_t o = hex_of(name, out, len);
 	snprintf(out + o, len - o, ".d%0*llu", VERSION_DIGITS, (unsigned long long)upto);
 }
 
