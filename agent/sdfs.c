@@ -48,6 +48,8 @@
 #define SPACE_RESERVE	  (4u << 20) /* kept free on the store's disk */
 #define REPAIR_DELAY_MS	  1500	     /* after a membership change: let the news spread */
 #define REPAIR_PERIOD_MS  10000
+#define SCRUB_MS	  1000 /* at least this between two replicas checked */
+#define SCRUB_MBPS	  16   /* and at most this fast on average */
 #define CTRL_SMALL	  4096
 /*
  * File data is written 128 KiB at a time.  One 1 MiB write makes the page
@@ -83,7 +85,8 @@ enum kind {
 	K_READ,	 /* sending a file to a reader */
 	K_PUSH,	 /* sending a file to another agent (repair) */
 	K_CALL,	 /* a small request to another agent, one answer */
-	K_REPLY	 /* sending one answer, then closing */
+	K_REPLY, /* sending one answer, then closing */
+	K_SCRUB	 /* reading a local replica to check it, nothing sent */
 };
 
 struct sock {
@@ -181,7 +184,12 @@ struct sdfs {
 	int ntodo, todo_next, pushes;
 	/* counters */
 	uint64_t n_puts, n_writes, n_reads, n_refused, n_failed, n_bad_chunks, n_corrupt, n_pushed,
-		n_push_failed, n_dropped, n_rounds, bytes_in, bytes_out;
+		n_push_failed, n_dropped, n_rounds, bytes_in, bytes_out, n_scrubbed;
+	/* scrub: one replica at a time, in name order, forever */
+	uint64_t scrub_at, scrub_ms;
+	int scrubbing;
+	char scrub_name[STORE_NAME_MAX + 1];
+	uint64_t scrub_version;
 };
 
 static void advance(struct sdfs *s, int slot);
@@ -369,6 +377,11 @@ static void xfer_free(struct sdfs *s, int slot)
 	x->used = 0;
 	if (x->kind == K_PUSH && s->pushes > 0)
 		s->pushes--;
+	if (x->kind == K_SCRUB) { /* the next one after a pause that keeps the pace */
+		uint64_t now = util_now_ns() / 1000000;
+		s->scrubbing = 0;
+		s->scrub_at = now + MAX(s->scrub_ms, x->size / (SCRUB_MBPS * 1000));
+	}
 }
 
 /* Frees the stream once nothing is in flight. */
@@ -411,9 +424,10 @@ static void fail(struct sdfs *s, int slot, int status, const char *why)
 	if (x->kind != K_CALL)
 		log_msg(status == EEXIST ? LOG_INFO : LOG_WARN,
 			"sdfs: %s of %s v%llu%s%s failed: %s",
-			x->kind == K_WRITE  ? "write"
-			: x->kind == K_PUSH ? "push"
-					    : "read",
+			x->kind == K_WRITE   ? "write"
+			: x->kind == K_PUSH  ? "push"
+			: x->kind == K_SCRUB ? "check"
+					     : "read",
 			x->req.name, (unsigned long long)x->version, x->peer.ip ? " with " : "",
 			x->peer.ip ? peer : "", why);
 	s->n_failed++;
@@ -774,7 +788,7 @@ static void on_chunk_in(struct sdfs *s, int slot, int64_t chunk)
 
 static struct sock *data_out(struct xfer *x)
 {
-	return x->kind == K_READ ? &x->up : &x->down;
+	return x->kind == K_READ ? &x->up : x->kind == K_PUSH ? &x->down : NULL;
 }
 
 static void quarantine(struct sdfs *s, const char *name, uint64_t version)
@@ -811,6 +825,22 @@ static void advance_source(struct sdfs *s, int slot)
 		x->pending++;
 		x->read_next++;
 	}
+	while (!out && x->sent_next < x->read_next) { /* a scrub: checked is done */
+		struct buf *b = &x->b[x->sent_next % NB];
+		if (!b->ready)
+			break;
+		b->ready = b->sneed = 0;
+		x->sent_next++;
+	}
+	if (!out) {
+		if (x->sent_next == x->nchunks && !x->finishing) {
+			s->n_scrubbed++;
+			finish(s, slot);
+		} else if (x->read_next < x->nchunks && x->sent_next == x->read_next) {
+			advance_source(s, slot); /* buffers freed: read on */
+		}
+		return;
+	}
 	if (!out->sbusy && x->sent_next < x->read_next) {
 		struct buf *b = &x->b[x->sent_next % NB];
 		if (b->ready && b->sneed)
@@ -840,10 +870,12 @@ static void on_chunk_read(struct sdfs *s, int slot, int bi, int res)
 		fail(s, slot, EBADMSG, "the replica here is corrupt");
 		return;
 	}
-	chunk_seal(s->env.key, x->req.sid, (uint32_t)b->chunk, b->p, b->len,
-		   store_reader_crc(x->r, (uint64_t)b->chunk));
 	b->ready = 1;
 	b->sneed = 1;
+	if (x->kind == K_SCRUB)
+		return;
+	chunk_seal(s->env.key, x->req.sid, (uint32_t)b->chunk, b->p, b->len,
+		   store_reader_crc(x->r, (uint64_t)b->chunk));
 	s->bytes_out += b->len;
 }
 
@@ -1264,6 +1296,9 @@ static void advance(struct sdfs *s, int slot)
 		if (x->down_ready)
 			advance_source(s, slot);
 		break;
+	case K_SCRUB:
+		advance_source(s, slot);
+		break;
 	default:
 		break;
 	}
@@ -1321,7 +1356,9 @@ static void serve_list(struct sdfs *s, int slot)
 
 	wire_put_u8(&b, 0);
 	wire_put_u32(&b, 0); /* count, filled below */
-	ret = store_list(s->store, list_one, &b);
+	/* want = 1: names and versions only (repair rounds), sizes cost an open each */
+	ret = s->x[slot].req.want ? store_list_names(s->store, list_one, &b)
+				  : store_list(s->store, list_one, &b);
 	if (!ret)
 		ret = store_tomb_list(s->store, list_tomb, &b);
 	if (ret) {
@@ -1682,7 +1719,7 @@ static void round_start(struct sdfs *s)
 {
 	struct wire_addr live[MAX_NODES];
 	int n = s->env.live(s->env.arg, live, MAX_NODES);
-	struct sdfs_req r = {.cmd = SDFS_LIST};
+	struct sdfs_req r = {.cmd = SDFS_LIST, .want = 1}; /* no sizes needed */
 
 	for (int i = 0; i < s->nlists; i++)
 		free(s->lists[i].e);
@@ -1696,8 +1733,9 @@ static void round_start(struct sdfs *s)
 	for (int i = 0; i < n; i++) {
 		s->lists[i].who = live[i];
 		if (wire_addr_eq(live[i], s->env.self)) {
-			s->lists[i].ok = store_list(s->store, local_entry, &s->lists[i]) == 0 &&
-					 store_tomb_list(s->store, local_tomb, &s->lists[i]) == 0;
+			s->lists[i].ok =
+				store_list_names(s->store, local_entry, &s->lists[i]) == 0 &&
+				store_tomb_list(s->store, local_tomb, &s->lists[i]) == 0;
 			if (s->lists[i].n > 1)
 				qsort(s->lists[i].e, (size_t)s->lists[i].n, sizeof(struct entry),
 				      cmp_entry);
@@ -1732,6 +1770,11 @@ int sdfs_new(const struct sdfs_env *env, const char *dir, struct sdfs **out, cha
 		s->check_space = !r || strcmp(r, "off");
 	}
 	s->repair_at = util_now_ns() / 1000000 + REPAIR_DELAY_MS;
+	/* IDUNNO_SDFS_SCRUB_MS: the pause between two replicas checked */
+	s->scrub_ms = getenv("IDUNNO_SDFS_SCRUB_MS")
+			      ? strtoull(getenv("IDUNNO_SDFS_SCRUB_MS"), NULL, 10)
+			      : SCRUB_MS;
+	s->scrub_at = s->repair_at + s->scrub_ms;
 	*out = s;
 	return 0;
 }
@@ -1757,8 +1800,69 @@ void sdfs_members_changed(struct sdfs *s, uint64_t now_ms)
 	s->repair_at = now_ms + REPAIR_DELAY_MS; /* a burst of changes: one round after */
 }
 
+struct scrub_pick {
+	const char *after_name;
+	uint64_t after_version;
+	char name[STORE_NAME_MAX + 1], first[STORE_NAME_MAX + 1];
+	uint64_t version, first_version;
+};
+
+static int before(const char *an, uint64_t av, const char *bn, uint64_t bv)
+{
+	int c = strcmp(an, bn);
+	return c < 0 || (c == 0 && av < bv);
+}
+
+/* The replica after the last one checked (in name, version order), or the first. */
+static int scrub_pick(void *arg, const char *name, uint64_t version, uint64_t size)
+{
+	struct scrub_pick *p = arg;
+
+	(void)size;
+	if (!p->first[0] || before(name, version, p->first, p->first_version)) {
+		snprintf(p->first, sizeof(p->first), "%s", name);
+		p->first_version = version;
+	}
+	if (before(p->after_name, p->after_version, name, version) &&
+	    (!p->name[0] || before(name, version, p->name, p->version))) {
+		snprintf(p->name, sizeof(p->name), "%s", name);
+		p->version = version;
+	}
+	return 0;
+}
+
+/*
+ * Scrubbing: every replica here is read back and checked, one at a time,
+ * so a corrupt one is found (and repaired) even if nothing reads it.
+ */
+static void scrub_next(struct sdfs *s, uint64_t now_ms)
+{
+	struct scrub_pick p = {.after_name = s->scrub_name, .after_version = s->scrub_version};
+	int slot;
+
+	s->scrub_at = now_ms + s->scrub_ms;
+	store_list_names(s->store, scrub_pick, &p);
+	if (!p.name[0] && !p.first[0])
+		return;	  /* nothing held */
+	if (!p.name[0]) { /* a full pass done: from the start */
+		snprintf(p.name, sizeof(p.name), "%s", p.first);
+		p.version = p.first_version;
+	}
+	snprintf(s->scrub_name, sizeof(s->scrub_name), "%s", p.name);
+	s->scrub_version = p.version;
+	slot = xfer_alloc(s, K_SCRUB);
+	if (slot < 0)
+		return;
+	snprintf(s->x[slot].req.name, sizeof(s->x[slot].req.name), "%s", p.name);
+	s->scrubbing = 1;
+	if (source_open(s, slot, p.version) == 0)
+		advance(s, slot);
+}
+
 uint64_t sdfs_tick(struct sdfs *s, uint64_t now_ms)
 {
+	if (!s->scrubbing && now_ms >= s->scrub_at)
+		scrub_next(s, now_ms);
 	if (s->todo_next < s->ntodo)
 		run_todo(s);
 	if (now_ms >= s->repair_at && !s->round_active && s->todo_next >= s->ntodo &&
@@ -1766,7 +1870,7 @@ uint64_t sdfs_tick(struct sdfs *s, uint64_t now_ms)
 		s->repair_at = now_ms + REPAIR_PERIOD_MS;
 		round_start(s);
 	}
-	return s->repair_at;
+	return MIN(s->repair_at, s->scrubbing ? UINT64_MAX : s->scrub_at);
 }
 
 size_t sdfs_stats(const struct sdfs *s, char *buf, size_t cap)
@@ -1776,12 +1880,13 @@ size_t sdfs_stats(const struct sdfs *s, char *buf, size_t cap)
 		"sdfs_puts %llu\nsdfs_writes %llu\nsdfs_reads %llu\nsdfs_refused %llu\n"
 		"sdfs_failed %llu\nsdfs_bad_chunks %llu\nsdfs_corrupt_replicas %llu\n"
 		"sdfs_pushed %llu\nsdfs_push_failed %llu\nsdfs_dropped %llu\n"
-		"sdfs_repair_rounds %llu\nsdfs_bytes_in %llu\nsdfs_bytes_out %llu\n",
+		"sdfs_repair_rounds %llu\nsdfs_bytes_in %llu\nsdfs_bytes_out %llu\n"
+		"sdfs_replicas_checked %llu\n",
 		(unsigned long long)s->n_puts, (unsigned long long)s->n_writes,
 		(unsigned long long)s->n_reads, (unsigned long long)s->n_refused,
 		(unsigned long long)s->n_failed, (unsigned long long)s->n_bad_chunks,
 		(unsigned long long)s->n_corrupt, (unsigned long long)s->n_pushed,
 		(unsigned long long)s->n_push_failed, (unsigned long long)s->n_dropped,
 		(unsigned long long)s->n_rounds, (unsigned long long)s->bytes_in,
-		(unsigned long long)s->bytes_out);
+		(unsigned long long)s->bytes_out, (unsigned long long)s->n_scrubbed);
 }

@@ -51,7 +51,7 @@ struct sdfs_req {
 	char name[STORE_NAME_MAX + 1];
 	uint64_t version, size, offset;
 	uint8_t sid[SDFS_SID_LEN];
-	uint8_t want; /* WRITE: replicas wanted, the receiver included */
+	uint8_t want; /* WRITE: replicas wanted, the receiver included; LIST: 1 = no sizes */
 	uint8_t ncand;
 	struct wire_addr cand[SDFS_MAX_CAND]; /* WRITE: where the rest may go, best first */
 };

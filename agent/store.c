@@ -699,7 +699,7 @@ int store_tomb_list(struct store *s, store_tomb_fn fn, void *arg)
 	return ret;
 }
 
-int store_list(struct store *s, store_list_fn fn, void *arg)
+static int list(struct store *s, store_list_fn fn, void *arg, int sizes)
 {
 	char name[STORE_NAME_MAX + 1];
 	struct dirent *e;
@@ -717,16 +717,28 @@ int store_list(struct store *s, store_list_fn fn, void *arg)
 		int fd;
 		if (parse_file(e->d_name, name, sizeof(name), &v))
 			continue;
-		fd = open_beneath(s, e->d_name, O_RDONLY, 0);
-		if (fd < 0)
-			continue;
-		if (fstat(fd, &st) == 0 && st.st_size >= TRAILER &&
-		    pread(fd, tr, 8, st.st_size - TRAILER) == 8)
-			for (int i = 7; i >= 0; i--)
-				size = size << 8 | tr[i];
-		close(fd);
+		if (sizes) {
+			fd = open_beneath(s, e->d_name, O_RDONLY, 0);
+			if (fd < 0)
+				continue;
+			if (fstat(fd, &st) == 0 && st.st_size >= TRAILER &&
+			    pread(fd, tr, 8, st.st_size - TRAILER) == 8)
+				for (int i = 7; i >= 0; i--)
+					size = size << 8 | tr[i];
+			close(fd);
+		}
 		ret = fn(arg, name, v, size);
 	}
 	closedir(d);
 	return ret;
+}
+
+int store_list(struct store *s, store_list_fn fn, void *arg)
+{
+	return list(s, fn, arg, 1);
+}
+
+int store_list_names(struct store *s, store_list_fn fn, void *arg)
+{
+	return list(s, fn, arg, 0);
 }

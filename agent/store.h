@@ -90,6 +90,8 @@ int store_delete(struct store *s, const char *name);
 typedef int (*store_list_fn)(void *arg, const char *name, uint64_t version, uint64_t size);
 /* Calls fn for every (name, version) held here, in no particular order. */
 int store_list(struct store *s, store_list_fn fn, void *arg);
+/* The same without opening anything: every size is 0. */
+int store_list_names(struct store *s, store_list_fn fn, void *arg);
 
 /*
  * Deletion markers.  Deleting name up to version upto removes every
