@@ -93,6 +93,25 @@ int main(void)
 	setenv("IDUNNO_CRC_SOFTWARE", "1", 1);
 	CHECK(store_crc32c(0, "123456789", 9) == 0xe3069283u, "software crc32c check value");
 	unsetenv("IDUNNO_CRC_SOFTWARE");
+	{
+		/* the three-lane hardware path against the byte-at-a-time one,
+		 * at lengths around its lane boundaries, and split anywhere */
+		static const size_t lens[] = {
+			0, 1, 7, 8, 12287, 12288, 12289, 3 * 4096 * 5 + 13, 1 << 20, (1 << 20) + 5};
+		for (size_t i = 0; i < big; i++)
+			data[i] = (uint8_t)(t_randf(&seed) * 127);
+		for (size_t i = 0; i < ARRAY_SIZE(lens); i++) {
+			uint32_t hw = store_crc32c(0, data, lens[i]), sw, split;
+			size_t cut = lens[i] / 3 + 5 > lens[i] ? 0 : lens[i] / 3 + 5;
+			setenv("IDUNNO_CRC_SOFTWARE", "1", 1);
+			sw = store_crc32c(0, data, lens[i]);
+			unsetenv("IDUNNO_CRC_SOFTWARE");
+			split = store_crc32c(store_crc32c(0, data, cut), data + cut, lens[i] - cut);
+			CHECK(hw == sw && split == sw,
+			      "crc32c of %zu bytes: %08x, software %08x, split %08x", lens[i], hw,
+			      sw, split);
+		}
+	}
 
 	REQUIRE(mkdtemp(dir), "mkdtemp");
 	snprintf(sdir, sizeof(sdir), "%s/sdfs", dir);
