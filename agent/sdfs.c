@@ -1342,8 +1342,9 @@ static int list_one(void *arg, const char *name, uint64_t version, uint64_t size
 }
 
 /* A deletion marker goes in a listing as an entry of size SDFS_TOMB_SIZE. */
-static int list_tomb(void *arg, const char *name, uint64_t upto)
+static int list_tomb(void *arg, const char *name, uint64_t upto, uint64_t size)
 {
+	(void)size;
 	return list_one(arg, name, upto, SDFS_TOMB_SIZE);
 }
 
@@ -1710,8 +1711,9 @@ static int local_entry(void *arg, const char *name, uint64_t version, uint64_t s
 	return 0;
 }
 
-static int local_tomb(void *arg, const char *name, uint64_t upto)
+static int local_tomb(void *arg, const char *name, uint64_t upto, uint64_t size)
 {
+	(void)size;
 	return local_entry(arg, name, upto, SDFS_TOMB_SIZE);
 }
 

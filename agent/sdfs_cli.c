@@ -54,6 +54,33 @@ static int call_sdfs(struct client *cl, struct wire_addr to, const struct sdfs_r
 	return n < 0 ? n : client_call(cl, to, p, (size_t)n, body, len, err, errlen);
 }
 
+/*
+ * Opens a stream: connects to `to`, sends r (for name, with a fresh stream
+ * id) and reads the first answer into *body.  Returns the socket, or
+ * -errno with err filled.
+ */
+static int start_stream(struct client *cl, struct wire_addr to, struct sdfs_req *r,
+			const char *name, uint8_t **body, size_t *len, char *err, size_t errlen)
+{
+	int fd = client_connect(cl, to, err, errlen), ret;
+
+	if (fd < 0)
+		return fd;
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	randombytes_buf(r->sid, sizeof(r->sid));
+	ret = send_sdfs(cl, fd, r);
+	if (!ret)
+		ret = client_recv_response(cl, fd, body, len);
+	if (ret) {
+		char who[32];
+		wire_addr_str(to, who, sizeof(who));
+		util_seterr(err, errlen, "%s: %s", who, strerror(-ret));
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
 /* The versions every live member holds. Returns how many members, or -1. */
 static int gather(struct client *cl, const char *name, struct holding **out)
 {
@@ -165,21 +192,10 @@ int sdfs_put(struct client *cl, const char *local, const char *name)
 		char err[256], head[32];
 		uint8_t *body = NULL;
 		size_t len;
-		int fd = client_connect(cl, ranked[i], err, sizeof(err)), ret;
+		int fd = start_stream(cl, ranked[i], &r, name, &body, &len, err, sizeof(err)), ret;
 		wire_addr_str(ranked[i], head, sizeof(head));
 		if (fd < 0) {
 			fprintf(stderr, "agent put: %s (trying the next)\n", err);
-			continue;
-		}
-		snprintf(r.name, sizeof(r.name), "%s", name);
-		randombytes_buf(r.sid, sizeof(r.sid));
-		ret = send_sdfs(cl, fd, &r);
-		if (!ret)
-			ret = client_recv_response(cl, fd, &body, &len);
-		if (ret) {
-			fprintf(stderr, "agent put: %s: %s (trying the next)\n", head,
-				strerror(-ret));
-			close(fd);
 			continue;
 		}
 		if (body[0]) {
@@ -263,21 +279,18 @@ static int fetch(struct client *cl, const char *name, uint64_t v, const struct h
 		char err[256], who[32];
 		uint8_t *body = NULL;
 		size_t len;
-		int fd = client_connect(cl, order[i], err, sizeof(err));
+		int fd = start_stream(cl, order[i], &r, name, &body, &len, err, sizeof(err));
 		wire_addr_str(order[i], who, sizeof(who));
 		if (fd < 0) {
 			fprintf(stderr, "agent: %s (trying the next replica)\n", err);
+			ret = fd;
 			continue;
 		}
-		snprintf(r.name, sizeof(r.name), "%s", name);
-		randombytes_buf(r.sid, sizeof(r.sid));
-		ret = send_sdfs(cl, fd, &r);
-		if (!ret)
-			ret = client_recv_response(cl, fd, &body, &len);
-		if (!ret && body[0]) {
+		ret = 0;
+		if (body[0]) {
 			print_status("get", who, body, len);
 			ret = -body[0];
-		} else if (!ret) {
+		} else {
 			struct wire_rd rd = {body + 1, len - 1, 0, 0};
 			(void)wire_get_u64(&rd);
 			size = wire_get_u64(&rd);

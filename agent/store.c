@@ -744,25 +744,10 @@ int store_tomb_set(struct store *s, const char *name, uint64_t upto)
 	return removed;
 }
 
-int store_tomb_list(struct store *s, store_tomb_fn fn, void *arg)
-{
-	char name[STORE_NAME_MAX + 1];
-	struct dirent *e;
-	uint64_t v;
-	int ret = 0;
-	DIR *d = fdopendir(dup(s->dirfd));
+enum list_what { L_NAMES, L_SIZES, L_MARKERS };
 
-	if (!d)
-		return -errno;
-	rewinddir(d);
-	while (!ret && (e = readdir(d)))
-		if (!parse_tomb(e->d_name, name, sizeof(name), &v))
-			ret = fn(arg, name, v);
-	closedir(d);
-	return ret;
-}
-
-static int list(struct store *s, store_list_fn fn, void *arg, int sizes)
+/* Calls fn for every version file (sizes read or 0), or every marker. */
+static int list(struct store *s, store_list_fn fn, void *arg, enum list_what what)
 {
 	char name[STORE_NAME_MAX + 1];
 	struct dirent *e;
@@ -778,9 +763,10 @@ static int list(struct store *s, store_list_fn fn, void *arg, int sizes)
 		uint8_t tr[8];
 		uint64_t size = 0;
 		int fd;
-		if (parse_file(e->d_name, name, sizeof(name), &v))
+		if (what == L_MARKERS ? parse_tomb(e->d_name, name, sizeof(name), &v)
+				      : parse_file(e->d_name, name, sizeof(name), &v))
 			continue;
-		if (sizes) {
+		if (what == L_SIZES) {
 			fd = open_beneath(s, e->d_name, O_RDONLY, 0);
 			if (fd < 0)
 				continue;
@@ -798,10 +784,15 @@ static int list(struct store *s, store_list_fn fn, void *arg, int sizes)
 
 int store_list(struct store *s, store_list_fn fn, void *arg)
 {
-	return list(s, fn, arg, 1);
+	return list(s, fn, arg, L_SIZES);
 }
 
 int store_list_names(struct store *s, store_list_fn fn, void *arg)
 {
-	return list(s, fn, arg, 0);
+	return list(s, fn, arg, L_NAMES);
+}
+
+int store_tomb_list(struct store *s, store_list_fn fn, void *arg)
+{
+	return list(s, fn, arg, L_MARKERS);
 }

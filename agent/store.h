@@ -103,8 +103,8 @@ int store_list_names(struct store *s, store_list_fn fn, void *arg);
 int store_tomb_set(struct store *s, const char *name, uint64_t upto);
 /* The marker of name (0: none). */
 uint64_t store_tomb_get(struct store *s, const char *name);
-typedef int (*store_tomb_fn)(void *arg, const char *name, uint64_t upto);
-int store_tomb_list(struct store *s, store_tomb_fn fn, void *arg);
+/* Calls fn(arg, name, upto, 0) for every marker. */
+int store_tomb_list(struct store *s, store_list_fn fn, void *arg);
 
 /* CRC32C (Castagnoli), hardware-assisted where the CPU has SSE4.2. */
 uint32_t store_crc32c(uint32_t crc, const void *data, size_t len);
