@@ -48,6 +48,7 @@
 #define SPACE_RESERVE	  (4u << 20) /* kept free on the store's disk */
 #define REPAIR_DELAY_MS	  1500	     /* after a membership change: let the news spread */
 #define REPAIR_PERIOD_MS  10000
+#define REPAIR_JITTER_MS  500
 #define SCRUB_MS	  1000 /* at least this between two replicas checked */
 #define SCRUB_MBPS	  16   /* and at most this fast on average */
 #define CTRL_SMALL	  4096
@@ -1799,7 +1800,9 @@ void sdfs_free(struct sdfs *s)
 
 void sdfs_members_changed(struct sdfs *s, uint64_t now_ms)
 {
-	s->repair_at = now_ms + REPAIR_DELAY_MS; /* a burst of changes: one round after */
+	/* a burst of changes: one round after; every member hears of a change
+	 * at about the same time, so spread their rounds over half a second */
+	s->repair_at = now_ms + REPAIR_DELAY_MS + randombytes_uniform(REPAIR_JITTER_MS);
 }
 
 struct scrub_pick {
@@ -1861,6 +1864,22 @@ static void scrub_next(struct sdfs *s, uint64_t now_ms)
 		advance(s, slot);
 }
 
+static int stop_at_first(void *arg, const char *name, uint64_t version, uint64_t size)
+{
+	(void)arg;
+	(void)name;
+	(void)version;
+	(void)size;
+	return 1;
+}
+
+/* Whether the store holds any version or deletion marker. */
+static int holds_anything(struct sdfs *s)
+{
+	return store_list_names(s->store, stop_at_first, NULL) == 1 ||
+	       store_tomb_list(s->store, stop_at_first, NULL) == 1;
+}
+
 uint64_t sdfs_tick(struct sdfs *s, uint64_t now_ms)
 {
 	if (!s->scrubbing && now_ms >= s->scrub_at)
@@ -1869,8 +1888,12 @@ uint64_t sdfs_tick(struct sdfs *s, uint64_t now_ms)
 		run_todo(s);
 	if (now_ms >= s->repair_at && !s->round_active && s->todo_next >= s->ntodo &&
 	    s->pushes == 0) {
-		s->repair_at = now_ms + REPAIR_PERIOD_MS;
-		round_start(s);
+		s->repair_at = now_ms + REPAIR_PERIOD_MS + randombytes_uniform(REPAIR_JITTER_MS);
+		/* Every action of a round starts from what this member holds (a
+		 * push, a drop) or has just lost (an ask): with neither, the
+		 * round would only cost the others a listing each. */
+		if (s->ask || holds_anything(s))
+			round_start(s);
 	}
 	return MIN(s->repair_at, s->scrubbing ? UINT64_MAX : s->scrub_at);
 }
