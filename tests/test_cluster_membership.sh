@@ -46,7 +46,10 @@ for attempt in 1 2 3; do
   echo "note: the stop lasted ${stopped} ms (machine busy), not a fair test; again"
 done
 if ((stopped >= 250)); then bad "could not stop node 4 for less than 250 ms in 3 attempts"
-elif ((f1 > f0)); then bad "node 4 declared failed after a ${stopped} ms stop"
+elif ((f1 > f0)); then
+  bad "node 4 declared failed after a ${stopped} ms stop ($(date -u -d @$((t0 / 1000000000)) +%T).$(printf %03d $((t0 / 1000000 % 1000))) to +${stopped} ms)"
+  # what each node saw, to tell a slow refutation from a slow suspicion
+  grep -H "member $(cl_addr 4) " "$CL_DIR"/node*/agent.log | sed "s|$CL_DIR/||" | sort -t' ' -k1.8 | tail -40
 else ok "SIGSTOP ${stopped} ms: node 4 not declared failed ($(changes | grep -c "member $(cl_addr 4) alive -> suspect") suspicions, refuted)"; fi
 cl_wait_converged 9 10 || bad "no convergence after the stops: $(cl_view 1 | tr "\n" ";")"
 
