@@ -28,6 +28,18 @@ done
 cl_heal
 cl_wait_converged 10 30 && ok "healed: every node sees 10 alive again" || bad "no convergence after healing: $(cl_view 1 | tr '\n' ';')"
 
+# The loss test starts from a settled cluster: suspicions raised in the
+# partition's aftermath (as late gossip meets the refutations) are not
+# the loss's doing.  Settled = no status change anywhere for 3 s.
+changes() { cat "$CL_DIR"/node*/agent.log | grep -c -e '-> suspect' -e '-> failed' -e '-> alive'; }
+deadline=$((SECONDS + 30)) last=$(changes) quiet=0
+while ((SECONDS < deadline && quiet < 15)); do
+  sleep 0.2
+  c=$(changes)
+  ((c == last)) && quiet=$((quiet + 1)) || quiet=0
+  last=$c
+done
+((quiet >= 15)) || bad "the cluster did not settle after healing"
 start=$(cat "$CL_DIR"/node*/agent.log | grep -c -- '-> failed')
 cl_loss 5 || bad "could not install the loss rules"
 sleep 60
