@@ -102,7 +102,6 @@ struct sock {
 	uint8_t hdr[WIRE_HDR_LEN + CTRL_SMALL];
 	uint8_t *big; /* a control frame larger than hdr */
 	uint8_t *tx;  /* a control frame being sent */
-	int eof;
 };
 
 struct buf {
@@ -128,7 +127,7 @@ struct xfer {
 	/* data */
 	struct store_writer *w;
 	struct store_reader *r;
-	uint64_t version, size, nchunks, first;
+	uint64_t version, size, nchunks;
 	uint64_t recv_next, sent_next, read_next, written;
 	struct buf b[NB];
 	int bufs;
@@ -544,6 +543,13 @@ static void chain_next(struct sdfs *s, int slot)
 	write_ready_up(s, slot);
 }
 
+/* The current candidate refused or failed: on to the one after it. */
+static void skip_candidate(struct sdfs *s, int slot)
+{
+	s->x[slot].cand_i++;
+	chain_next(s, slot);
+}
+
 static void serve_write(struct sdfs *s, int slot)
 {
 	struct xfer *x = &s->x[slot];
@@ -618,8 +624,7 @@ static void on_down_ready(struct sdfs *s, int slot, const uint8_t *body, size_t 
 		log_msg(LOG_INFO, "sdfs: %s refused %s v%llu: %s: %.*s (trying the next)", who,
 			x->req.name, (unsigned long long)x->version, strerror(status),
 			(int)MIN(len - 1, 200u), (const char *)body + 1);
-		x->cand_i++;
-		chain_next(s, slot);
+		skip_candidate(s, slot);
 		return;
 	}
 	(void)wire_get_u64(&rd);
@@ -915,8 +920,7 @@ static void serve_read(struct sdfs *s, int slot)
 	}
 	if (source_open(s, slot, x->req.version))
 		return;
-	x->first = MIN(x->req.offset / STORE_CHUNK, x->nchunks);
-	x->read_next = x->sent_next = x->first;
+	x->read_next = x->sent_next = MIN(x->req.offset / STORE_CHUNK, x->nchunks);
 	wire_put_u8(&b, 0);
 	wire_put_u64(&b, x->version);
 	wire_put_u64(&b, x->size);
@@ -1137,13 +1141,11 @@ void sdfs_complete(struct sdfs *s, uint32_t idx, int res)
 		}
 		if (res <= 0 && setting_up_chain(x, k)) {
 			k->rbusy = 0;
-			x->cand_i++;
-			chain_next(s, slot);
+			skip_candidate(s, slot);
 			break;
 		}
 		if (res <= 0) {
 			k->rbusy = 0;
-			k->eof = 1;
 			fail(s, slot, EPIPE,
 			     res == -ECANCELED ? "timed out"
 			     : res == 0	       ? "closed"
@@ -1163,8 +1165,7 @@ void sdfs_complete(struct sdfs *s, uint32_t idx, int res)
 	case O_DN_SEND:
 		if (res <= 0 && setting_up_chain(x, k)) {
 			k->sbusy = 0;
-			x->cand_i++;
-			chain_next(s, slot);
+			skip_candidate(s, slot);
 			break;
 		}
 		if (res <= 0) {
@@ -1186,8 +1187,7 @@ void sdfs_complete(struct sdfs *s, uint32_t idx, int res)
 			break;
 		if (res < 0) {
 			if (x->kind == K_WRITE) { /* a dead candidate: skip it */
-				x->cand_i++;
-				chain_next(s, slot);
+				skip_candidate(s, slot);
 			} else {
 				fail(s, slot, EHOSTUNREACH, "cannot connect");
 			}
