@@ -61,13 +61,18 @@ COMMON_SRC  := $(wildcard common/*.c)
 KERNELS_SRC := $(wildcard kernels/*.c)
 MODELS_SRC  := $(wildcard models/*.c)
 ENGINE_LIB_SRC := $(filter-out engine/main.c,$(wildcard engine/*.c))
-AGENT_LIB_SRC  := $(filter-out agent/main.c,$(wildcard agent/*.c))
+# The agent, one folder per layer (docs/agent.md draws who includes whom).
+AGENT_LAYERS   := wire membership core ctl sdfs tasks cli
+AGENT_LIB_SRC  := $(filter-out agent/cli/main.c,$(foreach l,$(AGENT_LAYERS),$(wildcard agent/$(l)/*.c)))
 
 COMMON_OBJ  := $(COMMON_SRC:%.c=$(OUT)/%.o)
 KERNELS_OBJ := $(KERNELS_SRC:%.c=$(OUT)/%.o)
 MODELS_OBJ  := $(MODELS_SRC:%.c=$(OUT)/%.o) $(OUT)/models/imagenet_classes.o
 ENGINE_LIB_OBJ := $(ENGINE_LIB_SRC:%.c=$(OUT)/%.o)
 AGENT_LIB_OBJ  := $(AGENT_LIB_SRC:%.c=$(OUT)/%.o)
+layer_obj       = $(patsubst %.c,$(OUT)/%.o,$(wildcard agent/$(1)/*.c))
+WIRE_OBJ       := $(call layer_obj,wire)
+MEMBERSHIP_OBJ := $(call layer_obj,membership)
 AGENT_LIBS     := $(shell $(PKG) --libs liburing libsodium 2>/dev/null || echo -luring -lsodium)
 
 # Everything that runs a network links this set.
@@ -87,7 +92,7 @@ BPF_ARCH := $(shell uname -m | sed 's/x86_64/x86/; s/aarch64/arm64/')
 # One program per main: engine/main.c -> engine, bench/X.c -> X.
 BENCH_PROGS := $(patsubst bench/%.c,$(BINDIR)/%,$(wildcard bench/*.c))
 PROGRAMS := $(if $(wildcard engine/main.c),$(BINDIR)/engine) $(BENCH_PROGS) \
-            $(if $(wildcard agent/main.c),$(BINDIR)/agent) \
+            $(if $(wildcard agent/cli/main.c),$(BINDIR)/agent) \
             $(if $(BPF_OK),$(BINDIR)/exporter)
 
 TEST_SRC  := $(wildcard tests/test_*.c)
@@ -119,7 +124,7 @@ $(BINDIR)/engine: $(OUT)/engine/main.o $(NET_OBJ)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(NET_LIBS)
 
-$(BINDIR)/agent: $(OUT)/agent/main.o $(AGENT_LIB_OBJ) $(COMMON_OBJ)
+$(BINDIR)/agent: $(OUT)/agent/cli/main.o $(AGENT_LIB_OBJ) $(COMMON_OBJ)
 	$(call say,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(AGENT_LIBS) $(LDLIBS)
@@ -129,10 +134,24 @@ $(BENCH_PROGS): $(BINDIR)/%: $(OUT)/bench/%.o $(NET_OBJ)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(NET_LIBS)
 
-$(BINDIR)/tests/%: $(OUT)/tests/%.o $(AGENT_LIB_OBJ) $(NET_OBJ)
+# A test links only the layers it needs, so a pure layer that reached for
+# the loop (or an engine symbol) fails to link: LINK_test_x names them.
+# Tests without a LINK_ line get everything.
+SODIUM_LIBS := $(shell $(PKG) --libs libsodium 2>/dev/null || echo -lsodium)
+LINK_test_wire       := $(WIRE_OBJ) $(COMMON_OBJ)
+LINK_test_swim       := $(MEMBERSHIP_OBJ) $(WIRE_OBJ) $(COMMON_OBJ)
+LINK_test_place      := $(OUT)/agent/sdfs/place.o $(WIRE_OBJ) $(COMMON_OBJ)
+LINK_test_store      := $(OUT)/agent/sdfs/store.o $(COMMON_OBJ)
+LINK_test_store_full := $(OUT)/agent/sdfs/store.o $(COMMON_OBJ)
+LINK_test_sdfs_wire  := $(OUT)/agent/sdfs/sdfs_wire.o $(OUT)/agent/sdfs/store.o $(WIRE_OBJ) $(COMMON_OBJ)
+test_link = $(or $(LINK_$(1)),$(AGENT_LIB_OBJ) $(NET_OBJ))
+test_libs = $(if $(LINK_$(1)),$(SODIUM_LIBS) $(LDLIBS),$(AGENT_LIBS) $(NET_LIBS))
+
+.SECONDEXPANSION:
+$(BINDIR)/tests/%: $(OUT)/tests/%.o $$(call test_link,$$*)
 	$(call say,LD,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(AGENT_LIBS) $(NET_LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call test_libs,$*)
 
 $(OUT)/bpf/vmlinux.h:
 	$(call say,GEN,$@)

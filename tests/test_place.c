@@ -7,7 +7,7 @@
  * by that node coming in.
  */
 #include "check.h"
-#include "place.h"
+#include "sdfs/place.h"
 
 #include <stdio.h>
 #include <string.h>

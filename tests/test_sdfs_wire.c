@@ -6,7 +6,7 @@
  * single-bit flip anywhere in it (header, data, tag) is refused.
  */
 #include "check.h"
-#include "sdfs_wire.h"
+#include "sdfs/sdfs_wire.h"
 #include "util.h"
 
 #include <errno.h>

@@ -10,7 +10,7 @@
  * version; CRC32C matches its check value in hardware and software.
  */
 #include "check.h"
-#include "store.h"
+#include "sdfs/store.h"
 #include "util.h"
 
 #include <dirent.h>

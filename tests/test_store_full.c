@@ -5,7 +5,7 @@
  * smaller replica.  Skips without the privilege to mount a tmpfs.
  */
 #include "check.h"
-#include "store.h"
+#include "sdfs/store.h"
 #include "util.h"
 
 #include <dirent.h>

@@ -11,7 +11,7 @@
  * malformed cases are refused.
  */
 #include "check.h"
-#include "swim.h"
+#include "membership/swim.h"
 #include "util.h"
 
 #include <errno.h>

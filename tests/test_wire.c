@@ -8,7 +8,7 @@
  */
 #include "check.h"
 #include "util.h"
-#include "wire.h"
+#include "wire/wire.h"
 
 #include <errno.h>
 #include <string.h>

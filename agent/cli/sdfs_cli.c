@@ -1,10 +1,10 @@
 /*
  * sdfs_cli.c - SDFS subcommands (see sdfs_cli.h).
  */
-#include "sdfs_cli.h"
-#include "place.h"
-#include "sdfs_wire.h"
-#include "store.h"
+#include "cli/sdfs_cli.h"
+#include "sdfs/place.h"
+#include "sdfs/sdfs_wire.h"
+#include "sdfs/store.h"
 #include "util.h"
 
 #include <errno.h>

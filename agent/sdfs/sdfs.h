@@ -22,7 +22,7 @@
 #ifndef IDUNNO_SDFS_H
 #define IDUNNO_SDFS_H
 
-#include "wire.h"
+#include "wire/wire.h"
 
 #include <stddef.h>
 #include <stdint.h>

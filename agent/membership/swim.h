@@ -22,7 +22,7 @@
 #ifndef IDUNNO_SWIM_H
 #define IDUNNO_SWIM_H
 
-#include "wire.h"
+#include "wire/wire.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /*
  * rpc.c - RPC payload encoding (see rpc.h).
  */
-#include "rpc.h"
+#include "ctl/rpc.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /*
  * client.c - blocking RPC client (see client.h).
  */
-#include "client.h"
+#include "cli/client.h"
 #include "util.h"
 
 #include <arpa/inet.h>

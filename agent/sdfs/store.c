@@ -5,7 +5,7 @@
  * 24-byte trailer: u64 size, u32 chunk size, u32 chunk count, u32 magic,
  * u32 CRC32C of the checksum table and the trailer's first 20 bytes.
  */
-#include "store.h"
+#include "sdfs/store.h"
 #include "util.h"
 
 #include <dirent.h>

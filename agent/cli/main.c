@@ -2,14 +2,15 @@
  * main.c - the agent program: the daemon (`agent run`) and its client
  * subcommands, which talk to an agent over authenticated RPC.
  */
-#include "agent.h"
-#include "client.h"
-#include "sdfs_cli.h"
-#include "log.h"
-#include "rpc.h"
-#include "swim.h"
+#include "core/agent.h"
+#include "cli/client.h"
+#include "cli/sdfs_cli.h"
+#include "core/log.h"
+#include "ctl/ctl_grep.h"
+#include "ctl/rpc.h"
+#include "membership/swim.h"
 #include "util.h"
-#include "wire.h"
+#include "wire/wire.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

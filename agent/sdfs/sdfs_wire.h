@@ -22,8 +22,8 @@
 #ifndef IDUNNO_SDFS_WIRE_H
 #define IDUNNO_SDFS_WIRE_H
 
-#include "store.h"
-#include "wire.h"
+#include "sdfs/store.h"
+#include "wire/wire.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /*
  * place.c - rendezvous hashing (see place.h).
  */
-#include "place.h"
+#include "sdfs/place.h"
 
 #include <string.h>
 

@@ -6,8 +6,8 @@
 #ifndef IDUNNO_AGENT_H
 #define IDUNNO_AGENT_H
 
-#include "swim.h"
-#include "wire.h"
+#include "membership/swim.h"
+#include "wire/wire.h"
 
 #include <stddef.h>
 

@@ -18,12 +18,11 @@
  * folder) are synchronous: they touch a few bytes of cached metadata.
  * File data, fsync and rename go through io_uring.
  */
-#include "sdfs.h"
-#include "log.h"
-#include "place.h"
-#include "rpc.h"
-#include "sdfs_wire.h"
-#include "store.h"
+#include "sdfs/sdfs.h"
+#include "core/log.h"
+#include "sdfs/place.h"
+#include "sdfs/sdfs_wire.h"
+#include "sdfs/store.h"
 #include "util.h"
 
 #include <arpa/inet.h>

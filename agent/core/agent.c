@@ -11,11 +11,12 @@
  * disk or the network: grep runs in a forked child, and SDFS (sdfs.c)
  * moves file data with io_uring reads, writes and fsyncs.
  */
-#include "agent.h"
-#include "log.h"
-#include "rpc.h"
-#include "sdfs.h"
-#include "sdfs_wire.h"
+#include "core/agent.h"
+#include "core/log.h"
+#include "ctl/ctl_grep.h"
+#include "ctl/rpc.h"
+#include "sdfs/sdfs.h"
+#include "sdfs/sdfs_wire.h"
 #include "util.h"
 
 #include <arpa/inet.h>

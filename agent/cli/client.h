@@ -6,9 +6,9 @@
 #ifndef IDUNNO_CLIENT_H
 #define IDUNNO_CLIENT_H
 
-#include "rpc.h"
-#include "swim.h"
-#include "wire.h"
+#include "ctl/rpc.h"
+#include "membership/swim.h"
+#include "wire/wire.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /*
  * swim.c - the SWIM membership protocol core (see swim.h).
  */
-#include "swim.h"
+#include "membership/swim.h"
 #include "util.h"
 
 #include <errno.h>

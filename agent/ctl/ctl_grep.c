@@ -1,58 +1,15 @@
 /*
- * log.c - the agent's log file and local grep.
- *
- * Lines go through stdio to the page cache; a log line never waits for the
- * disk (the file is not synced).
+ * ctl_grep.c - the local half of distributed grep: search this node's log
+ * file for a pattern.
  */
-#include "log.h"
+#include "ctl/ctl_grep.h"
 #include "util.h"
 
 #include <errno.h>
 #include <regex.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
-#include <time.h>
-
-static FILE *log_file;
-static const char *const level_names[LOG_LEVEL_MAX] = {"DEBUG", "INFO", "WARN", "ERROR"};
-
-int log_open(const char *path)
-{
-	log_file = fopen(path, "ae");
-	if (!log_file)
-		return -errno;
-	setvbuf(log_file, NULL, _IOLBF, 0);
-	return 0;
-}
-
-void log_close(void)
-{
-	if (log_file)
-		fclose(log_file);
-	log_file = NULL;
-}
-
-void log_msg(enum log_level level, const char *fmt, ...)
-{
-	struct timeval tv;
-	struct tm tm;
-	char ts[32];
-	va_list ap;
-
-	if (!log_file)
-		return;
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(log_file, "%s.%03ldZ %-5s ", ts, (long)(tv.tv_usec / 1000), level_names[level]);
-	va_start(ap, fmt);
-	vfprintf(log_file, fmt, ap);
-	va_end(ap);
-	fputc('\n', log_file);
-}
 
 static void append(char **out, size_t *len, size_t *cap, const char *s, size_t n)
 {

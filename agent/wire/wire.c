@@ -1,7 +1,7 @@
 /*
  * wire.c - frame sealing and opening, keys, replay windows (see wire.h).
  */
-#include "wire.h"
+#include "wire/wire.h"
 #include "util.h"
 
 #include <arpa/inet.h>

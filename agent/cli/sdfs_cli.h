@@ -9,7 +9,7 @@
 #ifndef IDUNNO_SDFS_CLI_H
 #define IDUNNO_SDFS_CLI_H
 
-#include "client.h"
+#include "cli/client.h"
 
 int sdfs_put(struct client *cl, const char *local, const char *name);
 int sdfs_get(struct client *cl, const char *name, const char *local);

@@ -1,7 +1,7 @@
 /*
  * sdfs_wire.c - SDFS requests and chunk frames (see sdfs_wire.h).
  */
-#include "sdfs_wire.h"
+#include "sdfs/sdfs_wire.h"
 #include "util.h"
 
 #include <errno.h>

@@ -12,8 +12,8 @@
 #ifndef IDUNNO_RPC_H
 #define IDUNNO_RPC_H
 
-#include "swim.h"
-#include "wire.h"
+#include "membership/swim.h"
+#include "wire/wire.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -8,7 +8,7 @@
 #ifndef IDUNNO_PLACE_H
 #define IDUNNO_PLACE_H
 
-#include "wire.h"
+#include "wire/wire.h"
 
 #include <stddef.h>
 #include <stdint.h>
