@@ -21,9 +21,8 @@
  * which version it knows the name was deleted. */
 struct holding {
 	struct wire_addr who;
-	int ok, n;
-	uint64_t v[512];
-	uint64_t deleted;
+	int ok;
+	struct sdfs_stat st; /* n, v[] (newest first), deleted */
 };
 
 static int check_name(const char *cmd, const char *name)
@@ -102,14 +101,9 @@ static int gather(struct client *cl, const char *name, struct holding **out)
 			fprintf(stderr, "agent: %s (skipped)\n", err);
 			continue;
 		}
-		if (body[0] == 0) {
-			struct wire_rd rd = {body + 1, len - 1, 0, 0};
-			int k = wire_get_u16(&rd);
-			for (int j = 0; j < k && j < 512; j++)
-				h->v[h->n++] = wire_get_u64(&rd);
-			h->deleted = wire_get_u64(&rd);
-			h->ok = !rd.err;
-		}
+		h->ok = body[0] == 0 && sdfs_stat_decode(body, len, &h->st) == 0;
+		if (!h->ok)
+			h->st.n = 0;
 		free(body);
 	}
 	free(live);
@@ -119,14 +113,14 @@ static int gather(struct client *cl, const char *name, struct holding **out)
 		uint64_t deleted = 0;
 		for (int i = 0; i < n; i++)
 			if ((*out)[i].ok)
-				deleted = MAX(deleted, (*out)[i].deleted);
+				deleted = MAX(deleted, (*out)[i].st.deleted);
 		for (int i = 0; i < n; i++) {
-			struct holding *h = &(*out)[i];
+			struct sdfs_stat *st = &(*out)[i].st;
 			int k = 0;
-			for (int j = 0; j < h->n; j++)
-				if (h->v[j] > deleted)
-					h->v[k++] = h->v[j];
-			h->n = k;
+			for (int j = 0; j < st->n; j++)
+				if (st->v[j] > deleted)
+					st->v[k++] = st->v[j];
+			st->n = k;
 		}
 	}
 	return n;
@@ -159,8 +153,13 @@ static int stream_file(struct client *cl, int fd, int in, uint64_t size, const u
 
 static void print_status(const char *cmd, const char *what, const uint8_t *body, size_t len)
 {
-	fprintf(stderr, "agent %s: %s: %s%s%.*s\n", cmd, what, strerror(body[0]),
-		len > 1 ? ": " : "", (int)(len - 1), (const char *)body + 1);
+	const char *text;
+	size_t tlen;
+	int status;
+
+	sdfs_status_decode(body, len, &status, &text, &tlen);
+	fprintf(stderr, "agent %s: %s: %s%s%.*s\n", cmd, what, strerror(status), tlen ? ": " : "",
+		(int)tlen, text);
 }
 
 int sdfs_put(struct client *cl, const char *local, const char *name)
@@ -208,13 +207,17 @@ int sdfs_put(struct client *cl, const char *local, const char *name)
 			continue;
 		}
 		{
-			struct wire_rd rd = {body + 1, len - 1, 0, 0};
-			uint64_t version = wire_get_u64(&rd);
-			int nr = wire_get_u8(&rd);
-			char reps[SDFS_MAX_CAND * 24] = "";
-			for (int j = 0; j < nr && !rd.err; j++) {
+			struct sdfs_ready rdy;
+			char reps[(SDFS_MAX_CAND + 1) * 24] = "";
+			if (sdfs_ready_decode(body, len, &rdy)) {
+				fprintf(stderr, "agent put: %s: a malformed answer\n", head);
+				free(body);
+				close(fd);
+				break;
+			}
+			for (int j = 0; j < rdy.nreps; j++) {
 				char a[32];
-				wire_addr_str(wire_get_addr(&rd), a, sizeof(a));
+				wire_addr_str(rdy.reps[j], a, sizeof(a));
 				snprintf(reps + strlen(reps), sizeof(reps) - strlen(reps), "%s%s",
 					 j ? " " : "", a);
 			}
@@ -225,7 +228,7 @@ int sdfs_put(struct client *cl, const char *local, const char *name)
 			if (client_recv_response(cl, fd, &body, &len) == 0) {
 				if (body[0] == 0) {
 					printf("put %s version %llu (%llu bytes) on %s\n", name,
-					       (unsigned long long)version,
+					       (unsigned long long)rdy.version,
 					       (unsigned long long)st.st_size, reps);
 					status = 0;
 				} else {
@@ -249,8 +252,8 @@ int sdfs_put(struct client *cl, const char *local, const char *name)
 
 static int holds(const struct holding *h, uint64_t v)
 {
-	for (int i = 0; i < h->n; i++)
-		if (h->v[i] == v)
+	for (int i = 0; i < h->st.n; i++)
+		if (h->st.v[i] == v)
 			return 1;
 	return 0;
 }
@@ -291,10 +294,8 @@ static int fetch(struct client *cl, const char *name, uint64_t v, const struct h
 			print_status("get", who, body, len);
 			ret = -body[0];
 		} else {
-			struct wire_rd rd = {body + 1, len - 1, 0, 0};
-			(void)wire_get_u64(&rd);
-			size = wire_get_u64(&rd);
-			ret = rd.err ? -EPROTO : 0;
+			uint64_t version;
+			ret = sdfs_read_ans_decode(body, len, &version, &size) ? -EPROTO : 0;
 		}
 		if (!ret && delim && !header) {
 			char line[256];
@@ -342,8 +343,8 @@ static uint64_t newest(const struct holding *hs, int n)
 	uint64_t v = 0;
 
 	for (int i = 0; i < n; i++)
-		if (hs[i].ok && hs[i].n)
-			v = MAX(v, hs[i].v[0]);
+		if (hs[i].ok && hs[i].st.n)
+			v = MAX(v, hs[i].st.v[0]);
 	return v;
 }
 
@@ -433,12 +434,12 @@ int sdfs_get_versions(struct client *cl, const char *name, const char *count, co
 	if (n < 0)
 		return 1;
 	for (int i = 0; i < n; i++) /* the union of every member's versions */
-		for (int j = 0; hs[i].ok && j < hs[i].n; j++) {
+		for (int j = 0; hs[i].ok && j < hs[i].st.n; j++) {
 			int dup = 0;
 			for (int k = 0; k < na && !dup; k++)
-				dup = all[k] == hs[i].v[j];
+				dup = all[k] == hs[i].st.v[j];
 			if (!dup && na < 4096)
-				all[na++] = hs[i].v[j];
+				all[na++] = hs[i].st.v[j];
 		}
 	if (na == 0) {
 		fprintf(stderr, "agent get-versions: %s: no such file\n", name);
@@ -505,8 +506,10 @@ int sdfs_delete(struct client *cl, const char *name)
 			failed++;
 			continue;
 		}
-		if (body[0] == 0 && len >= 5)
-			had += body[1] || body[2] || body[3] || body[4];
+		{
+			uint32_t removed;
+			had += sdfs_delete_ans_decode(body, len, &removed) == 0 && removed > 0;
+		}
 		free(body);
 	}
 	free(hs);
@@ -528,7 +531,7 @@ int sdfs_ls(struct client *cl, const char *name)
 	if (n < 0)
 		return 1;
 	for (int i = 0; i < n && k < 256; i++)
-		if (hs[i].ok && hs[i].n)
+		if (hs[i].ok && hs[i].st.n)
 			all[k++] = hs[i].who;
 	/* in the file's rank order: the order a get tries them in */
 	k = place_replicas(name, all, k, 256, order);
@@ -537,13 +540,23 @@ int sdfs_ls(struct client *cl, const char *name)
 			if (wire_addr_eq(hs[i].who, order[j])) {
 				char who[32];
 				wire_addr_str(hs[i].who, who, sizeof(who));
-				printf("%-22s %d version%s, newest %llu\n", who, hs[i].n,
-				       hs[i].n == 1 ? "" : "s", (unsigned long long)hs[i].v[0]);
+				printf("%-22s %d version%s, newest %llu\n", who, hs[i].st.n,
+				       hs[i].st.n == 1 ? "" : "s",
+				       (unsigned long long)hs[i].st.v[0]);
 			}
 	if (!k)
 		fprintf(stderr, "agent ls: %s: no such file\n", name);
 	free(hs);
 	return k ? 0 : 1;
+}
+
+static int print_entry(void *arg, const char *name, uint64_t version, uint64_t size)
+{
+	(void)arg;
+	if (size != SDFS_TOMB_SIZE) /* deletion markers are not files */
+		printf("%s version %llu %llu bytes\n", name, (unsigned long long)version,
+		       (unsigned long long)size);
+	return 0;
 }
 
 int sdfs_store(struct client *cl)
@@ -552,8 +565,7 @@ int sdfs_store(struct client *cl)
 	uint8_t *body;
 	size_t len;
 	char err[256];
-	struct wire_rd rd;
-	uint32_t n;
+	int ret;
 
 	if (call_sdfs(cl, cl->agent, &r, &body, &len, err, sizeof(err))) {
 		fprintf(stderr, "agent store: %s\n", err);
@@ -564,16 +576,7 @@ int sdfs_store(struct client *cl)
 		free(body);
 		return 1;
 	}
-	rd = (struct wire_rd){body + 1, len - 1, 0, 0};
-	n = wire_get_u32(&rd);
-	for (uint32_t i = 0; i < n && !rd.err; i++) {
-		uint8_t nl = wire_get_u8(&rd);
-		const uint8_t *p = wire_get_bytes(&rd, nl);
-		uint64_t v = wire_get_u64(&rd), size = wire_get_u64(&rd);
-		if (p && size != SDFS_TOMB_SIZE) /* deletion markers are not files */
-			printf("%.*s version %llu %llu bytes\n", nl, (const char *)p,
-			       (unsigned long long)v, (unsigned long long)size);
-	}
+	ret = sdfs_list_decode(body, len, print_entry, NULL);
 	free(body);
-	return rd.err ? 1 : 0;
+	return ret ? 1 : 0;
 }

@@ -112,7 +112,9 @@ struct buf {
 	uint32_t wdone; /* bytes of it written so far */
 };
 
-typedef void (*call_fn)(struct sdfs *s, int slot, int status, const uint8_t *body, size_t len);
+/* A call's outcome: its answer (status byte first), or one made up here
+ * when the call failed before an answer came. */
+typedef void (*call_fn)(struct sdfs *s, int slot, const uint8_t *ans, size_t len);
 
 struct xfer {
 	int used, kind, pending;
@@ -299,13 +301,10 @@ static int send_ctrl(struct sdfs *s, int slot, struct sock *k, uint8_t type, con
 
 static int send_status(struct sdfs *s, int slot, struct sock *k, int status, const char *text)
 {
-	uint8_t body[512];
-	size_t n = text ? MIN(strlen(text), sizeof(body) - 1) : 0;
+	uint8_t body[1 + SDFS_TEXT_MAX];
+	int n = sdfs_status_encode(status, text, body, sizeof(body));
 
-	body[0] = (uint8_t)status;
-	if (n)
-		memcpy(body + 1, text, n);
-	return send_ctrl(s, slot, k, WIRE_RPC_RESP, body, n + 1);
+	return n < 0 ? n : send_ctrl(s, slot, k, WIRE_RPC_RESP, body, (size_t)n);
 }
 
 /* Starts receiving a control frame (its header first). */
@@ -431,7 +430,9 @@ static void fail(struct sdfs *s, int slot, int status, const char *why)
 			x->peer.ip ? peer : "", why);
 	s->n_failed++;
 	if (x->done) {
-		x->done(s, slot, status ? status : EIO, (const uint8_t *)why, strlen(why));
+		uint8_t ans[1 + SDFS_TEXT_MAX];
+		int n = sdfs_status_encode(status ? status : EIO, why, ans, sizeof(ans));
+		x->done(s, slot, ans, (size_t)n);
 		x->done = NULL;
 	}
 	if (x->down.fd >= 0)
@@ -509,7 +510,8 @@ static void write_ready_up(struct sdfs *s, int slot)
 {
 	struct xfer *x = &s->x[slot];
 	uint8_t body[16 + (SDFS_MAX_CAND + 1) * 6];
-	struct wire_buf b = {body, 0, sizeof(body), 0};
+	struct sdfs_ready r = {.version = x->version, .nreps = x->nreps};
+	int n;
 
 	if (x->req.version == 0 && x->nreps < x->req.want) {
 		char why[128];
@@ -518,12 +520,9 @@ static void write_ready_up(struct sdfs *s, int slot)
 		fail(s, slot, EHOSTUNREACH, why);
 		return;
 	}
-	wire_put_u8(&b, 0);
-	wire_put_u64(&b, x->version);
-	wire_put_u8(&b, (uint8_t)x->nreps);
-	for (int i = 0; i < x->nreps; i++)
-		wire_put_addr(&b, x->reps[i]);
-	if (send_ctrl(s, slot, &x->up, WIRE_RPC_RESP, body, b.len))
+	memcpy(r.reps, x->reps, (size_t)x->nreps * sizeof(r.reps[0]));
+	n = sdfs_ready_encode(&r, body, sizeof(body));
+	if (n < 0 || send_ctrl(s, slot, &x->up, WIRE_RPC_RESP, body, (size_t)n))
 		fail(s, slot, EIO, "cannot seal an answer");
 }
 
@@ -614,29 +613,28 @@ static void serve_write(struct sdfs *s, int slot)
 static void on_down_ready(struct sdfs *s, int slot, const uint8_t *body, size_t len)
 {
 	struct xfer *x = &s->x[slot];
-	struct wire_rd rd = {body, len, 0, 0};
-	int status = wire_get_u8(&rd), n;
+	struct sdfs_ready r;
+	const char *text;
+	size_t tlen;
+	int status;
 
+	sdfs_status_decode(body, len, &status, &text, &tlen);
 	if (status != 0) { /* refused: try the one after */
 		char who[32];
 		wire_addr_str(x->peer, who, sizeof(who));
 		log_msg(LOG_INFO, "sdfs: %s refused %s v%llu: %s: %.*s (trying the next)", who,
 			x->req.name, (unsigned long long)x->version, strerror(status),
-			(int)MIN(len - 1, 200u), (const char *)body + 1);
+			(int)MIN(tlen, 200u), text);
 		skip_candidate(s, slot);
 		return;
 	}
-	(void)wire_get_u64(&rd);
-	n = wire_get_u8(&rd);
-	for (int i = 0; i < n && !rd.err; i++) {
-		struct wire_addr a = wire_get_addr(&rd);
-		if (x->nreps <= SDFS_MAX_CAND)
-			x->reps[x->nreps++] = a;
-	}
-	if (rd.err) {
+	if (sdfs_ready_decode(body, len, &r)) {
 		fail(s, slot, EPROTO, "malformed answer from the next replica");
 		return;
 	}
+	for (int i = 0; i < r.nreps; i++)
+		if (x->nreps <= SDFS_MAX_CAND)
+			x->reps[x->nreps++] = r.reps[i];
 	x->down_ready = 1;
 	write_ready_up(s, slot);
 }
@@ -734,8 +732,7 @@ static void on_up_ctrl(struct sdfs *s, int slot, const uint8_t *frame, size_t n)
 	const uint8_t *body;
 
 	if (wire_open(s->env.key, frame, n, &h, &body) != WIRE_OK || h.type != WIRE_RPC_REQ ||
-	    h.len != 1 + SDFS_SID_LEN || body[0] != 0 ||
-	    memcmp(body + 1, x->req.sid, SDFS_SID_LEN) || !x->prepared || x->rename_left ||
+	    sdfs_commit_check(body, h.len, x->req.sid) || !x->prepared || x->rename_left ||
 	    x->renamed) {
 		fail(s, slot, EPROTO, "a malformed commit");
 		return;
@@ -745,10 +742,10 @@ static void on_up_ctrl(struct sdfs *s, int slot, const uint8_t *frame, size_t n)
 
 static int send_commit(struct sdfs *s, int slot)
 {
-	uint8_t body[1 + SDFS_SID_LEN] = {0};
+	uint8_t body[SDFS_COMMIT_LEN];
+	int n = sdfs_commit_encode(s->x[slot].req.sid, body, sizeof(body));
 
-	memcpy(body + 1, s->x[slot].req.sid, SDFS_SID_LEN);
-	return send_ctrl(s, slot, &s->x[slot].down, WIRE_RPC_REQ, body, sizeof(body));
+	return n < 0 ? n : send_ctrl(s, slot, &s->x[slot].down, WIRE_RPC_REQ, body, (size_t)n);
 }
 
 /* Writes (the rest of) buffer bi's chunk to the temporary file. */
@@ -911,7 +908,7 @@ static void serve_read(struct sdfs *s, int slot)
 {
 	struct xfer *x = &s->x[slot];
 	uint8_t body[17];
-	struct wire_buf b = {body, 0, sizeof(body), 0};
+	int n;
 
 	if (x->req.offset % STORE_CHUNK) {
 		fail(s, slot, EINVAL, "offset not a multiple of the chunk size");
@@ -920,15 +917,13 @@ static void serve_read(struct sdfs *s, int slot)
 	if (source_open(s, slot, x->req.version))
 		return;
 	x->read_next = x->sent_next = MIN(x->req.offset / STORE_CHUNK, x->nchunks);
-	wire_put_u8(&b, 0);
-	wire_put_u64(&b, x->version);
-	wire_put_u64(&b, x->size);
-	if (send_ctrl(s, slot, &x->up, WIRE_RPC_RESP, body, b.len))
+	n = sdfs_read_ans_encode(x->version, x->size, body, sizeof(body));
+	if (n < 0 || send_ctrl(s, slot, &x->up, WIRE_RPC_RESP, body, (size_t)n))
 		fail(s, slot, EIO, "cannot seal an answer");
 	x->peer = (struct wire_addr){0, 0};
 }
 
-static void push_done(struct sdfs *s, int slot, int status, const uint8_t *body, size_t len);
+static void push_done(struct sdfs *s, int slot, const uint8_t *ans, size_t len);
 
 /* Starts pushing (name, version) to `to`. */
 static int push_start(struct sdfs *s, const char *name, uint64_t version, struct wire_addr to)
@@ -994,8 +989,12 @@ static void on_down_ctrl(struct sdfs *s, int slot, const uint8_t *frame, size_t 
 			on_down_ready(s, slot, body, h.len);
 		} else if (body[0] != 0) {
 			char why[300];
+			const char *text;
+			size_t tlen;
+			int status;
+			sdfs_status_decode(body, h.len, &status, &text, &tlen);
 			snprintf(why, sizeof(why), "a later replica failed: %.*s",
-				 (int)MIN(h.len - 1, 200u), (const char *)body + 1);
+				 (int)MIN(tlen, 200u), text);
 			fail(s, slot, body[0], why);
 		} else if (!x->down_prepared) {
 			x->down_prepared = 1;
@@ -1009,7 +1008,7 @@ static void on_down_ctrl(struct sdfs *s, int slot, const uint8_t *frame, size_t 
 		if (body[0] != 0 || x->down_prepared) {
 			/* refused, failed, or done: the final word */
 			if (x->done)
-				x->done(s, slot, body[0], body + 1, h.len - 1);
+				x->done(s, slot, body, h.len);
 			x->done = NULL;
 			if (body[0])
 				shutdown(x->down.fd, SHUT_RDWR);
@@ -1024,7 +1023,7 @@ static void on_down_ctrl(struct sdfs *s, int slot, const uint8_t *frame, size_t 
 		break;
 	case K_CALL:
 		if (x->done)
-			x->done(s, slot, body[0], body + 1, h.len - 1);
+			x->done(s, slot, body, h.len);
 		x->done = NULL;
 		finish(s, slot);
 		break;
@@ -1314,31 +1313,23 @@ static void reply_body(struct sdfs *s, int slot, const uint8_t *body, size_t len
 
 static void serve_stat(struct sdfs *s, int slot)
 {
-	uint64_t v[512];
-	int n = store_versions(s->store, s->x[slot].req.name, v, 512);
-	uint8_t *body = xmalloc(11 + 512 * 8);
-	struct wire_buf b = {body, 0, 11 + 512 * 8, 0};
+	uint64_t v[SDFS_STAT_MAX];
+	const char *name = s->x[slot].req.name;
+	int n = store_versions(s->store, name, v, SDFS_STAT_MAX);
+	size_t cap = 11 + SDFS_STAT_MAX * 8;
+	uint8_t *body = xmalloc(cap);
 
-	n = MAX(0, MIN(n, 512));
-	wire_put_u8(&b, 0);
-	wire_put_u16(&b, (uint16_t)n);
-	for (int i = 0; i < n; i++)
-		wire_put_u64(&b, v[i]);
-	wire_put_u64(&b, store_tomb_get(s->store, s->x[slot].req.name)); /* deleted up to */
-	reply_body(s, slot, body, b.len);
+	n = sdfs_stat_encode(v, n, store_tomb_get(s->store, name), body, cap);
+	if (n < 0)
+		fail(s, slot, EIO, "cannot encode an answer");
+	else
+		reply_body(s, slot, body, (size_t)n);
 	free(body);
 }
 
 static int list_one(void *arg, const char *name, uint64_t version, uint64_t size)
 {
-	struct wire_buf *b = arg;
-	size_t nl = strlen(name);
-
-	wire_put_u8(b, (uint8_t)nl);
-	wire_put_bytes(b, name, nl);
-	wire_put_u64(b, version);
-	wire_put_u64(b, size);
-	return b->err ? -EMSGSIZE : 0;
+	return sdfs_list_add(arg, name, version, size);
 }
 
 /* A deletion marker goes in a listing as an entry of size SDFS_TOMB_SIZE. */
@@ -1352,33 +1343,21 @@ static void serve_list(struct sdfs *s, int slot)
 {
 	size_t cap = WIRE_MAX_PAYLOAD - 64;
 	uint8_t *body = xmalloc(cap);
-	struct wire_buf b = {body, 0, cap, 0};
+	struct sdfs_list_enc e;
 	int ret;
 
-	wire_put_u8(&b, 0);
-	wire_put_u32(&b, 0); /* count, filled below */
+	sdfs_list_begin(&e, body, cap);
 	/* want = 1: names and versions only (repair rounds), sizes cost an open each */
-	ret = s->x[slot].req.want ? store_list_names(s->store, list_one, &b)
-				  : store_list(s->store, list_one, &b);
+	ret = s->x[slot].req.want ? store_list_names(s->store, list_one, &e)
+				  : store_list(s->store, list_one, &e);
 	if (!ret)
-		ret = store_tomb_list(s->store, list_tomb, &b);
+		ret = store_tomb_list(s->store, list_tomb, &e);
 	if (ret) {
 		free(body);
 		fail(s, slot, -ret, "the listing does not fit in one answer");
 		return;
 	}
-	{
-		uint32_t n = 0;
-		struct wire_rd rd = {body + 5, b.len - 5, 0, 0};
-		while (rd.off < rd.len && !rd.err) {
-			uint8_t nl = wire_get_u8(&rd);
-			wire_get_bytes(&rd, nl + 16u);
-			n++;
-		}
-		for (int i = 0; i < 4; i++)
-			body[1 + i] = (uint8_t)(n >> (8 * i));
-	}
-	reply_body(s, slot, body, b.len);
+	reply_body(s, slot, body, sdfs_list_end(&e));
 	free(body);
 }
 
@@ -1387,7 +1366,7 @@ static void serve_delete(struct sdfs *s, int slot)
 {
 	const char *name = s->x[slot].req.name;
 	uint64_t upto = s->x[slot].req.version;
-	uint8_t body[5] = {0};
+	uint8_t body[5];
 	int n = 0;
 
 	if (!upto && store_versions(s->store, name, &upto, 1) <= 0)
@@ -1397,9 +1376,7 @@ static void serve_delete(struct sdfs *s, int slot)
 	if (n > 0)
 		log_msg(LOG_INFO, "sdfs: deleted %s up to v%llu (%d versions here)", name,
 			(unsigned long long)upto, n);
-	n = MAX(n, 0);
-	for (int i = 0; i < 4; i++)
-		body[1 + i] = (uint8_t)((unsigned)n >> (8 * i));
+	sdfs_delete_ans_encode((uint32_t)MAX(n, 0), body, sizeof(body));
 	reply_body(s, slot, body, sizeof(body));
 }
 
@@ -1409,8 +1386,9 @@ static void serve_repair(struct sdfs *s, int slot)
 	struct xfer *x = &s->x[slot];
 	int ret = x->req.ncand == 1 ? push_start(s, x->req.name, x->req.version, x->req.cand[0])
 				    : -EINVAL;
-	uint8_t body[1] = {(uint8_t)-ret};
+	uint8_t body[1];
 
+	sdfs_status_encode(-ret, NULL, body, sizeof(body));
 	reply_body(s, slot, body, 1);
 }
 
@@ -1479,11 +1457,15 @@ void sdfs_serve(struct sdfs *s, int fd, const uint8_t *payload, size_t len)
  * member directly.  A member holding a file it is no longer a target of
  * drops its copy once every target holds every version it has.
  */
-static void push_done(struct sdfs *s, int slot, int status, const uint8_t *body, size_t len)
+static void push_done(struct sdfs *s, int slot, const uint8_t *ans, size_t len)
 {
 	struct xfer *x = &s->x[slot];
+	const char *text;
+	size_t tlen;
+	int status;
 	char to[32];
 
+	sdfs_status_decode(ans, len, &status, &text, &tlen);
 	wire_addr_str(x->peer, to, sizeof(to));
 	if (status == 0 || status == EEXIST) {
 		s->n_pushed += status == 0;
@@ -1493,8 +1475,7 @@ static void push_done(struct sdfs *s, int slot, int status, const uint8_t *body,
 	} else {
 		s->n_push_failed++;
 		log_msg(LOG_WARN, "sdfs: push of %s v%llu to %s failed: %.*s", x->req.name,
-			(unsigned long long)x->version, to, (int)MIN(len, 200u),
-			(const char *)body);
+			(unsigned long long)x->version, to, (int)MIN(tlen, 200u), text);
 	}
 }
 
@@ -1665,35 +1646,26 @@ static int cmp_entry(const void *a, const void *b)
 	return c ? c : x->version < y->version ? -1 : x->version > y->version;
 }
 
+static int local_entry(void *arg, const char *name, uint64_t version, uint64_t size);
+
+static int remote_entry(void *arg, const char *name, uint64_t version, uint64_t size)
+{
+	return store_name_check(name, NULL, 0) ? 0 : local_entry(arg, name, version, size);
+}
+
 static void parse_listing(struct listing *l, const uint8_t *body, size_t len)
 {
-	struct wire_rd rd = {body, len, 0, 0};
-	uint32_t n = wire_get_u32(&rd);
-
-	l->e = xcalloc(n + 1, sizeof(*l->e));
-	for (uint32_t i = 0; i < n && !rd.err; i++) {
-		uint8_t nl = wire_get_u8(&rd);
-		const uint8_t *p = wire_get_bytes(&rd, nl);
-		uint64_t v = wire_get_u64(&rd), size = wire_get_u64(&rd);
-		if (!p || nl > STORE_NAME_MAX)
-			break;
-		memcpy(l->e[l->n].name, p, nl);
-		l->e[l->n].name[nl] = '\0';
-		l->e[l->n].tomb = size == SDFS_TOMB_SIZE;
-		if (store_name_check(l->e[l->n].name, NULL, 0) == 0)
-			l->e[l->n++].version = v;
-	}
-	l->ok = !rd.err;
+	l->ok = sdfs_list_decode(body, len, remote_entry, l) == 0;
 	if (l->n > 1)
 		qsort(l->e, (size_t)l->n, sizeof(*l->e), cmp_entry);
 }
 
-static void list_done(struct sdfs *s, int slot, int status, const uint8_t *body, size_t len)
+static void list_done(struct sdfs *s, int slot, const uint8_t *ans, size_t len)
 {
 	struct listing *l = &s->lists[s->x[slot].tag];
 
-	if (status == 0)
-		parse_listing(l, body, len);
+	if (ans[0] == 0)
+		parse_listing(l, ans, len);
 	if (--s->round_waiting == 0)
 		round_plan(s);
 }

@@ -68,6 +68,203 @@ int sdfs_req_decode(const uint8_t *p, size_t len, struct sdfs_req *r, char *err,
 	return 0;
 }
 
+/* ---- answers ---- */
+
+static int enc_len(const struct wire_buf *b)
+{
+	return b->err ? -EMSGSIZE : (int)b->len;
+}
+
+int sdfs_status_encode(int status, const char *text, uint8_t *buf, size_t cap)
+{
+	struct wire_buf b = {buf, 0, cap, 0};
+	size_t n = text ? MIN(strlen(text), (size_t)SDFS_TEXT_MAX) : 0;
+
+	wire_put_u8(&b, (uint8_t)status);
+	wire_put_bytes(&b, text, n);
+	return enc_len(&b);
+}
+
+int sdfs_status_decode(const uint8_t *p, size_t len, int *status, const char **text, size_t *tlen)
+{
+	if (len < 1)
+		return -EPROTO;
+	*status = p[0];
+	*text = (const char *)p + 1;
+	*tlen = len - 1;
+	return 0;
+}
+
+/* A reader over an answer whose status byte must be 0. */
+static struct wire_rd ok_reader(const uint8_t *p, size_t len)
+{
+	struct wire_rd rd = {p, len, 0, 0};
+
+	if (wire_get_u8(&rd) != 0)
+		rd.err = 1;
+	return rd;
+}
+
+int sdfs_ready_encode(const struct sdfs_ready *r, uint8_t *buf, size_t cap)
+{
+	struct wire_buf b = {buf, 0, cap, 0};
+
+	wire_put_u8(&b, 0);
+	wire_put_u64(&b, r->version);
+	wire_put_u8(&b, (uint8_t)r->nreps);
+	for (int i = 0; i < r->nreps; i++)
+		wire_put_addr(&b, r->reps[i]);
+	return r->nreps > SDFS_MAX_CAND + 1 ? -EMSGSIZE : enc_len(&b);
+}
+
+int sdfs_ready_decode(const uint8_t *p, size_t len, struct sdfs_ready *r)
+{
+	struct wire_rd rd = ok_reader(p, len);
+	int n;
+
+	r->version = wire_get_u64(&rd);
+	n = wire_get_u8(&rd);
+	r->nreps = 0;
+	for (int i = 0; i < n && !rd.err; i++) {
+		struct wire_addr a = wire_get_addr(&rd);
+		if (r->nreps < (int)ARRAY_SIZE(r->reps))
+			r->reps[r->nreps++] = a;
+	}
+	return rd.err ? -EPROTO : 0;
+}
+
+int sdfs_read_ans_encode(uint64_t version, uint64_t size, uint8_t *buf, size_t cap)
+{
+	struct wire_buf b = {buf, 0, cap, 0};
+
+	wire_put_u8(&b, 0);
+	wire_put_u64(&b, version);
+	wire_put_u64(&b, size);
+	return enc_len(&b);
+}
+
+int sdfs_read_ans_decode(const uint8_t *p, size_t len, uint64_t *version, uint64_t *size)
+{
+	struct wire_rd rd = ok_reader(p, len);
+
+	*version = wire_get_u64(&rd);
+	*size = wire_get_u64(&rd);
+	return rd.err ? -EPROTO : 0;
+}
+
+int sdfs_stat_encode(const uint64_t *v, int n, uint64_t deleted, uint8_t *buf, size_t cap)
+{
+	struct wire_buf b = {buf, 0, cap, 0};
+
+	n = MAX(0, MIN(n, SDFS_STAT_MAX));
+	wire_put_u8(&b, 0);
+	wire_put_u16(&b, (uint16_t)n);
+	for (int i = 0; i < n; i++)
+		wire_put_u64(&b, v[i]);
+	wire_put_u64(&b, deleted);
+	return enc_len(&b);
+}
+
+int sdfs_stat_decode(const uint8_t *p, size_t len, struct sdfs_stat *st)
+{
+	struct wire_rd rd = ok_reader(p, len);
+	int k = wire_get_u16(&rd);
+
+	st->n = 0;
+	for (int i = 0; i < k && !rd.err; i++) {
+		uint64_t v = wire_get_u64(&rd);
+		if (st->n < SDFS_STAT_MAX)
+			st->v[st->n++] = v;
+	}
+	st->deleted = wire_get_u64(&rd);
+	return rd.err ? -EPROTO : 0;
+}
+
+void sdfs_list_begin(struct sdfs_list_enc *e, uint8_t *buf, size_t cap)
+{
+	e->b = (struct wire_buf){buf, 0, cap, 0};
+	e->n = 0;
+	wire_put_u8(&e->b, 0);
+	wire_put_u32(&e->b, 0); /* the count, filled in at the end */
+}
+
+int sdfs_list_add(struct sdfs_list_enc *e, const char *name, uint64_t version, uint64_t size)
+{
+	size_t nl = strlen(name);
+
+	if (nl > STORE_NAME_MAX)
+		return -EINVAL;
+	wire_put_u8(&e->b, (uint8_t)nl);
+	wire_put_bytes(&e->b, name, nl);
+	wire_put_u64(&e->b, version);
+	wire_put_u64(&e->b, size);
+	e->n++;
+	return e->b.err ? -EMSGSIZE : 0;
+}
+
+size_t sdfs_list_end(struct sdfs_list_enc *e)
+{
+	struct wire_buf c = {e->b.p + 1, 0, 4, 0};
+
+	if (e->b.len >= 5)
+		wire_put_u32(&c, e->n);
+	return e->b.len;
+}
+
+int sdfs_list_decode(const uint8_t *p, size_t len, store_list_fn fn, void *arg)
+{
+	struct wire_rd rd = ok_reader(p, len);
+	uint32_t n = wire_get_u32(&rd);
+	char name[STORE_NAME_MAX + 1];
+	int ret = 0;
+
+	for (uint32_t i = 0; i < n && !rd.err && !ret; i++) {
+		uint8_t nl = wire_get_u8(&rd);
+		const uint8_t *np = wire_get_bytes(&rd, nl);
+		uint64_t v = wire_get_u64(&rd), size = wire_get_u64(&rd);
+		if (rd.err || nl > STORE_NAME_MAX || memchr(np, 0, nl))
+			return -EPROTO;
+		memcpy(name, np, nl);
+		name[nl] = '\0';
+		ret = fn(arg, name, v, size);
+	}
+	return rd.err ? -EPROTO : ret;
+}
+
+int sdfs_delete_ans_encode(uint32_t removed, uint8_t *buf, size_t cap)
+{
+	struct wire_buf b = {buf, 0, cap, 0};
+
+	wire_put_u8(&b, 0);
+	wire_put_u32(&b, removed);
+	return enc_len(&b);
+}
+
+int sdfs_delete_ans_decode(const uint8_t *p, size_t len, uint32_t *removed)
+{
+	struct wire_rd rd = ok_reader(p, len);
+
+	*removed = wire_get_u32(&rd);
+	return rd.err ? -EPROTO : 0;
+}
+
+int sdfs_commit_encode(const uint8_t sid[SDFS_SID_LEN], uint8_t *buf, size_t cap)
+{
+	if (cap < SDFS_COMMIT_LEN)
+		return -EMSGSIZE;
+	buf[0] = 0;
+	memcpy(buf + 1, sid, SDFS_SID_LEN);
+	return SDFS_COMMIT_LEN;
+}
+
+int sdfs_commit_check(const uint8_t *p, size_t len, const uint8_t sid[SDFS_SID_LEN])
+{
+	return len == SDFS_COMMIT_LEN && p[0] == 0 && !memcmp(p + 1, sid, SDFS_SID_LEN) ? 0
+											: -EPROTO;
+}
+
+/* ---- chunk frames ---- */
+
 uint64_t chunk_count(uint64_t size)
 {
 	return (size + STORE_CHUNK - 1) / STORE_CHUNK;

@@ -58,11 +58,83 @@ struct sdfs_req {
 
 /* In a LIST answer, an entry of this size is a deletion marker (store.h). */
 #define SDFS_TOMB_SIZE UINT64_MAX
+#define SDFS_STAT_MAX  512 /* versions a STAT answer carries, newest first */
+#define SDFS_TEXT_MAX  511 /* bytes of reason a failure answer carries */
 
 /* Encodes a request payload. Returns its length or -EMSGSIZE. */
 int sdfs_req_encode(const struct sdfs_req *r, uint8_t *buf, size_t cap);
 /* Decodes and validates (the name too). 0, or -EINVAL with the reason. */
 int sdfs_req_decode(const uint8_t *p, size_t len, struct sdfs_req *r, char *err, size_t errlen);
+
+/*
+ * Answers.  Every answer's body starts with a status byte: 0, or an errno
+ * followed by a reason (text, not NUL-terminated).  After a 0, by command:
+ *
+ *   WRITE (ready)   u64 version, u8 n, n addresses: the chain, head first
+ *   WRITE (later)   nothing: "prepared", then "done"
+ *   READ            u64 version, u64 size; chunk frames follow
+ *   STAT            u16 n, n u64 versions (newest first), u64 deleted up to
+ *   LIST            u32 n, n entries (u8 name length, name, u64 version,
+ *                   u64 size or SDFS_TOMB_SIZE)
+ *   DELETE          u32 versions removed here
+ *   REPAIR          nothing
+ *
+ * A COMMIT travels down a chain as a request frame: a 0 byte and the
+ * stream id.  Encoders return the length written, or -EMSGSIZE; decoders
+ * 0, or -EPROTO for a body that does not parse.
+ */
+struct sdfs_ready {
+	uint64_t version;
+	int nreps;
+	struct wire_addr reps[SDFS_MAX_CAND + 1];
+};
+
+struct sdfs_stat {
+	int n;
+	uint64_t v[SDFS_STAT_MAX]; /* newest first */
+	uint64_t deleted;	   /* the name's deletion marker (0: none) */
+};
+
+/* A status answer: status, then up to SDFS_TEXT_MAX bytes of text (or none). */
+int sdfs_status_encode(int status, const char *text, uint8_t *buf, size_t cap);
+/* Any answer's status, and the text after it (meaningful when status != 0). */
+int sdfs_status_decode(const uint8_t *p, size_t len, int *status, const char **text, size_t *tlen);
+
+int sdfs_ready_encode(const struct sdfs_ready *r, uint8_t *buf, size_t cap);
+/* Addresses beyond reps[] are read and dropped. */
+int sdfs_ready_decode(const uint8_t *p, size_t len, struct sdfs_ready *r);
+
+int sdfs_read_ans_encode(uint64_t version, uint64_t size, uint8_t *buf, size_t cap);
+int sdfs_read_ans_decode(const uint8_t *p, size_t len, uint64_t *version, uint64_t *size);
+
+/* n versions (at most SDFS_STAT_MAX go in), newest first. */
+int sdfs_stat_encode(const uint64_t *v, int n, uint64_t deleted, uint8_t *buf, size_t cap);
+int sdfs_stat_decode(const uint8_t *p, size_t len, struct sdfs_stat *st);
+
+/* A LIST answer, built one entry at a time into buf. */
+struct sdfs_list_enc {
+	struct wire_buf b;
+	uint32_t n;
+};
+void sdfs_list_begin(struct sdfs_list_enc *e, uint8_t *buf, size_t cap);
+/* 0, or -EMSGSIZE when the entry does not fit (the answer is then unusable). */
+int sdfs_list_add(struct sdfs_list_enc *e, const char *name, uint64_t version, uint64_t size);
+/* Fills in the count; returns the length. */
+size_t sdfs_list_end(struct sdfs_list_enc *e);
+/*
+ * Calls fn(arg, name, version, size) for every entry, in order; name is
+ * NUL-terminated, at most STORE_NAME_MAX bytes, unchecked otherwise.
+ * Returns 0, -EPROTO, or fn's first nonzero return.
+ */
+int sdfs_list_decode(const uint8_t *p, size_t len, store_list_fn fn, void *arg);
+
+int sdfs_delete_ans_encode(uint32_t removed, uint8_t *buf, size_t cap);
+int sdfs_delete_ans_decode(const uint8_t *p, size_t len, uint32_t *removed);
+
+#define SDFS_COMMIT_LEN (1 + SDFS_SID_LEN)
+int sdfs_commit_encode(const uint8_t sid[SDFS_SID_LEN], uint8_t *buf, size_t cap);
+/* 0 when p is a COMMIT for stream sid, else -EPROTO. */
+int sdfs_commit_check(const uint8_t *p, size_t len, const uint8_t sid[SDFS_SID_LEN]);
 
 /* The length of chunk frame index of a file of size bytes. */
 size_t chunk_frame_len(uint64_t size, uint64_t index);
