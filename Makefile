@@ -141,9 +141,10 @@ SODIUM_LIBS := $(shell $(PKG) --libs libsodium 2>/dev/null || echo -lsodium)
 LINK_test_wire       := $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_swim       := $(MEMBERSHIP_OBJ) $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_place      := $(OUT)/agent/sdfs/place.o $(WIRE_OBJ) $(COMMON_OBJ)
-LINK_test_store      := $(OUT)/agent/sdfs/store.o $(COMMON_OBJ)
-LINK_test_store_full := $(OUT)/agent/sdfs/store.o $(COMMON_OBJ)
-LINK_test_sdfs_wire  := $(OUT)/agent/sdfs/sdfs_wire.o $(OUT)/agent/sdfs/store.o $(WIRE_OBJ) $(COMMON_OBJ)
+STORE_OBJ            := $(OUT)/agent/sdfs/store.o $(OUT)/agent/sdfs/store_index.o
+LINK_test_store      := $(STORE_OBJ) $(COMMON_OBJ)
+LINK_test_store_full := $(STORE_OBJ) $(COMMON_OBJ)
+LINK_test_sdfs_wire  := $(OUT)/agent/sdfs/sdfs_wire.o $(STORE_OBJ) $(WIRE_OBJ) $(COMMON_OBJ)
 test_link = $(or $(LINK_$(1)),$(AGENT_LIB_OBJ) $(NET_OBJ))
 test_libs = $(if $(LINK_$(1)),$(SODIUM_LIBS) $(LDLIBS),$(AGENT_LIBS) $(NET_LIBS))
 

@@ -7,7 +7,12 @@
  * makes that chunk read as -EBADMSG (never as data) while earlier chunks
  * still read; a truncated replica does not open; an aborted write, and a
  * crash's leftover temporary file, leave nothing; delete removes every
- * version; CRC32C matches its check value in hardware and software.
+ * version; CRC32C matches its check value in hardware and software.  The
+ * in-memory index (versions, sizes, deletion markers) matches the folder
+ * as read back independently after puts, a commit done the agent's way
+ * (renamed by the caller), removals, deletes, markers replaced, a crash
+ * mid-write and a restart (also one with a stale marker left by a crash);
+ * store_next walks every version in order and wraps.
  */
 #include "check.h"
 #include "sdfs/store.h"
@@ -63,6 +68,238 @@ static int get(struct store *s, const char *name, uint64_t v, uint8_t *out, size
 		*len += (size_t)n;
 	store_read_end(r);
 	return n < 0 ? (int)n : 0;
+}
+
+/* "V name version size" and "T name upto" lines, sorted, joined. */
+struct lines {
+	char *l[256];
+	int n;
+};
+
+static void add_line(struct lines *ls, const char *fmt, const char *name, uint64_t a, uint64_t b)
+{
+	char buf[400];
+
+	snprintf(buf, sizeof(buf), fmt, name, (unsigned long long)a, (unsigned long long)b);
+	REQUIRE(ls->n < 256, "too many lines");
+	ls->l[ls->n++] = xstrdup(buf);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int index_version(void *arg, const char *name, uint64_t v, uint64_t size)
+{
+	add_line(arg, "V %s %llu %llu", name, v, size);
+	return 0;
+}
+
+static int index_tomb(void *arg, const char *name, uint64_t v, uint64_t size)
+{
+	add_line(arg, "T %s %llu", name, v, size);
+	return 0;
+}
+
+/* What the folder holds, decoded here from the file names and trailers. */
+static int read_disk(struct lines *ls, int *temps)
+{
+	DIR *d = opendir(sdir);
+	struct dirent *e;
+
+	*temps = 0;
+	while (d && (e = readdir(d))) {
+		char name[STORE_NAME_MAX + 1], path[600];
+		const char *dot = strrchr(e->d_name, '.');
+		size_t hl = dot ? (size_t)(dot - e->d_name) : 0;
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (!strncmp(e->d_name, ".tmp-", 5)) {
+			(*temps)++;
+			continue;
+		}
+		REQUIRE(dot && hl % 2 == 0 && hl / 2 <= STORE_NAME_MAX, "odd file %s", e->d_name);
+		for (size_t i = 0; i < hl / 2; i++) {
+			unsigned c;
+			REQUIRE(sscanf(e->d_name + 2 * i, "%2x", &c) == 1, "hex %s", e->d_name);
+			name[i] = (char)c;
+		}
+		name[hl / 2] = '\0';
+		if (dot[1] == 'd') {
+			add_line(ls, "T %s %llu", name, strtoull(dot + 2, NULL, 10), 0);
+		} else {
+			uint8_t tr[8];
+			uint64_t size = 0;
+			struct stat st;
+			int fd;
+			snprintf(path, sizeof(path), "%s/%s", sdir, e->d_name);
+			fd = open(path, O_RDONLY);
+			REQUIRE(fd >= 0 && fstat(fd, &st) == 0 && st.st_size >= 24 &&
+					pread(fd, tr, 8, st.st_size - 24) == 8,
+				"trailer of %s", path);
+			close(fd);
+			for (int i = 7; i >= 0; i--)
+				size = size << 8 | tr[i];
+			add_line(ls, "V %s %llu %llu", name, strtoull(dot + 1, NULL, 10), size);
+		}
+	}
+	if (d)
+		closedir(d);
+	return 0;
+}
+
+/* The index (listings, and the per-name lookups) against the folder. */
+static void index_matches_disk(struct store *s, const char *when, int want_temps)
+{
+	struct lines a = {0}, b = {0};
+	int temps, same;
+	size_t markers, held = store_held(s, &markers), nv = 0, nt = 0;
+
+	store_list(s, index_version, &a);
+	store_tomb_list(s, index_tomb, &a);
+	read_disk(&b, &temps);
+	qsort(a.l, (size_t)a.n, sizeof(char *), cmp_str);
+	qsort(b.l, (size_t)b.n, sizeof(char *), cmp_str);
+	same = a.n == b.n;
+	for (int i = 0; same && i < a.n; i++)
+		same = !strcmp(a.l[i], b.l[i]);
+	CHECK(same, "%s: the index (%d entries) is not the folder (%d entries)", when, a.n, b.n);
+	for (int i = 0; !same && i < MAX(a.n, b.n); i++)
+		fprintf(stderr, "  index %-40s disk %s\n", i < a.n ? a.l[i] : "-",
+			i < b.n ? b.l[i] : "-");
+	CHECK(temps == want_temps, "%s: %d temporary files, want %d", when, temps, want_temps);
+	for (int i = 0; i < b.n; i++) {
+		char kind, name[STORE_NAME_MAX + 1];
+		unsigned long long v;
+		uint64_t vers[64];
+		int n, found = 0;
+		REQUIRE(sscanf(b.l[i], "%c %100s %llu", &kind, name, &v) == 3, "line");
+		if (kind == 'T') {
+			nt++;
+			CHECK(store_tomb_get(s, name) == v, "%s: marker of %s", when, name);
+			continue;
+		}
+		nv++;
+		n = store_versions(s, name, vers, 64);
+		for (int j = 0; j < n; j++) {
+			found += vers[j] == v;
+			CHECK(j == 0 || vers[j] < vers[j - 1],
+			      "%s: versions of %s not newest first", when, name);
+		}
+		CHECK(found == 1 && store_has(s, name, v), "%s: %s v%llu not found", when, name, v);
+	}
+	CHECK(held == nv && markers == nt, "%s: held %zu/%zu, disk %zu/%zu", when, held, markers,
+	      nv, nt);
+	for (int i = 0; i < a.n; i++)
+		free(a.l[i]);
+	for (int i = 0; i < b.n; i++)
+		free(b.l[i]);
+}
+
+/* A commit the agent's way: data and trailer written through the fd, the
+ * rename done by the caller, then store_write_renamed. */
+static void put_by_hand(struct store *s, const char *name, uint64_t v, const uint8_t *data,
+			size_t len)
+{
+	struct store_writer *w;
+	const char *tmp, *final;
+	uint8_t *tr;
+	size_t tlen;
+	uint64_t off;
+	int dirfd;
+
+	REQUIRE(store_write_begin(s, name, v, &w) == 0, "begin %s", name);
+	for (size_t o = 0; o < len; o += STORE_CHUNK) {
+		size_t n = MIN(len - o, (size_t)STORE_CHUNK);
+		REQUIRE(pwrite(store_writer_fd(w), data + o, n, (off_t)o) == (ssize_t)n, "pwrite");
+		store_write_note(w, store_crc32c(0, data + o, n), n);
+	}
+	tr = store_write_trailer(w, &tlen, &off);
+	REQUIRE(pwrite(store_writer_fd(w), tr, tlen, (off_t)off) == (ssize_t)tlen, "trailer");
+	free(tr);
+	store_write_names(w, &dirfd, &tmp, &final);
+	CHECK(!store_has(s, name, v), "visible before its rename");
+	REQUIRE(renameat2(dirfd, tmp, dirfd, final, RENAME_NOREPLACE) == 0, "rename");
+	store_write_renamed(w);
+	store_write_done(w);
+}
+
+static void index_against_disk(struct store *s, const uint8_t *data)
+{
+	struct store_writer *w;
+	char err[256], name[STORE_NAME_MAX + 1];
+	uint64_t v;
+	int n = 0;
+
+	/* the replica truncated above has no trailer to read a size from */
+	REQUIRE(store_remove(s, "files/f3", 7) == 0, "remove the truncated replica");
+	index_matches_disk(s, "at the start", 0);
+	for (int i = 1; i <= 3; i++) {
+		put(s, "ix/a", (uint64_t)i, data, (size_t)i * 1000);
+		put(s, "ix/b", (uint64_t)(10 * i), data, (size_t)i * STORE_CHUNK / 2);
+		put(s, "ix/c", (uint64_t)(100 * i), data, 0);
+	}
+	put_by_hand(s, "ix/d", 5, data, STORE_CHUNK + 3);
+	index_matches_disk(s, "after puts", 0);
+	CHECK(store_tomb_set(s, "ix/a", 2) == 2 && store_tomb_get(s, "ix/a") == 2,
+	      "a marker removes the versions up to it");
+	CHECK(store_tomb_set(s, "ix/a", 5) == 1 && store_tomb_get(s, "ix/a") == 5,
+	      "a newer marker replaces the old one");
+	CHECK(store_tomb_set(s, "ix/gone", 9) == 0, "a marker for a name never held");
+	CHECK(store_delete(s, "ix/b") == 0, "delete");
+	CHECK(store_remove(s, "ix/c", 200) == 0 && store_remove(s, "ix/c", 200) == -ENOENT,
+	      "remove one version");
+	index_matches_disk(s, "after markers, deletes and a removal", 0);
+
+	REQUIRE(store_write_begin(s, "ix/crashed", 1, &w) == 0, "begin");
+	REQUIRE(store_write(w, data, 5000) == 0, "write");
+	index_matches_disk(s, "during a write", 1);
+	store_close(s); /* the "crash": the writer is abandoned */
+	free(w);
+	{
+		/* and a crash between writing a newer marker and removing the old */
+		char path[600];
+		int fd;
+		snprintf(path, sizeof(path), "%s/69782f61.d%020d", sdir, 3); /* "ix/a" */
+		fd = open(path, O_WRONLY | O_CREAT, 0600);
+		REQUIRE(fd >= 0, "plant %s", path);
+		close(fd);
+	}
+	REQUIRE(store_open(sdir, &s, err, sizeof(err)) == 0, "%s", err);
+	index_matches_disk(s, "after a restart", 0);
+	CHECK(store_tomb_get(s, "ix/a") == 5, "the newest marker survives a restart");
+
+	/* store_next walks everything in (name, version) order, then wraps */
+	{
+		char prev[STORE_NAME_MAX + 1] = "";
+		uint64_t pv = 0;
+		size_t held = store_held(s, NULL);
+		int ordered = 1;
+		name[0] = '\0';
+		v = 0;
+		for (size_t i = 0; i < held; i++) {
+			REQUIRE(store_next(s, name, v, name, &v) == 1, "next");
+			ordered &=
+				i == 0 || strcmp(prev, name) < 0 || (!strcmp(prev, name) && pv < v);
+			snprintf(prev, sizeof(prev), "%s", name);
+			pv = v;
+			n++;
+		}
+		CHECK(ordered && n == (int)held, "store_next: %d of %zu, in order: %d", n, held,
+		      ordered);
+		{
+			char first[STORE_NAME_MAX + 1];
+			uint64_t fv;
+			store_next(s, "", 0, first, &fv);
+			CHECK(store_next(s, name, v, name, &v) == 1 && !strcmp(name, first) &&
+				      v == fv,
+			      "store_next wraps to the first");
+		}
+	}
+	store_close(s);
+	printf("ok  the index matches the folder after puts, deletes, markers, a crash and a "
+	       "restart\n");
 }
 
 static int count_fn(void *arg, const char *name, uint64_t v, uint64_t size)
@@ -216,7 +453,7 @@ int main(void)
 		CHECK(n == 4, "after delete: %d entries", n);
 		printf("ok  list and delete\n");
 	}
-	store_close(s);
+	index_against_disk(s, data);
 	{
 		char cmd[128];
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

@@ -1249,6 +1249,8 @@ void sdfs_complete(struct sdfs *s, uint32_t idx, int res)
 		}
 		break;
 	case O_RENAME:
+		if (bi == 0 && res == 0)
+			store_write_renamed(x->w); /* in place: held here now */
 		if (res < 0 && !x->commit_res)
 			x->commit_res = res;
 		if (--x->rename_left == 0) {
@@ -1776,79 +1778,37 @@ void sdfs_members_changed(struct sdfs *s, uint64_t now_ms)
 	s->repair_at = now_ms + REPAIR_DELAY_MS + randombytes_uniform(REPAIR_JITTER_MS);
 }
 
-struct scrub_pick {
-	const char *after_name;
-	uint64_t after_version;
-	char name[STORE_NAME_MAX + 1], first[STORE_NAME_MAX + 1];
-	uint64_t version, first_version;
-};
-
-static int before(const char *an, uint64_t av, const char *bn, uint64_t bv)
-{
-	int c = strcmp(an, bn);
-	return c < 0 || (c == 0 && av < bv);
-}
-
-/* The replica after the last one checked (in name, version order), or the first. */
-static int scrub_pick(void *arg, const char *name, uint64_t version, uint64_t size)
-{
-	struct scrub_pick *p = arg;
-
-	(void)size;
-	if (!p->first[0] || before(name, version, p->first, p->first_version)) {
-		snprintf(p->first, sizeof(p->first), "%s", name);
-		p->first_version = version;
-	}
-	if (before(p->after_name, p->after_version, name, version) &&
-	    (!p->name[0] || before(name, version, p->name, p->version))) {
-		snprintf(p->name, sizeof(p->name), "%s", name);
-		p->version = version;
-	}
-	return 0;
-}
-
 /*
  * Scrubbing: every replica here is read back and checked, one at a time,
  * so a corrupt one is found (and repaired) even if nothing reads it.
  */
 static void scrub_next(struct sdfs *s, uint64_t now_ms)
 {
-	struct scrub_pick p = {.after_name = s->scrub_name, .after_version = s->scrub_version};
+	char name[STORE_NAME_MAX + 1];
+	uint64_t version;
 	int slot;
 
 	s->scrub_at = now_ms + s->scrub_ms;
-	store_list_names(s->store, scrub_pick, &p);
-	if (!p.name[0] && !p.first[0])
-		return;	  /* nothing held */
-	if (!p.name[0]) { /* a full pass done: from the start */
-		snprintf(p.name, sizeof(p.name), "%s", p.first);
-		p.version = p.first_version;
-	}
-	snprintf(s->scrub_name, sizeof(s->scrub_name), "%s", p.name);
-	s->scrub_version = p.version;
+	/* the next in (name, version) order; after the last, the first again */
+	if (!store_next(s->store, s->scrub_name, s->scrub_version, name, &version))
+		return; /* nothing held */
+	snprintf(s->scrub_name, sizeof(s->scrub_name), "%s", name);
+	s->scrub_version = version;
 	slot = xfer_alloc(s, K_SCRUB);
 	if (slot < 0)
 		return;
-	snprintf(s->x[slot].req.name, sizeof(s->x[slot].req.name), "%s", p.name);
+	snprintf(s->x[slot].req.name, sizeof(s->x[slot].req.name), "%s", name);
 	s->scrubbing = 1;
-	if (source_open(s, slot, p.version) == 0)
+	if (source_open(s, slot, version) == 0)
 		advance(s, slot);
-}
-
-static int stop_at_first(void *arg, const char *name, uint64_t version, uint64_t size)
-{
-	(void)arg;
-	(void)name;
-	(void)version;
-	(void)size;
-	return 1;
 }
 
 /* Whether the store holds any version or deletion marker. */
 static int holds_anything(struct sdfs *s)
 {
-	return store_list_names(s->store, stop_at_first, NULL) == 1 ||
-	       store_tomb_list(s->store, stop_at_first, NULL) == 1;
+	size_t markers;
+
+	return store_held(s->store, &markers) > 0 || markers > 0;
 }
 
 uint64_t sdfs_tick(struct sdfs *s, uint64_t now_ms)

@@ -4,8 +4,13 @@
  * A version's file: the content, then one CRC32C per 1 MiB chunk, then a
  * 24-byte trailer: u64 size, u32 chunk size, u32 chunk count, u32 magic,
  * u32 CRC32C of the checksum table and the trailer's first 20 bytes.
+ *
+ * What the folder holds is read once, at open, into an index
+ * (store_index.h) that every commit, removal and marker keeps current;
+ * no later call reads the folder.
  */
 #include "sdfs/store.h"
+#include "sdfs/store_index.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -27,13 +32,17 @@
 
 struct store {
 	int dirfd;
-	unsigned counter; /* temporary file names */
+	unsigned counter;	/* temporary file names */
+	struct store_index *ix; /* what the folder holds */
 };
 
 struct store_writer {
 	struct store *s;
 	int fd;
+	int renamed; /* in place: indexed, and an abort leaves it */
 	char tmp[600], final[600];
+	char final_name[STORE_NAME_MAX + 1]; /* the SDFS name */
+	uint64_t version;
 	uint32_t *crcs;
 	uint32_t nchunks, cap;
 	uint32_t cur; /* CRC of the chunk being filled */
@@ -253,14 +262,57 @@ static int open_beneath(struct store *s, const char *rel, int flags, mode_t mode
 	return fd < 0 ? -errno : fd;
 }
 
+static int parse_tomb(const char *f, char *name, size_t nlen, uint64_t *upto);
+static void tomb_of(const char *name, uint64_t upto, char *out, size_t len);
+
+/* The content size of a version file of st bytes (store_file_bytes inverted). */
+static uint64_t size_of_file(uint64_t st)
+{
+	uint64_t t = st > TRAILER ? st - TRAILER : 0, k = (t + STORE_CHUNK + 3) / (STORE_CHUNK + 4);
+
+	return t - 4 * k;
+}
+
+/*
+ * Reads the folder into the index: temporary files a crash left are
+ * removed, and of several markers of one name (a crash between writing a
+ * new one and removing the old) only the newest stays.
+ */
+static int scan(struct store *s)
+{
+	char name[STORE_NAME_MAX + 1], f[600];
+	struct dirent *e;
+	uint64_t v;
+	DIR *d = fdopendir(dup(s->dirfd));
+
+	if (!d)
+		return -errno;
+	while ((e = readdir(d))) {
+		struct stat st;
+		if (!strncmp(e->d_name, ".tmp-", 5)) {
+			unlinkat(s->dirfd, e->d_name, 0);
+		} else if (!parse_file(e->d_name, name, sizeof(name), &v)) {
+			if (fstatat(s->dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISREG(st.st_mode))
+				store_index_add(s->ix, name, v, size_of_file((uint64_t)st.st_size));
+		} else if (!parse_tomb(e->d_name, name, sizeof(name), &v)) {
+			uint64_t old = store_index_tomb(s->ix, name);
+			tomb_of(name, MIN(old, v), f, sizeof(f));
+			if (old)
+				unlinkat(s->dirfd, f, 0);
+			store_index_set_tomb(s->ix, name, MAX(old, v));
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
 /* ---- the store ---- */
 
 int store_open(const char *dir, struct store **out, char *err, size_t errlen)
 {
 	struct store *s;
-	DIR *d;
-	struct dirent *e;
-	int fd;
+	int fd, ret;
 
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		util_seterr(err, errlen, "%s: %s", dir, strerror(errno));
@@ -273,13 +325,13 @@ int store_open(const char *dir, struct store **out, char *err, size_t errlen)
 	}
 	s = xcalloc(1, sizeof(*s));
 	s->dirfd = fd;
-	/* temporary files of writes a crash interrupted are not replicas */
-	d = fdopendir(dup(fd));
-	while (d && (e = readdir(d)))
-		if (!strncmp(e->d_name, ".tmp-", 5))
-			unlinkat(fd, e->d_name, 0);
-	if (d)
-		closedir(d);
+	s->ix = store_index_new();
+	ret = scan(s);
+	if (ret) {
+		util_seterr(err, errlen, "%s: %s", dir, strerror(-ret));
+		store_close(s);
+		return ret;
+	}
 	*out = s;
 	return 0;
 }
@@ -288,6 +340,7 @@ void store_close(struct store *s)
 {
 	if (s) {
 		close(s->dirfd);
+		store_index_free(s->ix);
 		free(s);
 	}
 }
@@ -304,6 +357,8 @@ int store_write_begin(struct store *s, const char *name, uint64_t version,
 	file_of(name, version, f, sizeof(f));
 	w = xcalloc(1, sizeof(*w));
 	snprintf(w->final, sizeof(w->final), "%s", f);
+	snprintf(w->final_name, sizeof(w->final_name), "%s", name);
+	w->version = version;
 	snprintf(w->tmp, sizeof(w->tmp), ".tmp-%d-%u", (int)getpid(), ++s->counter);
 	fd = open_beneath(s, w->tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	if (fd < 0) {
@@ -416,6 +471,8 @@ int store_write_commit(struct store_writer *w)
 	w->fd = -1;
 	if (!ret && renameat2(w->s->dirfd, w->tmp, w->s->dirfd, w->final, RENAME_NOREPLACE) < 0)
 		ret = -errno;
+	if (!ret)
+		store_write_renamed(w);
 	if (!ret && fsync(w->s->dirfd) < 0)
 		ret = -errno;
 	if (ret) {
@@ -450,6 +507,12 @@ void store_write_names(const struct store_writer *w, int *dirfd, const char **tm
 	*final = w->final;
 }
 
+void store_write_renamed(struct store_writer *w)
+{
+	w->renamed = 1;
+	store_index_add(w->s->ix, w->final_name, w->version, w->size);
+}
+
 void store_write_done(struct store_writer *w)
 {
 	if (w->fd >= 0)
@@ -462,7 +525,8 @@ void store_write_abort(struct store_writer *w)
 {
 	if (w->fd >= 0)
 		close(w->fd);
-	unlinkat(w->s->dirfd, w->tmp, 0);
+	if (!w->renamed)
+		unlinkat(w->s->dirfd, w->tmp, 0);
 	free(w->crcs);
 	free(w);
 }
@@ -572,13 +636,7 @@ uint32_t store_reader_crc(const struct store_reader *r, uint64_t chunk)
 
 int store_has(struct store *s, const char *name, uint64_t version)
 {
-	char f[600];
-	struct stat st;
-
-	if (store_name_check(name, NULL, 0))
-		return 0;
-	file_of(name, version, f, sizeof(f));
-	return fstatat(s->dirfd, f, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	return store_index_has(s->ix, name, version);
 }
 
 int store_remove(struct store *s, const char *name, uint64_t version)
@@ -590,6 +648,7 @@ int store_remove(struct store *s, const char *name, uint64_t version)
 	file_of(name, version, f, sizeof(f));
 	if (unlinkat(s->dirfd, f, 0) < 0)
 		return -errno;
+	store_index_remove(s->ix, name, version);
 	fsync(s->dirfd);
 	return 0;
 }
@@ -608,59 +667,36 @@ uint64_t store_file_bytes(uint64_t size)
 	return size + (size + STORE_CHUNK - 1) / STORE_CHUNK * 4 + TRAILER;
 }
 
-static int cmp_desc(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? 1 : x > y ? -1 : 0;
-}
-
 int store_versions(struct store *s, const char *name, uint64_t *out, int max)
 {
-	char prefix[600], got[STORE_NAME_MAX + 1];
-	uint64_t *all = NULL, v;
-	int n = 0, cap = 0;
-	size_t pl;
-	struct dirent *e;
-	DIR *d = fdopendir(dup(s->dirfd));
+	return store_index_versions(s->ix, name, out, max);
+}
 
-	if (!d)
-		return -errno;
-	rewinddir(d);
-	file_of(name, 0, prefix, sizeof(prefix));
-	pl = strlen(prefix) - VERSION_DIGITS;
-	while ((e = readdir(d))) {
-		if (strncmp(e->d_name, prefix, pl) || parse_file(e->d_name, got, sizeof(got), &v) ||
-		    strcmp(got, name))
-			continue;
-		if (n == cap) {
-			cap = cap ? 2 * cap : 16;
-			all = realloc(all, (size_t)cap * sizeof(*all));
-			ASSERT(all);
-		}
-		all[n++] = v;
+/* Unlinks every version of name <= upto and drops them from the index. */
+static int remove_upto(struct store *s, const char *name, uint64_t upto)
+{
+	uint64_t v[64];
+	int n, removed = 0;
+
+	while ((n = store_index_versions(s->ix, name, v, 64)) > 0) {
+		int gone = 0;
+		for (int i = 0; i < n && i < 64; i++)
+			if (v[i] <= upto) {
+				char f[600];
+				file_of(name, v[i], f, sizeof(f));
+				removed += unlinkat(s->dirfd, f, 0) == 0;
+				gone += store_index_remove(s->ix, name, v[i]);
+			}
+		if (!gone)
+			break;
 	}
-	closedir(d);
-	if (n > 1)
-		qsort(all, (size_t)n, sizeof(*all), cmp_desc);
-	for (int i = 0; i < n && i < max; i++)
-		out[i] = all[i];
-	free(all);
-	return n;
+	return removed;
 }
 
 int store_delete(struct store *s, const char *name)
 {
-	uint64_t v[256];
-	int n = store_versions(s, name, v, 256), removed = 0;
+	int removed = remove_upto(s, name, UINT64_MAX);
 
-	while (n > 0) {
-		for (int i = 0; i < n && i < 256; i++) {
-			char f[600];
-			file_of(name, v[i], f, sizeof(f));
-			removed += unlinkat(s->dirfd, f, 0) == 0;
-		}
-		n = store_versions(s, name, v, 256);
-	}
 	fsync(s->dirfd);
 	return removed ? 0 : -ENOENT;
 }
@@ -690,30 +726,14 @@ static int parse_tomb(const char *f, char *name, size_t nlen, uint64_t *upto)
 
 uint64_t store_tomb_get(struct store *s, const char *name)
 {
-	char want[STORE_NAME_MAX + 1], got[STORE_NAME_MAX + 1];
-	uint64_t best = 0, v;
-	struct dirent *e;
-	DIR *d = fdopendir(dup(s->dirfd));
-
-	if (!d || store_name_check(name, NULL, 0)) {
-		if (d)
-			closedir(d);
-		return 0;
-	}
-	snprintf(want, sizeof(want), "%s", name);
-	rewinddir(d);
-	while ((e = readdir(d)))
-		if (!parse_tomb(e->d_name, got, sizeof(got), &v) && !strcmp(got, want))
-			best = MAX(best, v);
-	closedir(d);
-	return best;
+	return store_index_tomb(s->ix, name);
 }
 
 int store_tomb_set(struct store *s, const char *name, uint64_t upto)
 {
-	uint64_t v[256], old = store_tomb_get(s, name);
+	uint64_t old = store_tomb_get(s, name);
 	char f[600];
-	int n, removed = 0, fd;
+	int removed, fd;
 
 	if (store_name_check(name, NULL, 0) || upto == 0)
 		return -EINVAL;
@@ -727,72 +747,52 @@ int store_tomb_set(struct store *s, const char *name, uint64_t upto)
 			tomb_of(name, old, f, sizeof(f));
 			unlinkat(s->dirfd, f, 0);
 		}
+		store_index_set_tomb(s->ix, name, upto);
 	}
-	upto = MAX(upto, old);
-	while ((n = store_versions(s, name, v, 256)) > 0) {
-		int gone = 0;
-		for (int i = 0; i < n && i < 256; i++)
-			if (v[i] <= upto) {
-				file_of(name, v[i], f, sizeof(f));
-				gone += unlinkat(s->dirfd, f, 0) == 0;
-			}
-		removed += gone;
-		if (!gone)
-			break;
-	}
+	removed = remove_upto(s, name, MAX(upto, old));
 	fsync(s->dirfd);
 	return removed;
 }
 
-enum list_what { L_NAMES, L_SIZES, L_MARKERS };
-
-/* Calls fn for every version file (sizes read or 0), or every marker. */
-static int list(struct store *s, store_list_fn fn, void *arg, enum list_what what)
+static int names_only(void *arg, const char *name, uint64_t version, uint64_t size)
 {
-	char name[STORE_NAME_MAX + 1];
-	struct dirent *e;
-	uint64_t v;
-	int ret = 0;
-	DIR *d = fdopendir(dup(s->dirfd));
+	struct {
+		store_list_fn fn;
+		void *arg;
+	} *c = arg;
 
-	if (!d)
-		return -errno;
-	rewinddir(d);
-	while (!ret && (e = readdir(d))) {
-		struct stat st;
-		uint8_t tr[8];
-		uint64_t size = 0;
-		int fd;
-		if (what == L_MARKERS ? parse_tomb(e->d_name, name, sizeof(name), &v)
-				      : parse_file(e->d_name, name, sizeof(name), &v))
-			continue;
-		if (what == L_SIZES) {
-			fd = open_beneath(s, e->d_name, O_RDONLY, 0);
-			if (fd < 0)
-				continue;
-			if (fstat(fd, &st) == 0 && st.st_size >= TRAILER &&
-			    pread(fd, tr, 8, st.st_size - TRAILER) == 8)
-				for (int i = 7; i >= 0; i--)
-					size = size << 8 | tr[i];
-			close(fd);
-		}
-		ret = fn(arg, name, v, size);
-	}
-	closedir(d);
-	return ret;
+	(void)size;
+	return c->fn(c->arg, name, version, 0);
 }
 
 int store_list(struct store *s, store_list_fn fn, void *arg)
 {
-	return list(s, fn, arg, L_SIZES);
+	return store_index_each(s->ix, fn, arg);
 }
 
 int store_list_names(struct store *s, store_list_fn fn, void *arg)
 {
-	return list(s, fn, arg, L_NAMES);
+	struct {
+		store_list_fn fn;
+		void *arg;
+	} c = {fn, arg};
+
+	return store_index_each(s->ix, names_only, &c);
 }
 
 int store_tomb_list(struct store *s, store_list_fn fn, void *arg)
 {
-	return list(s, fn, arg, L_MARKERS);
+	return store_index_each_tomb(s->ix, fn, arg);
+}
+
+int store_next(struct store *s, const char *name, uint64_t version, char *out, uint64_t *vout)
+{
+	return store_index_next(s->ix, name, version, out, vout);
+}
+
+size_t store_held(struct store *s, size_t *markers)
+{
+	if (markers)
+		*markers = store_index_tombs(s->ix);
+	return store_index_count(s->ix);
 }

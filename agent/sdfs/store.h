@@ -5,11 +5,16 @@
  * hex of the SDFS name and the version number (so no name can spell a
  * path, and every open goes through openat2 with RESOLVE_BENEATH anyway).
  * Content is written in order, checksummed per 1 MiB chunk (CRC32C), and
- * committed by fsync and rename (never over an existing version): a reader never sees a partial
- * file, and a failed or aborted write leaves nothing behind.  Every read verifies the chunks it
- * returns; a corrupt replica reads as -EBADMSG, never as data.
+ * committed by fsync and rename (never over an existing version): a reader
+ * never sees a partial file, and a failed or aborted write leaves nothing
+ * behind.  Every read verifies the chunks it returns; a corrupt replica
+ * reads as -EBADMSG, never as data.
  *
- * Calls do file I/O and may block: the agent runs them off its event loop.
+ * What is held (versions, sizes, deletion markers) is read from the folder
+ * once, at open, into an in-memory index kept current by every commit,
+ * removal and marker: lookups and listings touch no disk.  Opening,
+ * reading and writing files do; the agent moves file data and fsyncs
+ * through its io_uring.  Not thread-safe.
  */
 #ifndef IDUNNO_STORE_H
 #define IDUNNO_STORE_H
@@ -57,6 +62,9 @@ void store_write_note(struct store_writer *w, uint32_t crc, size_t len);
 uint8_t *store_write_trailer(struct store_writer *w, size_t *len, uint64_t *off);
 void store_write_names(const struct store_writer *w, int *dirfd, const char **tmp,
 		       const char **final);
+/* The rename into place succeeded: the version is held (and indexed), and
+ * an abort no longer removes anything. */
+void store_write_renamed(struct store_writer *w);
 void store_write_done(struct store_writer *w);
 
 struct store_reader;
@@ -88,10 +96,17 @@ int store_versions(struct store *s, const char *name, uint64_t *out, int max);
 int store_delete(struct store *s, const char *name);
 
 typedef int (*store_list_fn)(void *arg, const char *name, uint64_t version, uint64_t size);
-/* Calls fn for every (name, version) held here, in no particular order. */
+/* Calls fn for every (name, version) held here with its size, in (name,
+ * version) order; a nonzero return from fn stops and is returned. */
 int store_list(struct store *s, store_list_fn fn, void *arg);
-/* The same without opening anything: every size is 0. */
+/* The same with every size 0. */
 int store_list_names(struct store *s, store_list_fn fn, void *arg);
+/* The version held after (name, version) in that order, wrapping to the
+ * first (name "": the first).  1 with out (STORE_NAME_MAX + 1 bytes) and
+ * *vout set, 0 when nothing is held. */
+int store_next(struct store *s, const char *name, uint64_t version, char *out, uint64_t *vout);
+/* Versions held, and (when markers is not NULL) names with a deletion marker. */
+size_t store_held(struct store *s, size_t *markers);
 
 /*
  * Deletion markers.  Deleting name up to version upto removes every
