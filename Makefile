@@ -145,8 +145,11 @@ STORE_OBJ            := $(OUT)/agent/sdfs/store.o $(OUT)/agent/sdfs/store_index.
 LINK_test_store      := $(STORE_OBJ) $(COMMON_OBJ)
 LINK_test_store_full := $(STORE_OBJ) $(COMMON_OBJ)
 LINK_test_sdfs_wire  := $(OUT)/agent/sdfs/sdfs_wire.o $(STORE_OBJ) $(WIRE_OBJ) $(COMMON_OBJ)
+LINK_test_conn       := $(OUT)/agent/core/loop.o $(OUT)/agent/core/conn.o $(OUT)/agent/core/log.o \
+                        $(WIRE_OBJ) $(COMMON_OBJ)
+LIBS_test_conn       := $(AGENT_LIBS) $(LDLIBS)
 test_link = $(or $(LINK_$(1)),$(AGENT_LIB_OBJ) $(NET_OBJ))
-test_libs = $(if $(LINK_$(1)),$(SODIUM_LIBS) $(LDLIBS),$(AGENT_LIBS) $(NET_LIBS))
+test_libs = $(or $(LIBS_$(1)),$(if $(LINK_$(1)),$(SODIUM_LIBS) $(LDLIBS),$(AGENT_LIBS) $(NET_LIBS)))
 
 .SECONDEXPANSION:
 $(BINDIR)/tests/%: $(OUT)/tests/%.o $$(call test_link,$$*)

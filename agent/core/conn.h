@@ -21,8 +21,9 @@
  * connection.  A frame nobody routes is counted and the connection closed.
  *
  * Closing: conn_close() shuts the socket down and cancels what is in
- * flight; the owner gets CONN_EV_CLOSED once nothing is, and the
- * connection (and every buffer it owns) is gone after that callback.
+ * flight; the owner gets CONN_EV_CLOSED once nothing is (from inside
+ * conn_close() itself when nothing was), and the connection (and every
+ * buffer it owns) is gone after that callback.
  * Buffers the owner passed to conn_recv/conn_send must stay valid until
  * the matching event or CONN_EV_CLOSED.
  */
@@ -91,6 +92,10 @@ int conn_route(struct conns *t, uint8_t lo, uint8_t hi, conn_serve_fn fn, void *
  * every slot is taken). */
 int conn_connect(struct conns *t, struct wire_addr to, int timeout_ms, conn_fn fn, void *arg,
 		 struct conn **out);
+/* Wraps a connected stream socket (a socketpair, say) as a connection;
+ * the layer owns fd from here. 0 or -EBUSY. */
+int conn_adopt(struct conns *t, int fd, struct wire_addr peer, conn_fn fn, void *arg,
+	       struct conn **out);
 /* Makes fn/arg the owner of c (after a routed first frame). */
 void conn_own(struct conn *c, conn_fn fn, void *arg);
 
@@ -119,6 +124,10 @@ int conn_sending(const struct conn *c);
 /* shutdown(2) without closing: SHUT_RD after an answer, so that a client
  * still sending gets no reset before it reads the answer. */
 void conn_shutdown(struct conn *c, int how);
+/* Hands c's socket to the caller (nothing may be in flight on it) and
+ * forgets c: for SDFS, until its streams run on this layer.  The fd or
+ * -EBUSY. */
+int conn_take_fd(struct conn *c);
 /* Closes c: cancels what is in flight; CONN_EV_CLOSED follows. */
 void conn_close(struct conn *c);
 
