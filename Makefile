@@ -145,6 +145,8 @@ STORE_OBJ            := $(OUT)/agent/sdfs/store.o $(OUT)/agent/sdfs/store_index.
 LINK_test_store      := $(STORE_OBJ) $(COMMON_OBJ)
 LINK_test_store_full := $(STORE_OBJ) $(COMMON_OBJ)
 LINK_test_sdfs_wire  := $(OUT)/agent/sdfs/sdfs_wire.o $(STORE_OBJ) $(WIRE_OBJ) $(COMMON_OBJ)
+LINK_test_sdfs_plan  := $(OUT)/agent/sdfs/sdfs_plan.o $(OUT)/agent/sdfs/place.o $(WIRE_OBJ) \
+                        $(COMMON_OBJ)
 LINK_test_conn       := $(OUT)/agent/core/loop.o $(OUT)/agent/core/conn.o $(OUT)/agent/core/log.o \
                         $(WIRE_OBJ) $(COMMON_OBJ)
 LIBS_test_conn       := $(AGENT_LIBS) $(LDLIBS)

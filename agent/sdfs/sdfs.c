@@ -21,6 +21,7 @@
 #include "sdfs/sdfs.h"
 #include "core/log.h"
 #include "sdfs/place.h"
+#include "sdfs/sdfs_plan.h"
 #include "sdfs/sdfs_wire.h"
 #include "sdfs/store.h"
 #include "util.h"
@@ -58,8 +59,8 @@
  * in 1 MiB writes took 0.37 s of system time right after other I/O, in
  * 128 KiB writes 0.04 s (measured with dd on this machine).
  */
-#define WRITE_PIECE (128u << 10)
-#define MAX_NODES   256
+#define WRITE_PIECE    (128u << 10)
+#define MAX_LIST_CALLS 8 /* a round's LIST calls in flight at once */
 
 enum xop {
 	O_UP_RECV = 1,
@@ -149,24 +150,6 @@ struct xfer {
 	uint64_t started;
 };
 
-struct action {
-	char name[STORE_NAME_MAX + 1];
-	uint64_t version;
-	struct wire_addr to;
-	int ask; /* ask `to` to push the version here instead */
-};
-
-struct listing {
-	struct wire_addr who;
-	int ok;
-	int n;
-	struct entry {
-		char name[STORE_NAME_MAX + 1];
-		uint64_t version;
-		int tomb; /* a deletion marker: versions up to this one are gone */
-	} * e;
-};
-
 struct sdfs {
 	struct sdfs_env env;
 	struct store *store;
@@ -176,12 +159,13 @@ struct sdfs {
 	uint64_t last_version;
 	/* repair */
 	uint64_t repair_at;
-	int round_active, round_waiting;
-	int ask;       /* a corrupt replica was removed here: ask a holder for it */
-	int round_ask; /* ... and this round does */
-	struct listing lists[MAX_NODES];
+	int round_active;
+	int ask;		      /* a corrupt replica was removed here: ask a holder for it */
+	int round_ask;		      /* ... and this round does */
+	struct sdfs_plan_list *lists; /* one per live member, sorted by address */
 	int nlists;
-	struct action *todo;
+	int list_next, list_calls; /* the next listing to ask for; calls in flight */
+	struct sdfs_action *todo;
 	int ntodo, todo_next, pushes;
 	/* counters */
 	uint64_t n_puts, n_writes, n_reads, n_refused, n_failed, n_bad_chunks, n_corrupt, n_pushed,
@@ -195,6 +179,33 @@ struct sdfs {
 
 static void advance(struct sdfs *s, int slot);
 static void round_start(struct sdfs *s);
+
+static int cmp_addr(const void *a, const void *b)
+{
+	const struct wire_addr *x = a, *y = b;
+	uint64_t kx = (uint64_t)x->ip << 16 | x->port, ky = (uint64_t)y->ip << 16 | y->port;
+
+	return kx < ky ? -1 : kx > ky;
+}
+
+/* Every live member, this one included, sorted by address, into *out
+ * (malloc'd, the caller frees).  Returns how many. */
+static int live_members(struct sdfs *s, struct wire_addr **out)
+{
+	int cap = 64, n;
+
+	*out = NULL;
+	for (;;) {
+		*out = realloc(*out, (size_t)cap * sizeof(**out));
+		ASSERT(*out);
+		n = s->env.live(s->env.arg, *out, cap);
+		if (n < cap)
+			break;
+		cap *= 2; /* it may have more: ask again with room for them */
+	}
+	qsort(*out, (size_t)n, sizeof(**out), cmp_addr);
+	return n;
+}
 
 /* ---- submission ---- */
 
@@ -564,9 +575,10 @@ static void serve_write(struct sdfs *s, int slot)
 		if (r->want == 0 || r->want > s->env.replicas)
 			r->want = (uint8_t)s->env.replicas;
 		if (r->ncand == 0) { /* the rest of the chain: the file's ranked members */
-			struct wire_addr live[MAX_NODES], ranked[SDFS_MAX_CAND + 1];
-			int n = s->env.live(s->env.arg, live, MAX_NODES), k;
+			struct wire_addr *live, ranked[SDFS_MAX_CAND + 1];
+			int n = live_members(s, &live), k;
 			k = place_replicas(r->name, live, n, SDFS_MAX_CAND + 1, ranked);
+			free(live);
 			for (int i = 0; i < k; i++)
 				if (!wire_addr_eq(ranked[i], s->env.self) &&
 				    r->ncand < SDFS_MAX_CAND)
@@ -1484,245 +1496,141 @@ static void push_done(struct sdfs *s, int slot, const uint8_t *ans, size_t len)
 static void run_todo(struct sdfs *s)
 {
 	while (s->todo_next < s->ntodo && s->pushes < MAX_PUSH) {
-		struct action *a = &s->todo[s->todo_next++];
-		if (a->ask) {
+		struct sdfs_action *a = &s->todo[s->todo_next++];
+		if (a->op == SDFS_PLAN_ASK) {
 			struct sdfs_req r = {.cmd = SDFS_REPAIR, .version = a->version, .ncand = 1};
 			snprintf(r.name, sizeof(r.name), "%s", a->name);
 			r.cand[0] = s->env.self;
 			call_start(s, a->to, &r, NULL, 0);
-		} else if (push_start(s, a->name, a->version, a->to) == -EBUSY) {
+		} else if (a->op == SDFS_PLAN_PUSH &&
+			   push_start(s, a->name, a->version, a->to) == -EBUSY) {
 			s->todo_next--;
 			break;
 		}
 	}
 }
 
-static int holds(const struct listing *l, const char *name, uint64_t version)
-{
-	for (int i = 0; i < l->n; i++)
-		if (l->e[i].version == version && !l->e[i].tomb && !strcmp(l->e[i].name, name))
-			return 1;
-	return 0;
-}
-
-/* The newest deletion marker of name in any listing (0: none). */
-static uint64_t tomb_of_name(const struct sdfs *s, const char *name)
-{
-	uint64_t t = 0;
-
-	for (int i = 0; i < s->nlists; i++)
-		for (int j = 0; s->lists[i].ok && j < s->lists[i].n; j++)
-			if (s->lists[i].e[j].tomb && !strcmp(s->lists[i].e[j].name, name))
-				t = MAX(t, s->lists[i].e[j].version);
-	return t;
-}
-
-static struct listing *listing_of(struct sdfs *s, struct wire_addr a)
-{
-	for (int i = 0; i < s->nlists; i++)
-		if (wire_addr_eq(s->lists[i].who, a))
-			return &s->lists[i];
-	return NULL;
-}
-
-static void add_todo(struct sdfs *s, const char *name, uint64_t v, struct wire_addr to, int ask)
-{
-	struct action *a;
-
-	s->todo = realloc(s->todo, (size_t)(s->ntodo + 1) * sizeof(*s->todo));
-	ASSERT(s->todo);
-	a = &s->todo[s->ntodo++];
-	snprintf(a->name, sizeof(a->name), "%s", name);
-	a->version = v;
-	a->to = to;
-	a->ask = ask;
-}
-
-/* Every listing is in: decide what to push, ask for, and drop. */
+/* Every listing is in: decide (sdfs_plan.h), drop at once, push and ask. */
 static void round_plan(struct sdfs *s)
 {
-	struct wire_addr live[MAX_NODES], targets[64];
+	struct sdfs_plan_in in = {s->lists, s->nlists, s->env.self, s->env.replicas, s->round_ask};
 	int nlive = 0, pushes = 0, asks = 0, drops = 0;
 
 	for (int i = 0; i < s->nlists; i++)
-		if (s->lists[i].ok)
-			live[nlive++] = s->lists[i].who;
+		nlive += s->lists[i].ok;
 	free(s->todo);
-	s->todo = NULL;
-	s->ntodo = s->todo_next = 0;
-	for (int li = 0; li < s->nlists; li++) {
-		struct listing *l = &s->lists[li];
-		for (int ei = 0; l->ok && ei < l->n; ei++) {
-			const char *name = l->e[ei].name;
-			uint64_t v = l->e[ei].version;
-			int nt, seen_before = 0;
-			struct wire_addr pusher = {0, 0};
-			uint64_t best = 0;
-			if (l->e[ei].tomb || v <= tomb_of_name(s, name))
-				continue; /* deleted: never copied again */
-			/* each (name, version) once: at its first listing */
-			for (int lj = 0; lj < li && !seen_before; lj++)
-				seen_before = s->lists[lj].ok && holds(&s->lists[lj], name, v);
-			for (int ej = 0; ej < ei && !seen_before; ej++)
-				seen_before = l->e[ej].version == v && !l->e[ej].tomb &&
-					      !strcmp(l->e[ej].name, name);
-			if (seen_before)
-				continue;
-			for (int lj = 0; lj < s->nlists; lj++)
-				if (s->lists[lj].ok && holds(&s->lists[lj], name, v)) {
-					uint64_t w = place_weight(name, s->lists[lj].who);
-					if (!pusher.ip || w > best) {
-						best = w;
-						pusher = s->lists[lj].who;
-					}
-				}
-			nt = place_replicas(name, live, nlive, s->env.replicas, targets);
-			for (int t = 0; t < nt; t++) {
-				struct listing *tl = listing_of(s, targets[t]);
-				if (!tl || holds(tl, name, v))
-					continue;
-				if (wire_addr_eq(pusher, s->env.self)) {
-					add_todo(s, name, v, targets[t], 0);
-					pushes++;
-				} else if (s->round_ask && wire_addr_eq(targets[t], s->env.self)) {
-					add_todo(s, name, v, pusher, 1);
-					asks++;
-				}
-			}
-		}
-	}
-	/* deleted versions that missed the delete, and copies here that no
-	 * longer belong here (a member joined): dropped */
-	{
-		struct listing *me = listing_of(s, s->env.self);
-		for (int ei = 0; me && ei < me->n; ei++) {
-			const char *name = me->e[ei].name;
-			uint64_t tomb = tomb_of_name(s, name);
-			int nt, mine = 0, all, stale = 0, live_versions = 0;
-			if (ei > 0 && !strcmp(me->e[ei - 1].name, name))
-				continue; /* one pass per name (the listing is sorted) */
-			for (int ej = ei; ej < me->n && !strcmp(me->e[ej].name, name); ej++)
-				if (!me->e[ej].tomb) {
-					stale += me->e[ej].version <= tomb;
-					live_versions += me->e[ej].version > tomb;
-				}
-			if (stale && store_tomb_set(s->store, name, tomb) > 0) {
+	s->ntodo = sdfs_plan(&in, &s->todo);
+	s->todo_next = 0;
+	s->round_active = 0;
+	for (int i = 0; i < s->ntodo; i++) {
+		const struct sdfs_action *a = &s->todo[i];
+		switch (a->op) {
+		case SDFS_PLAN_PUSH:
+			pushes++;
+			break;
+		case SDFS_PLAN_ASK:
+			asks++;
+			break;
+		case SDFS_PLAN_DROP_UPTO: /* a delete this member missed */
+			if (store_tomb_set(s->store, a->name, a->version) > 0) {
 				drops++;
 				log_msg(LOG_INFO, "sdfs: dropped %s up to v%llu: it was deleted",
-					name, (unsigned long long)tomb);
+					a->name, (unsigned long long)a->version);
 			}
-			if (!live_versions)
-				continue;
-			nt = place_replicas(name, live, nlive, s->env.replicas, targets);
-			all = nt == MIN(s->env.replicas, nlive);
-			for (int t = 0; t < nt; t++)
-				mine |= wire_addr_eq(targets[t], s->env.self);
-			if (mine)
-				continue;
-			for (int ej = ei; all && ej < me->n && !strcmp(me->e[ej].name, name); ej++)
-				for (int t = 0;
-				     all && !me->e[ej].tomb && me->e[ej].version > tomb && t < nt;
-				     t++)
-					all = holds(listing_of(s, targets[t]), name,
-						    me->e[ej].version);
-			if (all && store_delete(s->store, name) == 0) {
+			break;
+		case SDFS_PLAN_DROP_NAME: /* a member joined: the copies here moved */
+			if (store_delete(s->store, a->name) == 0) {
 				drops++;
 				s->n_dropped++;
 				log_msg(LOG_INFO,
-					"sdfs: dropped %s: its replicas are elsewhere now", name);
+					"sdfs: dropped %s: its replicas are elsewhere now",
+					a->name);
 			}
+			break;
+		default:
+			break;
 		}
 	}
 	if (pushes || asks || drops)
 		log_msg(LOG_INFO,
 			"sdfs: repair round over %d members: %d pushes, %d asks, %d drops", nlive,
 			pushes, asks, drops);
-	s->round_active = 0;
 	run_todo(s);
 }
 
-static int cmp_entry(const void *a, const void *b)
+static int listed(void *arg, const char *name, uint64_t version, uint64_t size)
 {
-	const struct entry *x = a, *y = b;
-	int c = strcmp(x->name, y->name);
-	return c ? c : x->version < y->version ? -1 : x->version > y->version;
-}
-
-static int local_entry(void *arg, const char *name, uint64_t version, uint64_t size);
-
-static int remote_entry(void *arg, const char *name, uint64_t version, uint64_t size)
-{
-	return store_name_check(name, NULL, 0) ? 0 : local_entry(arg, name, version, size);
-}
-
-static void parse_listing(struct listing *l, const uint8_t *body, size_t len)
-{
-	l->ok = sdfs_list_decode(body, len, remote_entry, l) == 0;
-	if (l->n > 1)
-		qsort(l->e, (size_t)l->n, sizeof(*l->e), cmp_entry);
-}
-
-static void list_done(struct sdfs *s, int slot, const uint8_t *ans, size_t len)
-{
-	struct listing *l = &s->lists[s->x[slot].tag];
-
-	if (ans[0] == 0)
-		parse_listing(l, ans, len);
-	if (--s->round_waiting == 0)
-		round_plan(s);
-}
-
-static int local_entry(void *arg, const char *name, uint64_t version, uint64_t size)
-{
-	struct listing *l = arg;
-
-	(void)size;
-	l->e = realloc(l->e, (size_t)(l->n + 1) * sizeof(*l->e));
-	ASSERT(l->e);
-	snprintf(l->e[l->n].name, sizeof(l->e[l->n].name), "%s", name);
-	l->e[l->n].tomb = size == SDFS_TOMB_SIZE;
-	l->e[l->n++].version = version;
+	if (store_name_check(name, NULL, 0) == 0)
+		sdfs_plan_list_add(arg, name, version, size == SDFS_TOMB_SIZE);
 	return 0;
 }
 
-static int local_tomb(void *arg, const char *name, uint64_t upto, uint64_t size)
+static int listed_tomb(void *arg, const char *name, uint64_t upto, uint64_t size)
 {
 	(void)size;
-	return local_entry(arg, name, upto, SDFS_TOMB_SIZE);
+	return listed(arg, name, upto, SDFS_TOMB_SIZE);
+}
+
+static void round_pump(struct sdfs *s);
+
+static void list_done(struct sdfs *s, int slot, const uint8_t *ans, size_t len)
+{
+	struct sdfs_plan_list *l = &s->lists[s->x[slot].tag];
+
+	if (ans[0] == 0)
+		l->ok = sdfs_list_decode(ans, len, listed, l) == 0;
+	s->list_calls--;
+	round_pump(s);
+}
+
+/*
+ * Asks for the next listings, at most MAX_LIST_CALLS at once, so a large
+ * membership cannot take every stream slot; when no slot is free the next
+ * tick tries again.  Plans once every listing is in or has failed.
+ */
+static void round_pump(struct sdfs *s)
+{
+	struct sdfs_req r = {.cmd = SDFS_LIST, .want = 1}; /* no sizes needed */
+
+	while (s->list_calls < MAX_LIST_CALLS && s->list_next < s->nlists) {
+		int i = s->list_next, ret;
+		if (wire_addr_eq(s->lists[i].who, s->env.self)) {
+			s->list_next++;
+			continue;
+		}
+		ret = call_start(s, s->lists[i].who, &r, list_done, i);
+		if (ret == -EBUSY)
+			break;
+		s->list_next++;
+		s->list_calls += ret == 0;
+	}
+	if (s->round_active && s->list_calls == 0 && s->list_next == s->nlists)
+		round_plan(s);
 }
 
 static void round_start(struct sdfs *s)
 {
-	struct wire_addr live[MAX_NODES];
-	int n = s->env.live(s->env.arg, live, MAX_NODES);
-	struct sdfs_req r = {.cmd = SDFS_LIST, .want = 1}; /* no sizes needed */
+	struct wire_addr *live;
+	int n = live_members(s, &live);
 
 	for (int i = 0; i < s->nlists; i++)
-		free(s->lists[i].e);
-	memset(s->lists, 0, sizeof(s->lists));
+		sdfs_plan_list_free(&s->lists[i]);
+	free(s->lists);
+	s->lists = xcalloc((size_t)n + 1, sizeof(*s->lists));
 	s->nlists = n;
+	s->list_next = s->list_calls = 0;
 	s->round_active = 1;
 	s->round_ask = s->ask;
 	s->ask = 0;
-	s->round_waiting = 1; /* this call's own hold */
 	s->n_rounds++;
 	for (int i = 0; i < n; i++) {
 		s->lists[i].who = live[i];
-		if (wire_addr_eq(live[i], s->env.self)) {
-			s->lists[i].ok =
-				store_list_names(s->store, local_entry, &s->lists[i]) == 0 &&
-				store_tomb_list(s->store, local_tomb, &s->lists[i]) == 0;
-			if (s->lists[i].n > 1)
-				qsort(s->lists[i].e, (size_t)s->lists[i].n, sizeof(struct entry),
-				      cmp_entry);
-		} else {
-			s->round_waiting++;
-			if (call_start(s, live[i], &r, list_done, i))
-				s->round_waiting--;
-		}
+		if (wire_addr_eq(live[i], s->env.self)) /* from the index: no call */
+			s->lists[i].ok = store_list_names(s->store, listed, &s->lists[i]) == 0 &&
+					 store_tomb_list(s->store, listed_tomb, &s->lists[i]) == 0;
 	}
-	if (--s->round_waiting == 0)
-		round_plan(s);
+	free(live);
+	round_pump(s);
 }
 
 /* ---- setup, timers, counters ---- */
@@ -1765,7 +1673,8 @@ void sdfs_free(struct sdfs *s)
 			xfer_free(s, i);
 		}
 	for (int i = 0; i < s->nlists; i++)
-		free(s->lists[i].e);
+		sdfs_plan_list_free(&s->lists[i]);
+	free(s->lists);
 	free(s->todo);
 	store_close(s->store);
 	free(s);
@@ -1815,6 +1724,8 @@ uint64_t sdfs_tick(struct sdfs *s, uint64_t now_ms)
 {
 	if (!s->scrubbing && now_ms >= s->scrub_at)
 		scrub_next(s, now_ms);
+	if (s->round_active)
+		round_pump(s); /* listings a full stream table held back */
 	if (s->todo_next < s->ntodo)
 		run_todo(s);
 	if (now_ms >= s->repair_at && !s->round_active && s->todo_next >= s->ntodo &&
