@@ -73,7 +73,8 @@ enum xop {
 	O_COMMIT, /* trailer write, then fsync */
 	O_RENAME, /* rename, then fsync of the folder */
 	O_TIMEOUT,
-	O_SYNCRANGE /* early writeback of a written chunk */
+	O_SYNCRANGE, /* early writeback of a written chunk */
+	O_DIRSYNC    /* fsync of the store folder after a removal */
 };
 
 #define RX_HDR	(-1)
@@ -167,6 +168,7 @@ struct sdfs {
 	int list_next, list_calls; /* the next listing to ask for; calls in flight */
 	struct sdfs_action *todo;
 	int ntodo, todo_next, pushes;
+	int dirsyncs; /* folder fsyncs in flight that no stream waits for */
 	/* counters */
 	uint64_t n_puts, n_writes, n_reads, n_refused, n_failed, n_bad_chunks, n_corrupt, n_pushed,
 		n_push_failed, n_dropped, n_rounds, bytes_in, bytes_out, n_scrubbed;
@@ -238,6 +240,24 @@ static void submit_timed(struct sdfs *s, int slot, struct io_uring_sqe *sqe, int
 	io_uring_sqe_set_data64(t, ud(s, slot, 0, O_TIMEOUT));
 	s->x[slot].pending += 2;
 	io_uring_submit(s->env.ring); /* the timespec is read at submission */
+}
+
+/*
+ * Makes removals durable: an fsync of the store folder through io_uring.
+ * For a stream (slot >= 0) its completion goes on with the stream; with
+ * slot -1 nothing waits for it.
+ */
+static void sync_dir(struct sdfs *s, int slot)
+{
+	struct io_uring_sqe *sqe = sqe_get(s);
+
+	io_uring_prep_fsync(sqe, store_dir_fd(s->store), 0);
+	io_uring_sqe_set_data64(sqe, ud(s, slot < 0 ? MAX_XFER : slot, 0, O_DIRSYNC));
+	if (slot < 0)
+		s->dirsyncs++;
+	else
+		s->x[slot].pending++;
+	io_uring_submit(s->env.ring);
 }
 
 static struct io_uring_sqe *sqe_pair(struct sdfs *s)
@@ -810,7 +830,8 @@ static void quarantine(struct sdfs *s, const char *name, uint64_t version)
 	s->n_corrupt++;
 	log_msg(LOG_WARN, "sdfs: replica %s v%llu is corrupt: removed, to be repaired", name,
 		(unsigned long long)version);
-	store_remove(s->store, name, version);
+	if (store_remove(s->store, name, version) == 0)
+		sync_dir(s, -1);
 	s->ask = 1;
 	/* bring it back soon: this node's round asks a good holder to push */
 	if (!s->repair_at || s->repair_at > util_now_ns() / 1000000 + 200)
@@ -1123,12 +1144,18 @@ static int setting_up_chain(const struct xfer *x, const struct sock *k)
 	return x->kind == K_WRITE && k == &x->down && !x->down_ready && !x->failed;
 }
 
+static void reply_body(struct sdfs *s, int slot, const uint8_t *body, size_t len);
+
 void sdfs_complete(struct sdfs *s, uint32_t idx, int res)
 {
 	int slot = (int)(idx >> 8), bi = (int)((idx >> 4) & 15), op = (int)(idx & 15);
 	struct xfer *x;
 	struct sock *k;
 
+	if (op == O_DIRSYNC && slot == MAX_XFER) {
+		s->dirsyncs--;
+		return;
+	}
 	if (slot >= MAX_XFER)
 		return;
 	x = &s->x[slot];
@@ -1242,7 +1269,14 @@ void sdfs_complete(struct sdfs *s, uint32_t idx, int res)
 		}
 		break;
 	case O_SYNCRANGE:
-		break; /* advisory: the fsync reports any error */
+		break;	/* advisory: the fsync reports any error */
+	case O_DIRSYNC: /* a DELETE's marker and removals are durable: answer */
+		if (!x->failed) {
+			uint8_t body[5];
+			sdfs_delete_ans_encode((uint32_t)x->tag, body, sizeof(body));
+			reply_body(s, slot, body, sizeof(body));
+		}
+		break;
 	case O_FREAD:
 		if (x->failed) {
 			x->b[bi].wbusy = 0;
@@ -1390,8 +1424,14 @@ static void serve_delete(struct sdfs *s, int slot)
 	if (n > 0)
 		log_msg(LOG_INFO, "sdfs: deleted %s up to v%llu (%d versions here)", name,
 			(unsigned long long)upto, n);
-	sdfs_delete_ans_encode((uint32_t)MAX(n, 0), body, sizeof(body));
-	reply_body(s, slot, body, sizeof(body));
+	if (n < 0) {
+		sdfs_delete_ans_encode(0, body, sizeof(body));
+		reply_body(s, slot, body, sizeof(body));
+		return;
+	}
+	/* answered once the marker and the removals are durable */
+	s->x[slot].tag = n;
+	sync_dir(s, slot);
 }
 
 /* Another agent asks this one to push a version to it (its replica was bad). */
@@ -1514,7 +1554,7 @@ static void run_todo(struct sdfs *s)
 static void round_plan(struct sdfs *s)
 {
 	struct sdfs_plan_in in = {s->lists, s->nlists, s->env.self, s->env.replicas, s->round_ask};
-	int nlive = 0, pushes = 0, asks = 0, drops = 0;
+	int nlive = 0, pushes = 0, asks = 0, drops = 0, tried = 0;
 
 	for (int i = 0; i < s->nlists; i++)
 		nlive += s->lists[i].ok;
@@ -1532,6 +1572,7 @@ static void round_plan(struct sdfs *s)
 			asks++;
 			break;
 		case SDFS_PLAN_DROP_UPTO: /* a delete this member missed */
+			tried++;
 			if (store_tomb_set(s->store, a->name, a->version) > 0) {
 				drops++;
 				log_msg(LOG_INFO, "sdfs: dropped %s up to v%llu: it was deleted",
@@ -1539,6 +1580,7 @@ static void round_plan(struct sdfs *s)
 			}
 			break;
 		case SDFS_PLAN_DROP_NAME: /* a member joined: the copies here moved */
+			tried++;
 			if (store_delete(s->store, a->name) == 0) {
 				drops++;
 				s->n_dropped++;
@@ -1551,6 +1593,8 @@ static void round_plan(struct sdfs *s)
 			break;
 		}
 	}
+	if (tried)
+		sync_dir(s, -1);
 	if (pushes || asks || drops)
 		log_msg(LOG_INFO,
 			"sdfs: repair round over %d members: %d pushes, %d asks, %d drops", nlive,

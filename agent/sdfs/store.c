@@ -649,8 +649,17 @@ int store_remove(struct store *s, const char *name, uint64_t version)
 	if (unlinkat(s->dirfd, f, 0) < 0)
 		return -errno;
 	store_index_remove(s->ix, name, version);
-	fsync(s->dirfd);
 	return 0;
+}
+
+int store_dir_fd(const struct store *s)
+{
+	return s->dirfd;
+}
+
+int store_sync(struct store *s)
+{
+	return fsync(s->dirfd) < 0 ? -errno : 0;
 }
 
 uint64_t store_free_bytes(struct store *s)
@@ -697,7 +706,6 @@ int store_delete(struct store *s, const char *name)
 {
 	int removed = remove_upto(s, name, UINT64_MAX);
 
-	fsync(s->dirfd);
 	return removed ? 0 : -ENOENT;
 }
 
@@ -733,7 +741,7 @@ int store_tomb_set(struct store *s, const char *name, uint64_t upto)
 {
 	uint64_t old = store_tomb_get(s, name);
 	char f[600];
-	int removed, fd;
+	int fd;
 
 	if (store_name_check(name, NULL, 0) || upto == 0)
 		return -EINVAL;
@@ -749,9 +757,7 @@ int store_tomb_set(struct store *s, const char *name, uint64_t upto)
 		}
 		store_index_set_tomb(s->ix, name, upto);
 	}
-	removed = remove_upto(s, name, MAX(upto, old));
-	fsync(s->dirfd);
-	return removed;
+	return remove_upto(s, name, MAX(upto, old));
 }
 
 static int names_only(void *arg, const char *name, uint64_t version, uint64_t size)

@@ -84,6 +84,14 @@ uint32_t store_reader_crc(const struct store_reader *r, uint64_t chunk);
 
 /* Whether this version of name is held here (not checked). */
 int store_has(struct store *s, const char *name, uint64_t version);
+/*
+ * Removals (store_remove, store_delete, store_tomb_set) unlink at once
+ * but leave the folder unsynced: a caller that must know they are durable
+ * fsyncs store_dir_fd() (the agent, through its io_uring) or calls
+ * store_sync() (which blocks).
+ */
+int store_dir_fd(const struct store *s);
+int store_sync(struct store *s);
 /* Removes one version (a corrupt replica, say). 0 or -errno. */
 int store_remove(struct store *s, const char *name, uint64_t version);
 /* Bytes free for the store's files, and the bytes a file of size takes. */
