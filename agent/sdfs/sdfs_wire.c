@@ -109,12 +109,14 @@ int sdfs_ready_encode(const struct sdfs_ready *r, uint8_t *buf, size_t cap)
 {
 	struct wire_buf b = {buf, 0, cap, 0};
 
+	if (r->nreps < 0 || r->nreps > SDFS_MAX_CAND + 1)
+		return -EMSGSIZE;
 	wire_put_u8(&b, 0);
 	wire_put_u64(&b, r->version);
 	wire_put_u8(&b, (uint8_t)r->nreps);
 	for (int i = 0; i < r->nreps; i++)
 		wire_put_addr(&b, r->reps[i]);
-	return r->nreps > SDFS_MAX_CAND + 1 ? -EMSGSIZE : enc_len(&b);
+	return enc_len(&b);
 }
 
 int sdfs_ready_decode(const uint8_t *p, size_t len, struct sdfs_ready *r)
