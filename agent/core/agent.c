@@ -13,7 +13,6 @@
 #include "core/udp.h"
 #include "ctl/ctl.h"
 #include "sdfs/sdfs.h"
-#include "sdfs/sdfs_wire.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -31,13 +30,12 @@
 #define MAX_CONNS	64
 #define LEAVE_LINGER_MS 300
 
-/* SDFS's completions come with op 0 (its own index fills the low bits). */
-enum op { OP_SDFS = 0, OP_SIGNAL };
+enum op { OP_SIGNAL = 1 };
 
 struct agent {
 	const struct agent_opts *o;
 	struct loop *loop;
-	int owner; /* this file's own module: signals, SDFS's completions */
+	int owner; /* this file's own module: signals */
 	int udp_fd, tcp_fd, sigfd, sig_armed;
 	struct signalfd_siginfo si;
 	struct swim *swim;
@@ -93,7 +91,7 @@ static void leave(void *arg, const char *why)
 	udp_leave(a->udp, LEAVE_LINGER_MS);
 }
 
-/* ---- this file's module: signals, and SDFS until it registers itself ---- */
+/* ---- this file's module: signals ---- */
 
 static void arm_signal(struct agent *a)
 {
@@ -109,11 +107,9 @@ static void complete(void *m, unsigned op, uint64_t idx, int res, uint32_t flags
 	struct agent *a = m;
 	char why[32];
 
+	(void)op;
+	(void)idx;
 	(void)flags;
-	if (op == OP_SDFS) {
-		sdfs_complete(a->sdfs, (uint32_t)idx, res);
-		return;
-	}
 	a->sig_armed = 0;
 	if (res == sizeof(a->si)) {
 		snprintf(why, sizeof(why), "signal %u", a->si.ssi_signo);
@@ -121,13 +117,6 @@ static void complete(void *m, unsigned op, uint64_t idx, int res, uint32_t flags
 	} else if (!loop_stopping(a->loop)) {
 		arm_signal(a);
 	}
-}
-
-static uint64_t tick(void *m, uint64_t now_ms)
-{
-	struct agent *a = m;
-
-	return sdfs_tick(a->sdfs, now_ms);
 }
 
 static size_t stats(void *m, char *buf, size_t cap)
@@ -138,8 +127,6 @@ static size_t stats(void *m, char *buf, size_t cap)
 	for (int r = 1; r < WIRE_REJECT_MAX && off < cap; r++)
 		off += (size_t)snprintf(buf + off, cap - off, "rejected_%s %llu\n",
 					wire_reject_names[r], (unsigned long long)a->rejected[r]);
-	if (off < cap)
-		off += sdfs_stats(a->sdfs, buf + off, cap - off);
 	return MIN(off, cap);
 }
 
@@ -164,7 +151,6 @@ static int pending(void *m)
 static const struct loop_ops agent_ops = {
 	.name = "agent",
 	.complete = complete,
-	.tick = tick,
 	.stats = stats,
 	.cancel = cancel,
 	.pending = pending,
@@ -184,9 +170,6 @@ static void on_member(void *arg, const struct swim_member *m, enum swim_status o
 	struct agent *a = arg;
 	char who[32];
 
-	/* files move when a member comes or goes (not on mere suspicion) */
-	if (a->sdfs && (old == SWIM_STATUS_MAX || m->status >= SWIM_FAILED || old >= SWIM_FAILED))
-		sdfs_members_changed(a->sdfs, loop_now_ms());
 	wire_addr_str(m->addr, who, sizeof(who));
 	if (old == SWIM_STATUS_MAX)
 		log_msg(LOG_INFO, "member %s joined (incarnation %llu)", who,
@@ -210,19 +193,6 @@ static int sdfs_live(void *arg, struct wire_addr *out, int max)
 			out[k++] = m[i].addr;
 	free(m);
 	return k;
-}
-
-/* SDFS takes a routed connection over as a plain socket (until it is
- * ported onto the connection layer). */
-static void sdfs_route(void *arg, struct conn *c, const struct wire_hdr *h, const uint8_t *payload,
-		       size_t len)
-{
-	struct agent *a = arg;
-	int fd = conn_take_fd(c);
-
-	(void)h;
-	if (fd >= 0)
-		sdfs_serve(a->sdfs, fd, payload, len);
 }
 
 /* ---- setup ---- */
@@ -307,11 +277,9 @@ static int start_modules(struct agent *a, char *err, size_t errlen)
 			       .leave = leave,
 			       .stats = all_stats,
 			       .arg = a};
-	struct sdfs_env senv = {.ring = loop_ring(a->loop),
-				.key = &o->key,
+	struct sdfs_env senv = {.key = &o->key,
 				.self = a->self,
 				.replicas = o->replicas > 0 ? o->replicas : 4,
-				.seal = seal,
 				.live = sdfs_live,
 				.arg = a};
 	char sdir[4200];
@@ -333,15 +301,8 @@ static int start_modules(struct agent *a, char *err, size_t errlen)
 		util_seterr(err, errlen, "ctl: %s", strerror(-ret));
 		return ret;
 	}
-	senv.op = (uint8_t)a->owner;
 	snprintf(sdir, sizeof(sdir), "%s/sdfs", o->data_dir);
-	ret = sdfs_new(&senv, sdir, &a->sdfs, err, errlen);
-	if (ret)
-		return ret;
-	ret = conn_route(a->conns, SDFS_WRITE, 255, sdfs_route, a);
-	if (ret)
-		util_seterr(err, errlen, "sdfs route: %s", strerror(-ret));
-	return ret;
+	return sdfs_new(&senv, a->loop, a->conns, sdir, &a->sdfs, err, errlen);
 }
 
 int agent_run(const struct agent_opts *o, char *err, size_t errlen)

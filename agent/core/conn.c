@@ -208,18 +208,6 @@ void conn_close(struct conn *c)
 	settle(c);
 }
 
-int conn_take_fd(struct conn *c)
-{
-	int fd = c->fd;
-
-	if (!c->used || c->closing || c->rmode != R_IDLE || c->sbusy)
-		return -EBUSY;
-	c->fd = -1;
-	c->closing = 1;
-	settle(c);
-	return fd;
-}
-
 void conn_shutdown(struct conn *c, int how)
 {
 	if (c->used && c->fd >= 0)

@@ -124,10 +124,6 @@ int conn_sending(const struct conn *c);
 /* shutdown(2) without closing: SHUT_RD after an answer, so that a client
  * still sending gets no reset before it reads the answer. */
 void conn_shutdown(struct conn *c, int how);
-/* Hands c's socket to the caller (nothing may be in flight on it) and
- * forgets c: for SDFS, until its streams run on this layer.  The fd or
- * -EBUSY. */
-int conn_take_fd(struct conn *c);
 /* Closes c: cancels what is in flight; CONN_EV_CLOSED follows. */
 void conn_close(struct conn *c);
 

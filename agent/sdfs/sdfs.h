@@ -27,17 +27,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct io_uring;
+struct loop;
+struct conns;
 
 struct sdfs_env {
-	struct io_uring *ring;
-	const struct wire_key *key;
+	const struct wire_key *key; /* chunk tags */
 	struct wire_addr self;
 	int replicas; /* the replication factor */
-	uint8_t op;   /* the top byte of user_data for SDFS completions */
-	/* Seals body as a frame of type from this agent; length or < 0. */
-	int (*seal)(void *arg, uint8_t type, const void *body, size_t len, uint8_t *out,
-		    size_t cap);
 	/* The live members, this one first; returns how many (at most max). */
 	int (*live)(void *arg, struct wire_addr *out, int max);
 	void *arg;
@@ -45,22 +41,15 @@ struct sdfs_env {
 
 struct sdfs;
 
-/* Opens the store in dir. 0 or -errno with err filled. */
-int sdfs_new(const struct sdfs_env *env, const char *dir, struct sdfs **out, char *err,
-	     size_t errlen);
-/* Closes every stream (in-flight writes are abandoned) and the store. */
+/*
+ * Opens the store in dir, registers SDFS with the loop (its file
+ * operations, timers, membership changes, counters, shutdown) and takes
+ * every connection whose first request is an SDFS command.  0 or -errno
+ * with err filled.
+ */
+int sdfs_new(const struct sdfs_env *env, struct loop *l, struct conns *t, const char *dir,
+	     struct sdfs **out, char *err, size_t errlen);
+/* Frees everything; the loop must be gone (or have nothing of SDFS in flight). */
 void sdfs_free(struct sdfs *s);
-
-/* An SDFS request (payload of an authenticated frame) arrived on fd, which
- * SDFS now owns. */
-void sdfs_serve(struct sdfs *s, int fd, const uint8_t *payload, size_t len);
-/* A completion whose user_data had env->op on top; idx is its low 32 bits. */
-void sdfs_complete(struct sdfs *s, uint32_t idx, int res);
-/* The membership changed: schedule a repair round. */
-void sdfs_members_changed(struct sdfs *s, uint64_t now_ms);
-/* Runs due timers; returns the next deadline (ms). */
-uint64_t sdfs_tick(struct sdfs *s, uint64_t now_ms);
-/* Appends counters as "name value" lines. Returns the length written. */
-size_t sdfs_stats(const struct sdfs *s, char *buf, size_t cap);
 
 #endif
