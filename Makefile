@@ -97,6 +97,8 @@ PROGRAMS := $(if $(wildcard engine/main.c),$(BINDIR)/engine) $(BENCH_PROGS) \
 
 TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_BINS := $(TEST_SRC:tests/%.c=$(BINDIR)/tests/%)
+# Programs that script tests drive (not tests themselves: the runner runs test_* only).
+TEST_BINS += $(patsubst tests/%.c,$(BINDIR)/tests/%,$(wildcard tests/probe_*.c))
 ifeq ($(BPF_OK),)
   TEST_BINS := $(filter-out %/test_latency_bpf,$(TEST_BINS))
 endif
