@@ -55,7 +55,7 @@ static int live(void *arg, struct wire_addr *out, int max)
 	return MIN(nmembers, max);
 }
 
-static void done(void *arg, int st, uint64_t version, uint64_t size, uint8_t *data)
+static void done(void *arg, int st, uint64_t version, uint64_t size, uint32_t crc, uint8_t *data)
 {
 	(void)arg;
 	if (st) {
@@ -71,8 +71,8 @@ static void done(void *arg, int st, uint64_t version, uint64_t size, uint8_t *da
 		if (st)
 			printf("error: cannot write %s\n", local);
 		else
-			printf("ok %llu %llu\n", (unsigned long long)version,
-			       (unsigned long long)size);
+			printf("ok %llu %llu %08x\n", (unsigned long long)version,
+			       (unsigned long long)size, crc);
 	}
 	status = st ? 1 : 0;
 	free(data);

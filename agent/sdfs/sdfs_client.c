@@ -63,6 +63,7 @@ struct op {
 	int is_put;
 	char name[STORE_NAME_MAX + 1];
 	uint64_t version, size, max, done, chunk;
+	uint32_t crc; /* of the content received so far, in order */
 	int fd;
 	uint8_t *data; /* get: the result buffer; put: the caller's bytes, copied */
 	sdfs_client_fn fn;
@@ -108,6 +109,7 @@ static void finish(struct op *o, int status)
 	sdfs_client_fn fn = o->fn;
 	void *arg = o->arg;
 	uint64_t version = o->version, size = o->size;
+	uint32_t crc = o->crc;
 	uint8_t *data = NULL;
 
 	if (o->finished)
@@ -126,7 +128,7 @@ static void finish(struct op *o, int status)
 	}
 	if (o->conn) /* may release o at once */
 		conn_close(o->conn);
-	fn(arg, status, version, size, data);
+	fn(arg, status, version, size, crc, data);
 	release(o);
 }
 
@@ -298,6 +300,7 @@ static void read_got_chunk(struct op *o, int res)
 		return;
 	}
 	o->c->bytes_in += dl;
+	o->crc = store_crc32c(o->crc, o->frame + CHUNK_HDR, dl);
 	if (o->fd >= 0) {
 		file_io(o, F_WRITE, o->frame + CHUNK_HDR, dl, o->chunk * STORE_CHUNK);
 		return; /* the next chunk once it is written */

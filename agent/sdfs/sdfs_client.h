@@ -37,11 +37,12 @@ struct sdfs_client_env {
 
 /*
  * The end of a get or put: status 0 or a negative errno (-ENOENT: no such
- * file; -EIO: no holder could give it); the version and size.  For a get
- * into a buffer, data is that buffer (malloc'd, the callee's to free);
- * otherwise NULL.
+ * file; -EIO: no holder could give it); the version and size, and for a
+ * get the CRC32C of the whole content (as store_crc32c computes it).  For
+ * a get into a buffer, data is that buffer (malloc'd, the callee's to
+ * free); otherwise NULL.
  */
-typedef void (*sdfs_client_fn)(void *arg, int status, uint64_t version, uint64_t size,
+typedef void (*sdfs_client_fn)(void *arg, int status, uint64_t version, uint64_t size, uint32_t crc,
 			       uint8_t *data);
 
 int sdfs_client_new(const struct sdfs_client_env *env, struct sdfs_client **out);
