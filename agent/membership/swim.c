@@ -2,6 +2,7 @@
  * swim.c - the SWIM membership protocol core (see swim.h).
  */
 #include "membership/swim.h"
+#include "wire/wire_codec.h"
 #include "util.h"
 
 #include <errno.h>

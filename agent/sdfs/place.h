@@ -8,7 +8,7 @@
 #ifndef IDUNNO_PLACE_H
 #define IDUNNO_PLACE_H
 
-#include "wire/wire.h"
+#include "wire/wire_addr.h"
 
 #include <stddef.h>
 #include <stdint.h>
