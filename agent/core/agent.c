@@ -57,6 +57,7 @@ enum op {
 #define CONN_MAX_FRAME	(WIRE_HDR_LEN + 2048 + WIRE_TAG_LEN) /* RPC requests are small */
 #define CONN_TIMEOUT_S	5
 #define LEAVE_LINGER_MS 300
+#define REPLAY_SENDERS	65536 /* nodes and CLI clients heard from in the last 30-60 s */
 
 struct send_slot {
 	int busy;
@@ -698,7 +699,7 @@ int agent_run(const struct agent_opts *o, char *err, size_t errlen)
 	for (int i = 0; i < MAX_CONNS; i++)
 		a->conns[i].fd = -1;
 	a->slots = xcalloc(NSEND, sizeof(*a->slots));
-	a->replay = wire_replay_new(1024);
+	a->replay = wire_replay_new(REPLAY_SENDERS);
 	snprintf(a->log_path, sizeof(a->log_path), "%s/agent.log", o->data_dir);
 	ret = log_open(a->log_path);
 	if (ret) {

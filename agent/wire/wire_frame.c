@@ -18,6 +18,7 @@ const char *const wire_reject_names[WIRE_REJECT_MAX] = {
 	[WIRE_R_TAG] = "bad_tag",
 	[WIRE_R_STALE] = "stale",
 	[WIRE_R_REPLAY] = "replay",
+	[WIRE_R_FULL] = "replay_full",
 	[WIRE_R_PAYLOAD] = "bad_payload",
 };
 

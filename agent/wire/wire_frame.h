@@ -54,6 +54,7 @@ enum wire_reject {
 	WIRE_R_TAG,	/* bad authentication tag: wrong key or forged */
 	WIRE_R_STALE,	/* sent too long ago (or in the future) */
 	WIRE_R_REPLAY,	/* seen before */
+	WIRE_R_FULL,	/* a new sender while the replay table is full (fail closed) */
 	WIRE_R_PAYLOAD, /* authenticated, but the payload does not parse */
 	WIRE_REJECT_MAX
 };
