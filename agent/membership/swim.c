@@ -174,6 +174,7 @@ void swim_free(struct swim *s)
 	free(s->mem);
 	free(s->hidx);
 	free(s->order);
+	free(s->suspects);
 	free(s->bq);
 	free(s->out);
 	free(s);

@@ -44,8 +44,10 @@ struct swim {
 	struct swim_config c;
 	struct member *mem; /* mem[0] is this node */
 	int n, cap;
-	int nlive, nsuspect; /* kept up to date by set_status, add, reap */
-	int *hidx;	     /* open addressing: member index + 1, 0 = empty */
+	int nlive;     /* kept up to date by set_status, add, reap */
+	int *suspects; /* indices of the members suspect now, in no order */
+	int nsuspect;
+	int *hidx; /* open addressing: member index + 1, 0 = empty */
 	int hcap;
 	uint64_t rng;
 	swim_event_fn fn;
@@ -121,6 +123,11 @@ void swim_bcast_piggyback(struct swim *s, struct swim_msg *m);
 void swim_bcast_relink(struct swim *s);
 
 /* swim_suspicion.c */
+/* Keeps the list of suspects: member i became suspect, or stopped being one. */
+void swim_suspicion_track(struct swim *s, int i);
+void swim_suspicion_untrack(struct swim *s, int i);
+/* Rebuilds the list after members moved in the table. */
+void swim_suspicion_relist(struct swim *s);
 /* Starts a suspicion of member i by accuser (a new suspicion, or a newer incarnation's). */
 void swim_suspicion_start(struct swim *s, int i, struct wire_addr accuser, uint64_t now);
 /* Counts an independent accuser; 1 when it is new (a confirmation to pass on). */

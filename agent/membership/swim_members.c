@@ -35,7 +35,10 @@ void swim_member_set_status(struct swim *s, int i, enum swim_status st, uint64_t
 	if (old == st)
 		return;
 	s->nlive += swim_status_live(st) - swim_status_live(old);
-	s->nsuspect += (st == SWIM_SUSPECT) - (old == SWIM_SUSPECT);
+	if (st == SWIM_SUSPECT)
+		swim_suspicion_track(s, i);
+	else if (old == SWIM_SUSPECT)
+		swim_suspicion_untrack(s, i);
 	mb->m.status = st;
 	mb->m.changed_ms = now;
 	if (s->fn && i != 0)
@@ -50,7 +53,8 @@ int swim_member_add(struct swim *s, struct wire_addr a, uint64_t inc, uint64_t n
 		s->cap = s->cap ? 2 * s->cap : 16;
 		s->mem = realloc(s->mem, (size_t)s->cap * sizeof(*s->mem));
 		s->order = realloc(s->order, (size_t)s->cap * sizeof(*s->order));
-		ASSERT(s->mem && s->order);
+		s->suspects = realloc(s->suspects, (size_t)s->cap * sizeof(*s->suspects));
+		ASSERT(s->mem && s->order && s->suspects);
 	}
 	i = s->n++;
 	memset(&s->mem[i], 0, sizeof(s->mem[i]));
@@ -91,6 +95,7 @@ void swim_members_reap(struct swim *s, uint64_t now)
 		swim_members_rehash(s);
 		s->pos = s->norder; /* rebuild the probe order */
 		swim_bcast_relink(s);
+		swim_suspicion_relist(s);
 	}
 }
 

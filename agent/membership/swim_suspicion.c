@@ -10,6 +10,8 @@
 #include "util.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 static uint64_t timeout(const struct swim *s, const struct member *mb)
 {
@@ -42,24 +44,64 @@ void swim_suspicion_start(struct swim *s, int i, struct wire_addr accuser, uint6
 	swim_suspicion_confirm(mb, accuser);
 }
 
+void swim_suspicion_track(struct swim *s, int i)
+{
+	s->suspects[s->nsuspect++] = i;
+}
+
+void swim_suspicion_untrack(struct swim *s, int i)
+{
+	for (int k = 0; k < s->nsuspect; k++)
+		if (s->suspects[k] == i) {
+			s->suspects[k] = s->suspects[--s->nsuspect];
+			return;
+		}
+	ASSERT(0); /* untracking a member that was not suspect */
+}
+
+void swim_suspicion_relist(struct swim *s)
+{
+	s->nsuspect = 0;
+	for (int i = 1; i < s->n; i++)
+		if (s->mem[i].m.status == SWIM_SUSPECT)
+			s->suspects[s->nsuspect++] = i;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
 void swim_suspicion_expire(struct swim *s, uint64_t now)
 {
-	for (int i = 1; s->nsuspect && i < s->n; i++) {
-		struct member *mb = &s->mem[i];
+	int n = s->nsuspect, few[64], *idx = few;
+
+	if (!n)
+		return;
+	/* in member order, each timeout taken as the failures before it left it */
+	if (n > (int)ARRAY_SIZE(few))
+		idx = xmalloc((size_t)n * sizeof(*idx));
+	memcpy(idx, s->suspects, (size_t)n * sizeof(*idx));
+	qsort(idx, (size_t)n, sizeof(*idx), cmp_int);
+	for (int k = 0; k < n; k++) {
+		struct member *mb = &s->mem[idx[k]];
 		if (mb->m.status == SWIM_SUSPECT && now - mb->suspect_start >= timeout(s, mb)) {
 			struct swim_update u = swim_member_update(mb);
 			u.status = SWIM_FAILED;
 			swim_apply(s, &u, now);
 		}
 	}
+	if (idx != few)
+		free(idx);
 }
 
 uint64_t swim_suspicion_deadline(const struct swim *s)
 {
 	uint64_t d = UINT64_MAX;
 
-	for (int i = 1; s->nsuspect && i < s->n; i++)
-		if (s->mem[i].m.status == SWIM_SUSPECT)
-			d = MIN(d, s->mem[i].suspect_start + timeout(s, &s->mem[i]));
+	for (int k = 0; k < s->nsuspect; k++) {
+		const struct member *mb = &s->mem[s->suspects[k]];
+		d = MIN(d, mb->suspect_start + timeout(s, mb));
+	}
 	return d;
 }
