@@ -35,7 +35,7 @@ uint64_t place_weight(const char *name, struct wire_addr node)
 
 struct ranked {
 	uint64_t w;
-	struct wire_addr a;
+	const struct wire_addr *a; /* into the caller's list: out[] gets exact copies */
 };
 
 /*
@@ -46,9 +46,9 @@ static int before(const struct ranked *x, const struct ranked *y)
 {
 	if (x->w != y->w)
 		return x->w > y->w;
-	if (x->a.ip != y->a.ip)
-		return x->a.ip < y->a.ip;
-	return x->a.port < y->a.port;
+	if (x->a->ip != y->a->ip)
+		return x->a->ip < y->a->ip;
+	return x->a->port < y->a->port;
 }
 
 static int cmp_rank(const void *a, const void *b)
@@ -69,7 +69,7 @@ int place_replicas(const char *name, const struct wire_addr *nodes, int n, int r
 	if (want <= SHORT_LIST) {
 		struct ranked top[SHORT_LIST];
 		for (int i = 0; i < n; i++) {
-			struct ranked c = {mix(h, nodes[i]), nodes[i]};
+			struct ranked c = {mix(h, nodes[i]), &nodes[i]};
 			int j = k < want ? k++ : want;
 			if (j == want && !before(&c, &top[want - 1]))
 				continue;
@@ -82,17 +82,17 @@ int place_replicas(const char *name, const struct wire_addr *nodes, int n, int r
 			top[j] = c;
 		}
 		for (int i = 0; i < k; i++)
-			out[i] = top[i].a;
+			out[i] = *top[i].a;
 		return k;
 	}
 	/* a long ranking (a whole cluster's order): weigh everyone, sort */
 	{
 		struct ranked *all = xmalloc((size_t)n * sizeof(*all));
 		for (int i = 0; i < n; i++)
-			all[i] = (struct ranked){mix(h, nodes[i]), nodes[i]};
+			all[i] = (struct ranked){mix(h, nodes[i]), &nodes[i]};
 		qsort(all, (size_t)n, sizeof(*all), cmp_rank);
 		for (int i = 0; i < want; i++)
-			out[i] = all[i].a;
+			out[i] = *all[i].a;
 		free(all);
 	}
 	return want;
