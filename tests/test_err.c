@@ -9,6 +9,7 @@
 #include "err.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 int main(void)
@@ -45,11 +46,13 @@ int main(void)
 								       idn_strerror(known[j].code)),
 			      "codes %d and %d collide", known[i].code, known[j].code);
 	}
-	CHECK(!strcmp(idn_strerror(-ENOENT), strerror(ENOENT)), "-ENOENT: %s",
-	      idn_strerror(-ENOENT));
-	CHECK(!strcmp(idn_strerror(-EINVAL), strerror(EINVAL)), "-EINVAL: %s",
-	      idn_strerror(-EINVAL));
-	CHECK(!strcmp(idn_strerror(-4095), strerror(4095)), "-4095: %s", idn_strerror(-4095));
+	/* strerror's text may live only until its next call: copy before comparing */
+	for (int e = 1; e <= 4095; e += e < 200 ? 1 : 3895) {
+		char want[128];
+		snprintf(want, sizeof(want), "%s", strerror(e));
+		CHECK(!strcmp(idn_strerror(-e), want), "-%d: '%s', want '%s'", e, idn_strerror(-e),
+		      want);
+	}
 	CHECK(!strcmp(idn_strerror(0), "success"), "0: %s", idn_strerror(0));
 	CHECK(!idn_is_err(-ENOENT) && !idn_is_err(0) && !idn_is_err(-4999) && !idn_is_err(-6000),
 	      "errno or outside values counted as project codes");
