@@ -4,6 +4,7 @@
  * deterministic weight generator.
  */
 #include "model.h"
+#include "err.h"
 #include "safetensors.h"
 #include "util.h"
 
@@ -267,13 +268,13 @@ static int check_params(const struct model_def *d, const struct st_file *f, cons
 				continue; /* optional: not needed at inference */
 			util_seterr(err, errlen, "%s weights: tensor %s is missing", d->name,
 				    ps[i].name);
-			return -EINVAL;
+			return IDN_EBADMODEL;
 		}
 		if (t->dtype != want) {
 			util_seterr(err, errlen, "%s weights: tensor %s has dtype %s, want %s",
 				    d->name, ps[i].name, t->dtype_name,
 				    want == ST_F32 ? "F32" : "I64");
-			return -EINVAL;
+			return IDN_EBADMODEL;
 		}
 		if (t->ndims != ps[i].ndims ||
 		    memcmp(t->dims, ps[i].dims, (size_t)t->ndims * sizeof(int64_t))) {
@@ -286,7 +287,7 @@ static int check_params(const struct model_def *d, const struct st_file *f, cons
 					 k ? "x" : "", (long long)ps[i].dims[k]);
 			util_seterr(err, errlen, "%s weights: tensor %s has shape [%s], want [%s]",
 				    d->name, ps[i].name, got, exp);
-			return -EINVAL;
+			return IDN_EBADMODEL;
 		}
 	}
 	for (int i = 0; i < f->ntensors; i++) {
@@ -297,7 +298,7 @@ static int check_params(const struct model_def *d, const struct st_file *f, cons
 			util_seterr(err, errlen,
 				    "%s weights: unexpected tensor %s (weights of another model?)",
 				    d->name, f->tensors[i].name);
-			return -EINVAL;
+			return IDN_EBADMODEL;
 		}
 	}
 	return 0;
@@ -313,7 +314,7 @@ int model_load(enum model_id id, const char *path, struct model **out, char *err
 
 	if ((unsigned)id >= MODEL_MAX) {
 		util_seterr(err, errlen, "unknown model %d", (int)id);
-		return -EINVAL;
+		return IDN_ENOMODEL;
 	}
 	d = &defs[id];
 	m = xcalloc(1, sizeof(*m));
@@ -420,7 +421,7 @@ int model_generate_weights(enum model_id id, uint64_t seed, const char *path, ch
 
 	if ((unsigned)id >= MODEL_MAX) {
 		util_seterr(err, errlen, "unknown model %d", (int)id);
-		return -EINVAL;
+		return IDN_ENOMODEL;
 	}
 	def_shapes(&defs[id], sh);
 	ps = xcalloc(MAX_PARAMS, sizeof(*ps));

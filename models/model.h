@@ -27,7 +27,7 @@ enum model_id { MODEL_RESNET18, MODEL_ALEXNET, MODEL_MAX };
 extern const char *const model_imagenet_classes[MODEL_CLASSES];
 
 const char *model_name(enum model_id id);
-/* "resnet18" or "alexnet". Returns 0 or -EINVAL. */
+/* "resnet18" or "alexnet". Returns 0 or IDN_ENOMODEL. */
 int model_parse(const char *name, enum model_id *out);
 
 struct model;
@@ -35,8 +35,10 @@ struct model;
 /*
  * Loads and checks a weights file for model id.  A missing, extra,
  * mis-typed or mis-shaped tensor, a truncated or oversized file: each is an
- * error naming the tensor.  Returns 0 or a negative errno with err filled;
- * the model is the caller's (model_free).
+ * error naming the tensor.  Returns 0, or with err filled IDN_EBADMODEL (a
+ * tensor that does not match the model), IDN_ENOMODEL, or a negative
+ * errno (-EINVAL for a malformed file); the model is the caller's
+ * (model_free).
  */
 int model_load(enum model_id id, const char *path, struct model **out, char *err, size_t errlen);
 void model_free(struct model *m);
@@ -53,7 +55,8 @@ void model_release_file_pages(struct model *m);
 
 /*
  * Writes deterministic weights for model id, seeded: He-style normal
- * weights, non-trivial batch-norm statistics.  Returns 0 or -errno.
+ * weights, non-trivial batch-norm statistics.  Returns 0, IDN_ENOMODEL or
+ * -errno.
  */
 int model_generate_weights(enum model_id id, uint64_t seed, const char *path, char *err,
 			   size_t errlen);

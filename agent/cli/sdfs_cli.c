@@ -264,16 +264,17 @@ static int holds(const struct holding *h, uint64_t v)
 static int fetch(struct client *cl, const char *name, uint64_t v, const struct holding *hs, int n,
 		 int out, uint64_t *size_out, const char *delim)
 {
-	struct wire_addr order[256], all[256];
+	struct wire_addr *all = xcalloc((size_t)n + 1, sizeof(*all)),
+			 *order = xcalloc((size_t)n + 1, sizeof(*order));
 	uint8_t *frame = xmalloc(CHUNK_FRAME_MAX);
 	uint64_t done = 0, size = 0;
 	off_t base = lseek(out, 0, SEEK_CUR);
 	int k = 0, nk, ret = -ENOENT, header = 0;
 
-	for (int i = 0; i < n && k < 256; i++)
+	for (int i = 0; i < n; i++)
 		if (hs[i].ok && holds(&hs[i], v))
 			all[k++] = hs[i].who;
-	nk = place_replicas(name, all, k, 256, order);
+	nk = place_replicas(name, all, k, k, order);
 	for (int i = 0; i < nk; i++) {
 		struct sdfs_req r = {.cmd = SDFS_READ, .version = v, .offset = done};
 		char err[256], who[32];
@@ -330,6 +331,8 @@ static int fetch(struct client *cl, const char *name, uint64_t v, const struct h
 			i + 1 < nk ? " (going on with the next replica)" : "");
 	}
 	free(frame);
+	free(all);
+	free(order);
 	if (!ret) {
 		lseek(out, base + (off_t)size, SEEK_SET);
 		*size_out = size;
@@ -519,7 +522,7 @@ int sdfs_delete(struct client *cl, const char *name)
 int sdfs_ls(struct client *cl, const char *name)
 {
 	struct holding *hs;
-	struct wire_addr all[256], order[256];
+	struct wire_addr *all, *order;
 	int n, k = 0;
 
 	if (check_name("ls", name))
@@ -527,11 +530,13 @@ int sdfs_ls(struct client *cl, const char *name)
 	n = gather(cl, name, &hs);
 	if (n < 0)
 		return 1;
-	for (int i = 0; i < n && k < 256; i++)
+	all = xcalloc((size_t)n + 1, sizeof(*all));
+	order = xcalloc((size_t)n + 1, sizeof(*order));
+	for (int i = 0; i < n; i++)
 		if (hs[i].ok && hs[i].n)
 			all[k++] = hs[i].who;
 	/* in the file's rank order: the order a get tries them in */
-	k = place_replicas(name, all, k, 256, order);
+	k = place_replicas(name, all, k, k, order);
 	for (int j = 0; j < k; j++)
 		for (int i = 0; i < n; i++)
 			if (wire_addr_eq(hs[i].who, order[j])) {
@@ -542,6 +547,8 @@ int sdfs_ls(struct client *cl, const char *name)
 			}
 	if (!k)
 		fprintf(stderr, "agent ls: %s: no such file\n", name);
+	free(all);
+	free(order);
 	free(hs);
 	return k ? 0 : 1;
 }

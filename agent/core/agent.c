@@ -30,6 +30,7 @@
 
 #define MAX_CONNS	64
 #define LEAVE_LINGER_MS 300
+#define REPLAY_SENDERS	65536 /* nodes and CLI clients heard from in the last 30-60 s */
 
 /* SDFS's completions come with op 0 (its own index fills the low bits). */
 enum op { OP_SDFS = 0, OP_SIGNAL };
@@ -355,7 +356,7 @@ int agent_run(const struct agent_opts *o, char *err, size_t errlen)
 	a->self = o->bind;
 	a->epoch = util_wall_ms() * 1000000ull;
 	a->udp_fd = a->tcp_fd = a->sigfd = -1;
-	a->replay = wire_replay_new(1024);
+	a->replay = wire_replay_new(REPLAY_SENDERS);
 	n = readlink("/proc/self/exe", a->exe, sizeof(a->exe) - 1);
 	a->exe[n > 0 ? n : 0] = '\0';
 	snprintf(a->log_path, sizeof(a->log_path), "%s/agent.log", o->data_dir);
