@@ -144,6 +144,7 @@ LINK_test_place      := $(OUT)/agent/sdfs/place.o $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_store      := $(OUT)/agent/sdfs/store.o $(COMMON_OBJ)
 LINK_test_store_full := $(OUT)/agent/sdfs/store.o $(COMMON_OBJ)
 LINK_test_sdfs_wire  := $(OUT)/agent/sdfs/sdfs_wire.o $(OUT)/agent/sdfs/store.o $(WIRE_OBJ) $(COMMON_OBJ)
+LINK_test_log        := $(OUT)/agent/core/log_buffer.o $(COMMON_OBJ)
 test_link = $(or $(LINK_$(1)),$(AGENT_LIB_OBJ) $(NET_OBJ))
 test_libs = $(if $(LINK_$(1)),$(SODIUM_LIBS) $(LDLIBS),$(AGENT_LIBS) $(NET_LIBS))
 
