@@ -36,6 +36,12 @@ void *xcalloc(size_t n, size_t size)
 	return p ? p : oom(n * size);
 }
 
+void *xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+	return q ? q : oom(n);
+}
+
 void *xaligned_alloc(size_t n)
 {
 	size_t rounded = (n + 63) & ~(size_t)63;

@@ -30,6 +30,7 @@ _Noreturn void util_assert_fail(const char *file, int line, const char *expr);
  */
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
 void *xaligned_alloc(size_t n);
 char *xstrdup(const char *s);
 

@@ -33,7 +33,7 @@ struct swim_member;
 
 #define LOOP_UD(owner, op, idx)                                                                    \
 	(((uint64_t)(owner) << 56) | ((uint64_t)(uint8_t)(op) << 48) |                             \
-	 ((uint64_t)(idx) & 0xffffffffffffull))
+	 ((uint64_t)(idx)&0xffffffffffffull))
 #define LOOP_UD_OWNER(ud) ((unsigned)((ud) >> 56))
 #define LOOP_UD_OP(ud)	  ((unsigned)(((ud) >> 48) & 0xff))
 #define LOOP_UD_IDX(ud)	  ((ud)&0xffffffffffffull)

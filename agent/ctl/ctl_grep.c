@@ -3,6 +3,7 @@
  * file for a pattern.
  */
 #include "ctl/ctl_grep.h"
+#include "wire/wire.h"
 #include "util.h"
 
 #include <errno.h>
@@ -65,4 +66,25 @@ long log_grep(const char *path, const char *pattern, int flags, char **out, size
 	if (!*out)
 		append(out, outlen, &cap, "", 0);
 	return count;
+}
+
+int ctl_grep_child(const char *path, const char *flags, const char *pattern)
+{
+	char *text = NULL;
+	size_t len = 0;
+	long n = log_grep(path, pattern, (int)strtol(flags, NULL, 10), &text, &len);
+	uint8_t head[9];
+	struct wire_buf b = {head, 0, sizeof(head), 0};
+
+	if (len > WIRE_MAX_PAYLOAD - 64) /* the response is bounded; cut the tail */
+		len = WIRE_MAX_PAYLOAD - 64;
+	wire_put_u8(&b, n < 0 ? (uint8_t)-n : 0);
+	wire_put_u64(&b, n < 0 ? 0 : (uint64_t)n);
+	if (fwrite(head, 1, b.len, stdout) != b.len || fwrite(text, 1, len, stdout) != len ||
+	    fflush(stdout)) {
+		free(text);
+		return 1;
+	}
+	free(text);
+	return 0;
 }

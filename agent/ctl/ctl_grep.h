@@ -18,4 +18,11 @@
  */
 long log_grep(const char *path, const char *pattern, int flags, char **out, size_t *outlen);
 
+/*
+ * The child side of the agent's grep (`agent __grep-local PATH FLAGS
+ * PATTERN`): writes the response body (u8 status, u64 matches, the lines)
+ * to stdout.  Returns the exit code.
+ */
+int ctl_grep_child(const char *path, const char *flags, const char *pattern);
+
 #endif

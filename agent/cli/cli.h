@@ -1,0 +1,29 @@
+/*
+ * cli.h - the agent program's subcommands: one table (main.c) of names,
+ * argument counts and handlers; each handler gets the parsed command line
+ * and returns the exit code (0 ok, 1 failed, 2 bad usage).
+ */
+#ifndef IDUNNO_CLI_H
+#define IDUNNO_CLI_H
+
+#include "cli/client.h"
+
+struct cli {
+	struct client cl;
+	int json;   /* --json */
+	int flags;  /* grep's -c and -E */
+	char **arg; /* the positional arguments */
+	int nargs;
+};
+
+/* The membership and control commands (cli_ctl.c). */
+int cli_members(struct cli *c);
+int cli_self(struct cli *c);
+int cli_leave(struct cli *c);
+int cli_stats(struct cli *c);
+int cli_grep(struct cli *c);
+
+/* `agent run`: parses the daemon's options and runs it (cli_run.c). */
+int cli_run(int argc, char **argv);
+
+#endif

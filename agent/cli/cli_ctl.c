@@ -1,0 +1,143 @@
+/*
+ * cli_ctl.c - the membership and control subcommands: members, self,
+ * leave, stats and grep (which asks every live member and merges).
+ */
+#include "cli/cli.h"
+#include "ctl/ctl_grep.h"
+#include "ctl/rpc.h"
+#include "membership/swim.h"
+#include "util.h"
+#include "wire/wire.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int members(struct client *cl, int json, uint8_t cmd)
+{
+	struct swim_member *m;
+	int n = client_members(cl, cmd, &m);
+
+	if (n < 0)
+		return 1;
+	if (json)
+		printf("[");
+	else if (cmd == RPC_MEMBERS)
+		printf("%-22s %-8s %s\n", "ADDR", "STATUS", "INCARNATION");
+	for (int i = 0; i < n; i++) {
+		char a[32];
+		wire_addr_str(m[i].addr, a, sizeof(a));
+		if (json)
+			printf("%s{\"addr\":\"%s\",\"status\":\"%s\",\"incarnation\":%llu}",
+			       i ? "," : "", a, swim_status_names[m[i].status],
+			       (unsigned long long)m[i].incarnation);
+		else
+			printf("%-22s %-8s %llu\n", a, swim_status_names[m[i].status],
+			       (unsigned long long)m[i].incarnation);
+	}
+	if (json)
+		printf("]\n");
+	free(m);
+	return 0;
+}
+
+static int simple(struct client *cl, uint8_t cmd)
+{
+	struct rpc_req req = {.cmd = cmd};
+	uint8_t *body;
+	size_t len;
+	char err[256];
+
+	if (rpc_call(cl, cl->agent, &req, &body, &len, err, sizeof(err))) {
+		fprintf(stderr, "agent: %s\n", err);
+		return 1;
+	}
+	int status = body[0];
+
+	printf("%s%s", (char *)body + 1, len > 1 && body[len - 1] == '\n' ? "" : "\n");
+	free(body);
+	return status ? 1 : 0;
+}
+
+static int grep(struct client *cl, int flags, const char *pattern)
+{
+	struct swim_member *m;
+	struct rpc_req req = {.cmd = RPC_GREP, .flags = (uint8_t)flags};
+	unsigned long long total = 0;
+	int n, failed = 0, asked = 0;
+
+	if (strlen(pattern) >= sizeof(req.arg)) {
+		fprintf(stderr, "agent grep: pattern longer than %zu bytes\n", sizeof(req.arg) - 1);
+		return 2;
+	}
+	n = client_members(cl, RPC_MEMBERS, &m);
+	if (n < 0)
+		return 1;
+	req.arglen = (uint16_t)strlen(pattern);
+	memcpy(req.arg, pattern, req.arglen + 1);
+	for (int i = 0; i < n; i++) {
+		char who[32], err[256];
+		uint8_t *body;
+		size_t len;
+		struct wire_rd rd;
+		uint64_t count;
+		if (m[i].status != SWIM_ALIVE && m[i].status != SWIM_SUSPECT)
+			continue;
+		asked++;
+		wire_addr_str(m[i].addr, who, sizeof(who));
+		if (rpc_call(cl, m[i].addr, &req, &body, &len, err, sizeof(err))) {
+			fprintf(stderr, "agent grep: %s\n", err);
+			failed++;
+			continue;
+		}
+		rd = (struct wire_rd){body + 1, len - 1, 0, 0};
+		count = wire_get_u64(&rd);
+		if (body[0]) {
+			fprintf(stderr, "agent grep: %s: %s\n", who,
+				len > 9 ? (char *)body + 9 : "error");
+			free(body);
+			free(m);
+			return 2; /* a bad pattern is bad everywhere */
+		}
+		if (!(flags & GREP_COUNT)) {
+			char *line = (char *)body + 9, *nl;
+			while (*line && (nl = strchr(line, '\n'))) {
+				printf("%s: %.*s\n", who, (int)(nl - line), line);
+				line = nl + 1;
+			}
+		}
+		printf("%s: %llu matching line%s\n", who, (unsigned long long)count,
+		       count == 1 ? "" : "s");
+		total += count;
+		free(body);
+	}
+	printf("total: %llu matching line%s on %d node%s%s\n", total, total == 1 ? "" : "s",
+	       asked - failed, asked - failed == 1 ? "" : "s", failed ? " (some unreachable)" : "");
+	free(m);
+	return failed ? 1 : 0;
+}
+
+int cli_members(struct cli *c)
+{
+	return members(&c->cl, c->json, RPC_MEMBERS);
+}
+
+int cli_self(struct cli *c)
+{
+	return members(&c->cl, c->json, RPC_SELF);
+}
+
+int cli_leave(struct cli *c)
+{
+	return simple(&c->cl, RPC_LEAVE);
+}
+
+int cli_stats(struct cli *c)
+{
+	return simple(&c->cl, RPC_STATS);
+}
+
+int cli_grep(struct cli *c)
+{
+	return grep(&c->cl, c->flags, c->arg[0]);
+}
