@@ -144,9 +144,12 @@ LINK_test_place      := $(OUT)/agent/sdfs/place.o $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_store      := $(OUT)/agent/sdfs/store.o $(COMMON_OBJ)
 LINK_test_store_full := $(OUT)/agent/sdfs/store.o $(COMMON_OBJ)
 LINK_test_sdfs_wire  := $(OUT)/agent/sdfs/sdfs_wire.o $(OUT)/agent/sdfs/store.o $(WIRE_OBJ) $(COMMON_OBJ)
-LINK_test_log        := $(OUT)/agent/core/log_buffer.o $(COMMON_OBJ)
+# The log and its buffer, with the test's own fake loop in place of loop.o
+# (it hands the writes to a real io_uring).
+LINK_test_log        := $(OUT)/agent/core/log.o $(OUT)/agent/core/log_buffer.o $(COMMON_OBJ)
+LIBS_test_log        := $(AGENT_LIBS) $(LDLIBS)
 LINK_test_conn       := $(OUT)/agent/core/loop.o $(OUT)/agent/core/conn.o $(OUT)/agent/core/log.o \
-                        $(WIRE_OBJ) $(COMMON_OBJ)
+                        $(OUT)/agent/core/log_buffer.o $(WIRE_OBJ) $(COMMON_OBJ)
 LIBS_test_conn       := $(AGENT_LIBS) $(LDLIBS)
 test_link = $(or $(LINK_$(1)),$(AGENT_LIB_OBJ) $(NET_OBJ))
 test_libs = $(or $(LIBS_$(1)),$(if $(LINK_$(1)),$(SODIUM_LIBS) $(LDLIBS),$(AGENT_LIBS) $(NET_LIBS)))
