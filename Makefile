@@ -97,11 +97,13 @@ PROGRAMS := $(if $(wildcard engine/main.c),$(BINDIR)/engine) $(BENCH_PROGS) \
 
 TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_BINS := $(TEST_SRC:tests/%.c=$(BINDIR)/tests/%)
+# Helpers tests load, not tests themselves (the runner runs test_* only).
+TEST_LIBS := $(BINDIR)/tests/libslowio.so
 ifeq ($(BPF_OK),)
   TEST_BINS := $(filter-out %/test_latency_bpf,$(TEST_BINS))
 endif
 
-all: $(PROGRAMS) $(TEST_BINS)
+all: $(PROGRAMS) $(TEST_BINS) $(TEST_LIBS)
 
 # --- rules ----------------------------------------------------------------
 $(OUT)/%.o: %.c
@@ -159,6 +161,13 @@ $(BINDIR)/tests/%: $(OUT)/tests/%.o $$(call test_link,$$*)
 	$(call say,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call test_libs,$*)
+
+# The slow-disk shim is preloaded into agents (tests/test_slow_disk.sh);
+# built without sanitizers, whose runtime must come first in a process.
+$(BINDIR)/tests/libslowio.so: tests/slowio.c
+	$(call say,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(STD) $(OPT) $(WARN) -fPIC -shared -o $@ $< -ldl
 
 $(OUT)/bpf/vmlinux.h:
 	$(call say,GEN,$@)
