@@ -97,7 +97,9 @@ PROGRAMS := $(if $(wildcard engine/main.c),$(BINDIR)/engine) $(BENCH_PROGS) \
 
 TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_BINS := $(TEST_SRC:tests/%.c=$(BINDIR)/tests/%)
-# Helpers tests load, not tests themselves (the runner runs test_* only).
+# Programs that script tests drive (not tests themselves: the runner runs test_* only).
+TEST_BINS += $(patsubst tests/%.c,$(BINDIR)/tests/%,$(wildcard tests/probe_*.c))
+# Libraries tests preload (the slow-disk shim), likewise not tests.
 TEST_LIBS := $(BINDIR)/tests/libslowio.so
 ifeq ($(BPF_OK),)
   TEST_BINS := $(filter-out %/test_latency_bpf,$(TEST_BINS))
@@ -153,6 +155,7 @@ LIBS_test_log        := $(AGENT_LIBS) $(LDLIBS)
 LINK_test_conn       := $(OUT)/agent/core/loop.o $(OUT)/agent/core/conn.o $(OUT)/agent/core/log.o \
                         $(OUT)/agent/core/log_buffer.o $(WIRE_OBJ) $(COMMON_OBJ)
 LIBS_test_conn       := $(AGENT_LIBS) $(LDLIBS)
+LINK_test_task_wire  := $(OUT)/agent/tasks/task_wire.o $(WIRE_OBJ) $(COMMON_OBJ)
 test_link = $(or $(LINK_$(1)),$(AGENT_LIB_OBJ) $(NET_OBJ))
 test_libs = $(or $(LIBS_$(1)),$(if $(LINK_$(1)),$(SODIUM_LIBS) $(LDLIBS),$(AGENT_LIBS) $(NET_LIBS)))
 
