@@ -99,11 +99,13 @@ TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_BINS := $(TEST_SRC:tests/%.c=$(BINDIR)/tests/%)
 # Programs that script tests drive (not tests themselves: the runner runs test_* only).
 TEST_BINS += $(patsubst tests/%.c,$(BINDIR)/tests/%,$(wildcard tests/probe_*.c))
+# Libraries tests preload (the slow-disk shim), likewise not tests.
+TEST_LIBS := $(BINDIR)/tests/libslowio.so
 ifeq ($(BPF_OK),)
   TEST_BINS := $(filter-out %/test_latency_bpf,$(TEST_BINS))
 endif
 
-all: $(PROGRAMS) $(TEST_BINS)
+all: $(PROGRAMS) $(TEST_BINS) $(TEST_LIBS)
 
 # --- rules ----------------------------------------------------------------
 $(OUT)/%.o: %.c
@@ -147,8 +149,12 @@ LINK_test_place      := $(OUT)/agent/sdfs/place.o $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_store      := $(OUT)/agent/sdfs/store.o $(COMMON_OBJ)
 LINK_test_store_full := $(OUT)/agent/sdfs/store.o $(COMMON_OBJ)
 LINK_test_sdfs_wire  := $(OUT)/agent/sdfs/sdfs_wire.o $(OUT)/agent/sdfs/store.o $(WIRE_OBJ) $(COMMON_OBJ)
+# The log and its buffer, with the test's own fake loop in place of loop.o
+# (it hands the writes to a real io_uring).
+LINK_test_log        := $(OUT)/agent/core/log.o $(OUT)/agent/core/log_buffer.o $(COMMON_OBJ)
+LIBS_test_log        := $(AGENT_LIBS) $(LDLIBS)
 LINK_test_conn       := $(OUT)/agent/core/loop.o $(OUT)/agent/core/conn.o $(OUT)/agent/core/log.o \
-                        $(WIRE_OBJ) $(COMMON_OBJ)
+                        $(OUT)/agent/core/log_buffer.o $(WIRE_OBJ) $(COMMON_OBJ)
 LIBS_test_conn       := $(AGENT_LIBS) $(LDLIBS)
 LINK_test_task_wire  := $(OUT)/agent/tasks/task_wire.o $(WIRE_OBJ) $(COMMON_OBJ)
 test_link = $(or $(LINK_$(1)),$(AGENT_LIB_OBJ) $(NET_OBJ))
@@ -159,6 +165,13 @@ $(BINDIR)/tests/%: $(OUT)/tests/%.o $$(call test_link,$$*)
 	$(call say,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call test_libs,$*)
+
+# The slow-disk shim is preloaded into agents (tests/test_slow_disk.sh);
+# built without sanitizers, whose runtime must come first in a process.
+$(BINDIR)/tests/libslowio.so: tests/slowio.c
+	$(call say,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(STD) $(OPT) $(WARN) -fPIC -shared -o $@ $< -ldl
 
 $(OUT)/bpf/vmlinux.h:
 	$(call say,GEN,$@)

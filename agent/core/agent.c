@@ -392,6 +392,7 @@ int agent_run(const struct agent_opts *o, char *err, size_t errlen)
 		swim_join(a->swim, o->join, loop_now_ms());
 	}
 	arm_signal(a);
+	log_attach(a->loop); /* the loop writes the log from here on */
 	ret = loop_run(a->loop);
 	log_msg(LOG_INFO, "agent %s stopped", where);
 out:
