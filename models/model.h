@@ -35,8 +35,10 @@ struct model;
 /*
  * Loads and checks a weights file for model id.  A missing, extra,
  * mis-typed or mis-shaped tensor, a truncated or oversized file: each is an
- * error naming the tensor.  Returns 0 or a negative errno with err filled;
- * the model is the caller's (model_free).
+ * error naming the tensor (-EINVAL, or -errno from the file system).  A
+ * NaN or infinity in any tensor, a negative batch-norm variance, or a
+ * folded weight that overflows is -EDOM, naming the tensor.  Returns 0 or a
+ * negative errno with err filled; the model is the caller's (model_free).
  */
 int model_load(enum model_id id, const char *path, struct model **out, char *err, size_t errlen);
 void model_free(struct model *m);
