@@ -227,10 +227,47 @@ static const float *f32_of(struct model *m, const struct st_tensor *t)
 	return copy;
 }
 
-/* w' = w * g / sqrt(var + eps); b' = beta - mean * g / sqrt(var + eps). */
-static void fold_bn(struct model *m, struct kern_layer *kl, const struct layer_spec *l,
-		    const struct st_tensor *w, const struct st_tensor *bn[4])
+/*
+ * Every value of an F32 tensor must be finite (a NaN or an infinity would
+ * poison every result); a batch-norm variance must not be negative.  0, or
+ * -EDOM with err naming the tensor and the first bad element.
+ */
+static int check_values(const struct model_def *d, const struct param *p, const struct st_tensor *t,
+			char *err, size_t errlen)
 {
+	const unsigned char *b = t->data;
+	size_t n = t->nbytes / sizeof(float);
+
+	if (t->dtype != ST_F32)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u;
+		float v;
+		memcpy(&u, b + i * sizeof(float), sizeof(u)); /* the mapping may be unaligned */
+		memcpy(&v, &u, sizeof(v));
+		if ((u & 0x7f800000u) == 0x7f800000u) {
+			util_seterr(err, errlen,
+				    "%s weights: tensor %s has a non-finite value (%s "
+				    "at element %zu)",
+				    d->name, p->name, isnan(v) ? "nan" : "inf", i);
+			return -EDOM;
+		}
+		if (p->kind == P_BN_VAR && v < 0) {
+			util_seterr(err, errlen,
+				    "%s weights: tensor %s has a negative variance (%g "
+				    "at element %zu)",
+				    d->name, p->name, (double)v, i);
+			return -EDOM;
+		}
+	}
+	return 0;
+}
+
+/* w' = w * g / sqrt(var + eps); b' = beta - mean * g / sqrt(var + eps). */
+static int fold_bn(struct model *m, struct kern_layer *kl, const struct layer_spec *l,
+		   const struct st_tensor *w, const struct st_tensor *bn[4])
+{
+	int finite = 1;
 	const float *g = bn[0]->data, *beta = bn[1]->data, *mean = bn[2]->data, *var = bn[3]->data;
 	size_t per = w->nbytes / sizeof(float) / (size_t)l->out;
 	float *nw = xaligned_alloc(w->nbytes), *nb = xaligned_alloc((size_t)l->out * sizeof(float));
@@ -247,13 +284,16 @@ static void fold_bn(struct model *m, struct kern_layer *kl, const struct layer_s
 			float wi;
 			memcpy(&wi, &src[o * per + i], sizeof(wi));
 			nw[o * per + i] = (float)(wi * s);
+			finite &= isfinite(nw[o * per + i]) != 0;
 		}
 		nb[o] = (float)(bo - mo * s);
+		finite &= isfinite(nb[o]) != 0;
 	}
 	m->owned[m->nowned++] = nw;
 	m->owned[m->nowned++] = nb;
 	kl->weight = nw;
 	kl->bias = nb;
+	return finite ? 0 : -EDOM;
 }
 
 static int check_params(const struct model_def *d, const struct st_file *f, const struct param *ps,
@@ -333,6 +373,13 @@ int model_load(enum model_id id, const char *path, struct model **out, char *err
 			util_seterr(err, errlen, "%s: %s", path, sub);
 			goto err;
 		}
+		for (int i = 0; i < np; i++) {
+			ret = found[i] ? check_values(d, &ps[i], found[i], sub, sizeof(sub)) : 0;
+			if (ret) {
+				util_seterr(err, errlen, "%s: %s", path, sub);
+				goto err;
+			}
+		}
 	}
 
 	for (int i = 0, p = 0; i < d->nlayers; i++) {
@@ -356,7 +403,14 @@ int model_load(enum model_id id, const char *path, struct model **out, char *err
 		if (l->bn) {
 			const struct st_tensor *bn[4] = {found[p + 1], found[p + 2], found[p + 3],
 							 found[p + 4]};
-			fold_bn(m, kl, l, found[p], bn);
+			ret = fold_bn(m, kl, l, found[p], bn);
+			if (ret) {
+				util_seterr(err, errlen,
+					    "%s: %s weights: folding %s into %s gives a non-finite "
+					    "value",
+					    path, d->name, l->bn, ps[p].name);
+				goto err;
+			}
 			p += 6;
 		} else {
 			kl->weight = f32_of(m, found[p]);

@@ -35,9 +35,11 @@ struct model;
 /*
  * Loads and checks a weights file for model id.  A missing, extra,
  * mis-typed or mis-shaped tensor, a truncated or oversized file: each is an
- * error naming the tensor.  Returns 0, or with err filled IDN_EBADMODEL (a
- * tensor that does not match the model), IDN_ENOMODEL, or a negative
- * errno (-EINVAL for a malformed file); the model is the caller's
+ * error naming the tensor: IDN_EBADMODEL (a tensor that does not match the
+ * model), IDN_ENOMODEL, -EINVAL for a malformed file, or -errno from the
+ * file system.  A NaN or infinity in any tensor, a negative batch-norm
+ * variance, or a folded weight that overflows is -EDOM, naming the tensor.
+ * Returns 0 or one of those with err filled; the model is the caller's
  * (model_free).
  */
 int model_load(enum model_id id, const char *path, struct model **out, char *err, size_t errlen);
