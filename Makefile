@@ -149,6 +149,7 @@ LINK_test_sdfs_wire  := $(OUT)/agent/sdfs/sdfs_wire.o $(OUT)/agent/sdfs/store.o 
 LINK_test_conn       := $(OUT)/agent/core/loop.o $(OUT)/agent/core/conn.o $(OUT)/agent/core/log.o \
                         $(WIRE_OBJ) $(COMMON_OBJ)
 LIBS_test_conn       := $(AGENT_LIBS) $(LDLIBS)
+LINK_test_dataset    := $(OUT)/agent/tasks/dataset.o $(OUT)/agent/sdfs/store.o $(WIRE_OBJ) $(COMMON_OBJ)
 test_link = $(or $(LINK_$(1)),$(AGENT_LIB_OBJ) $(NET_OBJ))
 test_libs = $(or $(LIBS_$(1)),$(if $(LINK_$(1)),$(SODIUM_LIBS) $(LDLIBS),$(AGENT_LIBS) $(NET_LIBS)))
 
