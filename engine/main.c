@@ -24,12 +24,16 @@ static void usage(FILE *f)
 		"                       [--raw] [--batch N] [--threads N] [--logits OUT] "
 		"[--timing]\n"
 		"                       INPUT...\n"
+		"       engine check --weights FILE [--model M]\n"
 		"       engine preprocess IMAGE.jpg OUT.raw\n"
 		"       engine serve --ring NAME [--notify-fd FD] [--backend B] [--threads N]\n"
 		"\n"
 		"classify prints the top-5 classes of each input (a JPEG, or with --raw a\n"
 		"float32 3x224x224 NCHW tensor); --logits writes 1000 float32 logits per input;\n"
 		"--timing prints the queries' total service time, as the probes see it.\n"
+		"check loads a weights file as the engine would, without running it: the\n"
+		"architecture comes from the file's metadata (\"arch\") or --model; it prints\n"
+		"'ARCH TENSORS BYTES', or the reason the file is refused (exit 1).\n"
 		"serve attaches to the ring an agent created and runs the batches it is given;\n"
 		"--notify-fd names an inherited eventfd it signals after each completion.\n");
 }
@@ -277,6 +281,26 @@ out:
 	return ret;
 }
 
+static int cmd_check(int argc, char **argv)
+{
+	struct args a;
+	struct model_check mc;
+	char err[768];
+
+	if (parse_args(argc, argv, &a))
+		return 2;
+	if (!a.weights || optind != argc) {
+		fprintf(stderr, "usage: engine check --weights FILE [--model M]\n");
+		return 2;
+	}
+	if (model_check_file(a.weights, a.model, &mc, err, sizeof(err))) {
+		fprintf(stderr, "engine check: %s\n", err);
+		return 1;
+	}
+	printf("%s %d %llu\n", model_name(mc.id), mc.ntensors, (unsigned long long)mc.bytes);
+	return 0;
+}
+
 static int cmd_preprocess(int argc, char **argv)
 {
 	float *t;
@@ -329,6 +353,8 @@ int main(int argc, char **argv)
 		return cmd_weights(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "classify"))
 		return cmd_classify(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "check"))
+		return cmd_check(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "preprocess"))
 		return cmd_preprocess(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "serve"))

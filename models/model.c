@@ -344,6 +344,21 @@ static int check_params(const struct model_def *d, const struct st_file *f, cons
 	return 0;
 }
 
+/* The architecture a file's metadata names must be the one it is loaded as. */
+static int check_arch(const struct model_def *d, const struct st_file *f, char *err, size_t errlen)
+{
+	const char *arch = st_metadata(f, "arch");
+
+	if (arch && strcmp(arch, d->name)) {
+		util_seterr(err, errlen,
+			    "%s weights: the file's metadata names architecture '%s' "
+			    "(weights of another model?)",
+			    d->name, arch);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int model_load(enum model_id id, const char *path, struct model **out, char *err, size_t errlen)
 {
 	const struct model_def *d;
@@ -369,6 +384,8 @@ int model_load(enum model_id id, const char *path, struct model **out, char *err
 	{
 		char sub[768];
 		ret = check_params(d, &m->file, ps, np, found, sub, sizeof(sub));
+		if (!ret)
+			ret = check_arch(d, &m->file, sub, sizeof(sub));
 		if (ret) {
 			util_seterr(err, errlen, "%s: %s", path, sub);
 			goto err;
@@ -431,6 +448,47 @@ err:
 	free(found);
 	model_free(m);
 	return ret;
+}
+
+int model_check_file(const char *path, const char *model, struct model_check *out, char *err,
+		     size_t errlen)
+{
+	struct st_file f;
+	struct model *m;
+	const char *arch;
+	enum model_id id = MODEL_MAX;
+	int ret = st_open(path, &f, err, errlen);
+
+	if (ret)
+		return ret;
+	arch = st_metadata(&f, "arch");
+	if (!arch && !model) {
+		util_seterr(err, errlen,
+			    "%s: the file's metadata names no architecture (\"arch\"); give "
+			    "--model",
+			    path);
+		ret = -EINVAL;
+	} else if (model && model_parse(model, &id)) {
+		util_seterr(err, errlen, "unknown model '%s' (resnet18, alexnet)", model);
+		ret = -EINVAL;
+	} else if (!model && model_parse(arch, &id)) {
+		util_seterr(err, errlen,
+			    "%s: the file's metadata names architecture '%s', not one "
+			    "this engine knows (resnet18, alexnet)",
+			    path, arch);
+		ret = -EINVAL;
+	}
+	*out = (struct model_check){.ntensors = f.ntensors, .bytes = f.map_len};
+	st_close(&f);
+	if (ret)
+		return ret;
+	/* with --model and an "arch" both, model_load refuses a disagreement */
+	ret = model_load(id, path, &m, err, errlen);
+	if (ret)
+		return ret;
+	out->id = id;
+	model_free(m);
+	return 0;
 }
 
 void model_free(struct model *m)
@@ -529,7 +587,10 @@ int model_generate_weights(enum model_id id, uint64_t seed, const char *path, ch
 		}
 		outs[i].data = bufs[i];
 	}
-	ret = st_write(path, outs, np, err, errlen);
+	{
+		struct st_meta meta = {"arch", defs[id].name};
+		ret = st_write_meta(path, &meta, 1, outs, np, err, errlen);
+	}
 	for (int i = 0; i < np; i++)
 		free(bufs[i]);
 	free(bufs);

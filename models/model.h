@@ -34,16 +34,33 @@ struct model;
 
 /*
  * Loads and checks a weights file for model id.  A missing, extra,
- * mis-typed or mis-shaped tensor, a truncated or oversized file: each is an
- * error naming the tensor: IDN_EBADMODEL (a tensor that does not match the
- * model), IDN_ENOMODEL, -EINVAL for a malformed file, or -errno from the
- * file system.  A NaN or infinity in any tensor, a negative batch-norm
- * variance, or a folded weight that overflows is -EDOM, naming the tensor.
- * Returns 0 or one of those with err filled; the model is the caller's
- * (model_free).
+ * mis-typed or mis-shaped tensor, a truncated or oversized file, metadata
+ * naming another architecture: each is an error naming the tensor:
+ * IDN_EBADMODEL (a tensor that does not match the model), IDN_ENOMODEL,
+ * -EINVAL for a malformed file, or -errno from the file system.  A NaN or
+ * infinity in any tensor, a negative batch-norm variance, or a folded
+ * weight that overflows is -EDOM, naming the tensor.  Returns 0 or one of
+ * those with err filled; the model is the caller's (model_free).
  */
 int model_load(enum model_id id, const char *path, struct model **out, char *err, size_t errlen);
 void model_free(struct model *m);
+
+struct model_check {
+	enum model_id id;
+	int ntensors;
+	uint64_t bytes; /* the file's size */
+};
+
+/*
+ * The engine's checks of a weights file, without running it: the
+ * architecture from the file's metadata ("arch") or, when model is not
+ * NULL, model (the two must agree when both are there); then everything
+ * model_load checks (every expected tensor, dtype and shape, no extra
+ * tensor, no NaN or infinity).  Returns 0 with *out filled, or a negative
+ * errno with err naming what is wrong.
+ */
+int model_check_file(const char *path, const char *model, struct model_check *out, char *err,
+		     size_t errlen);
 
 enum model_id model_id_of(const struct model *m);
 /* The kernel graph; its weights live as long as the model. */

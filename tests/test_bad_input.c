@@ -5,7 +5,8 @@
  * another model's weights, a NaN or infinite weight, a negative
  * batch-norm variance, a weight that overflows when batch-norm is folded
  * into it (each named); non-JPEG bytes, truncated JPEGs, images with
- * huge dimensions and raw tensors of the wrong size.  A 1x1 image and a
+ * huge dimensions and raw tensors of the wrong size; metadata naming
+ * another architecture.  A 1x1 image and a
  * file without the optional num_batches_tracked tensors load fine.
  */
 #include "check.h"
@@ -172,6 +173,31 @@ static void weights_cases(void)
 	path_of(p, sizeof(p), "extra");
 	variant(p, NULL, 0, ST_F32, NULL, 0, "classifier.9.weight");
 	expect_bad("unexpected tensor", p, "classifier.9.weight", "unexpected");
+
+	{
+		/* resnet18's tensors, metadata naming another architecture */
+		struct st_file f;
+		struct st_out *o;
+		struct st_meta meta = {"arch", "alexnet"};
+		REQUIRE(st_open(good, &f, err, sizeof(err)) == 0, "%s", err);
+		CHECK(st_metadata(&f, "arch") && !strcmp(st_metadata(&f, "arch"), "resnet18"),
+		      "generated weights name their arch: %s", st_metadata(&f, "arch"));
+		o = xcalloc((size_t)f.ntensors, sizeof(*o));
+		for (int i = 0; i < f.ntensors; i++) {
+			o[i] = (struct st_out){f.tensors[i].name,
+					       f.tensors[i].dtype,
+					       f.tensors[i].ndims,
+					       {0},
+					       f.tensors[i].data};
+			memcpy(o[i].dims, f.tensors[i].dims, sizeof(o[i].dims));
+		}
+		path_of(p, sizeof(p), "wrongarch");
+		REQUIRE(st_write_meta(p, &meta, 1, o, f.ntensors, err, sizeof(err)) == 0, "%s",
+			err);
+		free(o);
+		st_close(&f);
+		expect_bad("metadata of another", p, "names architecture 'alexnet'", NULL);
+	}
 
 	path_of(p, sizeof(p), "nocount");
 	variant(p, "*count", 1, ST_F32, NULL, 0, NULL);
