@@ -109,7 +109,8 @@ struct ring;
  */
 int ring_create(const char *name, uint32_t nslots, size_t data_size, struct ring **out);
 /*
- * Points model slot at model (its architecture: "resnet18", "alexnet")
+ * Points model slot at model (its architecture: "resnet18", "alexnet", or
+ * "auto" for the one the weights file's metadata names)
  * with weights at path weights; model NULL empties the slot.  May be
  * called at any time: it bumps the slot's generation, and the engine loads
  * the new weights before it runs its next entry (for any slot), replacing

@@ -97,9 +97,13 @@ static int slot_sync(struct served *s, uint32_t i)
 		return ret;
 	}
 	ring_model_report(s->re, i, gen, -EINPROGRESS, NULL);
-	if (model_parse(name, &id)) {
+	/* "auto": the architecture the weights file's metadata names */
+	if (!strcmp(name, "auto") ? model_file_arch(weights, NULL, &id, NULL, err, sizeof(err)) != 0
+				  : model_parse(name, &id) != 0) {
+		if (strcmp(name, "auto"))
+			util_seterr(err, sizeof(err), "unknown model '%s' (resnet18, alexnet)",
+				    name);
 		ret = -EINVAL;
-		util_seterr(err, sizeof(err), "unknown model '%s' (resnet18, alexnet)", name);
 	} else {
 		ret = net_open(id, weights, s->backend, &sl->net, err, sizeof(err));
 		ret = ret < 0 && ret > -4096 ? ret : ret ? -EINVAL : 0;

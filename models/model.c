@@ -450,13 +450,11 @@ err:
 	return ret;
 }
 
-int model_check_file(const char *path, const char *model, struct model_check *out, char *err,
-		     size_t errlen)
+int model_file_arch(const char *path, const char *model, enum model_id *id, struct model_check *out,
+		    char *err, size_t errlen)
 {
 	struct st_file f;
-	struct model *m;
 	const char *arch;
-	enum model_id id = MODEL_MAX;
 	int ret = st_open(path, &f, err, errlen);
 
 	if (ret)
@@ -468,18 +466,29 @@ int model_check_file(const char *path, const char *model, struct model_check *ou
 			    "--model",
 			    path);
 		ret = -EINVAL;
-	} else if (model && model_parse(model, &id)) {
+	} else if (model && model_parse(model, id)) {
 		util_seterr(err, errlen, "unknown model '%s' (resnet18, alexnet)", model);
 		ret = -EINVAL;
-	} else if (!model && model_parse(arch, &id)) {
+	} else if (!model && model_parse(arch, id)) {
 		util_seterr(err, errlen,
 			    "%s: the file's metadata names architecture '%s', not one "
 			    "this engine knows (resnet18, alexnet)",
 			    path, arch);
 		ret = -EINVAL;
 	}
-	*out = (struct model_check){.ntensors = f.ntensors, .bytes = f.map_len};
+	if (out)
+		*out = (struct model_check){.ntensors = f.ntensors, .bytes = f.map_len};
 	st_close(&f);
+	return ret;
+}
+
+int model_check_file(const char *path, const char *model, struct model_check *out, char *err,
+		     size_t errlen)
+{
+	struct model *m;
+	enum model_id id = MODEL_MAX;
+	int ret = model_file_arch(path, model, &id, out, err, errlen);
+
 	if (ret)
 		return ret;
 	/* with --model and an "arch" both, model_load refuses a disagreement */

@@ -61,6 +61,13 @@ struct model_check {
  */
 int model_check_file(const char *path, const char *model, struct model_check *out, char *err,
 		     size_t errlen);
+/*
+ * Only the first step of model_check_file: which architecture the file is
+ * for (its metadata's "arch", or model).  0 with *id (and *out, when not
+ * NULL), or a negative errno with err filled.
+ */
+int model_file_arch(const char *path, const char *model, enum model_id *id, struct model_check *out,
+		    char *err, size_t errlen);
 
 enum model_id model_id_of(const struct model *m);
 /* The kernel graph; its weights live as long as the model. */

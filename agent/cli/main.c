@@ -22,6 +22,8 @@ static void usage(FILE *f)
 		"usage: agent run --bind HOST:PORT [--join HOST:PORT] --data-dir DIR --key-file "
 		"FILE\n"
 		"                 [--config FILE] [--replicas N (SDFS, default 4)]\n"
+		"                 [--engine PATH (default: beside agent)] [--engine-threads N]\n"
+		"                 [--no-engine (store and coordinate only)]\n"
 		"       agent keygen FILE\n"
 		"       agent members [--json]      the membership as this agent sees it\n"
 		"       agent self                  this agent\n"

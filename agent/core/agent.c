@@ -13,7 +13,9 @@
 #include "core/udp.h"
 #include "ctl/ctl.h"
 #include "sdfs/sdfs.h"
+#include "sdfs/sdfs_client.h"
 #include "sdfs/sdfs_wire.h"
+#include "tasks/worker.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -46,6 +48,8 @@ struct agent {
 	struct conns *conns;
 	struct ctl *ctl;
 	struct sdfs *sdfs;
+	struct sdfs_client *sdfs_client;
+	struct worker *worker;
 	struct wire_replay *replay;
 	struct wire_addr self;
 	uint64_t epoch, seq;
@@ -282,6 +286,41 @@ static int open_signals(struct agent *a, char *err, size_t errlen)
 	return 0;
 }
 
+/* The tasks layer: the in-loop SDFS client and this node's worker. */
+static int start_tasks(struct agent *a, char *err, size_t errlen)
+{
+	const struct agent_opts *o = a->o;
+	struct sdfs_client_env cenv = {.loop = a->loop,
+				       .conns = a->conns,
+				       .key = &o->key,
+				       .replicas = o->replicas > 0 ? o->replicas : 4,
+				       .live = sdfs_live,
+				       .arg = a};
+	char engine[4200], ring[64], *slash;
+	struct worker_env wenv = {.loop = a->loop,
+				  .conns = a->conns,
+				  .data_dir = o->data_dir,
+				  .engine = o->no_engine ? NULL
+					    : o->engine	 ? o->engine
+							 : engine,
+				  .engine_threads = o->engine_threads,
+				  .ring_name = ring};
+	int ret = sdfs_client_new(&cenv, &a->sdfs_client);
+
+	if (ret) {
+		util_seterr(err, errlen, "sdfs client: %s", strerror(-ret));
+		return ret;
+	}
+	snprintf(engine, sizeof(engine), "%s", a->exe);
+	slash = strrchr(engine, '/');
+	snprintf(slash ? slash + 1 : engine,
+		 sizeof(engine) - (size_t)(slash ? slash + 1 - engine : 0), "engine");
+	/* one ring per node on this machine: its address names it */
+	snprintf(ring, sizeof(ring), "idunno-%08x-%u", a->self.ip, a->self.port);
+	wenv.sdfs = a->sdfs_client;
+	return worker_new(&wenv, &a->worker, err, errlen);
+}
+
 static int start_modules(struct agent *a, char *err, size_t errlen)
 {
 	const struct agent_opts *o = a->o;
@@ -339,10 +378,12 @@ static int start_modules(struct agent *a, char *err, size_t errlen)
 	ret = sdfs_new(&senv, sdir, &a->sdfs, err, errlen);
 	if (ret)
 		return ret;
-	ret = conn_route(a->conns, SDFS_WRITE, 255, sdfs_route, a);
-	if (ret)
+	ret = conn_route(a->conns, SDFS_WRITE, SDFS_CMD_END - 1, sdfs_route, a);
+	if (ret) {
 		util_seterr(err, errlen, "sdfs route: %s", strerror(-ret));
-	return ret;
+		return ret;
+	}
+	return start_tasks(a, err, errlen);
 }
 
 int agent_run(const struct agent_opts *o, char *err, size_t errlen)
@@ -398,6 +439,8 @@ int agent_run(const struct agent_opts *o, char *err, size_t errlen)
 out:
 	/* the ring goes first: nothing of ours is in flight after it */
 	loop_free(a->loop);
+	worker_free(a->worker);
+	sdfs_client_free(a->sdfs_client);
 	sdfs_free(a->sdfs);
 	ctl_free(a->ctl);
 	udp_free(a->udp);
