@@ -97,11 +97,15 @@ PROGRAMS := $(if $(wildcard engine/main.c),$(BINDIR)/engine) $(BENCH_PROGS) \
 
 TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_BINS := $(TEST_SRC:tests/%.c=$(BINDIR)/tests/%)
+# Programs that script tests drive (not tests themselves: the runner runs test_* only).
+TEST_BINS += $(patsubst tests/%.c,$(BINDIR)/tests/%,$(wildcard tests/probe_*.c))
+# Libraries tests preload (the slow-disk shim), likewise not tests.
+TEST_LIBS := $(BINDIR)/tests/libslowio.so
 ifeq ($(BPF_OK),)
   TEST_BINS := $(filter-out %/test_latency_bpf,$(TEST_BINS))
 endif
 
-all: $(PROGRAMS) $(TEST_BINS)
+all: $(PROGRAMS) $(TEST_BINS) $(TEST_LIBS)
 
 # --- rules ----------------------------------------------------------------
 $(OUT)/%.o: %.c
@@ -127,7 +131,7 @@ $(BINDIR)/engine: $(OUT)/engine/main.o $(NET_OBJ)
 $(BINDIR)/agent: $(OUT)/agent/cli/main.o $(AGENT_LIB_OBJ) $(COMMON_OBJ)
 	$(call say,LD,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(AGENT_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(AGENT_LIBS) $(JPEG_LIBS) $(LDLIBS)
 
 $(BENCH_PROGS): $(BINDIR)/%: $(OUT)/bench/%.o $(NET_OBJ)
 	$(call say,LD,$@)
@@ -139,7 +143,8 @@ $(BENCH_PROGS): $(BINDIR)/%: $(OUT)/bench/%.o $(NET_OBJ)
 # Tests without a LINK_ line get everything.
 SODIUM_LIBS := $(shell $(PKG) --libs libsodium 2>/dev/null || echo -lsodium)
 LINK_test_wire       := $(WIRE_OBJ) $(COMMON_OBJ)
-LINK_test_swim       := $(MEMBERSHIP_OBJ) $(WIRE_OBJ) $(COMMON_OBJ)
+LINK_test_err        := $(COMMON_OBJ)
+LINK_test_swim       := $(MEMBERSHIP_OBJ) $(OUT)/agent/sdfs/place.o $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_place      := $(OUT)/agent/sdfs/place.o $(WIRE_OBJ) $(COMMON_OBJ)
 STORE_OBJ            := $(OUT)/agent/sdfs/store.o $(OUT)/agent/sdfs/store_index.o
 LINK_test_store      := $(STORE_OBJ) $(COMMON_OBJ)
@@ -147,9 +152,15 @@ LINK_test_store_full := $(STORE_OBJ) $(COMMON_OBJ)
 LINK_test_sdfs_wire  := $(OUT)/agent/sdfs/sdfs_wire.o $(STORE_OBJ) $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_sdfs_plan  := $(OUT)/agent/sdfs/sdfs_plan.o $(OUT)/agent/sdfs/place.o $(WIRE_OBJ) \
                         $(COMMON_OBJ)
+# The log and its buffer, with the test's own fake loop in place of loop.o
+# (it hands the writes to a real io_uring).
+LINK_test_log        := $(OUT)/agent/core/log.o $(OUT)/agent/core/log_buffer.o $(COMMON_OBJ)
+LIBS_test_log        := $(AGENT_LIBS) $(LDLIBS)
 LINK_test_conn       := $(OUT)/agent/core/loop.o $(OUT)/agent/core/conn.o $(OUT)/agent/core/log.o \
-                        $(WIRE_OBJ) $(COMMON_OBJ)
+                        $(OUT)/agent/core/log_buffer.o $(WIRE_OBJ) $(COMMON_OBJ)
 LIBS_test_conn       := $(AGENT_LIBS) $(LDLIBS)
+LINK_test_task_wire  := $(OUT)/agent/tasks/task_wire.o $(WIRE_OBJ) $(COMMON_OBJ)
+LINK_test_dataset    := $(OUT)/agent/tasks/dataset.o $(STORE_OBJ) $(WIRE_OBJ) $(COMMON_OBJ)
 test_link = $(or $(LINK_$(1)),$(AGENT_LIB_OBJ) $(NET_OBJ))
 test_libs = $(or $(LIBS_$(1)),$(if $(LINK_$(1)),$(SODIUM_LIBS) $(LDLIBS),$(AGENT_LIBS) $(NET_LIBS)))
 
@@ -158,6 +169,13 @@ $(BINDIR)/tests/%: $(OUT)/tests/%.o $$(call test_link,$$*)
 	$(call say,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call test_libs,$*)
+
+# The slow-disk shim is preloaded into agents (tests/test_slow_disk.sh);
+# built without sanitizers, whose runtime must come first in a process.
+$(BINDIR)/tests/libslowio.so: tests/slowio.c
+	$(call say,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(STD) $(OPT) $(WARN) -fPIC -shared -o $@ $< -ldl
 
 $(OUT)/bpf/vmlinux.h:
 	$(call say,GEN,$@)

@@ -8,6 +8,13 @@
  * flag and re-checks the index; the waker stores the index and then reads
  * the flag; at least one of them sees the other, and FUTEX_WAIT rechecks
  * the index atomically.
+ *
+ * The model and file tables are written by the owner and read by the
+ * engine (and the engine's per-slot status the other way round) under
+ * sequence locks: the writer makes the counter odd, writes, makes it even
+ * again; a reader copies the fields and retries when the counter was odd
+ * or moved.  A reader gives up after a bounded number of tries (a writer
+ * that died mid-write), so neither side can be stalled by the other.
  */
 #include "ring.h"
 #include "util.h"
@@ -26,17 +33,36 @@
 #include <time.h>
 #include <unistd.h>
 
-#define IMAGE_BYTES (3u * 224u * 224u * sizeof(float))
-#define SPIN_NS	    50000 /* spin this long before sleeping */
+#define IMAGE_BYTES    (3u * 224u * 224u * sizeof(float))
+#define SPIN_NS	       50000 /* spin this long before sleeping */
+#define SEQ_TRIES      100000
+#define RING_ERR_MAX   240
+#define STATUS_UNKNOWN (-EINPROGRESS)
+
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics in shared memory must be lock-free");
+_Static_assert(sizeof(struct ring_img) == 16, "struct ring_img is 16 bytes");
+_Static_assert(sizeof(struct ring_result) == 44, "struct ring_result is 44 bytes");
 
 struct cacheline_u32 {
-	_Atomic uint32_t v;
+	_Alignas(64) _Atomic uint32_t v;
 	char pad[60];
 };
 
 struct ring_model {
-	char name[32];
+	_Atomic uint32_t seq; /* sequence lock over gen, name, weights (owner writes) */
+	_Atomic uint32_t gen; /* bumped by every ring_set_model */
+	char name[RING_NAME_MAX];
 	char weights[RING_PATH_MAX];
+	_Atomic uint32_t vseq; /* sequence lock over view and err (engine writes) */
+	uint32_t pad;
+	_Atomic uint64_t view; /* the engine's: generation << 32 | (uint32_t)status */
+	char err[RING_ERR_MAX];
+};
+
+struct ring_file {
+	_Atomic uint32_t seq; /* sequence lock over gen and path */
+	_Atomic uint32_t gen; /* bumped by every ring_set_file */
+	char path[RING_PATH_MAX];
 };
 
 struct ring_hdr {
@@ -45,17 +71,20 @@ struct ring_hdr {
 	uint32_t pad0;
 	uint64_t data_size;
 	uint64_t sq_off, cq_off, data_off;
-	struct ring_model models[RING_MAX_MODELS];
 	_Atomic uint32_t engine_pid;
 	_Atomic uint32_t engine_gen;
 	_Atomic uint32_t stop;
-	char pad1[52];
-	struct cacheline_u32 sq_tail; /* written by the owner */
-	struct cacheline_u32 sq_head; /* written by the engine */
-	struct cacheline_u32 cq_tail; /* written by the engine */
-	struct cacheline_u32 cq_head; /* written by the owner */
+	_Atomic uint32_t models_epoch; /* bumped by every ring_set_model: wakes the engine */
+	_Atomic uint64_t busy_since;   /* the engine's current entry began (0: idle) */
+	_Atomic uint64_t completed;    /* completions posted, all engine generations */
+	struct cacheline_u32 sq_tail;  /* written by the owner */
+	struct cacheline_u32 sq_head;  /* written by the engine */
+	struct cacheline_u32 cq_tail;  /* written by the engine */
+	struct cacheline_u32 cq_head;  /* written by the owner */
 	struct cacheline_u32 engine_sleeping;
 	struct cacheline_u32 owner_sleeping;
+	struct ring_model models[RING_MAX_MODELS];
+	struct ring_file files[RING_MAX_FILES];
 };
 
 struct inflight {
@@ -93,6 +122,9 @@ struct ring {
 struct ring_engine {
 	struct ring_view v;
 	uint32_t gen;
+	uint32_t seen_epoch; /* models_epoch as ring_next last reported it */
+	int notify_fd;	     /* eventfd to signal after completions, or -1 */
+	uint64_t notify_errors;
 };
 
 /* The queues and the data area, from the offsets in the header. */
@@ -121,6 +153,46 @@ size_t ring_batch_bytes(uint32_t n)
 	return ((in + out) + 63) & ~(size_t)63;
 }
 
+size_t ring_batch_bytes_jpeg(uint32_t n)
+{
+	size_t in = (size_t)n * sizeof(struct ring_img),
+	       out = (size_t)n * sizeof(struct ring_result);
+	return ((in + out) + 63) & ~(size_t)63;
+}
+
+/* ---- sequence locks ---- */
+
+static void seq_write_begin(_Atomic uint32_t *seq)
+{
+	uint32_t s = atomic_load_explicit(seq, memory_order_relaxed);
+	atomic_store_explicit(seq, (s | 1u) == s ? s + 2 : s + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+}
+
+static void seq_write_end(_Atomic uint32_t *seq)
+{
+	uint32_t s = atomic_load_explicit(seq, memory_order_relaxed);
+	atomic_store_explicit(seq, s + 1, memory_order_release);
+}
+
+/* A reader's start: the even counter, or 1 (odd) while a write is under way. */
+static uint32_t seq_read_begin(_Atomic uint32_t *seq)
+{
+	return atomic_load_explicit(seq, memory_order_acquire);
+}
+
+static int seq_read_retry(_Atomic uint32_t *seq, uint32_t start)
+{
+	atomic_thread_fence(memory_order_acquire);
+	return (start & 1) || atomic_load_explicit(seq, memory_order_relaxed) != start;
+}
+
+static void copy_str(char *dst, const char *src, size_t len)
+{
+	memcpy(dst, src, len);
+	dst[len - 1] = '\0';
+}
+
 static int shm_path(const char *name, char *buf, size_t len)
 {
 	if (!*name || strlen(name) > 100 || strchr(name, '/'))
@@ -135,6 +207,19 @@ static size_t layout(uint32_t nslots, size_t data_size, uint64_t *sq, uint64_t *
 	*cq = (*sq + nslots * sizeof(struct ring_sqe) + 63) & ~(uint64_t)63;
 	*d = (*cq + nslots * sizeof(struct ring_cqe) + 4095) & ~(uint64_t)4095;
 	return *d + data_size;
+}
+
+/* Every slot's engine view back to "not loaded" (no engine is writing). */
+static void views_reset(struct ring_hdr *h)
+{
+	for (uint32_t i = 0; i < RING_MAX_MODELS; i++) {
+		struct ring_model *m = &h->models[i];
+		seq_write_begin(&m->vseq);
+		atomic_store_explicit(&m->view, (uint64_t)(uint32_t)STATUS_UNKNOWN,
+				      memory_order_relaxed);
+		memset(m->err, 0, sizeof(m->err));
+		seq_write_end(&m->vseq);
+	}
 }
 
 int ring_create(const char *name, uint32_t nslots, size_t data_size, struct ring **out)
@@ -180,6 +265,7 @@ int ring_create(const char *name, uint32_t nslots, size_t data_size, struct ring
 	r->v.h->data_off = d;
 	view_bind(&r->v);
 	r->fl = xcalloc(nslots, sizeof(*r->fl));
+	views_reset(r->v.h);
 	r->v.h->version = RING_VERSION;
 	atomic_store_explicit((_Atomic uint32_t *)&r->v.h->magic, RING_MAGIC, memory_order_release);
 	/* Downgrade to a shared lock: engines test it without taking it. */
@@ -197,11 +283,97 @@ err:
 
 int ring_set_model(struct ring *r, uint32_t slot, const char *model, const char *weights)
 {
-	if (slot >= RING_MAX_MODELS || strlen(model) >= sizeof(r->v.h->models[0].name) ||
-	    strlen(weights) >= RING_PATH_MAX)
+	struct ring_model *m;
+
+	if (slot >= RING_MAX_MODELS ||
+	    (model && (!*model || strlen(model) >= RING_NAME_MAX || !weights || !*weights ||
+		       strlen(weights) >= RING_PATH_MAX)))
 		return -EINVAL;
-	strcpy(r->v.h->models[slot].name, model);
-	strcpy(r->v.h->models[slot].weights, weights);
+	m = &r->v.h->models[slot];
+	seq_write_begin(&m->seq);
+	memset(m->name, 0, sizeof(m->name));
+	memset(m->weights, 0, sizeof(m->weights));
+	if (model) {
+		strcpy(m->name, model);
+		strcpy(m->weights, weights);
+	}
+	atomic_store_explicit(&m->gen, atomic_load_explicit(&m->gen, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	seq_write_end(&m->seq);
+	/* Wake a sleeping engine so that it loads the slot now, not at the next entry. */
+	atomic_fetch_add_explicit(&r->v.h->models_epoch, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&r->v.h->engine_sleeping.v, memory_order_seq_cst))
+		futex(&r->v.h->sq_tail.v, FUTEX_WAKE, 1, NULL);
+	return 0;
+}
+
+/* The engine's view of a slot, consistently; err copied when buf is set. */
+static int model_view(const struct ring *r, uint32_t slot, uint32_t *gen, char *buf, size_t len)
+{
+	struct ring_model *m;
+	uint64_t v = (uint64_t)(uint32_t)STATUS_UNKNOWN;
+	uint32_t vgen;
+	int32_t st;
+
+	if (buf && len)
+		buf[0] = '\0';
+	if (gen)
+		*gen = 0;
+	if (slot >= RING_MAX_MODELS)
+		return -EINVAL;
+	m = &r->v.h->models[slot];
+	for (int tries = 0; tries < SEQ_TRIES; tries++) {
+		uint32_t s = seq_read_begin(&m->vseq);
+		uint64_t got = atomic_load_explicit(&m->view, memory_order_relaxed);
+		if (buf && len)
+			memcpy(buf, m->err, MIN(len, sizeof(m->err)));
+		if (!seq_read_retry(&m->vseq, s)) {
+			v = got;
+			break;
+		}
+		if (buf && len)
+			buf[0] = '\0';
+		cpu_relax();
+	}
+	if (buf && len)
+		buf[len - 1] = '\0';
+	vgen = (uint32_t)(v >> 32);
+	st = (int32_t)(uint32_t)v;
+	if (gen)
+		*gen = vgen;
+	if (!m->name[0]) /* the owner's own table: no lock needed to read it */
+		st = -ENOENT;
+	else if (vgen != atomic_load_explicit(&m->gen, memory_order_relaxed))
+		st = -EINPROGRESS;
+	if (buf && len && (st == 0 || st == -EINPROGRESS || st == -ENOENT))
+		buf[0] = '\0';
+	return st;
+}
+
+int ring_model_status(const struct ring *r, uint32_t slot, uint32_t *gen)
+{
+	return model_view(r, slot, gen, NULL, 0);
+}
+
+int ring_model_error(const struct ring *r, uint32_t slot, char *buf, size_t len)
+{
+	return model_view(r, slot, NULL, buf, len);
+}
+
+int ring_set_file(struct ring *r, uint32_t idx, const char *path)
+{
+	struct ring_file *f;
+
+	if (idx >= RING_MAX_FILES || (path && (!*path || strlen(path) >= RING_PATH_MAX)))
+		return -EINVAL;
+	f = &r->v.h->files[idx];
+	seq_write_begin(&f->seq);
+	memset(f->path, 0, sizeof(f->path));
+	if (path)
+		strcpy(f->path, path);
+	atomic_store_explicit(&f->gen, atomic_load_explicit(&f->gen, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	seq_write_end(&f->seq);
 	return 0;
 }
 
@@ -233,13 +405,14 @@ void *ring_data(struct ring *r)
 int ring_reserve(struct ring *r, struct ring_sqe *e)
 {
 	uint64_t size = r->v.h->data_size, pos, start;
+	int jpeg = (e->flags & RING_F_JPEG) != 0;
 	size_t len;
 
 	if (r->reserved)
 		return -EBUSY;
-	if (e->batch < 1 || e->batch > 4096)
+	if (e->batch < 1 || e->batch > (jpeg ? RING_MAX_JPEG_BATCH : RING_MAX_BATCH))
 		return -EINVAL;
-	len = ring_batch_bytes(e->batch);
+	len = jpeg ? ring_batch_bytes_jpeg(e->batch) : ring_batch_bytes(e->batch);
 	if (len > size)
 		return -E2BIG;
 	if (r->ninflight >= r->v.h->nslots)
@@ -249,7 +422,7 @@ int ring_reserve(struct ring *r, struct ring_sqe *e)
 	if (start + len - r->alloc_tail > size)
 		return -EAGAIN;
 	e->in_off = start % size;
-	e->out_off = e->in_off + (size_t)e->batch * IMAGE_BYTES;
+	e->out_off = e->in_off + (size_t)e->batch * (jpeg ? sizeof(struct ring_img) : IMAGE_BYTES);
 	r->head_before = r->alloc_head;
 	r->alloc_head = start + len;
 	r->reserved = 1;
@@ -339,12 +512,17 @@ int ring_reap(struct ring *r, struct ring_cqe *out, int max)
 	return n;
 }
 
-static int wait_index(_Atomic uint32_t *idx, uint32_t seen, _Atomic uint32_t *sleeping,
-		      int timeout_ms)
+/*
+ * Waits until *idx moves from seen or, when kick is set, *kick from
+ * kick_seen.  0, or -ETIMEDOUT.
+ */
+static int wait_index(_Atomic uint32_t *idx, uint32_t seen, _Atomic uint32_t *kick,
+		      uint32_t kick_seen, _Atomic uint32_t *sleeping, int timeout_ms)
 {
 	uint64_t start = util_now_ns(), deadline = start + (uint64_t)timeout_ms * 1000000ull;
 
-	while (atomic_load_explicit(idx, memory_order_acquire) == seen) {
+	while (atomic_load_explicit(idx, memory_order_acquire) == seen &&
+	       (!kick || atomic_load_explicit(kick, memory_order_acquire) == kick_seen)) {
 		uint64_t now = util_now_ns();
 		if (now >= deadline)
 			return -ETIMEDOUT;
@@ -353,7 +531,8 @@ static int wait_index(_Atomic uint32_t *idx, uint32_t seen, _Atomic uint32_t *sl
 			continue;
 		}
 		atomic_store_explicit(sleeping, 1, memory_order_seq_cst);
-		if (atomic_load_explicit(idx, memory_order_seq_cst) == seen) {
+		if (atomic_load_explicit(idx, memory_order_seq_cst) == seen &&
+		    (!kick || atomic_load_explicit(kick, memory_order_seq_cst) == kick_seen)) {
 			uint64_t left = deadline - now;
 			struct timespec ts = {(time_t)(left / 1000000000ull),
 					      (long)(left % 1000000000ull)};
@@ -367,7 +546,7 @@ static int wait_index(_Atomic uint32_t *idx, uint32_t seen, _Atomic uint32_t *sl
 int ring_wait(struct ring *r, int timeout_ms)
 {
 	uint32_t head = atomic_load_explicit(&r->v.h->cq_head.v, memory_order_relaxed);
-	return wait_index(&r->v.h->cq_tail.v, head, &r->v.h->owner_sleeping.v, timeout_ms);
+	return wait_index(&r->v.h->cq_tail.v, head, NULL, 0, &r->v.h->owner_sleeping.v, timeout_ms);
 }
 
 uint32_t ring_inflight(const struct ring *r)
@@ -402,6 +581,16 @@ uint64_t ring_duplicates(const struct ring *r)
 	return r->duplicates;
 }
 
+uint64_t ring_engine_busy_since(const struct ring *r)
+{
+	return atomic_load_explicit(&r->v.h->busy_since, memory_order_acquire);
+}
+
+uint64_t ring_completed(const struct ring *r)
+{
+	return atomic_load_explicit(&r->v.h->completed, memory_order_acquire);
+}
+
 int ring_recover(struct ring *r)
 {
 	uint32_t head = atomic_load(&r->v.h->cq_head.v), tail = atomic_load(&r->v.h->cq_tail.v);
@@ -415,6 +604,9 @@ int ring_recover(struct ring *r)
 		if (f)
 			f->in_cq = 1;
 	}
+	/* The dead engine's view of the models and its progress are void. */
+	views_reset(r->v.h);
+	atomic_store(&r->v.h->busy_since, 0);
 	/* Every other entry it took, or never took, goes back, oldest first. */
 	atomic_store(&r->v.h->sq_head.v, atomic_load(&r->v.h->sq_tail.v));
 	for (uint64_t s = r->oldest_seq; s < r->next_seq; s++) {
@@ -463,6 +655,9 @@ int ring_attach(const char *name, struct ring_engine **out)
 		goto err_close;
 	}
 	view_bind(&e->v);
+	e->notify_fd = -1;
+	views_reset(e->v.h);
+	atomic_store(&e->v.h->busy_since, 0);
 	e->gen = atomic_fetch_add(&e->v.h->engine_gen, 1) + 1;
 	atomic_store(&e->v.h->engine_pid, (uint32_t)getpid());
 	*out = e;
@@ -498,20 +693,92 @@ size_t ring_engine_data_size(const struct ring_engine *e)
 	return e->v.h->data_size;
 }
 
-const char *ring_model_name(const struct ring_engine *e, uint32_t slot)
+void ring_set_notify_fd(struct ring_engine *e, int fd)
 {
-	if (slot >= RING_MAX_MODELS || !e->v.h->models[slot].name[0])
-		return NULL;
-	e->v.h->models[slot].name[sizeof(e->v.h->models[slot].name) - 1] = '\0';
-	return e->v.h->models[slot].name;
+	e->notify_fd = fd;
 }
 
-const char *ring_model_weights(const struct ring_engine *e, uint32_t slot)
+static void notify(struct ring_engine *e)
 {
-	if (slot >= RING_MAX_MODELS || !e->v.h->models[slot].weights[0])
-		return NULL;
-	e->v.h->models[slot].weights[RING_PATH_MAX - 1] = '\0';
-	return e->v.h->models[slot].weights;
+	uint64_t one = 1;
+
+	if (e->notify_fd >= 0 && write(e->notify_fd, &one, sizeof(one)) != sizeof(one))
+		e->notify_errors++;
+}
+
+uint32_t ring_model_gen(const struct ring_engine *e, uint32_t slot)
+{
+	if (slot >= RING_MAX_MODELS)
+		return 0;
+	return atomic_load_explicit(&e->v.h->models[slot].gen, memory_order_acquire);
+}
+
+int ring_model_get(struct ring_engine *e, uint32_t slot, uint32_t *gen, char name[RING_NAME_MAX],
+		   char weights[RING_PATH_MAX])
+{
+	struct ring_model *m;
+
+	if (slot >= RING_MAX_MODELS)
+		return -EINVAL;
+	m = &e->v.h->models[slot];
+	for (int tries = 0; tries < SEQ_TRIES; tries++) {
+		uint32_t s = seq_read_begin(&m->seq);
+		*gen = atomic_load_explicit(&m->gen, memory_order_relaxed);
+		copy_str(name, m->name, RING_NAME_MAX);
+		copy_str(weights, m->weights, RING_PATH_MAX);
+		if (!seq_read_retry(&m->seq, s))
+			return name[0] && weights[0] ? 0 : -ENOENT;
+		cpu_relax();
+	}
+	return -EAGAIN;
+}
+
+void ring_model_report(struct ring_engine *e, uint32_t slot, uint32_t gen, int status,
+		       const char *err)
+{
+	struct ring_model *m;
+
+	if (slot >= RING_MAX_MODELS)
+		return;
+	m = &e->v.h->models[slot];
+	seq_write_begin(&m->vseq);
+	memset(m->err, 0, sizeof(m->err));
+	if (err)
+		strncpy(m->err, err, sizeof(m->err) - 1);
+	atomic_store_explicit(&m->view, (uint64_t)gen << 32 | (uint32_t)status,
+			      memory_order_relaxed);
+	seq_write_end(&m->vseq);
+	notify(e);
+}
+
+uint32_t ring_file_gen(const struct ring_engine *e, uint32_t idx)
+{
+	if (idx >= RING_MAX_FILES)
+		return 0;
+	return atomic_load_explicit(&e->v.h->files[idx].gen, memory_order_acquire);
+}
+
+int ring_file_get(struct ring_engine *e, uint32_t idx, uint32_t *gen, char path[RING_PATH_MAX])
+{
+	struct ring_file *f;
+
+	if (idx >= RING_MAX_FILES)
+		return -EINVAL;
+	f = &e->v.h->files[idx];
+	for (int tries = 0; tries < SEQ_TRIES; tries++) {
+		uint32_t s = seq_read_begin(&f->seq);
+		*gen = atomic_load_explicit(&f->gen, memory_order_relaxed);
+		copy_str(path, f->path, RING_PATH_MAX);
+		if (!seq_read_retry(&f->seq, s))
+			return path[0] ? 0 : -ENOENT;
+		cpu_relax();
+	}
+	return -EAGAIN;
+}
+
+void ring_set_busy(struct ring_engine *e, uint64_t t)
+{
+	atomic_store_explicit(&e->v.h->busy_since, t, memory_order_release);
 }
 
 /* The owner holds a lock on the shm file while it lives. */
@@ -530,11 +797,16 @@ int ring_next(struct ring_engine *e, struct ring_sqe *out, int timeout_ms)
 
 	for (;;) {
 		uint32_t head = atomic_load_explicit(&e->v.h->sq_head.v, memory_order_relaxed);
+		uint32_t epoch = atomic_load_explicit(&e->v.h->models_epoch, memory_order_acquire);
 		uint64_t now;
 		int ret;
 
 		if (atomic_load(&e->v.h->stop))
 			return -EPIPE;
+		if (epoch != e->seen_epoch) {
+			e->seen_epoch = epoch;
+			return -EAGAIN;
+		}
 		if (atomic_load_explicit(&e->v.h->sq_tail.v, memory_order_acquire) != head) {
 			*out = e->v.sq[head & (e->v.h->nslots - 1)];
 			atomic_store_explicit(&e->v.h->sq_head.v, head + 1, memory_order_release);
@@ -544,7 +816,8 @@ int ring_next(struct ring_engine *e, struct ring_sqe *out, int timeout_ms)
 		if (now >= deadline)
 			return -ETIMEDOUT;
 		/* Sleep in slices so a dead owner is noticed within 100 ms. */
-		ret = wait_index(&e->v.h->sq_tail.v, head, &e->v.h->engine_sleeping.v,
+		ret = wait_index(&e->v.h->sq_tail.v, head, &e->v.h->models_epoch, epoch,
+				 &e->v.h->engine_sleeping.v,
 				 (int)MIN(100, (deadline - now) / 1000000ull + 1));
 		if (ret == -ETIMEDOUT && !owner_alive(e))
 			return -EPIPE;
@@ -557,6 +830,8 @@ void ring_complete(struct ring_engine *e, const struct ring_cqe *c)
 
 	e->v.cq[tail & (e->v.h->nslots - 1)] = *c;
 	atomic_store_explicit(&e->v.h->cq_tail.v, tail + 1, memory_order_seq_cst);
+	atomic_fetch_add_explicit(&e->v.h->completed, 1, memory_order_release);
 	if (atomic_load_explicit(&e->v.h->owner_sleeping.v, memory_order_seq_cst))
 		futex(&e->v.h->cq_tail.v, FUTEX_WAKE, 1, NULL);
+	notify(e);
 }

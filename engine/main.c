@@ -10,6 +10,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,13 +24,18 @@ static void usage(FILE *f)
 		"                       [--raw] [--batch N] [--threads N] [--logits OUT] "
 		"[--timing]\n"
 		"                       INPUT...\n"
+		"       engine check --weights FILE [--model M]\n"
 		"       engine preprocess IMAGE.jpg OUT.raw\n"
-		"       engine serve --ring NAME [--backend B] [--threads N]\n"
+		"       engine serve --ring NAME [--notify-fd FD] [--backend B] [--threads N]\n"
 		"\n"
 		"classify prints the top-5 classes of each input (a JPEG, or with --raw a\n"
 		"float32 3x224x224 NCHW tensor); --logits writes 1000 float32 logits per input;\n"
 		"--timing prints the queries' total service time, as the probes see it.\n"
-		"serve attaches to the ring an agent created and runs the batches it is given.\n");
+		"check loads a weights file as the engine would, without running it: the\n"
+		"architecture comes from the file's metadata (\"arch\") or --model; it prints\n"
+		"'ARCH TENSORS BYTES', or the reason the file is refused (exit 1).\n"
+		"serve attaches to the ring an agent created and runs the batches it is given;\n"
+		"--notify-fd names an inherited eventfd it signals after each completion.\n");
 }
 
 static int parse_int(const char *s, long lo, long hi, long *out)
@@ -56,7 +62,8 @@ enum {
 	OPT_THREADS,
 	OPT_LOGITS,
 	OPT_RING,
-	OPT_TIMING
+	OPT_TIMING,
+	OPT_NOTIFY_FD
 };
 
 static const struct option long_opts[] = {
@@ -71,6 +78,7 @@ static const struct option long_opts[] = {
 	{"logits", required_argument, NULL, OPT_LOGITS},
 	{"ring", required_argument, NULL, OPT_RING},
 	{"timing", no_argument, NULL, OPT_TIMING},
+	{"notify-fd", required_argument, NULL, OPT_NOTIFY_FD},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -78,7 +86,7 @@ static const struct option long_opts[] = {
 struct args {
 	const char *model, *weights, *out, *logits, *ring;
 	enum kern_backend_id backend;
-	long seed, batch, threads;
+	long seed, batch, threads, notify_fd;
 	int raw, seed_set, timing;
 };
 
@@ -86,7 +94,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 {
 	int c;
 
-	*a = (struct args){.backend = KERN_BACKEND_ONEDNN, .batch = 1, .threads = 0};
+	*a = (struct args){
+		.backend = KERN_BACKEND_ONEDNN, .batch = 1, .threads = 0, .notify_fd = -1};
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
 		switch (c) {
@@ -127,6 +136,12 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case OPT_THREADS:
 			if (parse_int(optarg, 1, 256, &a->threads)) {
 				fprintf(stderr, "engine: --threads wants 1..256\n");
+				return -1;
+			}
+			break;
+		case OPT_NOTIFY_FD:
+			if (parse_int(optarg, 0, 0x7fffffffL, &a->notify_fd)) {
+				fprintf(stderr, "engine: --notify-fd wants a file descriptor\n");
 				return -1;
 			}
 			break;
@@ -266,6 +281,26 @@ out:
 	return ret;
 }
 
+static int cmd_check(int argc, char **argv)
+{
+	struct args a;
+	struct model_check mc;
+	char err[768];
+
+	if (parse_args(argc, argv, &a))
+		return 2;
+	if (!a.weights || optind != argc) {
+		fprintf(stderr, "usage: engine check --weights FILE [--model M]\n");
+		return 2;
+	}
+	if (model_check_file(a.weights, a.model, &mc, err, sizeof(err))) {
+		fprintf(stderr, "engine check: %s\n", err);
+		return 1;
+	}
+	printf("%s %d %llu\n", model_name(mc.id), mc.ntensors, (unsigned long long)mc.bytes);
+	return 0;
+}
+
 static int cmd_preprocess(int argc, char **argv)
 {
 	float *t;
@@ -299,8 +334,13 @@ static int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "engine serve: --ring is required\n");
 		return 2;
 	}
+	if (a.notify_fd >= 0 && fcntl((int)a.notify_fd, F_GETFD) < 0) {
+		fprintf(stderr, "engine serve: --notify-fd %ld: %s\n", a.notify_fd,
+			strerror(errno));
+		return 2;
+	}
 	kern_set_threads((int)a.threads);
-	return serve_main(a.ring, a.backend);
+	return serve_main(a.ring, a.backend, (int)a.notify_fd);
 }
 
 int main(int argc, char **argv)
@@ -313,6 +353,8 @@ int main(int argc, char **argv)
 		return cmd_weights(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "classify"))
 		return cmd_classify(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "check"))
+		return cmd_check(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "preprocess"))
 		return cmd_preprocess(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "serve"))

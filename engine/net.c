@@ -2,6 +2,7 @@
  * net.c - model + backend + a small cache of plans by batch size.
  */
 #include "net.h"
+#include "err.h"
 #include "util.h"
 
 #include <errno.h>
@@ -84,7 +85,7 @@ int net_run(struct net *n, int batch, const float *in, float *logits, char *err,
 	ret = kern_plan_run(p, in, logits);
 	if (ret)
 		util_seterr(err, errlen, "%s forward pass: %s", model_name(model_id_of(n->model)),
-			    kern_strerror(ret));
+			    idn_strerror(ret));
 	return ret;
 }
 

@@ -8,7 +8,11 @@
 
 #include "kern.h"
 
-/* Runs until stopped. Returns the process exit code (0 on a clean stop). */
-int serve_main(const char *ring_name, enum kern_backend_id backend);
+/*
+ * Runs until stopped. After each completion and each model status change
+ * it writes 1 to eventfd notify_fd (-1: none).  Returns the process exit
+ * code (0 on a clean stop).
+ */
+int serve_main(const char *ring_name, enum kern_backend_id backend, int notify_fd);
 
 #endif

@@ -27,20 +27,6 @@ static const char *const op_names[KERN_OP_MAX] = {
 	[KERN_OP_FC] = "fc",
 };
 
-const char *kern_strerror(int err)
-{
-	switch (err) {
-	case KERN_EGRAPH:
-		return "inconsistent network graph";
-	case KERN_EUNSUPPORTED:
-		return "layer not supported by this backend";
-	case KERN_EBACKEND:
-		return "compute library failure";
-	default:
-		return err < 0 && err > -4096 ? strerror(-err) : "unknown error";
-	}
-}
-
 const char *kern_backend_name(enum kern_backend_id id)
 {
 	return (unsigned)id < KERN_BACKEND_MAX ? backends[id]->name : "?";
@@ -80,20 +66,20 @@ static int check_layer(const struct kern_graph *g, int i, const char *defined, c
 	if (l->src < 0 || l->src >= g->ntensors || l->dst < 0 || l->dst >= g->ntensors ||
 	    l->src == l->dst) {
 		util_seterr(err, errlen, "layer %s: bad tensor numbers", nm);
-		return KERN_EGRAPH;
+		return IDN_EGRAPH;
 	}
 	if (!defined[l->src]) {
 		util_seterr(err, errlen, "layer %s reads tensor %d before it is made", nm, l->src);
-		return KERN_EGRAPH;
+		return IDN_EGRAPH;
 	}
 	if (l->dst == g->input) {
 		util_seterr(err, errlen, "layer %s writes the input tensor", nm);
-		return KERN_EGRAPH;
+		return IDN_EGRAPH;
 	}
 	if (l->accumulate != !!defined[l->dst] || (l->accumulate && l->op != KERN_OP_CONV)) {
 		util_seterr(err, errlen, "layer %s: tensor %d %s", nm, l->dst,
 			    l->accumulate ? "accumulated before it is made" : "made twice");
-		return KERN_EGRAPH;
+		return IDN_EGRAPH;
 	}
 	is = &g->shapes[l->src];
 	os = &g->shapes[l->dst];
@@ -101,7 +87,7 @@ static int check_layer(const struct kern_graph *g, int i, const char *defined, c
 	case KERN_OP_CONV:
 		if (groups < 1 || is->c % groups || os->c % groups || !l->weight) {
 			util_seterr(err, errlen, "layer %s: bad groups or no weight", nm);
-			return KERN_EGRAPH;
+			return IDN_EGRAPH;
 		}
 		/* fall through */
 	case KERN_OP_MAXPOOL:
@@ -110,24 +96,24 @@ static int check_layer(const struct kern_graph *g, int i, const char *defined, c
 		    (l->op == KERN_OP_MAXPOOL && os->c != is->c)) {
 			util_seterr(err, errlen, "layer %s: output shape %dx%dx%d does not follow",
 				    nm, os->c, os->h, os->w);
-			return KERN_EGRAPH;
+			return IDN_EGRAPH;
 		}
 		break;
 	case KERN_OP_AVGPOOL:
 		if (os->c != is->c || os->h < 1 || os->w < 1 || os->h > is->h || os->w > is->w) {
 			util_seterr(err, errlen, "layer %s: bad adaptive pool shape", nm);
-			return KERN_EGRAPH;
+			return IDN_EGRAPH;
 		}
 		break;
 	case KERN_OP_FC:
 		if (os->h != 1 || os->w != 1 || !l->weight) {
 			util_seterr(err, errlen, "layer %s: fc output must be Cx1x1", nm);
-			return KERN_EGRAPH;
+			return IDN_EGRAPH;
 		}
 		break;
 	default:
 		util_seterr(err, errlen, "layer %d: unknown op %d", i, (int)l->op);
-		return KERN_EGRAPH;
+		return IDN_EGRAPH;
 	}
 	return 0;
 }
@@ -140,13 +126,13 @@ int kern_graph_check(const struct kern_graph *g, char *err, size_t errlen)
 	if (g->ntensors < 2 || g->nlayers < 1 || g->input < 0 || g->input >= g->ntensors ||
 	    g->output < 0 || g->output >= g->ntensors) {
 		util_seterr(err, errlen, "graph has no layers or bad input/output");
-		return KERN_EGRAPH;
+		return IDN_EGRAPH;
 	}
 	for (int t = 0; t < g->ntensors; t++) {
 		const struct kern_shape *s = &g->shapes[t];
 		if (s->c < 1 || s->h < 1 || s->w < 1 || kern_shape_elems(s) > (1u << 28)) {
 			util_seterr(err, errlen, "tensor %d has a bad shape", t);
-			return KERN_EGRAPH;
+			return IDN_EGRAPH;
 		}
 	}
 	defined = xcalloc((size_t)g->ntensors, 1);
@@ -157,7 +143,7 @@ int kern_graph_check(const struct kern_graph *g, char *err, size_t errlen)
 	}
 	if (!ret && !defined[g->output]) {
 		util_seterr(err, errlen, "the output tensor is never made");
-		ret = KERN_EGRAPH;
+		ret = IDN_EGRAPH;
 	}
 	free(defined);
 	return ret;

@@ -19,6 +19,8 @@
 #ifndef IDUNNO_KERN_H
 #define IDUNNO_KERN_H
 
+#include "err.h"
+
 #include <stddef.h>
 
 enum kern_backend_id { KERN_BACKEND_REF, KERN_BACKEND_BLAS, KERN_BACKEND_ONEDNN, KERN_BACKEND_MAX };
@@ -31,15 +33,12 @@ enum kern_op {
 	KERN_OP_MAX
 };
 
-/* Project error codes, below -errno's range. */
-enum {
-	KERN_EBASE = -4000,
-	KERN_EGRAPH,	   /* the graph is inconsistent (shapes, tensor use) */
-	KERN_EUNSUPPORTED, /* the backend cannot run this layer */
-	KERN_EBACKEND,	   /* the backend library failed */
-};
-
-const char *kern_strerror(int err);
+/*
+ * Errors are 0, -errno, or IDunno's own codes (err.h): IDN_EGRAPH (the
+ * graph is inconsistent), IDN_EUNSUPPORTED (the backend cannot run a
+ * layer), IDN_EBACKEND (the compute library failed); idn_strerror names
+ * them.
+ */
 const char *kern_backend_name(enum kern_backend_id id);
 const char *kern_op_name(enum kern_op op);
 /* Parses "ref", "blas" or "onednn". Returns 0 or -EINVAL. */
@@ -89,7 +88,7 @@ size_t kern_cache_bytes(const struct kern_cache *c);
 /*
  * Checks a graph for consistency: every shape follows from the layer that
  * makes it, every tensor is made once before it is read, the input is
- * never written.  Returns 0 or KERN_EGRAPH with a message in err.
+ * never written.  Returns 0 or IDN_EGRAPH with a message in err.
  */
 int kern_graph_check(const struct kern_graph *g, char *err, size_t errlen);
 

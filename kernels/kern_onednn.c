@@ -102,7 +102,7 @@ static void add_arg(struct step *s, int arg, dnnl_memory_t m)
 		if (st_ != dnnl_success) {                                                         \
 			util_seterr(err, errlen, "oneDNN: %s failed (status %d) at %s", #call,     \
 				    (int)st_, where);                                              \
-			ret = KERN_EBACKEND;                                                       \
+			ret = IDN_EBACKEND;                                                        \
 			goto err;                                                                  \
 		}                                                                                  \
 	} while (0)
@@ -337,7 +337,7 @@ static int plan_conv(struct onednn_plan *p, const struct kern_graph *g, const st
 
 	if (!attr) {
 		util_seterr(err, errlen, "oneDNN: cannot make attributes for %s", where);
-		return KERN_EBACKEND;
+		return IDN_EBACKEND;
 	}
 	CHK(dnnl_memory_desc_init_by_tag(&src_any, 4, sd, dnnl_f32, dnnl_format_tag_any));
 	if (groups == 1) {
@@ -409,7 +409,7 @@ static int plan_pool(struct onednn_plan *p, const struct kern_graph *g, const st
 			util_seterr(err, errlen,
 				    "%s: adaptive pool %dx%d -> %dx%d not supported by oneDNN",
 				    where, is->h, is->w, os->h, os->w);
-			return KERN_EUNSUPPORTED;
+			return IDN_EUNSUPPORTED;
 		}
 		kh = sh = is->h / os->h;
 		kw = sw = is->w / os->w;
@@ -424,7 +424,7 @@ static int plan_pool(struct onednn_plan *p, const struct kern_graph *g, const st
 		attr = make_attr(0, l->relu);
 		if (!attr) {
 			util_seterr(err, errlen, "oneDNN: cannot make attributes for %s", where);
-			return KERN_EBACKEND;
+			return IDN_EBACKEND;
 		}
 		CHK(dnnl_memory_desc_init_by_tag(&dst_any, 4, dd, dnnl_f32, dnnl_format_tag_any));
 		CHK(dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference, alg,
@@ -461,7 +461,7 @@ static int plan_fc(struct onednn_plan *p, const struct kern_graph *g, const stru
 
 	if (!attr) {
 		util_seterr(err, errlen, "oneDNN: cannot make attributes for %s", where);
-		return KERN_EBACKEND;
+		return IDN_EBACKEND;
 	}
 	/* FC weights stay in torchvision's layout: oneDNN reads them in place,
 	 * and plans for every batch size share them (no per-plan copy of
@@ -512,7 +512,7 @@ static int onednn_plan_create(const struct kern_graph *g, int batch, struct kern
 	p->eng = shared_engine();
 	if (!p->eng) {
 		util_seterr(err, errlen, "oneDNN: no CPU engine");
-		ret = KERN_EBACKEND;
+		ret = IDN_EBACKEND;
 		goto err;
 	}
 	CHK(dnnl_stream_create(&p->strm, p->eng, dnnl_stream_default_flags));
@@ -536,7 +536,7 @@ static int onednn_plan_create(const struct kern_graph *g, int batch, struct kern
 			ret = plan_fc(p, g, l, err, errlen);
 			break;
 		default:
-			ret = KERN_EGRAPH;
+			ret = IDN_EGRAPH;
 		}
 	}
 	if (ret)
@@ -585,7 +585,7 @@ err:
 	free(size);
 	free(buf_of);
 	onednn_plan_free(&p->base);
-	return ret ? ret : KERN_EBACKEND;
+	return ret ? ret : IDN_EBACKEND;
 }
 
 static int onednn_plan_run(struct kern_plan *base, const float *in, float *out)
@@ -594,12 +594,12 @@ static int onednn_plan_run(struct kern_plan *base, const float *in, float *out)
 
 	if (dnnl_memory_set_data_handle(p->in_user, (void *)in) != dnnl_success ||
 	    dnnl_memory_set_data_handle(p->out_user, out) != dnnl_success)
-		return KERN_EBACKEND;
+		return IDN_EBACKEND;
 	for (int s = 0; s < p->nsteps; s++)
 		if (dnnl_primitive_execute(p->steps[s].prim, p->strm, p->steps[s].nargs,
 					   p->steps[s].args) != dnnl_success)
-			return KERN_EBACKEND;
-	return dnnl_stream_wait(p->strm) == dnnl_success ? 0 : KERN_EBACKEND;
+			return IDN_EBACKEND;
+	return dnnl_stream_wait(p->strm) == dnnl_success ? 0 : IDN_EBACKEND;
 }
 
 static size_t onednn_plan_workspace(const struct kern_plan *base)

@@ -92,7 +92,7 @@ int kern_plain_plan_run(struct kern_plan *base, const float *in, float *out)
 			p->ops->fc(l, n, (int)kern_shape_elems(is), os->c, src, dst);
 			break;
 		default:
-			return KERN_EGRAPH;
+			return IDN_EGRAPH;
 		}
 	}
 	memcpy(out, p->bufs[p->buf_of[g->output]],

@@ -2,8 +2,11 @@
 """Converts a torchvision state dict (.pth) to the safetensors file the
 engine loads: tensor names are the state_dict keys, one to one.
 
-usage: models/convert.py MODEL.pth OUT.safetensors
+usage: models/convert.py [--arch resnet18|alexnet] MODEL.pth OUT.safetensors
 
+The architecture is written into the file's metadata ("arch"), which the
+engine and `agent model put` read; without --arch it is recognised from the
+state dict's keys (a dict of neither network's keys gets no "arch").
 Float tensors are written as F32 (converted from other float types),
 integer ones (batch-norm's num_batches_tracked) as I64.  A full pickled
 model (not a state dict) is accepted too: its state_dict() is used.
@@ -27,8 +30,19 @@ def state_dict_of(obj):
     raise SystemExit(f"convert: not a state dict or a model: {type(obj).__name__}")
 
 
-def write_safetensors(sd, path):
+# A key only each network has: enough to tell the two apart.
+ARCH_KEYS = {"resnet18": "layer4.1.conv2.weight", "alexnet": "classifier.6.weight"}
+
+
+def arch_of(sd):
+    found = [a for a, k in ARCH_KEYS.items() if k in sd]
+    return found[0] if len(found) == 1 else None
+
+
+def write_safetensors(sd, path, arch=None):
     header, blobs, off = {"__metadata__": {"format": "pt"}}, [], 0
+    if arch:
+        header["__metadata__"]["arch"] = arch
     for name, t in sd.items():
         if not isinstance(t, torch.Tensor):
             raise SystemExit(f"convert: {name} is not a tensor")
@@ -57,15 +71,22 @@ def write_safetensors(sd, path):
 
 
 def main():
-    if len(sys.argv) != 3:
+    args, arch = sys.argv[1:], None
+    if len(args) == 4 and args[0] == "--arch":
+        arch, args = args[1], args[2:]
+        if arch not in ARCH_KEYS:
+            raise SystemExit(f"convert: unknown --arch {arch} ({', '.join(ARCH_KEYS)})")
+    if len(args) != 2:
         raise SystemExit(__doc__.strip().splitlines()[3])
     try:
-        obj = torch.load(sys.argv[1], map_location="cpu")
+        obj = torch.load(args[0], map_location="cpu")
     except Exception as e:  # a torch.load failure has many types
-        raise SystemExit(f"convert: cannot read {sys.argv[1]}: {e}")
+        raise SystemExit(f"convert: cannot read {args[0]}: {e}")
     sd = state_dict_of(obj)
-    write_safetensors(sd, sys.argv[2])
-    print(f"convert: wrote {len(sd)} tensors to {sys.argv[2]}")
+    arch = arch or arch_of(sd)
+    write_safetensors(sd, args[1], arch)
+    print(f"convert: wrote {len(sd)} tensors to {args[1]}"
+          + (f" (arch {arch})" if arch else " (no arch: give --arch, or the engine --model)"))
 
 
 if __name__ == "__main__":

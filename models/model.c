@@ -4,6 +4,7 @@
  * deterministic weight generator.
  */
 #include "model.h"
+#include "err.h"
 #include "safetensors.h"
 #include "util.h"
 
@@ -226,10 +227,47 @@ static const float *f32_of(struct model *m, const struct st_tensor *t)
 	return copy;
 }
 
-/* w' = w * g / sqrt(var + eps); b' = beta - mean * g / sqrt(var + eps). */
-static void fold_bn(struct model *m, struct kern_layer *kl, const struct layer_spec *l,
-		    const struct st_tensor *w, const struct st_tensor *bn[4])
+/*
+ * Every value of an F32 tensor must be finite (a NaN or an infinity would
+ * poison every result); a batch-norm variance must not be negative.  0, or
+ * -EDOM with err naming the tensor and the first bad element.
+ */
+static int check_values(const struct model_def *d, const struct param *p, const struct st_tensor *t,
+			char *err, size_t errlen)
 {
+	const unsigned char *b = t->data;
+	size_t n = t->nbytes / sizeof(float);
+
+	if (t->dtype != ST_F32)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u;
+		float v;
+		memcpy(&u, b + i * sizeof(float), sizeof(u)); /* the mapping may be unaligned */
+		memcpy(&v, &u, sizeof(v));
+		if ((u & 0x7f800000u) == 0x7f800000u) {
+			util_seterr(err, errlen,
+				    "%s weights: tensor %s has a non-finite value (%s "
+				    "at element %zu)",
+				    d->name, p->name, isnan(v) ? "nan" : "inf", i);
+			return -EDOM;
+		}
+		if (p->kind == P_BN_VAR && v < 0) {
+			util_seterr(err, errlen,
+				    "%s weights: tensor %s has a negative variance (%g "
+				    "at element %zu)",
+				    d->name, p->name, (double)v, i);
+			return -EDOM;
+		}
+	}
+	return 0;
+}
+
+/* w' = w * g / sqrt(var + eps); b' = beta - mean * g / sqrt(var + eps). */
+static int fold_bn(struct model *m, struct kern_layer *kl, const struct layer_spec *l,
+		   const struct st_tensor *w, const struct st_tensor *bn[4])
+{
+	int finite = 1;
 	const float *g = bn[0]->data, *beta = bn[1]->data, *mean = bn[2]->data, *var = bn[3]->data;
 	size_t per = w->nbytes / sizeof(float) / (size_t)l->out;
 	float *nw = xaligned_alloc(w->nbytes), *nb = xaligned_alloc((size_t)l->out * sizeof(float));
@@ -246,13 +284,16 @@ static void fold_bn(struct model *m, struct kern_layer *kl, const struct layer_s
 			float wi;
 			memcpy(&wi, &src[o * per + i], sizeof(wi));
 			nw[o * per + i] = (float)(wi * s);
+			finite &= isfinite(nw[o * per + i]) != 0;
 		}
 		nb[o] = (float)(bo - mo * s);
+		finite &= isfinite(nb[o]) != 0;
 	}
 	m->owned[m->nowned++] = nw;
 	m->owned[m->nowned++] = nb;
 	kl->weight = nw;
 	kl->bias = nb;
+	return finite ? 0 : -EDOM;
 }
 
 static int check_params(const struct model_def *d, const struct st_file *f, const struct param *ps,
@@ -267,13 +308,13 @@ static int check_params(const struct model_def *d, const struct st_file *f, cons
 				continue; /* optional: not needed at inference */
 			util_seterr(err, errlen, "%s weights: tensor %s is missing", d->name,
 				    ps[i].name);
-			return -EINVAL;
+			return IDN_EBADMODEL;
 		}
 		if (t->dtype != want) {
 			util_seterr(err, errlen, "%s weights: tensor %s has dtype %s, want %s",
 				    d->name, ps[i].name, t->dtype_name,
 				    want == ST_F32 ? "F32" : "I64");
-			return -EINVAL;
+			return IDN_EBADMODEL;
 		}
 		if (t->ndims != ps[i].ndims ||
 		    memcmp(t->dims, ps[i].dims, (size_t)t->ndims * sizeof(int64_t))) {
@@ -286,7 +327,7 @@ static int check_params(const struct model_def *d, const struct st_file *f, cons
 					 k ? "x" : "", (long long)ps[i].dims[k]);
 			util_seterr(err, errlen, "%s weights: tensor %s has shape [%s], want [%s]",
 				    d->name, ps[i].name, got, exp);
-			return -EINVAL;
+			return IDN_EBADMODEL;
 		}
 	}
 	for (int i = 0; i < f->ntensors; i++) {
@@ -297,8 +338,23 @@ static int check_params(const struct model_def *d, const struct st_file *f, cons
 			util_seterr(err, errlen,
 				    "%s weights: unexpected tensor %s (weights of another model?)",
 				    d->name, f->tensors[i].name);
-			return -EINVAL;
+			return IDN_EBADMODEL;
 		}
+	}
+	return 0;
+}
+
+/* The architecture a file's metadata names must be the one it is loaded as. */
+static int check_arch(const struct model_def *d, const struct st_file *f, char *err, size_t errlen)
+{
+	const char *arch = st_metadata(f, "arch");
+
+	if (arch && strcmp(arch, d->name)) {
+		util_seterr(err, errlen,
+			    "%s weights: the file's metadata names architecture '%s' "
+			    "(weights of another model?)",
+			    d->name, arch);
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -313,7 +369,7 @@ int model_load(enum model_id id, const char *path, struct model **out, char *err
 
 	if ((unsigned)id >= MODEL_MAX) {
 		util_seterr(err, errlen, "unknown model %d", (int)id);
-		return -EINVAL;
+		return IDN_ENOMODEL;
 	}
 	d = &defs[id];
 	m = xcalloc(1, sizeof(*m));
@@ -328,9 +384,18 @@ int model_load(enum model_id id, const char *path, struct model **out, char *err
 	{
 		char sub[768];
 		ret = check_params(d, &m->file, ps, np, found, sub, sizeof(sub));
+		if (!ret)
+			ret = check_arch(d, &m->file, sub, sizeof(sub));
 		if (ret) {
 			util_seterr(err, errlen, "%s: %s", path, sub);
 			goto err;
+		}
+		for (int i = 0; i < np; i++) {
+			ret = found[i] ? check_values(d, &ps[i], found[i], sub, sizeof(sub)) : 0;
+			if (ret) {
+				util_seterr(err, errlen, "%s: %s", path, sub);
+				goto err;
+			}
 		}
 	}
 
@@ -355,7 +420,14 @@ int model_load(enum model_id id, const char *path, struct model **out, char *err
 		if (l->bn) {
 			const struct st_tensor *bn[4] = {found[p + 1], found[p + 2], found[p + 3],
 							 found[p + 4]};
-			fold_bn(m, kl, l, found[p], bn);
+			ret = fold_bn(m, kl, l, found[p], bn);
+			if (ret) {
+				util_seterr(err, errlen,
+					    "%s: %s weights: folding %s into %s gives a non-finite "
+					    "value",
+					    path, d->name, l->bn, ps[p].name);
+				goto err;
+			}
 			p += 6;
 		} else {
 			kl->weight = f32_of(m, found[p]);
@@ -376,6 +448,56 @@ err:
 	free(found);
 	model_free(m);
 	return ret;
+}
+
+int model_file_arch(const char *path, const char *model, enum model_id *id, struct model_check *out,
+		    char *err, size_t errlen)
+{
+	struct st_file f;
+	const char *arch;
+	int ret = st_open(path, &f, err, errlen);
+
+	if (ret)
+		return ret;
+	arch = st_metadata(&f, "arch");
+	if (!arch && !model) {
+		util_seterr(err, errlen,
+			    "%s: the file's metadata names no architecture (\"arch\"); give "
+			    "--model",
+			    path);
+		ret = -EINVAL;
+	} else if (model && model_parse(model, id)) {
+		util_seterr(err, errlen, "unknown model '%s' (resnet18, alexnet)", model);
+		ret = -EINVAL;
+	} else if (!model && model_parse(arch, id)) {
+		util_seterr(err, errlen,
+			    "%s: the file's metadata names architecture '%s', not one "
+			    "this engine knows (resnet18, alexnet)",
+			    path, arch);
+		ret = -EINVAL;
+	}
+	if (out)
+		*out = (struct model_check){.ntensors = f.ntensors, .bytes = f.map_len};
+	st_close(&f);
+	return ret;
+}
+
+int model_check_file(const char *path, const char *model, struct model_check *out, char *err,
+		     size_t errlen)
+{
+	struct model *m;
+	enum model_id id = MODEL_MAX;
+	int ret = model_file_arch(path, model, &id, out, err, errlen);
+
+	if (ret)
+		return ret;
+	/* with --model and an "arch" both, model_load refuses a disagreement */
+	ret = model_load(id, path, &m, err, errlen);
+	if (ret)
+		return ret;
+	out->id = id;
+	model_free(m);
+	return 0;
 }
 
 void model_free(struct model *m)
@@ -420,7 +542,7 @@ int model_generate_weights(enum model_id id, uint64_t seed, const char *path, ch
 
 	if ((unsigned)id >= MODEL_MAX) {
 		util_seterr(err, errlen, "unknown model %d", (int)id);
-		return -EINVAL;
+		return IDN_ENOMODEL;
 	}
 	def_shapes(&defs[id], sh);
 	ps = xcalloc(MAX_PARAMS, sizeof(*ps));
@@ -474,7 +596,10 @@ int model_generate_weights(enum model_id id, uint64_t seed, const char *path, ch
 		}
 		outs[i].data = bufs[i];
 	}
-	ret = st_write(path, outs, np, err, errlen);
+	{
+		struct st_meta meta = {"arch", defs[id].name};
+		ret = st_write_meta(path, &meta, 1, outs, np, err, errlen);
+	}
 	for (int i = 0; i < np; i++)
 		free(bufs[i]);
 	free(bufs);

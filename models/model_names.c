@@ -4,8 +4,8 @@
  * not link the compute stack.
  */
 #include "model.h"
+#include "err.h"
 
-#include <errno.h>
 #include <string.h>
 
 static const char *const names[MODEL_MAX] = {
@@ -25,5 +25,5 @@ int model_parse(const char *name, enum model_id *out)
 			*out = (enum model_id)i;
 			return 0;
 		}
-	return -EINVAL;
+	return IDN_ENOMODEL;
 }

@@ -203,6 +203,36 @@ static int parse_tensor(struct js *j, struct st_tensor *t, int64_t *begin, int64
 	return 0;
 }
 
+/* "__metadata__": an object of strings; they are kept (up to ST_MAX_META). */
+static int parse_meta(struct js *j, struct st_file *f)
+{
+	char key[256], val[4096];
+
+	if (js_expect(j, '{'))
+		return -EINVAL;
+	if (js_peek(j, '}')) {
+		j->p++;
+		return 0;
+	}
+	for (;;) {
+		if (js_string(j, key, sizeof(key)) || js_expect(j, ':'))
+			return -EINVAL;
+		if (js_peek(j, '"')) {
+			if (js_string(j, val, sizeof(val)))
+				return -EINVAL;
+			if (f->nmeta < ST_MAX_META && !st_metadata(f, key))
+				f->meta[f->nmeta++] = (struct st_meta){xstrdup(key), xstrdup(val)};
+		} else if (js_skip(j, 2)) { /* not a string: tolerated, not kept */
+			return -EINVAL;
+		}
+		if (js_peek(j, ',')) {
+			j->p++;
+			continue;
+		}
+		return js_expect(j, '}');
+	}
+}
+
 struct range {
 	int64_t begin, end;
 	int idx;
@@ -232,7 +262,7 @@ static int parse_header(struct st_file *f, const char *hdr, size_t hlen, const u
 		if (js_string(&j, name, sizeof(name)) || js_expect(&j, ':'))
 			goto err;
 		if (strcmp(name, "__metadata__") == 0) {
-			if (js_skip(&j, 1))
+			if (parse_meta(&j, f))
 				goto err;
 		} else {
 			struct st_tensor *t;
@@ -388,6 +418,14 @@ const struct st_tensor *st_find(const struct st_file *f, const char *name)
 	return NULL;
 }
 
+const char *st_metadata(const struct st_file *f, const char *key)
+{
+	for (int i = 0; i < f->nmeta; i++)
+		if (strcmp(f->meta[i].key, key) == 0)
+			return f->meta[i].value;
+	return NULL;
+}
+
 void st_drop_pages(struct st_file *f)
 {
 	if (f->map)
@@ -399,16 +437,44 @@ void st_close(struct st_file *f)
 	for (int i = 0; i < f->ntensors; i++)
 		free(f->tensors[i].name);
 	free(f->tensors);
+	for (int i = 0; i < f->nmeta; i++) {
+		free((char *)f->meta[i].key);
+		free((char *)f->meta[i].value);
+	}
 	if (f->map)
 		munmap(f->map, f->map_len);
 	memset(f, 0, sizeof(*f));
 }
 
+static int meta_string_ok(const char *s)
+{
+	for (; *s; s++)
+		if (*s < 0x20 || *s > 0x7e || *s == '"' || *s == '\\')
+			return 0;
+	return 1;
+}
+
 int st_write(const char *path, const struct st_out *t, int n, char *err, size_t errlen)
 {
+	return st_write_meta(path, NULL, 0, t, n, err, errlen);
+}
+
+int st_write_meta(const char *path, const struct st_meta *meta, int nmeta, const struct st_out *t,
+		  int n, char *err, size_t errlen)
+{
 	size_t cap = 4096, len = 0, off = 0, total;
-	char *hdr = xmalloc(cap), *buf = NULL;
+	char *hdr, *buf = NULL;
 	int ret;
+
+	for (int i = 0; i < nmeta; i++)
+		if (!meta_string_ok(meta[i].key) || !meta_string_ok(meta[i].value) ||
+		    !strcmp(meta[i].key, "format")) {
+			util_seterr(err, errlen,
+				    "%s: metadata key '%s' or its value cannot be written", path,
+				    meta[i].key);
+			return -EINVAL;
+		}
+	hdr = xmalloc(cap);
 
 #define EMIT(...)                                                                                  \
 	do {                                                                                       \
@@ -421,7 +487,10 @@ int st_write(const char *path, const struct st_out *t, int n, char *err, size_t 
 		len += (size_t)k_;                                                                 \
 	} while (0)
 
-	EMIT("{\"__metadata__\":{\"format\":\"pt\"}");
+	EMIT("{\"__metadata__\":{\"format\":\"pt\"");
+	for (int i = 0; i < nmeta; i++)
+		EMIT(",\"%s\":\"%s\"", meta[i].key, meta[i].value);
+	EMIT("}");
 	for (int i = 0; i < n; i++) {
 		size_t numel = 1, nb;
 		for (int d = 0; d < t[i].ndims; d++)

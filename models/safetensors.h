@@ -27,11 +27,19 @@ struct st_tensor {
 	size_t nbytes;
 };
 
+#define ST_MAX_META 16 /* __metadata__ entries kept; later ones are checked, not kept */
+
+struct st_meta {
+	const char *key, *value;
+};
+
 struct st_file {
 	void *map;
 	size_t map_len;
 	int ntensors;
 	struct st_tensor *tensors;
+	int nmeta;
+	struct st_meta meta[ST_MAX_META]; /* the header's __metadata__ strings (malloc'd) */
 };
 
 /*
@@ -40,6 +48,8 @@ struct st_file {
  */
 int st_open(const char *path, struct st_file *f, char *err, size_t errlen);
 const struct st_tensor *st_find(const struct st_file *f, const char *name);
+/* The string the header's __metadata__ gives key (e.g. "arch"), or NULL. */
+const char *st_metadata(const struct st_file *f, const char *key);
 void st_close(struct st_file *f);
 
 /* Drops the mapping's pages from memory; they are read again on use. */
@@ -56,5 +66,11 @@ struct st_out {
 
 /* Writes n tensors to path (atomically: temporary file, then rename). */
 int st_write(const char *path, const struct st_out *t, int n, char *err, size_t errlen);
+/*
+ * The same with nmeta __metadata__ strings besides "format": "pt" (keys and
+ * values of printable ASCII without '"' or '\\'; others are refused).
+ */
+int st_write_meta(const char *path, const struct st_meta *meta, int nmeta, const struct st_out *t,
+		  int n, char *err, size_t errlen);
 
 #endif

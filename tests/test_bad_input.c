@@ -2,8 +2,11 @@
  * Description: bad weight files and bad images are clear errors, never
  * crashes: truncated, oversized, wrong dtype, wrong shape, missing and
  * unexpected tensors, huge and malformed headers, overlapping data,
- * another model's weights; non-JPEG bytes, truncated JPEGs, images with
- * huge dimensions and raw tensors of the wrong size.  A 1x1 image and a
+ * another model's weights, a NaN or infinite weight, a negative
+ * batch-norm variance, a weight that overflows when batch-norm is folded
+ * into it (each named); non-JPEG bytes, truncated JPEGs, images with
+ * huge dimensions and raw tensors of the wrong size; metadata naming
+ * another architecture.  A 1x1 image and a
  * file without the optional num_batches_tracked tensors load fine.
  */
 #include "check.h"
@@ -13,6 +16,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 #include <turbojpeg.h>
 #include <unistd.h>
@@ -97,6 +101,37 @@ static void write_header_file(const char *path, const char *hdr, size_t extra)
 	free(f);
 }
 
+/* One element to overwrite in a copy of the good file. */
+struct edit {
+	const char *tensor;
+	size_t elem;
+	float v;
+};
+
+/* Writes a copy of the good file (buf) with n elements changed. */
+static void poke(char *p, size_t plen, const char *buf, size_t len, const char *file,
+		 const struct edit *e, int n)
+{
+	struct st_file f;
+	char err[512], *copy = xmalloc(len);
+
+	REQUIRE(st_open(good, &f, err, sizeof(err)) == 0, "%s", err);
+	memcpy(copy, buf, len);
+	for (int i = 0; i < n; i++) {
+		const struct st_tensor *t = st_find(&f, e[i].tensor);
+		size_t at;
+		REQUIRE(t && (e[i].elem + 1) * sizeof(float) <= t->nbytes, "tensor %s",
+			e[i].tensor);
+		at = (size_t)((const char *)t->data - (const char *)f.map) +
+		     e[i].elem * sizeof(float);
+		memcpy(copy + at, &e[i].v, sizeof(e[i].v));
+	}
+	path_of(p, plen, file);
+	write_bytes(p, copy, len);
+	st_close(&f);
+	free(copy);
+}
+
 static void weights_cases(void)
 {
 	char p[600], err[512], *buf;
@@ -139,6 +174,31 @@ static void weights_cases(void)
 	variant(p, NULL, 0, ST_F32, NULL, 0, "classifier.9.weight");
 	expect_bad("unexpected tensor", p, "classifier.9.weight", "unexpected");
 
+	{
+		/* resnet18's tensors, metadata naming another architecture */
+		struct st_file f;
+		struct st_out *o;
+		struct st_meta meta = {"arch", "alexnet"};
+		REQUIRE(st_open(good, &f, err, sizeof(err)) == 0, "%s", err);
+		CHECK(st_metadata(&f, "arch") && !strcmp(st_metadata(&f, "arch"), "resnet18"),
+		      "generated weights name their arch: %s", st_metadata(&f, "arch"));
+		o = xcalloc((size_t)f.ntensors, sizeof(*o));
+		for (int i = 0; i < f.ntensors; i++) {
+			o[i] = (struct st_out){f.tensors[i].name,
+					       f.tensors[i].dtype,
+					       f.tensors[i].ndims,
+					       {0},
+					       f.tensors[i].data};
+			memcpy(o[i].dims, f.tensors[i].dims, sizeof(o[i].dims));
+		}
+		path_of(p, sizeof(p), "wrongarch");
+		REQUIRE(st_write_meta(p, &meta, 1, o, f.ntensors, err, sizeof(err)) == 0, "%s",
+			err);
+		free(o);
+		st_close(&f);
+		expect_bad("metadata of another", p, "names architecture 'alexnet'", NULL);
+	}
+
 	path_of(p, sizeof(p), "nocount");
 	variant(p, "*count", 1, ST_F32, NULL, 0, NULL);
 	CHECK(model_load(MODEL_RESNET18, p, &m, err, sizeof(err)) == 0,
@@ -170,6 +230,19 @@ static void weights_cases(void)
 	expect_bad("3-byte file", p, "too short", NULL);
 	path_of(p, sizeof(p), "nosuchfile");
 	expect_bad("missing file", p, "No such file", NULL);
+
+	poke(p, sizeof(p), buf, len, "nan", (struct edit[]){{"layer2.1.conv2.weight", 7, NAN}}, 1);
+	expect_bad("nan weight", p, "layer2.1.conv2.weight", "non-finite value (nan at element 7)");
+	poke(p, sizeof(p), buf, len, "inf", (struct edit[]){{"fc.bias", 999, -INFINITY}}, 1);
+	expect_bad("inf bias", p, "fc.bias", "non-finite value (inf at element 999)");
+	poke(p, sizeof(p), buf, len, "negvar", (struct edit[]){{"bn1.running_var", 3, -0.5f}}, 1);
+	expect_bad("negative variance", p, "bn1.running_var", "negative variance");
+	/* finite everywhere, but w * g / sqrt(0 + eps) overflows a float */
+	poke(p, sizeof(p), buf, len, "overflow",
+	     (struct edit[]){{"layer1.0.conv1.weight", 0, 3e38f},
+			     {"layer1.0.bn1.running_var", 0, 0}},
+	     2);
+	expect_bad("folding overflows", p, "layer1.0.bn1", "non-finite");
 
 	path_of(p, sizeof(p), "alexnet.safetensors");
 	REQUIRE(model_generate_weights(MODEL_ALEXNET, 3, p, err, sizeof(err)) == 0, "%s", err);

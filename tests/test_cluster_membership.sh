@@ -73,7 +73,7 @@ inc_after=$(cl_view 1 | awk -v a="$(cl_addr 3)" '$1 == a { print $3 }')
 "$CL_BIN/agent" keygen "$CL_DIR/other.key" >/dev/null
 mkdir -p "$CL_DIR/node11"
 "$CL_BIN/agent" run --bind "$(cl_addr 11)" --join "$(cl_addr 1)" --data-dir "$CL_DIR/node11" \
-  --key-file "$CL_DIR/other.key" >"$CL_DIR/node11/stdout" 2>&1 &
+  --key-file "$CL_DIR/other.key" --no-engine >"$CL_DIR/node11/stdout" 2>&1 &
 CL_PID[11]=$!
 tags0=$(stat_of 1 rejected_bad_tag)
 sleep 3

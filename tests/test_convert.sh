@@ -3,7 +3,8 @@
 # the engine's safetensors one to one: a freshly initialised torchvision
 # ResNet18 and AlexNet (with non-trivial batch-norm statistics), saved with
 # torch.save, converted, run by the engine, agree with torchvision itself
-# (max |logit diff| <= 1e-3 x max |logit|, same top-5).
+# (max |logit diff| <= 1e-3 x max |logit|, same top-5); the converted file
+# names its architecture in its metadata (engine check needs no --model).
 # Timeout: 300
 set -u
 /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null ||
@@ -31,6 +32,11 @@ for name in ("resnet18", "alexnet"):
     torch.save(m.state_dict(), f"{d}/{name}.pth")
     subprocess.run(["/usr/bin/python3", f"{root}/models/convert.py", f"{d}/{name}.pth",
                     f"{d}/{name}.safetensors"], check=True)
+    chk = subprocess.run([engine, "check", "--weights", f"{d}/{name}.safetensors"],
+                         capture_output=True, text=True)
+    ok = chk.returncode == 0 and chk.stdout.split()[0] == name
+    fails += not ok
+    print(f"{'ok  ' if ok else 'FAIL'} {name}: the arch in its metadata: {chk.stdout.strip()}{chk.stderr.strip()}")
     subprocess.run([engine, "classify", "--model", name, "--weights", f"{d}/{name}.safetensors",
                     "--raw", "--batch", "2", "--logits", f"{d}/{name}.logits",
                     f"{d}/x0.raw", f"{d}/x1.raw"], check=True, stdout=subprocess.DEVNULL)

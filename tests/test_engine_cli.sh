@@ -3,7 +3,9 @@
 # deterministically (same seed, same bytes); classify prints top-5 with the
 # ImageNet names; the three backends (ref included, on a whole ResNet18)
 # agree on the top-5; bad usage exits 2 and bad input exits 1, each with a
-# clear message and nothing written.
+# clear message and nothing written.  check names the architecture from the
+# file's metadata (or --model for a file without one) and refuses truncated,
+# mismatched and non-finite weights naming the tensor.
 # Timeout: 300
 set -u
 E=$IDUNNO_BIN/engine
@@ -57,5 +59,34 @@ rm -f "$d/l.bin"
 expect 1 "hello.jpg: 5 bytes" $E classify --model resnet18 --weights "$d/a.st" --raw --logits "$d/l.bin" "$d/x.raw" "$d/hello.jpg"
 [[ ! -e $d/l.bin ]] && ok "no logits file written when an input fails" || bad "a partial logits file was written"
 expect 1 "No such file" $E weights --model resnet18 --seed 1 --out "$d/no/such/dir/w.st"
+
+# check: the architecture from the file's metadata, or --model for a file without one
+$E weights --model alexnet --seed 4 --out "$d/alex.st" >/dev/null || bad "alexnet weights failed"
+[[ $($E check --weights "$d/a.st") == "resnet18 122 $(stat -c %s "$d/a.st")" &&
+  $($E check --weights "$d/alex.st") == "alexnet 16 $(stat -c %s "$d/alex.st")" ]] &&
+  ok "check: 'ARCH TENSORS BYTES' from the metadata's arch, for both models" ||
+  bad "check printed: $($E check --weights "$d/a.st" 2>&1) / $($E check --weights "$d/alex.st" 2>&1)"
+expect 1 "truncated" $E check --weights "$d/trunc.st"
+expect 1 "alexnet weights: tensor features.0.weight is missing" $E check --weights "$d/a.st" --model alexnet
+expect 2 "usage: engine check" $E check
+/usr/bin/python3 - "$d" <<'PY' || bad "could not write the metadata-less and NaN files"
+import json, struct, sys
+d = sys.argv[1]
+b = bytearray(open(f"{d}/a.st", "rb").read())
+hl = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + hl])
+del h["__metadata__"]
+hj = json.dumps(h, separators=(",", ":")).encode()
+hj += b" " * (-len(hj) % 8)
+open(f"{d}/nometa.st", "wb").write(struct.pack("<Q", len(hj)) + hj + bytes(b[8 + hl:]))
+at = 8 + hl + h["layer3.1.bn1.running_var"]["data_offsets"][0] + 4 * 5
+b[at:at + 4] = struct.pack("<f", float("inf"))
+open(f"{d}/inf.st", "wb").write(b)
+PY
+expect 1 "names no architecture" $E check --weights "$d/nometa.st"
+[[ $($E check --weights "$d/nometa.st" --model resnet18) == "resnet18 122 "* ]] &&
+  ok "check --model: a file without metadata still loads" || bad "check --model on a file without metadata"
+expect 1 "tensor layer3.1.bn1.running_var has a non-finite value (inf at element 5)" \
+  $E check --weights "$d/inf.st"
 
 ((fails == 0)) || { echo "$fails check(s) failed"; exit 1; }

@@ -202,12 +202,12 @@ static void bad_graphs(void)
 	char err[200] = "";
 
 	/* 8x8 k3 s1 p1 gives 8x8, not 5x5 */
-	CHECK(kern_plan_create(KERN_BACKEND_ONEDNN, &g, 1, &p, err, sizeof(err)) == KERN_EGRAPH,
+	CHECK(kern_plan_create(KERN_BACKEND_ONEDNN, &g, 1, &p, err, sizeof(err)) == IDN_EGRAPH,
 	      "wrong output shape accepted");
 	CHECK(strstr(err, "bad") != NULL, "error does not name the layer: %s", err);
 	sh[1] = (struct kern_shape){4, 8, 8};
 	l.accumulate = 1;
-	CHECK(kern_plan_create(KERN_BACKEND_REF, &g, 1, &p, err, sizeof(err)) == KERN_EGRAPH,
+	CHECK(kern_plan_create(KERN_BACKEND_REF, &g, 1, &p, err, sizeof(err)) == IDN_EGRAPH,
 	      "accumulate into an unmade tensor accepted");
 	l.accumulate = 0;
 	CHECK(kern_plan_create(KERN_BACKEND_REF, &g, 0, &p, err, sizeof(err)) < 0,
@@ -220,7 +220,7 @@ static void bad_graphs(void)
 			KERN_OP_AVGPOOL, 0, 1, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, "avg"};
 		struct kern_graph ga = {2, s2, 1, &a, 0, 1};
 		CHECK(kern_plan_create(KERN_BACKEND_ONEDNN, &ga, 1, &p, err, sizeof(err)) ==
-			      KERN_EUNSUPPORTED,
+			      IDN_EUNSUPPORTED,
 		      "uneven adaptive pool on oneDNN not refused");
 	}
 	printf("ok  bad graphs refused\n");

@@ -5,7 +5,8 @@
  * (-EAGAIN) without losing anything; an engine SIGKILLed mid-batch is
  * replaced and every in-flight batch is resubmitted and completed exactly
  * once with the same results; malformed entries complete with an error
- * and the engine keeps serving; the engine exits when its owner stops the
+ * and the engine keeps serving, and a tensor with a NaN fails only its own
+ * image (-EDOM) while the rest of its batch runs; the engine exits when its owner stops the
  * ring or dies.
  */
 #include "check.h"
@@ -119,14 +120,15 @@ static void backpressure(void)
 	CHECK(sent == 16, "%d entries fit in 16 slots", sent);
 	CHECK(ring_inflight(r) == 16, "in flight %u", ring_inflight(r));
 	{
-		struct ring_sqe big = {.batch = 4096};
+		struct ring_sqe big = {.batch = RING_MAX_BATCH};
 		CHECK(ring_reserve(r, &big) == -E2BIG,
 		      "a batch larger than the data area accepted");
 	}
 	{
 		/* full: no reservation, and giving back none is harmless */
-		struct ring_sqe a = {.batch = 1};
+		struct ring_sqe a = {.batch = 1}, toobig = {.batch = RING_MAX_BATCH + 1};
 		CHECK(ring_reserve(r, &a) == -EAGAIN, "reserve with every slot in flight");
+		CHECK(ring_reserve(r, &toobig) == -EINVAL, "a batch over RING_MAX_BATCH");
 		ring_unreserve(r);
 	}
 	pid = start_engine(r, name);
@@ -194,6 +196,7 @@ static void kill_midbatch(const char *weights)
 			CHECK(c[i].status == 0, "query %d status %d", q, c[i].status);
 			res = (const struct ring_result *)((const char *)ring_data(r) +
 							   c[i].out_off);
+			CHECK(res->status == 0, "query %d image status %d", q, res->status);
 			if (!have_ref[k]) {
 				ref[k] = *res;
 				have_ref[k] = 1;
@@ -233,10 +236,11 @@ static void malformed(const char *weights)
 {
 	char name[64];
 	struct ring *r;
-	struct ring_cqe c[4];
+	struct ring_cqe c[5];
 	pid_t pid;
 	int got = 0;
-	int32_t status[4] = {1, 1, 1, 1};
+	int32_t status[5] = {1, 1, 1, 1, 1};
+	uint64_t nan_out = 0;
 
 	snprintf(name, sizeof(name), "t-bad-%d", (int)getpid());
 	REQUIRE(ring_create(name, 8, 8u << 20, &r) == 0, "create");
@@ -263,8 +267,19 @@ static void malformed(const char *weights)
 		memset((char *)ring_data(r) + e.in_off, 0, MODEL_IN_ELEMS * sizeof(float));
 		REQUIRE(ring_submit(r, &e) == 0, "submit");
 	}
-	while (got < 4) {
-		int n = ring_reap(r, c, 4);
+	{
+		/* three tensors, the second with a NaN: it alone fails */
+		struct ring_sqe e = {.query = 4, .batch = 3, .model = 0};
+		float *in, nan = NAN;
+		REQUIRE(ring_reserve(r, &e) == 0, "reserve");
+		in = (float *)((char *)ring_data(r) + e.in_off);
+		memset(in, 0, 3 * MODEL_IN_ELEMS * sizeof(float));
+		memcpy(&in[MODEL_IN_ELEMS + 12345], &nan, sizeof(nan));
+		nan_out = e.out_off;
+		REQUIRE(ring_submit(r, &e) == 0, "submit");
+	}
+	while (got < 5) {
+		int n = ring_reap(r, c, 5);
 		if (!n)
 			REQUIRE(ring_wait(r, 30000) == 0, "no completion within 30 s");
 		for (int i = 0; i < n; i++)
@@ -273,10 +288,32 @@ static void malformed(const char *weights)
 	}
 	CHECK(status[0] == -ENOENT, "empty model slot: status %d", status[0]);
 	CHECK(status[1] == -ERANGE, "offsets outside the data area: status %d", status[1]);
-	CHECK(status[2] == -ENOENT, "unknown model name: status %d", status[2]);
+	CHECK(status[2] == -EINVAL, "unknown model name: status %d", status[2]);
 	CHECK(status[3] == 0, "good entry after bad ones: status %d", status[3]);
+	CHECK(status[4] == 0, "a batch with one NaN tensor: entry status %d", status[4]);
+	{
+		const struct ring_result *res =
+			(const struct ring_result *)((const char *)ring_data(r) + nan_out);
+		char err[256];
+		uint32_t gen = 99;
+		CHECK(res[0].status == 0 && res[2].status == 0 && res[1].status == -EDOM,
+		      "per-image status %d %d %d, want 0 -EDOM 0", res[0].status, res[1].status,
+		      res[2].status);
+		CHECK(res[1].idx[0] == -1 && res[0].idx[0] == res[2].idx[0] && res[0].idx[0] >= 0,
+		      "results of the NaN batch: %d %d %d", res[0].idx[0], res[1].idx[0],
+		      res[2].idx[0]);
+		CHECK(ring_model_status(r, 1, &gen) == -EINVAL && gen == 1,
+		      "slot with an unknown model: status %d gen %u", ring_model_status(r, 1, &gen),
+		      gen);
+		CHECK(ring_model_error(r, 1, err, sizeof(err)) == -EINVAL &&
+			      strstr(err, "nosuchnet"),
+		      "slot error '%s'", err);
+		CHECK(ring_model_status(r, 0, &gen) == 0 && gen == 1, "slot 0: gen %u", gen);
+		CHECK(ring_model_status(r, 3, &gen) == -ENOENT, "empty slot");
+	}
 	stop_engine(r, pid);
-	printf("ok  malformed entries complete with errors; the engine keeps serving\n");
+	printf("ok  malformed entries complete with errors; a NaN tensor fails only "
+	       "itself; the engine keeps serving\n");
 }
 
 /* The owner dies without stopping the ring: the engine notices and exits. */

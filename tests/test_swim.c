@@ -7,11 +7,14 @@
  * "left", never "failed"; a restarted node rejoins with a new incarnation;
  * a partition heals; in 100- and 1000-node clusters an update reaches
  * every node within 3 x log2(N) gossip rounds and a failure is known
- * everywhere.  Every message goes through the payload codec, whose
- * malformed cases are refused.
+ * everywhere with no other state change, after which all 999 survivors
+ * rank 200 file names (50 held by the failed node) for SDFS exactly as the
+ * true live set does (and none did before the failure was known).  Every message goes through the
+ * payload codec, whose malformed cases are refused.
  */
 #include "check.h"
 #include "membership/swim.h"
+#include "sdfs/place.h"
 #include "util.h"
 
 #include <errno.h>
@@ -363,9 +366,88 @@ static int dissemination_rounds(int n, struct swim_config *c)
 	return -1;
 }
 
+/* Node i's live members (alive or suspect, itself included), as SDFS sees them. */
+static int live_view(int i, struct wire_addr *out)
+{
+	static struct swim_member m[MAXN];
+	int n = swim_members(S.node[i], m, MAXN), k = 0;
+
+	for (int j = 0; j < n; j++)
+		if (m[j].status == SWIM_ALIVE || m[j].status == SWIM_SUSPECT)
+			out[k++] = m[j].addr;
+	return k;
+}
+
+/* The same addresses in the same order (field by field: padding differs). */
+static int same_addrs(const struct wire_addr *x, const struct wire_addr *y, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!wire_addr_eq(x[i], y[i]))
+			return 0;
+	return 1;
+}
+
+#define NAMES 200
+#define CANDS 33 /* what a write ranks: the head and SDFS_MAX_CAND candidates */
+
+/* 1 when a node that is down was among name's 4 replicas before it went. */
+static int held_by_down(const char *name)
+{
+	static struct wire_addr everyone[MAXN];
+	struct wire_addr before[4];
+	int nb;
+
+	for (int i = 0; i < S.n; i++)
+		everyone[i] = addr_of(i);
+	nb = place_replicas(name, everyone, S.n, 4, before);
+	for (int r = 0; r < nb; r++)
+		if (S.down[index_of(before[r])])
+			return 1;
+	return 0;
+}
+
+/*
+ * Every running node ranks NAMES file names over its own view of the
+ * membership: the first 150 names, and 50 whose replicas included a node
+ * that is down (files that must move).  Returns how many nodes rank every
+ * name exactly as the true live set does.
+ */
+static int placement_agreement(void)
+{
+	static struct wire_addr truth[MAXN], view[MAXN];
+	static struct wire_addr want[NAMES][CANDS];
+	static char names[NAMES][40];
+	static int nwant[NAMES];
+	struct wire_addr got[CANDS];
+	int nt = 0, agree = 0, k = 0;
+
+	for (int i = 0; i < S.n; i++)
+		if (!S.down[i])
+			truth[nt++] = addr_of(i);
+	for (int f = 0; k < NAMES && f < 1000000; f++) {
+		snprintf(names[k], sizeof(names[k]), "dataset/img%06d.jpg", f);
+		if (k < NAMES - 50 || held_by_down(names[k]))
+			k++;
+	}
+	REQUIRE(k == NAMES, "only %d names", k);
+	for (int f = 0; f < NAMES; f++)
+		nwant[f] = place_replicas(names[f], truth, nt, CANDS, want[f]);
+	for (int i = 0; i < S.n; i++) {
+		int nv, same = 1;
+		if (S.down[i])
+			continue;
+		nv = live_view(i, view);
+		for (int f = 0; f < NAMES && same; f++)
+			same = place_replicas(names[f], view, nv, CANDS, got) == nwant[f] &&
+			       same_addrs(got, want[f], nwant[f]);
+		agree += same;
+	}
+	return agree;
+}
+
 static void test_scale(struct swim_config *c)
 {
-	int r100 = dissemination_rounds(100, c), r1000 = dissemination_rounds(1000, c);
+	int r100 = dissemination_rounds(100, c), r1000 = dissemination_rounds(1000, c), early;
 	uint64_t t;
 
 	CHECK(r100 > 0 && r100 <= 3 * (int)ceil(log2(100)), "N=100: %d rounds", r100);
@@ -373,11 +455,45 @@ static void test_scale(struct swim_config *c)
 	printf("ok  dissemination: %d gossip rounds at N=100, %d at N=1000 (log2 N: 6.6, 10)\n",
 	       r100, r1000);
 	/* a failure in the 1000-node cluster (the last dissemination run) */
-	t = kill_and_run(500, 5000);
+	t = kill_and_run(500, 100);
+	/* not yet known: views still hold node 500, so its files rank elsewhere */
+	early = placement_agreement();
+	CHECK(early == 0, "N=1000: %d survivors agree before anyone knew of the failure", early);
+	run(4900);
+	t = S.last_known - (S.now - 5000);
 	CHECK(count_knowing(SWIM_FAILED) == 999, "N=1000: %d of 999 know node 500 failed",
 	      count_knowing(SWIM_FAILED));
-	printf("ok  N=1000: a failure is known by all 999 live others within %llu ms\n",
+	CHECK(S.other_changes == 0, "N=1000: %d changes about other nodes", S.other_changes);
+	printf("ok  N=1000: a failure is known by all 999 live others within %llu ms, no other "
+	       "changes\n",
 	       (unsigned long long)t);
+	{
+		int agree = placement_agreement();
+		CHECK(agree == 999,
+		      "N=1000: %d of 999 survivors place %d names as the live set does", agree,
+		      NAMES);
+		printf("ok  N=1000: all %d survivors rank %d names (50 of them on the failed node) "
+		       "identically from their own views (%d did 100 ms after the kill)\n",
+		       agree, NAMES, early);
+	}
+}
+
+/* 1000 nodes, converged, 10 s at 5 % loss: no failure, and every node still sees all. */
+static void test_scale_loss(struct swim_config *c)
+{
+	int suspected, short_views = 0;
+
+	sim_init(1000, c, 1);
+	S.loss = 0.05;
+	run(10000);
+	suspected = S.suspect_events;
+	CHECK(S.failed_events == 0, "N=1000, 5%% loss: %d false failures", S.failed_events);
+	for (int i = 0; i < S.n; i++)
+		short_views += swim_live_count(S.node[i]) != 1000;
+	CHECK(short_views == 0, "N=1000, 5%% loss: %d nodes see fewer than 1000 live", short_views);
+	printf("ok  N=1000, 5%% loss for 10 s: no failure (%d suspicions refuted, %ld of %ld "
+	       "packets lost)\n",
+	       suspected, S.dropped, S.sent);
 }
 
 static void test_codec(void)
@@ -429,6 +545,7 @@ int main(void)
 	test_leave_restart(&c);
 	test_partition(&c);
 	test_scale(&c);
+	test_scale_loss(&c);
 	for (int i = 0; i < S.n; i++)
 		swim_free(S.node[i]);
 	free(S.q);

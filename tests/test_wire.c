@@ -3,7 +3,10 @@
  * every single-bit flip, a wrong key, a bad version, an oversized length
  * and 20000 random datagrams are refused with the right reason and never
  * accepted; replays, stale frames and frames from before a sender
- * restarted are refused while out-of-order fresh ones pass; key files are
+ * restarted are refused while out-of-order fresh ones pass; with 5000
+ * senders inside the window no sender is forgotten (a replay of the first
+ * is still refused), they expire once the window has passed, and a full
+ * table refuses new senders instead of evicting one; key files are
  * written 0600, never overwritten, and malformed ones refused.
  */
 #include "check.h"
@@ -26,6 +29,99 @@ static int seal(uint8_t type, uint64_t epoch, uint64_t seq, uint64_t sent, const
 			     .seq = seq,
 			     .sent_ms = sent};
 	return wire_seal(&key, &h, payload, strlen(payload), out, cap);
+}
+
+static struct wire_hdr frame_from(uint32_t i, uint64_t seq, uint64_t sent)
+{
+	return (struct wire_hdr){.type = WIRE_PING,
+				 .sender = {0x0a000000u + i, 7600},
+				 .epoch = 1,
+				 .seq = seq,
+				 .sent_ms = sent};
+}
+
+/* 5000 senders inside the window: none is forgotten, and they expire after it. */
+static void test_replay_scale(void)
+{
+	struct wire_replay *r = wire_replay_new(65536);
+	uint64_t now = 1000000;
+	struct wire_hdr first = frame_from(0, 1, now);
+	size_t small = wire_replay_bytes(r), big;
+	int refused = 0;
+
+	CHECK(wire_replay_check(r, &first, now) == WIRE_OK, "first sender");
+	for (uint32_t i = 1; i <= 5000; i++) {
+		struct wire_hdr h = frame_from(i, 1, now + i);
+		CHECK(wire_replay_check(r, &h, now + i) == WIRE_OK, "sender %u", i);
+	}
+	CHECK(wire_replay_senders(r) == 5001, "%d senders held", wire_replay_senders(r));
+	/* every sender's first frame, replayed within the window */
+	for (uint32_t i = 0; i <= 5000; i++) {
+		struct wire_hdr h = i ? frame_from(i, 1, now + i) : first;
+		refused += wire_replay_check(r, &h, now + 6000 + i) == WIRE_R_REPLAY;
+	}
+	CHECK(refused == 5001, "%d of 5001 replays refused", refused);
+	/* the first sender's frame is fresh until now + WIRE_FRESH_MS: still refused */
+	CHECK(wire_replay_check(r, &first, now + WIRE_FRESH_MS) == WIRE_R_REPLAY,
+	      "the first sender's frame replayed at the end of its window");
+	CHECK(wire_replay_senders(r) == 5001, "a sender was forgotten within the window");
+	big = wire_replay_bytes(r);
+	CHECK(big <= 5001 * 128 + 4096, "%zu bytes for 5001 senders", big);
+	/* after the window every frame is stale, and a sweep frees the table */
+	{
+		uint64_t later = now + 5000 + 2 * WIRE_FRESH_MS + 2000;
+		struct wire_hdr h = frame_from(9999, 1, later);
+		CHECK(wire_replay_check(r, &first, later) == WIRE_R_STALE,
+		      "replayed after the window");
+		CHECK(wire_replay_check(r, &h, later) == WIRE_OK, "a new sender after the window");
+		CHECK(wire_replay_senders(r) == 1, "%d senders held after the window",
+		      wire_replay_senders(r));
+		CHECK(wire_replay_bytes(r) == small, "%zu bytes after the window, %zu at the start",
+		      wire_replay_bytes(r), small);
+	}
+	wire_replay_free(r);
+	printf("ok  replay at scale: 5001 senders in the window all held (%zu KiB), every replay "
+	       "refused; expired after it, back to %zu bytes\n",
+	       big / 1024, small);
+}
+
+/* A full table refuses new senders rather than forget one that may replay. */
+static void test_replay_full(void)
+{
+	struct wire_replay *r = wire_replay_new(8);
+	uint64_t now = 1000000;
+	struct wire_hdr h;
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		h = frame_from((uint32_t)i, 1, now);
+		CHECK(wire_replay_check(r, &h, now) == WIRE_OK, "sender %d", i);
+	}
+	h = frame_from(8, 1, now);
+	CHECK(wire_replay_check(r, &h, now + 10) == WIRE_R_FULL, "a ninth sender accepted");
+	for (i = 0; i < 8; i++) { /* the refused newcomer evicted no one */
+		h = frame_from((uint32_t)i, 1, now);
+		CHECK(wire_replay_check(r, &h, now + 20) == WIRE_R_REPLAY, "sender %d replayed", i);
+		h = frame_from((uint32_t)i, 2, now + 20);
+		CHECK(wire_replay_check(r, &h, now + 20) == WIRE_OK, "sender %d, next frame", i);
+	}
+	/* sender 0 keeps sending; the others fall silent and expire */
+	h = frame_from(0, 3, now + 20000);
+	CHECK(wire_replay_check(r, &h, now + 20000) == WIRE_OK, "sender 0 later");
+	h = frame_from(8, 1, now + WIRE_FRESH_MS + 10);
+	CHECK(wire_replay_check(r, &h, now + WIRE_FRESH_MS + 10) == WIRE_R_FULL,
+	      "a newcomer accepted while every sender may still replay");
+	h = frame_from(8, 1, now + WIRE_FRESH_MS + 1100);
+	CHECK(wire_replay_check(r, &h, now + WIRE_FRESH_MS + 1100) == WIRE_OK,
+	      "a newcomer refused after 7 senders expired");
+	CHECK(wire_replay_senders(r) == 2, "%d senders held, want 0 and 8", wire_replay_senders(r));
+	h = frame_from(0, 3, now + 20000);
+	CHECK(wire_replay_check(r, &h, now + WIRE_FRESH_MS + 1100) == WIRE_R_REPLAY,
+	      "sender 0 (still fresh) was forgotten");
+	wire_replay_free(r);
+	CHECK(!strcmp(wire_reject_names[WIRE_R_FULL], "replay_full"), "reason name");
+	printf("ok  replay table full: newcomers refused (fail closed), none evicted; room again "
+	       "once senders expire\n");
 }
 
 int main(void)
@@ -114,17 +210,11 @@ int main(void)
 		a.seq = 302;
 		CHECK(wire_replay_check(r, &a, now) == WIRE_R_REPLAY,
 		      "frame from before the restart");
-		for (uint32_t i = 2; i < 20; i++) { /* more senders than the table holds */
-			struct wire_hdr b = {.type = WIRE_PING,
-					     .sender = {i, 1},
-					     .epoch = 1,
-					     .seq = 1,
-					     .sent_ms = now};
-			CHECK(wire_replay_check(r, &b, now + i) == WIRE_OK, "sender %u", i);
-		}
 		wire_replay_free(r);
 		printf("ok  replay: duplicates, window, stale, restarted senders\n");
 	}
+	test_replay_scale();
+	test_replay_full();
 	{
 		char dir[] = "/tmp/idunno-key-XXXXXX", path[64];
 		struct wire_key k1, k2;

@@ -23,6 +23,21 @@ int cli_leave(struct cli *c);
 int cli_stats(struct cli *c);
 int cli_grep(struct cli *c);
 
+/*
+ * Models and datasets in SDFS (cli_tasks.c): `model put NAME FILE`,
+ * `model ls`, `dataset put NAME DIR-OR-FILES...`, `dataset ls [NAME]`;
+ * arg[0] is the verb.
+ */
+int cli_model(struct cli *c);
+int cli_dataset(struct cli *c);
+/* What they share: a JSON string on stdout (quotes, backslashes and
+ * control characters escaped); whether name is a good model or dataset
+ * name (else a message, as cmd's); a memfd holding len bytes of p (or -1
+ * with a message). */
+void cli_json_str(const char *s);
+int cli_name_ok(const char *cmd, const char *name);
+int cli_memfd(const char *cmd, const void *p, size_t len);
+
 /* `agent run`: parses the daemon's options and runs it (cli_run.c). */
 int cli_run(int argc, char **argv);
 

@@ -23,6 +23,10 @@ int cli_run(int argc, char **argv)
 	swim_config_default(&o.swim);
 	for (int i = 1; i < argc; i++) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(argv[i], "--no-engine")) {
+			o.no_engine = 1;
+			continue;
+		}
 		if (!v) {
 			fprintf(stderr, "agent run: %s needs a value\n", argv[i]);
 			return 2;
@@ -45,6 +49,15 @@ int cli_run(int argc, char **argv)
 			o.replicas = atoi(v);
 			if (o.replicas < 1 || o.replicas > 16) {
 				fprintf(stderr, "agent run: --replicas: 1 to 16, not '%s'\n", v);
+				return 2;
+			}
+		} else if (!strcmp(argv[i], "--engine")) {
+			o.engine = v;
+		} else if (!strcmp(argv[i], "--engine-threads")) {
+			o.engine_threads = atoi(v);
+			if (o.engine_threads < 1 || o.engine_threads > 256) {
+				fprintf(stderr, "agent run: --engine-threads: 1 to 256, not '%s'\n",
+					v);
 				return 2;
 			}
 		} else {

@@ -22,6 +22,8 @@ static void usage(FILE *f)
 		"usage: agent run --bind HOST:PORT [--join HOST:PORT] --data-dir DIR --key-file "
 		"FILE\n"
 		"                 [--config FILE] [--replicas N (SDFS, default 4)]\n"
+		"                 [--engine PATH (default: beside agent)] [--engine-threads N]\n"
+		"                 [--no-engine (store and coordinate only)]\n"
 		"       agent keygen FILE\n"
 		"       agent members [--json]      the membership as this agent sees it\n"
 		"       agent self                  this agent\n"
@@ -34,6 +36,10 @@ static void usage(FILE *f)
 		"       agent delete NAME           remove every version everywhere\n"
 		"       agent ls NAME               the members holding it\n"
 		"       agent store                 what this agent holds\n"
+		"       agent model put NAME FILE   check a weights file (engine check), store it\n"
+		"       agent model ls              the models in SDFS\n"
+		"       agent dataset put NAME DIR-OR-FILES...   pack JPEGs into shards in SDFS\n"
+		"       agent dataset ls [NAME]     the datasets, or one dataset's images\n"
 		"client options: --agent HOST:PORT (default 127.0.0.1:%d),\n"
 		"                --key-file FILE (default $IDUNNO_KEY_FILE, else ./cluster.key)\n",
 		AGENT_DEFAULT_PORT);
@@ -74,19 +80,22 @@ static int store(struct cli *c)
 static const struct {
 	const char *name;
 	int nargs;
+	int more; /* takes more arguments than nargs too */
 	int (*fn)(struct cli *c);
 } commands[] = {
-	{"members", 0, cli_members},
-	{"self", 0, cli_self},
-	{"leave", 0, cli_leave},
-	{"stats", 0, cli_stats},
-	{"grep", 1, cli_grep},
-	{"put", 2, put},
-	{"get", 2, get},
-	{"get-versions", 3, get_versions},
-	{"delete", 1, delete},
-	{"ls", 1, ls},
-	{"store", 0, store},
+	{"members", 0, 0, cli_members},
+	{"self", 0, 0, cli_self},
+	{"leave", 0, 0, cli_leave},
+	{"stats", 0, 0, cli_stats},
+	{"grep", 1, 0, cli_grep},
+	{"put", 2, 0, put},
+	{"get", 2, 0, get},
+	{"get-versions", 3, 0, get_versions},
+	{"delete", 1, 0, delete},
+	{"ls", 1, 0, ls},
+	{"store", 0, 0, store},
+	{"model", 1, 1, cli_model},
+	{"dataset", 1, 1, cli_dataset},
 };
 
 static int keygen(int argc, char **argv)
@@ -112,7 +121,7 @@ int main(int argc, char **argv)
 	struct cli c = {0};
 	const char *agent_s = "127.0.0.1", *key_file = getenv("IDUNNO_KEY_FILE");
 	const char *cmd;
-	char *args[8];
+	char **args;
 	int ret;
 
 	if (sodium_init() < 0) {
@@ -134,18 +143,15 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "keygen"))
 		return keygen(argc, argv);
-	c.arg = args;
+	c.arg = args = xcalloc((size_t)argc, sizeof(*args));
 	for (int i = 2, opts = 1; i < argc; i++) {
 		if (opts && !strcmp(argv[i], "--")) {
 			opts = 0; /* the rest are arguments, e.g. a pattern starting with '-' */
 			continue;
 		}
-		if (!opts && c.nargs < (int)ARRAY_SIZE(args))
+		if (!opts)
 			args[c.nargs++] = argv[i];
-		else if (!opts) {
-			usage(stderr);
-			return 2;
-		} else if (!strcmp(argv[i], "--agent") && i + 1 < argc)
+		else if (!strcmp(argv[i], "--agent") && i + 1 < argc)
 			agent_s = argv[++i];
 		else if (!strcmp(argv[i], "--key-file") && i + 1 < argc)
 			key_file = argv[++i];
@@ -155,16 +161,13 @@ int main(int argc, char **argv)
 			c.flags |= GREP_COUNT;
 		else if (!strcmp(argv[i], "-E"))
 			c.flags |= GREP_EXTENDED;
-		else if (c.nargs < (int)ARRAY_SIZE(args))
+		else
 			args[c.nargs++] = argv[i];
-		else {
-			usage(stderr);
-			return 2;
-		}
 	}
 	if (wire_addr_parse(agent_s, AGENT_DEFAULT_PORT, &c.cl.agent)) {
 		fprintf(stderr, "agent: --agent: '%s' is not HOST:PORT\n", agent_s);
-		return 2;
+		ret = 2;
+		goto out;
 	}
 	if (!key_file)
 		key_file = "cluster.key";
@@ -172,13 +175,22 @@ int main(int argc, char **argv)
 	if (ret) {
 		fprintf(stderr, "agent: key file %s: %s\n", key_file,
 			ret == -EINVAL ? "not a key" : strerror(-ret));
-		return 1;
+		ret = 1;
+		goto out;
 	}
 	client_init(&c.cl, c.cl.agent, &c.cl.key);
-	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		if (!strcmp(cmd, commands[i].name) && c.nargs == commands[i].nargs)
-			return commands[i].fn(&c);
-	fprintf(stderr, "agent: unknown command or wrong arguments: %s\n", cmd);
-	usage(stderr);
-	return 2;
+	ret = -1;
+	for (size_t i = 0; i < ARRAY_SIZE(commands) && ret < 0; i++)
+		if (!strcmp(cmd, commands[i].name) &&
+		    (c.nargs == commands[i].nargs ||
+		     (commands[i].more && c.nargs > commands[i].nargs)))
+			ret = commands[i].fn(&c);
+	if (ret < 0) {
+		fprintf(stderr, "agent: unknown command or wrong arguments: %s\n", cmd);
+		usage(stderr);
+		ret = 2;
+	}
+out:
+	free(args);
+	return ret;
 }

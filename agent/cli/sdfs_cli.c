@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -162,44 +163,36 @@ static void print_status(const char *cmd, const char *what, const uint8_t *body,
 		(int)tlen, text);
 }
 
-int sdfs_put(struct client *cl, const char *local, const char *name)
+/*
+ * Puts size bytes of in (read from offset 0) as a new version of name.
+ * Returns 0 with the version, or 1 with the reason printed (as cmd's).
+ */
+static int put_stream(struct client *cl, const char *cmd, int in, uint64_t size, const char *name,
+		      int quiet, uint64_t *version_out)
 {
 	struct wire_addr *live, ranked[64];
-	struct stat st;
-	int in, n, k, status = 1, tries = 0;
+	int n, k, status = 1, tries = 0;
 
-	if (check_name("put", name))
-		return 2;
-	in = open(local, O_RDONLY | O_CLOEXEC);
-	if (in < 0 || fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
-		fprintf(stderr, "agent put: %s: %s\n", local,
-			in < 0 ? strerror(errno) : "not a regular file");
-		if (in >= 0)
-			close(in);
-		return 1;
-	}
 	n = client_live(cl, &live);
-	if (n <= 0) {
-		close(in);
+	if (n <= 0)
 		return 1;
-	}
 	k = place_replicas(name, live, n, 64, ranked);
 	/* the head is the file's first ranked member; if it cannot take the
 	 * file (a full disk, say), the next one */
 	for (int i = 0; i < k && tries < 3 && status; i++, tries++) {
-		struct sdfs_req r = {.cmd = SDFS_WRITE, .size = (uint64_t)st.st_size};
+		struct sdfs_req r = {.cmd = SDFS_WRITE, .size = size};
 		char err[256], head[32];
 		uint8_t *body = NULL;
 		size_t len;
 		int fd = start_stream(cl, ranked[i], &r, name, &body, &len, err, sizeof(err)), ret;
 		wire_addr_str(ranked[i], head, sizeof(head));
 		if (fd < 0) {
-			fprintf(stderr, "agent put: %s (trying the next)\n", err);
+			fprintf(stderr, "agent %s: %s (trying the next)\n", cmd, err);
 			continue;
 		}
 		if (body[0]) {
 			int refusal = body[0];
-			print_status("put", head, body, len);
+			print_status(cmd, head, body, len);
 			free(body);
 			close(fd);
 			if (refusal == EINVAL)
@@ -210,7 +203,7 @@ int sdfs_put(struct client *cl, const char *local, const char *name)
 			struct sdfs_ready rdy;
 			char reps[(SDFS_MAX_CAND + 1) * 24] = "";
 			if (sdfs_ready_decode(body, len, &rdy)) {
-				fprintf(stderr, "agent put: %s: a malformed answer\n", head);
+				fprintf(stderr, "agent %s: %s: a malformed answer\n", cmd, head);
 				free(body);
 				close(fd);
 				break;
@@ -223,20 +216,23 @@ int sdfs_put(struct client *cl, const char *local, const char *name)
 			}
 			free(body);
 			body = NULL;
-			ret = stream_file(cl, fd, in, (uint64_t)st.st_size, r.sid);
+			ret = stream_file(cl, fd, in, size, r.sid);
 			/* even after a failed send the head may have said why */
 			if (client_recv_response(cl, fd, &body, &len) == 0) {
 				if (body[0] == 0) {
-					printf("put %s version %llu (%llu bytes) on %s\n", name,
-					       (unsigned long long)rdy.version,
-					       (unsigned long long)st.st_size, reps);
+					if (!quiet)
+						printf("put %s version %llu (%llu bytes) on %s\n",
+						       name, (unsigned long long)rdy.version,
+						       (unsigned long long)size, reps);
+					if (version_out)
+						*version_out = rdy.version;
 					status = 0;
 				} else {
-					print_status("put", "not stored", body, len);
+					print_status(cmd, "not stored", body, len);
 				}
 				free(body);
 			} else {
-				fprintf(stderr, "agent put: not stored: %s\n",
+				fprintf(stderr, "agent %s: %s not stored: %s\n", cmd, name,
 					strerror(ret ? -ret : ECONNRESET));
 			}
 		}
@@ -244,8 +240,41 @@ int sdfs_put(struct client *cl, const char *local, const char *name)
 		break; /* data moved: a failure now is not retried elsewhere */
 	}
 	free(live);
+	return status;
+}
+
+int sdfs_put(struct client *cl, const char *local, const char *name)
+{
+	return sdfs_put_file(cl, "put", local, name, 0, NULL);
+}
+
+int sdfs_put_file(struct client *cl, const char *cmd, const char *local, const char *name,
+		  int quiet, uint64_t *version)
+{
+	struct stat st;
+	int in, status;
+
+	if (check_name(cmd, name))
+		return 2;
+	in = open(local, O_RDONLY | O_CLOEXEC);
+	if (in < 0 || fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "agent %s: %s: %s\n", cmd, local,
+			in < 0 ? strerror(errno) : "not a regular file");
+		if (in >= 0)
+			close(in);
+		return 1;
+	}
+	status = put_stream(cl, cmd, in, (uint64_t)st.st_size, name, quiet, version);
 	close(in);
 	return status;
+}
+
+int sdfs_put_fd(struct client *cl, const char *cmd, int fd, uint64_t size, const char *name,
+		uint64_t *version)
+{
+	if (check_name(cmd, name))
+		return 2;
+	return put_stream(cl, cmd, fd, size, name, 1, version);
 }
 
 /* ---- get ---- */
@@ -267,16 +296,17 @@ static int holds(const struct holding *h, uint64_t v)
 static int fetch(struct client *cl, const char *name, uint64_t v, const struct holding *hs, int n,
 		 int out, uint64_t *size_out, const char *delim)
 {
-	struct wire_addr order[256], all[256];
+	struct wire_addr *all = xcalloc((size_t)n + 1, sizeof(*all)),
+			 *order = xcalloc((size_t)n + 1, sizeof(*order));
 	uint8_t *frame = xmalloc(CHUNK_FRAME_MAX);
 	uint64_t done = 0, size = 0;
 	off_t base = lseek(out, 0, SEEK_CUR);
 	int k = 0, nk, ret = -ENOENT, header = 0;
 
-	for (int i = 0; i < n && k < 256; i++)
+	for (int i = 0; i < n; i++)
 		if (hs[i].ok && holds(&hs[i], v))
 			all[k++] = hs[i].who;
-	nk = place_replicas(name, all, k, 256, order);
+	nk = place_replicas(name, all, k, k, order);
 	for (int i = 0; i < nk; i++) {
 		struct sdfs_req r = {.cmd = SDFS_READ, .version = v, .offset = done};
 		char err[256], who[32];
@@ -331,6 +361,8 @@ static int fetch(struct client *cl, const char *name, uint64_t v, const struct h
 			i + 1 < nk ? " (going on with the next replica)" : "");
 	}
 	free(frame);
+	free(all);
+	free(order);
 	if (!ret) {
 		lseek(out, base + (off_t)size, SEEK_SET);
 		*size_out = size;
@@ -522,7 +554,7 @@ int sdfs_delete(struct client *cl, const char *name)
 int sdfs_ls(struct client *cl, const char *name)
 {
 	struct holding *hs;
-	struct wire_addr all[256], order[256];
+	struct wire_addr *all, *order;
 	int n, k = 0;
 
 	if (check_name("ls", name))
@@ -530,11 +562,13 @@ int sdfs_ls(struct client *cl, const char *name)
 	n = gather(cl, name, &hs);
 	if (n < 0)
 		return 1;
-	for (int i = 0; i < n && k < 256; i++)
+	all = xcalloc((size_t)n + 1, sizeof(*all));
+	order = xcalloc((size_t)n + 1, sizeof(*order));
+	for (int i = 0; i < n; i++)
 		if (hs[i].ok && hs[i].st.n)
 			all[k++] = hs[i].who;
 	/* in the file's rank order: the order a get tries them in */
-	k = place_replicas(name, all, k, 256, order);
+	k = place_replicas(name, all, k, k, order);
 	for (int j = 0; j < k; j++)
 		for (int i = 0; i < n; i++)
 			if (wire_addr_eq(hs[i].who, order[j])) {
@@ -546,6 +580,8 @@ int sdfs_ls(struct client *cl, const char *name)
 			}
 	if (!k)
 		fprintf(stderr, "agent ls: %s: no such file\n", name);
+	free(all);
+	free(order);
 	free(hs);
 	return k ? 0 : 1;
 }
@@ -579,4 +615,47 @@ int sdfs_store(struct client *cl)
 	ret = sdfs_list_decode(body, len, print_entry, NULL);
 	free(body);
 	return ret ? 1 : 0;
+}
+
+/* ---- for other subcommands: a file into memory ---- */
+
+int sdfs_get_mem(struct client *cl, const char *name, uint64_t max, uint8_t **data, size_t *len,
+		 uint64_t *version)
+{
+	struct holding *hs;
+	uint64_t v, size = 0;
+	int n, fd, ret;
+
+	if (check_name("get", name))
+		return -EINVAL;
+	n = gather(cl, name, &hs);
+	if (n < 0)
+		return -EIO;
+	v = newest(hs, n);
+	if (!v) {
+		free(hs);
+		return -ENOENT;
+	}
+	fd = memfd_create("sdfs-get", MFD_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		free(hs);
+		return ret;
+	}
+	ret = fetch(cl, name, v, hs, n, fd, &size, NULL);
+	free(hs);
+	if (!ret && size > max)
+		ret = -EFBIG;
+	if (!ret) {
+		*data = xmalloc(size + 1);
+		if (pread(fd, *data, size, 0) != (ssize_t)size) {
+			ret = -EIO;
+			free(*data);
+		} else {
+			*len = size;
+			*version = v;
+		}
+	}
+	close(fd);
+	return ret;
 }

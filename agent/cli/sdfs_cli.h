@@ -10,6 +10,9 @@
 #define IDUNNO_SDFS_CLI_H
 
 #include "cli/client.h"
+#include "sdfs/store.h"
+
+#include <stdint.h>
 
 int sdfs_put(struct client *cl, const char *local, const char *name);
 int sdfs_get(struct client *cl, const char *name, const char *local);
@@ -17,5 +20,36 @@ int sdfs_get_versions(struct client *cl, const char *name, const char *count, co
 int sdfs_delete(struct client *cl, const char *name);
 int sdfs_ls(struct client *cl, const char *name);
 int sdfs_store(struct client *cl);
+
+/*
+ * For other subcommands (cli_tasks.c).  sdfs_put_file puts the file local
+ * as name (as cmd's, printing nothing on success when quiet) and
+ * sdfs_put_fd the first size bytes of fd, quietly; both return the exit
+ * status (0, 1 failed with the reason printed, 2 a bad name) and the new
+ * version.
+ */
+int sdfs_put_file(struct client *cl, const char *cmd, const char *local, const char *name,
+		  int quiet, uint64_t *version);
+int sdfs_put_fd(struct client *cl, const char *cmd, int fd, uint64_t size, const char *name,
+		uint64_t *version);
+/*
+ * The newest version of name into a new buffer (*data, the caller frees
+ * it; at most max bytes).  0, -ENOENT (no such file, nothing printed),
+ * -EFBIG, or another -errno after the reason was printed.
+ */
+int sdfs_get_mem(struct client *cl, const char *name, uint64_t max, uint8_t **data, size_t *len,
+		 uint64_t *version);
+
+struct sdfs_entry {
+	char name[STORE_NAME_MAX + 1];
+	uint64_t version, size; /* the newest version not deleted */
+};
+/*
+ * Every file whose name starts with prefix, as the live members' stores
+ * list them (merged: each name once, its newest version above any
+ * deletion marker), sorted by name.  Returns how many (*out, the caller
+ * frees it), or -1 with the reason printed.
+ */
+int sdfs_list(struct client *cl, const char *prefix, struct sdfs_entry **out);
 
 #endif

@@ -13,6 +13,9 @@
 #include "core/udp.h"
 #include "ctl/ctl.h"
 #include "sdfs/sdfs.h"
+#include "sdfs/sdfs_client.h"
+#include "sdfs/sdfs_wire.h"
+#include "tasks/worker.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -29,6 +32,7 @@
 
 #define MAX_CONNS	64
 #define LEAVE_LINGER_MS 300
+#define REPLAY_SENDERS	65536 /* nodes and CLI clients heard from in the last 30-60 s */
 
 enum op { OP_SIGNAL = 1 };
 
@@ -43,6 +47,8 @@ struct agent {
 	struct conns *conns;
 	struct ctl *ctl;
 	struct sdfs *sdfs;
+	struct sdfs_client *sdfs_client;
+	struct worker *worker;
 	struct wire_replay *replay;
 	struct wire_addr self;
 	uint64_t epoch, seq;
@@ -251,6 +257,41 @@ static int open_signals(struct agent *a, char *err, size_t errlen)
 	return 0;
 }
 
+/* The tasks layer: the in-loop SDFS client and this node's worker. */
+static int start_tasks(struct agent *a, char *err, size_t errlen)
+{
+	const struct agent_opts *o = a->o;
+	struct sdfs_client_env cenv = {.loop = a->loop,
+				       .conns = a->conns,
+				       .key = &o->key,
+				       .replicas = o->replicas > 0 ? o->replicas : 4,
+				       .live = sdfs_live,
+				       .arg = a};
+	char engine[4200], ring[64], *slash;
+	struct worker_env wenv = {.loop = a->loop,
+				  .conns = a->conns,
+				  .data_dir = o->data_dir,
+				  .engine = o->no_engine ? NULL
+					    : o->engine	 ? o->engine
+							 : engine,
+				  .engine_threads = o->engine_threads,
+				  .ring_name = ring};
+	int ret = sdfs_client_new(&cenv, &a->sdfs_client);
+
+	if (ret) {
+		util_seterr(err, errlen, "sdfs client: %s", strerror(-ret));
+		return ret;
+	}
+	snprintf(engine, sizeof(engine), "%s", a->exe);
+	slash = strrchr(engine, '/');
+	snprintf(slash ? slash + 1 : engine,
+		 sizeof(engine) - (size_t)(slash ? slash + 1 - engine : 0), "engine");
+	/* one ring per node on this machine: its address names it */
+	snprintf(ring, sizeof(ring), "idunno-%08x-%u", a->self.ip, a->self.port);
+	wenv.sdfs = a->sdfs_client;
+	return worker_new(&wenv, &a->worker, err, errlen);
+}
+
 static int start_modules(struct agent *a, char *err, size_t errlen)
 {
 	const struct agent_opts *o = a->o;
@@ -302,7 +343,10 @@ static int start_modules(struct agent *a, char *err, size_t errlen)
 		return ret;
 	}
 	snprintf(sdir, sizeof(sdir), "%s/sdfs", o->data_dir);
-	return sdfs_new(&senv, a->loop, a->conns, sdir, &a->sdfs, err, errlen);
+	ret = sdfs_new(&senv, a->loop, a->conns, sdir, &a->sdfs, err, errlen);
+	if (ret)
+		return ret;
+	return start_tasks(a, err, errlen);
 }
 
 int agent_run(const struct agent_opts *o, char *err, size_t errlen)
@@ -316,7 +360,7 @@ int agent_run(const struct agent_opts *o, char *err, size_t errlen)
 	a->self = o->bind;
 	a->epoch = util_wall_ms() * 1000000ull;
 	a->udp_fd = a->tcp_fd = a->sigfd = -1;
-	a->replay = wire_replay_new(1024);
+	a->replay = wire_replay_new(REPLAY_SENDERS);
 	n = readlink("/proc/self/exe", a->exe, sizeof(a->exe) - 1);
 	a->exe[n > 0 ? n : 0] = '\0';
 	snprintf(a->log_path, sizeof(a->log_path), "%s/agent.log", o->data_dir);
@@ -352,11 +396,14 @@ int agent_run(const struct agent_opts *o, char *err, size_t errlen)
 		swim_join(a->swim, o->join, loop_now_ms());
 	}
 	arm_signal(a);
+	log_attach(a->loop); /* the loop writes the log from here on */
 	ret = loop_run(a->loop);
 	log_msg(LOG_INFO, "agent %s stopped", where);
 out:
 	/* the ring goes first: nothing of ours is in flight after it */
 	loop_free(a->loop);
+	worker_free(a->worker);
+	sdfs_client_free(a->sdfs_client);
 	sdfs_free(a->sdfs);
 	ctl_free(a->ctl);
 	udp_free(a->udp);

@@ -22,7 +22,7 @@
 #ifndef IDUNNO_SWIM_H
 #define IDUNNO_SWIM_H
 
-#include "wire/wire.h"
+#include "wire/wire_frame.h"
 
 #include <stddef.h>
 #include <stdint.h>

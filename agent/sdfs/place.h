@@ -8,7 +8,7 @@
 #ifndef IDUNNO_PLACE_H
 #define IDUNNO_PLACE_H
 
-#include "wire/wire.h"
+#include "wire/wire_addr.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -20,7 +20,10 @@ uint64_t place_weight(const char *name, struct wire_addr node);
 
 /*
  * Writes the min(r, n) members of nodes[0..n) with the highest weights for
- * name into out, highest first. Returns how many.
+ * name into out (room for that many), highest first; every member is
+ * weighed, and the order is the same whatever the order of nodes (equal
+ * weights rank by address).  r >= n gives the whole ranking.  Returns how
+ * many.
  */
 int place_replicas(const char *name, const struct wire_addr *nodes, int n, int r,
 		   struct wire_addr *out);

@@ -182,7 +182,7 @@ int sdfs_new(const struct sdfs_env *env, struct loop *l, struct conns *t, const 
 	s->scrub_ms = scrub ? strtoull(scrub, NULL, 10) : SCRUB_MS;
 	s->scrub_at = s->repair_at + s->scrub_ms;
 	s->owner = loop_register(l, &sdfs_ops, s);
-	ret = s->owner < 0 ? s->owner : conn_route(t, SDFS_WRITE, 255, serve, s);
+	ret = s->owner < 0 ? s->owner : conn_route(t, SDFS_WRITE, SDFS_CMD_END - 1, serve, s);
 	if (ret) {
 		util_seterr(err, errlen, "sdfs: %s", strerror(-ret));
 		goto err;

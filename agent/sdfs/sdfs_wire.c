@@ -278,17 +278,6 @@ size_t chunk_frame_len(uint64_t size, uint64_t index)
 	return CHUNK_HDR + (size_t)MIN(left, (uint64_t)STORE_CHUNK) + CHUNK_TAG;
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* The one-time Poly1305 key of (stream, chunk). */
 static void chunk_key(const struct wire_key *key, const uint8_t sid[SDFS_SID_LEN], uint32_t index,
 		      uint8_t out[crypto_onetimeauth_KEYBYTES])
@@ -297,7 +286,7 @@ static void chunk_key(const struct wire_key *key, const uint8_t sid[SDFS_SID_LEN
 
 	memcpy(msg, "IDSDFSck", 8);
 	memcpy(msg + 8, sid, SDFS_SID_LEN);
-	put32(msg + 8 + SDFS_SID_LEN, index);
+	wire_le_put(msg + 8 + SDFS_SID_LEN, index, 4);
 	crypto_generichash(out, crypto_onetimeauth_KEYBYTES, msg, sizeof(msg), key->k,
 			   sizeof(key->k));
 }
@@ -307,10 +296,10 @@ void chunk_seal(const struct wire_key *key, const uint8_t sid[SDFS_SID_LEN], uin
 {
 	uint8_t k[crypto_onetimeauth_KEYBYTES];
 
-	put32(frame, CHUNK_MAGIC);
-	put32(frame + 4, index);
-	put32(frame + 8, len);
-	put32(frame + 12, crc);
+	wire_le_put(frame, CHUNK_MAGIC, 4);
+	wire_le_put(frame + 4, index, 4);
+	wire_le_put(frame + 8, len, 4);
+	wire_le_put(frame + 12, crc, 4);
 	chunk_key(key, sid, index, k);
 	crypto_onetimeauth(frame + CHUNK_HDR + len, frame, CHUNK_HDR + (size_t)len, k);
 	sodium_memzero(k, sizeof(k));
@@ -323,18 +312,19 @@ int chunk_open(const struct wire_key *key, const uint8_t sid[SDFS_SID_LEN], uint
 	uint32_t l;
 	int bad;
 
-	if (n < CHUNK_HDR + CHUNK_TAG || get32(frame) != CHUNK_MAGIC || get32(frame + 4) != index)
+	if (n < CHUNK_HDR + CHUNK_TAG || wire_le_get(frame, 4) != CHUNK_MAGIC ||
+	    wire_le_get(frame + 4, 4) != index)
 		return -EBADMSG;
-	l = get32(frame + 8);
+	l = (uint32_t)wire_le_get(frame + 8, 4);
 	if (l > STORE_CHUNK || (size_t)l + CHUNK_HDR + CHUNK_TAG != n)
 		return -EBADMSG;
 	chunk_key(key, sid, index, k);
 	bad = crypto_onetimeauth_verify(frame + CHUNK_HDR + l, frame, CHUNK_HDR + (size_t)l, k);
 	sodium_memzero(k, sizeof(k));
-	if (bad || store_crc32c(0, frame + CHUNK_HDR, l) != get32(frame + 12))
+	if (bad || store_crc32c(0, frame + CHUNK_HDR, l) != wire_le_get(frame + 12, 4))
 		return -EBADMSG;
 	*len = l;
-	*crc = get32(frame + 12);
+	*crc = (uint32_t)wire_le_get(frame + 12, 4);
 	return 0;
 }
 

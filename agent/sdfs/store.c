@@ -12,6 +12,7 @@
 #include "sdfs/store.h"
 #include "sdfs/store_index.h"
 #include "util.h"
+#include "wire/wire_codec.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -421,17 +422,6 @@ int store_write(struct store_writer *w, const void *data, size_t len)
 	return 0;
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 uint8_t *store_write_trailer(struct store_writer *w, size_t *len, uint64_t *off)
 {
 	uint8_t *table, tr[TRAILER];
@@ -442,14 +432,13 @@ uint8_t *store_write_trailer(struct store_writer *w, size_t *len, uint64_t *off)
 	tlen = (size_t)w->nchunks * 4;
 	table = xmalloc(tlen + TRAILER);
 	for (uint32_t i = 0; i < w->nchunks; i++)
-		put32(table + 4 * i, w->crcs[i]);
-	for (int i = 0; i < 8; i++)
-		tr[i] = (uint8_t)(w->size >> (8 * i));
-	put32(tr + 8, STORE_CHUNK);
-	put32(tr + 12, w->nchunks);
-	put32(tr + 16, MAGIC);
+		wire_le_put(table + 4 * i, w->crcs[i], 4);
+	wire_le_put(tr, w->size, 8);
+	wire_le_put(tr + 8, STORE_CHUNK, 4);
+	wire_le_put(tr + 12, w->nchunks, 4);
+	wire_le_put(tr + 16, MAGIC, 4);
 	memcpy(table + tlen, tr, 20);
-	put32(tr + 20, store_crc32c(0, table, tlen + 20));
+	wire_le_put(tr + 20, store_crc32c(0, table, tlen + 20), 4);
 	memcpy(table + tlen, tr, TRAILER);
 	*len = tlen + TRAILER;
 	*off = w->size;
@@ -552,27 +541,26 @@ int store_read_begin(struct store *s, const char *name, uint64_t version, struct
 	if (fstat(fd, &st) < 0 || st.st_size < TRAILER ||
 	    pread(fd, tr, TRAILER, st.st_size - TRAILER) != TRAILER)
 		goto bad;
-	for (int i = 7; i >= 0; i--)
-		sz = sz << 8 | tr[i];
-	if (get32(tr + 16) != MAGIC || get32(tr + 8) != STORE_CHUNK ||
-	    get32(tr + 12) != (sz + STORE_CHUNK - 1) / STORE_CHUNK ||
-	    (uint64_t)st.st_size != sz + (uint64_t)get32(tr + 12) * 4 + TRAILER)
+	sz = wire_le_get(tr, 8);
+	if (wire_le_get(tr + 16, 4) != MAGIC || wire_le_get(tr + 8, 4) != STORE_CHUNK ||
+	    wire_le_get(tr + 12, 4) != (sz + STORE_CHUNK - 1) / STORE_CHUNK ||
+	    (uint64_t)st.st_size != sz + wire_le_get(tr + 12, 4) * 4 + TRAILER)
 		goto bad;
 	r = xcalloc(1, sizeof(*r));
-	r->nchunks = get32(tr + 12);
+	r->nchunks = (uint32_t)wire_le_get(tr + 12, 4);
 	table = xmalloc((size_t)r->nchunks * 4 + 20);
 	if (pread(fd, table, (size_t)r->nchunks * 4, (off_t)sz) != (ssize_t)r->nchunks * 4) {
 		free(r);
 		goto bad;
 	}
 	memcpy(table + (size_t)r->nchunks * 4, tr, 20);
-	if (store_crc32c(0, table, (size_t)r->nchunks * 4 + 20) != get32(tr + 20)) {
+	if (store_crc32c(0, table, (size_t)r->nchunks * 4 + 20) != wire_le_get(tr + 20, 4)) {
 		free(r);
 		goto bad;
 	}
 	r->crcs = xmalloc((size_t)r->nchunks * sizeof(uint32_t) + 1);
 	for (uint32_t i = 0; i < r->nchunks; i++)
-		r->crcs[i] = get32(table + 4 * i);
+		r->crcs[i] = (uint32_t)wire_le_get(table + 4 * i, 4);
 	free(table);
 	r->fd = fd;
 	r->size = sz;

@@ -1,144 +1,16 @@
 /*
- * wire.h - the agent's wire format: one authenticated frame per UDP
- * datagram or TCP message.
- *
- *   header (48 bytes, little-endian)
- *     u32 magic "IDNW"  u8 version  u8 type  u16 reserved  u32 payload length
- *     u32 sender ip  u16 sender port  u16 reserved
- *     u64 epoch (sender's boot time, ns)  u64 seq (per sender and epoch)
- *     u64 sent (sender's CLOCK_REALTIME, ms)
- *   payload (length bytes)
- *   tag (32 bytes): HMAC-SHA256 over header and payload with the cluster key
- *
- * Decoding is pure and rejects anything truncated, oversized, of another
- * version or type, or with a bad tag, each with its own reason (so every
- * kind of rejected input can be counted).  Replay protection: a frame more
- * than 30 s from the receiver's clock is stale; within that, each sender's
- * (epoch, seq) may be seen once (a 128-wide sliding window).
+ * wire.h - the wire layer in one include: addresses (wire_addr.h), the
+ * little-endian codec (wire_codec.h), the cluster key (wire_key.h),
+ * authenticated frames (wire_frame.h) and replay windows (wire_replay.h).
+ * A file that needs only one of them includes that one.
  */
 #ifndef IDUNNO_WIRE_H
 #define IDUNNO_WIRE_H
 
-#include <stddef.h>
-#include <stdint.h>
-
-#define WIRE_MAGIC	  0x574e4449u /* "IDNW" read as little-endian bytes */
-#define WIRE_VERSION	  1
-#define WIRE_HDR_LEN	  48
-#define WIRE_TAG_LEN	  32
-#define WIRE_KEY_LEN	  32
-#define WIRE_MAX_PAYLOAD  (1u << 20) /* TCP; a UDP frame is at most WIRE_MAX_DATAGRAM */
-#define WIRE_MAX_DATAGRAM 1400
-#define WIRE_FRESH_MS	  30000
-
-enum wire_type {
-	WIRE_PING = 1,
-	WIRE_ACK,
-	WIRE_PING_REQ,
-	WIRE_JOIN,
-	WIRE_STATE,  /* full membership (join reply, push-pull) */
-	WIRE_GOSSIP, /* updates only */
-	WIRE_RPC_REQ,
-	WIRE_RPC_RESP,
-	WIRE_TYPE_MAX
-};
-
-/* Why a frame was refused; each has a counter. */
-enum wire_reject {
-	WIRE_OK,
-	WIRE_R_SHORT, /* shorter than header + tag */
-	WIRE_R_MAGIC,
-	WIRE_R_VERSION,
-	WIRE_R_TYPE,
-	WIRE_R_LENGTH,	/* length field disagrees with the frame, or too large */
-	WIRE_R_TAG,	/* bad authentication tag: wrong key or forged */
-	WIRE_R_STALE,	/* sent too long ago (or in the future) */
-	WIRE_R_REPLAY,	/* seen before */
-	WIRE_R_PAYLOAD, /* authenticated, but the payload does not parse */
-	WIRE_REJECT_MAX
-};
-
-extern const char *const wire_reject_names[WIRE_REJECT_MAX];
-
-struct wire_addr {
-	uint32_t ip; /* host byte order */
-	uint16_t port;
-};
-
-struct wire_hdr {
-	uint8_t type;
-	uint32_t len;
-	struct wire_addr sender;
-	uint64_t epoch, seq, sent_ms;
-};
-
-struct wire_key {
-	uint8_t k[WIRE_KEY_LEN];
-};
-
-/* Key files hold 64 hex digits. Returns 0 or -errno / -EINVAL. */
-int wire_key_load(const char *path, struct wire_key *key);
-/* Writes a new random key (mode 0600, refuses to overwrite). 0 or -errno. */
-int wire_key_generate(const char *path);
-
-/*
- * Seals a frame into out.  Returns its length, or -EMSGSIZE when it does
- * not fit in cap (or the payload exceeds WIRE_MAX_PAYLOAD).
- */
-int wire_seal(const struct wire_key *key, const struct wire_hdr *h, const void *payload, size_t len,
-	      uint8_t *out, size_t cap);
-
-/*
- * Checks and opens a frame of exactly n bytes.  Returns WIRE_OK with the
- * header and a pointer to the payload inside in, or a wire_reject reason.
- * Does not check freshness or replay (wire_replay_check does).
- */
-enum wire_reject wire_open(const struct wire_key *key, const uint8_t *in, size_t n,
-			   struct wire_hdr *h, const uint8_t **payload);
-
-/* The length a frame announces in its header (TCP framing), or -1. */
-long wire_frame_len(const uint8_t *in, size_t n);
-
-/* Per-sender replay state, a small table the receiver owns. */
-struct wire_replay;
-struct wire_replay *wire_replay_new(int capacity);
-void wire_replay_free(struct wire_replay *r);
-/* WIRE_OK the first time (epoch, seq) is seen from a fresh sender. */
-enum wire_reject wire_replay_check(struct wire_replay *r, const struct wire_hdr *h,
-				   uint64_t now_ms);
-
-/* Bounds-checked little-endian payload reading and writing. */
-struct wire_buf {
-	uint8_t *p;
-	size_t len, cap;
-	int err; /* set on overflow; later writes do nothing */
-};
-
-struct wire_rd {
-	const uint8_t *p;
-	size_t len, off;
-	int err; /* set on overrun; later reads return 0 */
-};
-
-void wire_put_u8(struct wire_buf *b, uint8_t v);
-void wire_put_u16(struct wire_buf *b, uint16_t v);
-void wire_put_u32(struct wire_buf *b, uint32_t v);
-void wire_put_u64(struct wire_buf *b, uint64_t v);
-void wire_put_addr(struct wire_buf *b, struct wire_addr a);
-void wire_put_bytes(struct wire_buf *b, const void *p, size_t n);
-uint8_t wire_get_u8(struct wire_rd *r);
-uint16_t wire_get_u16(struct wire_rd *r);
-uint32_t wire_get_u32(struct wire_rd *r);
-uint64_t wire_get_u64(struct wire_rd *r);
-struct wire_addr wire_get_addr(struct wire_rd *r);
-const uint8_t *wire_get_bytes(struct wire_rd *r, size_t n);
-
-/* "a.b.c.d:port" <-> address. Parsing returns 0 or -EINVAL. */
-int wire_addr_parse(const char *s, uint16_t default_port, struct wire_addr *out);
-void wire_addr_str(struct wire_addr a, char *buf, size_t len);
-static inline int wire_addr_eq(struct wire_addr a, struct wire_addr b)
-{
-	return a.ip == b.ip && a.port == b.port;
-}
+#include "wire/wire_addr.h"
+#include "wire/wire_codec.h"
+#include "wire/wire_frame.h"
+#include "wire/wire_key.h"
+#include "wire/wire_replay.h"
 
 #endif
