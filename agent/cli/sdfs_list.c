@@ -15,6 +15,30 @@ struct listed {
 	int tomb; /* a deletion marker: versions up to e.version are gone */
 };
 
+struct gather {
+	struct listed *all;
+	size_t na, cap;
+	const char *prefix;
+	size_t pl;
+};
+
+/* One entry of a LIST answer: kept when its name starts with the prefix. */
+static int take(void *arg, const char *name, uint64_t version, uint64_t size)
+{
+	struct gather *g = arg;
+
+	if (strncmp(name, g->prefix, g->pl))
+		return 0;
+	if (g->na == g->cap) {
+		g->cap = g->cap ? 2 * g->cap : 256;
+		g->all = xrealloc(g->all, g->cap * sizeof(*g->all));
+	}
+	g->all[g->na] = (struct listed){.e = {.version = version, .size = size},
+					.tomb = size == SDFS_TOMB_SIZE};
+	snprintf(g->all[g->na++].e.name, sizeof(g->all[0].e.name), "%s", name);
+	return 0;
+}
+
 static int cmp_listed(const void *a, const void *b)
 {
 	const struct listed *x = a, *y = b;
@@ -26,8 +50,9 @@ static int cmp_listed(const void *a, const void *b)
 int sdfs_list(struct client *cl, const char *prefix, struct sdfs_entry **out)
 {
 	struct wire_addr *live;
-	struct listed *all = NULL;
-	size_t na = 0, cap = 0, pl = strlen(prefix);
+	struct gather g = {.prefix = prefix, .pl = strlen(prefix)};
+	struct listed *all;
+	size_t na;
 	int n = client_live(cl, &live), k = 0, failed = 0;
 
 	if (n < 0)
@@ -37,8 +62,6 @@ int sdfs_list(struct client *cl, const char *prefix, struct sdfs_entry **out)
 		uint8_t req[SDFS_REQ_MAX], *body;
 		size_t len;
 		char err[256] = "";
-		struct wire_rd rd;
-		uint32_t m;
 		int rl = sdfs_req_encode(&r, req, sizeof(req));
 		if (rl < 0 ||
 		    client_call(cl, live[i], req, (size_t)rl, &body, &len, err, sizeof(err))) {
@@ -46,26 +69,13 @@ int sdfs_list(struct client *cl, const char *prefix, struct sdfs_entry **out)
 			failed++;
 			continue;
 		}
-		rd = (struct wire_rd){body + 1, len - 1, 0, 0};
-		m = body[0] ? 0 : wire_get_u32(&rd);
-		for (uint32_t j = 0; j < m && !rd.err; j++) {
-			uint8_t nl = wire_get_u8(&rd);
-			const uint8_t *p = wire_get_bytes(&rd, nl);
-			uint64_t v = wire_get_u64(&rd), size = wire_get_u64(&rd);
-			if (!p || nl > STORE_NAME_MAX || nl < pl || memcmp(p, prefix, pl))
-				continue;
-			if (na == cap) {
-				cap = cap ? 2 * cap : 256;
-				all = xrealloc(all, cap * sizeof(*all));
-			}
-			all[na] = (struct listed){.e = {.version = v, .size = size},
-						  .tomb = size == SDFS_TOMB_SIZE};
-			memcpy(all[na].e.name, p, nl);
-			all[na++].e.name[nl] = '\0';
-		}
+		if (body[0] == 0)
+			sdfs_list_decode(body, len, take, &g);
 		free(body);
 	}
 	free(live);
+	all = g.all;
+	na = g.na;
 	if (failed == n && n) {
 		free(all);
 		return -1;

@@ -176,19 +176,15 @@ static int open_to(struct op *o, struct wire_addr to, struct link *l, struct con
 
 static void stat_answer(struct holder *h, const uint8_t *body, size_t len)
 {
-	struct wire_rd rd = {body + 1, len - 1, 0, 0};
-	int k;
+	struct sdfs_stat *st = xmalloc(sizeof(*st));
 
-	if (len < 1 || body[0])
-		return;
-	k = wire_get_u16(&rd);
-	for (int j = 0; j < k; j++) {
-		uint64_t v = wire_get_u64(&rd);
-		if (h->n < (int)ARRAY_SIZE(h->v))
-			h->v[h->n++] = v;
+	if (sdfs_stat_decode(body, len, st) == 0) {
+		h->n = MIN(st->n, (int)ARRAY_SIZE(h->v));
+		memcpy(h->v, st->v, (size_t)h->n * sizeof(h->v[0]));
+		h->deleted = st->deleted;
+		h->ok = 1;
 	}
-	h->deleted = wire_get_u64(&rd);
-	h->ok = !rd.err;
+	free(st);
 }
 
 static int holds(const struct holder *h, uint64_t v)
@@ -261,17 +257,17 @@ static void read_chunk(struct op *o)
 
 static void read_answer(struct op *o, const uint8_t *body, size_t len)
 {
-	struct wire_rd rd = {body + 1, len - 1, 0, 0};
-	uint64_t size;
+	uint64_t version, size;
+	const char *text;
+	size_t tlen;
+	int status;
 
-	if (len < 1 || body[0]) {
-		o->status = len ? -body[0] : -EPROTO;
+	if (sdfs_status_decode(body, len, &status, &text, &tlen) || status) {
+		o->status = len ? -status : -EPROTO;
 		conn_close(o->conn);
 		return;
 	}
-	(void)wire_get_u64(&rd);
-	size = wire_get_u64(&rd);
-	if (rd.err || (o->chunk > 0 && size != o->size)) {
+	if (sdfs_read_ans_decode(body, len, &version, &size) || (o->chunk > 0 && size != o->size)) {
 		o->status = -EPROTO;
 		conn_close(o->conn);
 		return;
@@ -342,12 +338,15 @@ static void write_chunk(struct op *o)
 
 static void write_answer(struct op *o, const uint8_t *body, size_t len)
 {
-	struct wire_rd rd = {body + 1, len - 1, 0, 0};
+	struct sdfs_ready r;
+	const char *text;
+	size_t tlen;
+	int status;
 
-	if (len < 1 || body[0]) {
-		o->status = len ? -body[0] : -EPROTO;
+	if (sdfs_status_decode(body, len, &status, &text, &tlen) || status) {
+		o->status = len ? -status : -EPROTO;
 		/* refused before any data moved: the next candidate may take it */
-		if (!o->answered && body[0] != EINVAL) {
+		if (!o->answered && status != EINVAL) {
 			conn_close(o->conn);
 			return;
 		}
@@ -358,7 +357,11 @@ static void write_answer(struct op *o, const uint8_t *body, size_t len)
 		finish(o, o->chunk == chunk_count(o->size) ? 0 : -EPROTO);
 		return;
 	}
-	o->version = wire_get_u64(&rd);
+	if (sdfs_ready_decode(body, len, &r)) {
+		finish(o, -EPROTO);
+		return;
+	}
+	o->version = r.version;
 	o->answered = 1;
 	o->at = PUT_TRIES; /* data moves now: a failure is not retried elsewhere */
 	if (conn_recv_frame(o->conn, 0, 0, 0)) { /* the final (or an early) answer */
