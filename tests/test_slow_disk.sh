@@ -26,10 +26,9 @@ SLOW_MS=200
 SLOW_NODES="2 3"
 # Slowed calls from the loop thread already reported and not yet fixed
 # (CALL FILE, as listed below), shown as KNOWN instead of failing.  Remove
-# an entry once fixed:
-#   fsync sdfs: store_tomb_set() (agent/sdfs/store.c) fsyncs the store
-#     folder on the loop thread for every delete (issue 11).
-KNOWN_STALLS=("fsync sdfs")
+# an entry once fixed.  (SDFS's folder fsyncs after a delete went to
+# io_uring in issue 11.)
+KNOWN_STALLS=()
 W=$CL_DIR/work
 mkdir -p "$W"
 
