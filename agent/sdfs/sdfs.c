@@ -50,8 +50,11 @@ static void complete(void *m, unsigned op, uint64_t idx, int res, uint32_t flags
 static uint64_t tick(void *m, uint64_t now_ms)
 {
 	struct sdfs *s = m;
-	uint64_t scrub = scrub_tick(s, now_ms);
+	uint64_t scrub;
 
+	if (loop_stopping(s->loop))
+		return LOOP_NEVER; /* shutting down: no new rounds, pushes or checks */
+	scrub = scrub_tick(s, now_ms);
 	return MIN(repair_tick(s, now_ms), scrub);
 }
 

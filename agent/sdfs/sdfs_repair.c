@@ -11,6 +11,7 @@
  * REPAIR_JITTER_MS so that members do not all list each other at once.
  */
 #include "core/log.h"
+#include "core/loop.h"
 #include "sdfs/sdfs_int.h"
 #include "util.h"
 
@@ -78,6 +79,8 @@ void repair_push_done(struct sdfs *s, struct xfer *x, const uint8_t *ans, size_t
 
 static void run_todo(struct sdfs *s)
 {
+	if (loop_stopping(s->loop))
+		return;
 	while (s->todo_next < s->ntodo && s->pushes < MAX_PUSH) {
 		struct sdfs_action *a = &s->todo[s->todo_next++];
 		if (a->op == SDFS_PLAN_ASK) {
@@ -179,6 +182,10 @@ static void round_pump(struct sdfs *s)
 {
 	struct sdfs_req r = {.cmd = SDFS_LIST, .want = 1}; /* no sizes needed */
 
+	if (loop_stopping(s->loop)) { /* shutting down: the round is abandoned */
+		s->round_active = s->list_calls > 0;
+		return;
+	}
 	while (s->list_calls < MAX_LIST_CALLS && s->list_next < s->nlists) {
 		int i = s->list_next, ret;
 		if (wire_addr_eq(s->lists[i].who, s->env.self)) {
