@@ -5,8 +5,9 @@
  * `engine classify` on the same file; bad references (unset or out-of-range
  * file index, offsets past the end, zero and huge lengths, a directory, a
  * FIFO, a device, a file truncated after the engine opened it, misaligned
- * or out-of-area inputs, an oversized batch) fail per image or per entry
- * and the engine keeps serving; a model slot set after the engine attached
+ * or out-of-area inputs, an oversized batch, and 400 entries with random
+ * fields and references) fail per image or per entry, each completes
+ * once, and the engine keeps serving; a model slot set after the engine attached
  * is loaded; weights replaced mid-run change the results of every entry
  * submitted after ring_set_model; a truncated weights file is reported by
  * ring_model_status and its entries fail with that error; the notify
@@ -397,6 +398,138 @@ static void jpeg_batch(void)
 	       fifo_ok ? "" : " (no FIFO here)");
 }
 
+static uint64_t rnd(unsigned long long *s)
+{
+	*s = *s * 6364136223846793005ull + 1442695040888963407ull;
+	return *s >> 11;
+}
+
+/*
+ * Entries with random fields and references (forged after the
+ * reservation, as a buggy or hostile owner could): each completes once
+ * with a documented status, and the engine is still alive and right.
+ */
+static void fuzz(void)
+{
+	enum { TOTAL = 400, DATA = 4u << 20 };
+	static const int32_t allowed[] = {0,	-EINVAL,  -ERANGE, -ENOENT,
+					  -EIO, -EBADMSG, -EDOM,   -EAGAIN};
+	unsigned long long seed = 12345;
+	unsigned char *count = xcalloc(TOTAL + 1, 1);
+	char name[64];
+	struct ring *r;
+	struct ring_cqe c[16];
+	struct stat st;
+	int sent = 0, done = 0, bad_status = 0, wst;
+	pid_t pid;
+
+	memset(got, 0, sizeof(got));
+	REQUIRE(stat(shard, &st) == 0, "stat shard");
+	snprintf(name, sizeof(name), "t-fuzz-%d", (int)getpid());
+	REQUIRE(ring_create(name, 16, DATA, &r) == 0, "create");
+	REQUIRE(ring_set_model(r, 0, "resnet18", weights_a) == 0, "set model");
+	REQUIRE(ring_set_file(r, 0, shard) == 0 && ring_set_file(r, 1, dir) == 0 &&
+			ring_set_file(r, 2, "/nonexistent/shard") == 0,
+		"set files");
+	pid = start_engine(r, name, -1);
+	while (done < TOTAL) {
+		while (sent < TOTAL) {
+			uint32_t flags = rnd(&seed) % 4 ? RING_F_JPEG : 0;
+			struct ring_sqe e = {.query = (uint64_t)sent,
+					     .batch = 1 + (uint32_t)(rnd(&seed) % 4),
+					     .flags = flags};
+			struct ring_img *refs;
+			if (ring_reserve(r, &e))
+				break;
+			refs = (struct ring_img *)((char *)ring_data(r) + e.in_off);
+			for (uint32_t i = 0; flags && i < e.batch; i++) {
+				struct ring_img im = good[rnd(&seed) % NGOOD];
+				switch (rnd(&seed) % 8) {
+				case 0:
+					im.file = (uint32_t)(rnd(&seed) % 6);
+					break;
+				case 1:
+					im.off = rnd(&seed) % (uint64_t)st.st_size;
+					break;
+				case 2:
+					im.off = rnd(&seed);
+					break;
+				case 3:
+					im.len = (uint32_t)rnd(&seed);
+					break;
+				case 4:
+					im.len = (uint32_t)(rnd(&seed) % 4096);
+					break;
+				case 5:
+					im.off += rnd(&seed) % 64;
+					break;
+				default:
+					break; /* a good image */
+				}
+				refs[i] = im;
+			}
+			switch (rnd(&seed) % 12) {
+			case 0:
+				e.batch = (uint32_t)rnd(&seed);
+				break;
+			case 1:
+				e.batch = 0;
+				break;
+			case 2:
+				e.in_off = rnd(&seed) % (DATA + 64);
+				break;
+			case 3:
+				e.out_off = rnd(&seed) % (DATA + 64);
+				break;
+			case 4:
+				e.in_off = rnd(&seed);
+				break;
+			case 5:
+				e.out_off = rnd(&seed);
+				break;
+			case 6:
+				e.model = (uint32_t)rnd(&seed);
+				break;
+			case 7:
+				e.model = (uint32_t)(rnd(&seed) % RING_MAX_MODELS);
+				break;
+			case 8:
+				e.flags = (uint32_t)rnd(&seed) & ~RING_F_NOWORK;
+				break;
+			default:
+				break;
+			}
+			REQUIRE(ring_submit(r, &e) == 0, "submit");
+			sent++;
+		}
+		int k = ring_reap(r, c, 16);
+		if (!k)
+			REQUIRE(ring_wait(r, 120000) == 0, "no completion within 120 s");
+		for (int i = 0; i < k; i++) {
+			int ok = 0;
+			REQUIRE(c[i].query < TOTAL, "unknown query");
+			count[c[i].query]++;
+			for (size_t a = 0; a < ARRAY_SIZE(allowed); a++)
+				ok |= c[i].status == allowed[a];
+			if (!ok && bad_status++ < 5)
+				CHECK(ok, "query %llu: undocumented status %d",
+				      (unsigned long long)c[i].query, c[i].status);
+		}
+		done += k;
+	}
+	for (int q = 0; q < TOTAL; q++)
+		CHECK(count[q] == 1, "fuzzed entry %d completed %d times", q, count[q]);
+	CHECK(waitpid(pid, &wst, WNOHANG) == 0, "the engine died under fuzzing");
+	submit_jpeg(r, 0, 0, &good[4], 1);
+	collect(r, 1);
+	check_top5(&got[0].res[0], 4, "after fuzzing");
+	stop_engine(r, pid);
+	free(count);
+	printf("ok  %d entries with random fields and references: each completed once, the "
+	       "engine alive and right\n",
+	       TOTAL);
+}
+
 /* Slots set after attach, weights replaced mid-run, a truncated weights file. */
 static void dynamic_models(void)
 {
@@ -602,6 +735,7 @@ int main(void)
 	}
 	make_fixtures();
 	jpeg_batch();
+	fuzz();
 	dynamic_models();
 	notify();
 	kill_midbatch();
