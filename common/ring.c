@@ -829,6 +829,8 @@ void ring_complete(struct ring_engine *e, const struct ring_cqe *c)
 	uint32_t tail = atomic_load_explicit(&e->v.h->cq_tail.v, memory_order_relaxed);
 
 	e->v.cq[tail & (e->v.h->nslots - 1)] = *c;
+	/* Idle before the completion shows: whoever reaps it sees no stale start time. */
+	atomic_store_explicit(&e->v.h->busy_since, 0, memory_order_relaxed);
 	atomic_store_explicit(&e->v.h->cq_tail.v, tail + 1, memory_order_seq_cst);
 	atomic_fetch_add_explicit(&e->v.h->completed, 1, memory_order_release);
 	if (atomic_load_explicit(&e->v.h->owner_sleeping.v, memory_order_seq_cst))

@@ -236,7 +236,10 @@ void ring_set_busy(struct ring_engine *e, uint64_t t);
  * engine to stop or died.
  */
 int ring_next(struct ring_engine *e, struct ring_sqe *out, int timeout_ms);
-/* Posts a completion, counts it, and wakes the owner (futex, eventfd). */
+/*
+ * Posts a completion, counts it, marks the engine idle (before the
+ * completion is visible), and wakes the owner (futex, eventfd).
+ */
 void ring_complete(struct ring_engine *e, const struct ring_cqe *c);
 
 #endif

@@ -94,6 +94,7 @@ static int slot_sync(struct served *s, uint32_t i)
 	if (ret) {
 		sl->status = ret; /* emptied */
 		ring_model_report(s->re, i, gen, ret, NULL);
+		fprintf(stderr, "engine serve: model slot %u (generation %u): empty\n", i, gen);
 		return ret;
 	}
 	ring_model_report(s->re, i, gen, -EINPROGRESS, NULL);
@@ -436,8 +437,7 @@ int serve_main(const char *ring_name, enum kern_backend_id backend, int notify_f
 		c.status = e.flags & RING_F_NOWORK ? 0 : serve_entry(&s, &e);
 		c.end_ns = util_now_ns();
 		idunno_query_end(e.job, e.query, c.status);
-		ring_complete(s.re, &c);
-		ring_set_busy(s.re, 0);
+		ring_complete(s.re, &c); /* and idle, until the next entry */
 	}
 	for (int i = 0; i < RING_MAX_MODELS; i++)
 		net_free(s.slots[i].net);

@@ -188,7 +188,7 @@ static int dataset_put(struct cli *c, const char *name, char **args, int nargs)
 {
 	struct dataset_index ix = {0};
 	struct files f = {0};
-	tjhandle tj = tjInitDecompress();
+	tjhandle tj = NULL;
 	char path[128], err[300];
 	uint64_t iv = 0;
 	uint8_t *enc = NULL;
@@ -198,6 +198,7 @@ static int dataset_put(struct cli *c, const char *name, char **args, int nargs)
 
 	if (!cli_name_ok("dataset put", name))
 		return 2;
+	tj = tjInitDecompress();
 	if (!tj || collect(args, nargs, &f))
 		goto out;
 	if (f.n == 0) {

@@ -56,7 +56,8 @@ struct entry {
 };
 
 struct cache {
-	struct cache_env env;
+	struct cache_env env; /* env.dir points to dir below */
+	char dir[4096];
 	int owner;
 	struct entry *e;
 	uint64_t n_hits, n_misses, n_bytes_fetched, n_checks, n_bad, n_evicted;
@@ -446,6 +447,8 @@ int cache_new(const struct cache_env *env, struct cache **out, char *err, size_t
 	struct cache *c = xcalloc(1, sizeof(*c));
 
 	c->env = *env;
+	snprintf(c->dir, sizeof(c->dir), "%s", env->dir);
+	c->env.dir = c->dir;
 	if (mkdir(env->dir, 0700) < 0 && errno != EEXIST) {
 		util_seterr(err, errlen, "%s: %s", env->dir, strerror(errno));
 		free(c);

@@ -44,7 +44,8 @@ const char *const engine_state_names[ENGINE_STATE_MAX] = {"off",     "starting",
 							  "backoff", "crashloop", "stopping"};
 
 struct engine_sup {
-	struct engine_sup_env env;
+	struct engine_sup_env env; /* its strings point into the copies below */
+	char engine[4096], log_path[4096], ring_name[64];
 	int owner;
 	enum engine_state state;
 	struct ring *ring;
@@ -341,6 +342,15 @@ int engine_sup_new(const struct engine_sup_env *env, struct engine_sup **out, ch
 	int ret;
 
 	e->env = *env;
+	if (env->engine) {
+		snprintf(e->engine, sizeof(e->engine), "%s", env->engine);
+		e->env.engine = e->engine;
+	}
+	snprintf(e->log_path, sizeof(e->log_path), "%s",
+		 env->log_path ? env->log_path : "/dev/null");
+	snprintf(e->ring_name, sizeof(e->ring_name), "%s", env->ring_name ? env->ring_name : "");
+	e->env.log_path = e->log_path;
+	e->env.ring_name = e->ring_name;
 	e->efd = e->pidfd = -1;
 	e->state = ENGINE_OFF;
 	if (env->engine) {

@@ -47,7 +47,8 @@ struct engine_sup_env {
 	void *arg;
 };
 
-/* Creates the ring and starts the engine. 0 or -errno with err filled. */
+/* Creates the ring and starts the engine (env's strings are copied). 0 or
+ * -errno with err filled. */
 int engine_sup_new(const struct engine_sup_env *env, struct engine_sup **out, char *err,
 		   size_t errlen);
 void engine_sup_free(struct engine_sup *e);

@@ -397,6 +397,7 @@ int worker_new(const struct worker_env *env, struct worker **out, char *err, siz
 	if (errlen)
 		err[0] = '\0';
 	w->env = *env;
+	w->env.data_dir = w->env.engine = w->env.ring_name = NULL; /* not kept */
 	if (w->env.slots <= 0)
 		w->env.slots = WORKER_DEFAULT_SLOTS;
 	w->ms_per_image = COLD_MS_IMAGE;

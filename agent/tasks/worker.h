@@ -38,6 +38,7 @@ struct worker_env {
 	uint64_t cache_limit;  /* bytes of models and shards kept */
 };
 
+/* env's strings need to live only through this call. 0 or -errno with err. */
 int worker_new(const struct worker_env *env, struct worker **out, char *err, size_t errlen);
 void worker_free(struct worker *w);
 
