@@ -25,7 +25,8 @@ P=$CL_BIN/tests/probe_coord
 "$IDUNNO_ROOT/bench/mkdataset" --count 24 --seed 7 --out "$W/img" >/dev/null 2>"$W/mk.err" ||
   { echo "skip: bench/mkdataset: $(cat "$W/mk.err")"; exit 77; }
 
-CL_ENGINE=1 cl_start 4
+CL_ENGINE=1 # every node, restarts too, runs an engine
+cl_start 4
 cl_wait_converged 4 20 && ok "4 agents with engines joined" || bad "no convergence"
 members=$(for i in 1 2 3 4; do printf '%s,' "$(cl_addr "$i")"; done)
 members=${members%,}
@@ -107,8 +108,10 @@ wait "$probe" && check_answers "$W/stop.out" resnet18 "$W/r18.st" 64 &&
   bad "engine stop: $(tail -3 "$W/stop.out") hangs=$(stat2 engine_hangs)"
 
 # --- refusals ---
-out=$(coord 3 stale r18 d24)
-[[ $out == *"refuse 1 -5001 stale epoch 2"* ]] && ok "a lower epoch is refused: ${out##*refuse }" || bad "stale: $out"
+out=$(coord 8 stale r18 d24)
+[[ $out == *"refuse 1 -5001 stale epoch 7: this worker has seen 8"* ]] && ok "a DISPATCH from a lower epoch is refused: ${out##*refuse }" || bad "stale: $out"
+out=$(coord 3 run r18 d24 1 1)
+[[ $out == *"welcome -5001 8 "* ]] && ok "a HELLO from a lower epoch is refused (welcome -5001, epoch 8)" || bad "stale hello: $out"
 out=$(coord 9 one nosuch 1 d24 0)
 [[ $out == *"refuse"*"model nosuch"*"not in SDFS"* ]] && ok "unknown model: ${out##*refuse }" || bad "unknown model: $out"
 out=$(coord 9 run r18 nods 1 1)
@@ -137,7 +140,11 @@ out=$(coord 11 run bad d24 4 4)
   bad "truncated weights: $out"
 
 # --- the worker's agent killed and restarted: its cache is reused ---
+old=$(engine_pid)
 cl_kill 2
+for _ in $(seq 50); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$old" 2>/dev/null && bad "the engine of a killed agent is still running" ||
+  ok "the engine of a killed agent exits by itself"
 cl_start_node 2 1
 for _ in $(seq 50); do [[ $(stat2 engine_state 2>/dev/null) == running ]] && break; sleep 0.2; done
 ls "$CL_DIR/node2/cache" | grep -q '\.part$' && bad "a .part file survived the restart"
