@@ -164,5 +164,18 @@ coord 13 run r18 d24 24 8 >"$W/bad.out" 2>&1 && check_answers "$W/bad.out" resne
   ok "a corrupted cached shard was detected and fetched again" ||
   bad "corrupt shard: bad=$(stat2 cache_bad) fetched=$(stat2 cache_bytes_fetched): $(tail -2 "$W/bad.out")"
 
+# --- self reports the engine; an engine that dies at start is not restarted in a loop ---
+self=$(cl_agent 2 self --json)
+/usr/bin/python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["engine"] == "running" and d["latency_source"] == "ring" and d["epoch"] >= 13' "$self" &&
+  ok "self --json: $self" || bad "self: $self"
+mkdir -p "$CL_DIR/node5"
+"$CL_BIN/agent" run --bind "$(cl_addr 5)" --join "$(cl_addr 1)" --data-dir "$CL_DIR/node5" \
+  --key-file "$CL_KEY" --engine /bin/false >"$CL_DIR/node5/stdout" 2>&1 &
+CL_PID[5]=$!
+for _ in $(seq 100); do cl_agent 5 self 2>/dev/null | grep -q '^engine crashloop' && break; sleep 0.1; done
+cl_agent 5 self | grep -q '^engine crashloop' && grep -q 'engine crashes at start' "$CL_DIR/node5/agent.log" &&
+  ok "an engine that exits at once is reported (self: crashloop, after $(cl_agent 5 self | awk '$1 == "engine_restarts" {print $2}') tries), not restarted in a loop" ||
+  bad "crash loop: $(cl_agent 5 self 2>&1 | tr '\n' ' ')"
+
 ((fails == 0)) || { echo "$fails check(s) failed"; exit 1; }
 echo "all checks passed"
