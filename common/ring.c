@@ -235,17 +235,37 @@ int ring_create(const char *name, uint32_t nslots, size_t data_size, struct ring
 	ret = shm_path(name, r->name, sizeof(r->name));
 	if (ret)
 		goto err;
-	r->v.fd = shm_open(r->name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (r->v.fd < 0) {
-		ret = -errno;
-		goto err;
+	/*
+	 * Always a new object: a dead owner's engine may still map the old one
+	 * (until it notices the owner's lock is gone), and must not find a new
+	 * owner's ring in it.  A name whose owner lives is refused.
+	 */
+	for (int tries = 0; r->v.fd < 0; tries++) {
+		int old;
+		r->v.fd = shm_open(r->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (r->v.fd >= 0 || errno != EEXIST || tries == 3) {
+			if (r->v.fd < 0) {
+				ret = -errno;
+				goto err;
+			}
+			break;
+		}
+		old = shm_open(r->name, O_RDWR | O_CLOEXEC, 0);
+		if (old >= 0 && flock(old, LOCK_EX | LOCK_NB) < 0) {
+			close(old);
+			ret = -EEXIST;
+			goto err;
+		}
+		shm_unlink(r->name); /* a stale name: its owner is gone */
+		if (old >= 0)
+			close(old);
 	}
 	/* The owner's lock: held while it lives, so a stale name can be reused. */
 	if (flock(r->v.fd, LOCK_EX | LOCK_NB) < 0) {
 		ret = errno == EWOULDBLOCK ? -EEXIST : -errno;
 		close(r->v.fd);
 		r->v.fd = -1;
-		goto err;
+		goto err_unlink;
 	}
 	r->v.map_len = layout(nslots, data_size, &sq, &cq, &d);
 	if (ftruncate(r->v.fd, 0) < 0 || ftruncate(r->v.fd, (off_t)r->v.map_len) < 0) {

@@ -25,7 +25,8 @@ P=$CL_BIN/tests/probe_coord
 "$IDUNNO_ROOT/bench/mkdataset" --count 24 --seed 7 --out "$W/img" >/dev/null 2>"$W/mk.err" ||
   { echo "skip: bench/mkdataset: $(cat "$W/mk.err")"; exit 77; }
 
-CL_ENGINE=1 cl_start 4
+CL_ENGINE=1 # every node, restarts too, runs an engine
+cl_start 4
 cl_wait_converged 4 20 && ok "4 agents with engines joined" || bad "no convergence"
 members=$(for i in 1 2 3 4; do printf '%s,' "$(cl_addr "$i")"; done)
 members=${members%,}
@@ -107,8 +108,10 @@ wait "$probe" && check_answers "$W/stop.out" resnet18 "$W/r18.st" 64 &&
   bad "engine stop: $(tail -3 "$W/stop.out") hangs=$(stat2 engine_hangs)"
 
 # --- refusals ---
-out=$(coord 3 stale r18 d24)
-[[ $out == *"refuse 1 -5001 stale epoch 2"* ]] && ok "a lower epoch is refused: ${out##*refuse }" || bad "stale: $out"
+out=$(coord 8 stale r18 d24)
+[[ $out == *"refuse 1 -5001 stale epoch 7: this worker has seen 8"* ]] && ok "a DISPATCH from a lower epoch is refused: ${out##*refuse }" || bad "stale: $out"
+out=$(coord 3 run r18 d24 1 1)
+[[ $out == *"welcome -5001 8 "* ]] && ok "a HELLO from a lower epoch is refused (welcome -5001, epoch 8)" || bad "stale hello: $out"
 out=$(coord 9 one nosuch 1 d24 0)
 [[ $out == *"refuse"*"model nosuch"*"not in SDFS"* ]] && ok "unknown model: ${out##*refuse }" || bad "unknown model: $out"
 out=$(coord 9 run r18 nods 1 1)
@@ -137,7 +140,11 @@ out=$(coord 11 run bad d24 4 4)
   bad "truncated weights: $out"
 
 # --- the worker's agent killed and restarted: its cache is reused ---
+old=$(engine_pid)
 cl_kill 2
+for _ in $(seq 50); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$old" 2>/dev/null && bad "the engine of a killed agent is still running" ||
+  ok "the engine of a killed agent exits by itself"
 cl_start_node 2 1
 for _ in $(seq 50); do [[ $(stat2 engine_state 2>/dev/null) == running ]] && break; sleep 0.2; done
 ls "$CL_DIR/node2/cache" | grep -q '\.part$' && bad "a .part file survived the restart"
@@ -156,6 +163,19 @@ coord 13 run r18 d24 24 8 >"$W/bad.out" 2>&1 && check_answers "$W/bad.out" resne
   [[ $(stat2 cache_bad) -ge 1 && $(stat2 cache_bytes_fetched) -gt 0 ]] &&
   ok "a corrupted cached shard was detected and fetched again" ||
   bad "corrupt shard: bad=$(stat2 cache_bad) fetched=$(stat2 cache_bytes_fetched): $(tail -2 "$W/bad.out")"
+
+# --- self reports the engine; an engine that dies at start is not restarted in a loop ---
+self=$(cl_agent 2 self --json)
+/usr/bin/python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["engine"] == "running" and d["latency_source"] == "ring" and d["epoch"] >= 13' "$self" &&
+  ok "self --json: $self" || bad "self: $self"
+mkdir -p "$CL_DIR/node5"
+"$CL_BIN/agent" run --bind "$(cl_addr 5)" --join "$(cl_addr 1)" --data-dir "$CL_DIR/node5" \
+  --key-file "$CL_KEY" --engine /bin/false >"$CL_DIR/node5/stdout" 2>&1 &
+CL_PID[5]=$!
+for _ in $(seq 100); do cl_agent 5 self 2>/dev/null | grep -q '^engine crashloop' && break; sleep 0.1; done
+cl_agent 5 self | grep -q '^engine crashloop' && grep -q 'engine crashes at start' "$CL_DIR/node5/agent.log" &&
+  ok "an engine that exits at once is reported (self: crashloop, after $(cl_agent 5 self | awk '$1 == "engine_restarts" {print $2}') tries), not restarted in a loop" ||
+  bad "crash loop: $(cl_agent 5 self 2>&1 | tr '\n' ' ')"
 
 ((fails == 0)) || { echo "$fails check(s) failed"; exit 1; }
 echo "all checks passed"

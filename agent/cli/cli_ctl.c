@@ -122,9 +122,49 @@ int cli_members(struct cli *c)
 	return members(&c->cl, c->json, RPC_MEMBERS);
 }
 
+/* This node: its member line, then what it says of itself ("key value"). */
 int cli_self(struct cli *c)
 {
-	return members(&c->cl, c->json, RPC_SELF);
+	struct rpc_req req = {.cmd = RPC_SELF};
+	struct swim_member m;
+	const char *text;
+	uint8_t *body;
+	size_t len, tl;
+	char err[256], a[32];
+
+	if (rpc_call(&c->cl, c->cl.agent, &req, &body, &len, err, sizeof(err))) {
+		fprintf(stderr, "agent: %s\n", err);
+		return 1;
+	}
+	if (body[0] || rpc_self_decode(body + 1, len - 1, &m, &text, &tl)) {
+		fprintf(stderr, "agent: malformed answer to self\n");
+		free(body);
+		return 1;
+	}
+	wire_addr_str(m.addr, a, sizeof(a));
+	if (c->json)
+		printf("{\"addr\":\"%s\",\"status\":\"%s\",\"incarnation\":%llu", a,
+		       swim_status_names[m.status], (unsigned long long)m.incarnation);
+	else
+		printf("%-22s %-8s %llu\n", a, swim_status_names[m.status],
+		       (unsigned long long)m.incarnation);
+	for (const char *p = text, *end = text + tl; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p)), *sp;
+		size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		sp = memchr(p, ' ', ll);
+		if (sp && c->json) /* values are words or numbers: numbers stay numbers */
+			printf(strspn(sp + 1, "0123456789") == ll - (size_t)(sp + 1 - p)
+				       ? ",\"%.*s\":%.*s"
+				       : ",\"%.*s\":\"%.*s\"",
+			       (int)(sp - p), p, (int)(ll - (size_t)(sp + 1 - p)), sp + 1);
+		else if (sp)
+			printf("%.*s\n", (int)ll, p);
+		p += ll + 1;
+	}
+	if (c->json)
+		printf("}\n");
+	free(body);
+	return 0;
 }
 
 int cli_leave(struct cli *c)

@@ -169,6 +169,13 @@ static size_t all_stats(void *arg, char *buf, size_t cap)
 	return loop_stats(a->loop, buf, cap);
 }
 
+static size_t describe(void *arg, char *buf, size_t cap)
+{
+	struct agent *a = arg;
+
+	return a->worker ? worker_describe(a->worker, buf, cap) : 0;
+}
+
 /* ---- membership's events ---- */
 
 static void on_member(void *arg, const struct swim_member *m, enum swim_status old)
@@ -317,6 +324,7 @@ static int start_modules(struct agent *a, char *err, size_t errlen)
 			       .exe = a->exe,
 			       .leave = leave,
 			       .stats = all_stats,
+			       .describe = describe,
 			       .arg = a};
 	struct sdfs_env senv = {.key = &o->key,
 				.self = a->self,

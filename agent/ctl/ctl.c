@@ -82,18 +82,32 @@ static void respond_text(struct ctl *t, struct conn *c, uint8_t status, const ch
 
 /* ---- the commands ---- */
 
+static void cmd_self(struct ctl *t, struct conn *c, const struct rpc_req *req)
+{
+	char text[2048] = "";
+	uint8_t body[2200];
+	int len;
+
+	(void)req;
+	if (t->env.describe)
+		t->env.describe(t->env.arg, text, sizeof(text));
+	len = rpc_self_encode(swim_self(t->env.swim), text, body, sizeof(body));
+	if (len < 0)
+		respond_text(t, c, EMSGSIZE, "description too large");
+	else
+		respond(t, c, body, (size_t)len);
+}
+
 static void cmd_members(struct ctl *t, struct conn *c, const struct rpc_req *req)
 {
-	int n = req->cmd == RPC_SELF ? 1 : swim_members(t->env.swim, NULL, 0);
+	int n = swim_members(t->env.swim, NULL, 0);
 	struct swim_member *m = xcalloc((size_t)n + 1, sizeof(*m));
 	size_t cap = 3 + ((size_t)n + 1) * 15;
 	uint8_t *body = xmalloc(cap);
 	int len;
 
-	if (req->cmd == RPC_SELF)
-		m[0] = *swim_self(t->env.swim);
-	else
-		n = swim_members(t->env.swim, m, n);
+	(void)req;
+	n = swim_members(t->env.swim, m, n);
 	len = rpc_members_encode(0, m, n, body, cap);
 	if (len < 0)
 		respond_text(t, c, EMSGSIZE, "member list too large");
@@ -270,7 +284,7 @@ static const struct {
 	uint8_t cmd;
 	cmd_fn fn;
 } commands[] = {
-	{RPC_MEMBERS, cmd_members}, {RPC_SELF, cmd_members}, {RPC_LEAVE, cmd_leave},
+	{RPC_MEMBERS, cmd_members}, {RPC_SELF, cmd_self},   {RPC_LEAVE, cmd_leave},
 	{RPC_GREP, cmd_grep},	    {RPC_STATS, cmd_stats},
 };
 

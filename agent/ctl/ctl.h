@@ -28,6 +28,8 @@ struct ctl_env {
 	void (*leave)(void *arg, const char *why);
 	/* Every module's counters, "name value" lines. */
 	size_t (*stats)(void *arg, char *buf, size_t cap);
+	/* This node's description for `self`: "key value" lines. */
+	size_t (*describe)(void *arg, char *buf, size_t cap);
 	void *arg;
 };
 

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "util.h"
+
 int rpc_req_encode(const struct rpc_req *r, uint8_t *buf, size_t cap)
 {
 	struct wire_buf b = {buf, 0, cap, 0};
@@ -65,4 +67,32 @@ int rpc_members_decode(const uint8_t *p, size_t len, struct swim_member *m, int 
 			m[i] = x;
 	}
 	return rd.err || rd.off != len ? -EINVAL : n;
+}
+
+int rpc_self_encode(const struct swim_member *m, const char *text, uint8_t *buf, size_t cap)
+{
+	int n = rpc_members_encode(0, m, 1, buf, cap);
+	size_t tl = strlen(text);
+	struct wire_buf b = {buf, n < 0 ? 0 : (size_t)n, cap, n < 0};
+
+	wire_put_u16(&b, (uint16_t)MIN(tl, 65535));
+	wire_put_bytes(&b, text, MIN(tl, 65535));
+	return b.err ? -EMSGSIZE : (int)b.len;
+}
+
+int rpc_self_decode(const uint8_t *p, size_t len, struct swim_member *m, const char **text,
+		    size_t *textlen)
+{
+	struct wire_rd rd = {p, len, 0, 0};
+	size_t tl;
+
+	if (wire_get_u16(&rd) != 1)
+		return -EINVAL;
+	m->addr = wire_get_addr(&rd);
+	m->status = (enum swim_status)wire_get_u8(&rd);
+	m->incarnation = wire_get_u64(&rd);
+	tl = wire_get_u16(&rd);
+	*text = (const char *)wire_get_bytes(&rd, tl);
+	*textlen = tl;
+	return rd.err || rd.off != len || m->status >= SWIM_STATUS_MAX ? -EINVAL : 0;
 }

@@ -5,7 +5,9 @@
  *
  *   request:  u8 command, u8 flags, u16 length, argument bytes
  *   response: u8 status (0 ok, else an errno value), then the body:
- *     MEMBERS, SELF: u16 n, n x (addr, u8 status, u64 incarnation)
+ *     MEMBERS:       u16 n, n x (addr, u8 status, u64 incarnation)
+ *     SELF:          the same with n = 1, then u16 length and "key value\n"
+ *                    lines about this node (its engine, latency source...)
  *     GREP:          u64 matches, then the matching lines (text)
  *     STATS, errors: text
  */
@@ -34,5 +36,9 @@ int rpc_members_encode(uint8_t status, const struct swim_member *m, int n, uint8
 		       size_t cap);
 /* Decodes up to max members; returns how many there are, or -EINVAL. */
 int rpc_members_decode(const uint8_t *p, size_t len, struct swim_member *m, int max);
+/* SELF: this member and its description (text, not NUL-terminated). */
+int rpc_self_encode(const struct swim_member *m, const char *text, uint8_t *buf, size_t cap);
+int rpc_self_decode(const uint8_t *p, size_t len, struct swim_member *m, const char **text,
+		    size_t *textlen);
 
 #endif

@@ -320,6 +320,13 @@ int engine_sup_submit(struct engine_sup *e, struct ring_sqe *sqe, const void *in
 	return ring_submit(e->ring, sqe);
 }
 
+size_t engine_sup_describe(const struct engine_sup *e, char *buf, size_t cap)
+{
+	return (size_t)snprintf(buf, cap, "engine %s\nengine_restarts %llu\nengine_last_exit %s\n",
+				engine_state_names[e->state], (unsigned long long)e->n_crashes,
+				e->last_exit[0] ? e->last_exit : "none");
+}
+
 uint32_t engine_sup_inflight(const struct engine_sup *e)
 {
 	return e->ring ? ring_inflight(e->ring) : 0;

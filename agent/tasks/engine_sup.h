@@ -65,6 +65,8 @@ struct ring *engine_sup_ring(struct engine_sup *e);
  */
 int engine_sup_submit(struct engine_sup *e, struct ring_sqe *sqe, const void *in, size_t in_len,
 		      uint64_t expected_ms);
+/* "engine STATE", its restarts and its last exit, as "key value" lines. */
+size_t engine_sup_describe(const struct engine_sup *e, char *buf, size_t cap);
 /* Entries submitted and not completed. */
 uint32_t engine_sup_inflight(const struct engine_sup *e);
 

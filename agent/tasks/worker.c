@@ -335,9 +335,13 @@ static void serve(void *arg, struct conn *c, const struct wire_hdr *h, const uin
 
 size_t worker_describe(const struct worker *w, char *buf, size_t cap)
 {
-	return (size_t)snprintf(buf, cap, "engine %s\nlatency_source %s\nepoch %llu\n",
-				engine_state_names[engine_sup_state(w->engine)],
-				task_lat_src_names[TASK_LAT_RING], (unsigned long long)w->epoch);
+	size_t off = engine_sup_describe(w->engine, buf, cap);
+
+	if (off < cap)
+		off += (size_t)snprintf(buf + off, cap - off, "latency_source %s\nepoch %llu\n",
+					task_lat_src_names[TASK_LAT_RING],
+					(unsigned long long)w->epoch);
+	return MIN(off, cap);
 }
 
 static size_t stats(void *m, char *buf, size_t cap)
