@@ -20,7 +20,7 @@ struct agent_opts {
 	const char *data_dir;
 	struct wire_key key;
 	struct swim_config swim;
-	int replicas; /* SDFS replication factor */
+	int replicas;	    /* SDFS replication factor */
 	const char *engine; /* the engine binary (default: beside this one) */
 	int no_engine;	    /* run no engine: store and coordinate only */
 	int engine_threads; /* its compute threads (default 1) */
