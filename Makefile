@@ -128,10 +128,17 @@ $(BINDIR)/engine: $(OUT)/engine/main.o $(NET_OBJ)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(NET_LIBS)
 
-$(BINDIR)/agent: $(OUT)/agent/cli/main.o $(AGENT_LIB_OBJ) $(COMMON_OBJ)
+# With BPF, the worker reads the probes' pinned histograms (tasks/lat_src.c).
+AGENT_BPF_OBJ  := $(if $(BPF_OK),$(OUT)/bpf/latency.o)
+AGENT_BPF_LIBS := $(if $(BPF_OK),$(BPF_LIBS))
+ifneq ($(BPF_OK),)
+$(OUT)/agent/tasks/lat_src.o: CFLAGS += -DIDUNNO_BPF
+endif
+
+$(BINDIR)/agent: $(OUT)/agent/cli/main.o $(AGENT_LIB_OBJ) $(AGENT_BPF_OBJ) $(COMMON_OBJ)
 	$(call say,LD,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(AGENT_LIBS) $(JPEG_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(AGENT_LIBS) $(JPEG_LIBS) $(AGENT_BPF_LIBS) $(LDLIBS)
 
 $(BENCH_PROGS): $(BINDIR)/%: $(OUT)/bench/%.o $(NET_OBJ)
 	$(call say,LD,$@)
@@ -163,8 +170,8 @@ LIBS_test_conn       := $(AGENT_LIBS) $(LDLIBS)
 LINK_test_task_wire  := $(OUT)/agent/tasks/task_wire.o $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_sched      := $(OUT)/agent/tasks/sched.o $(COMMON_OBJ)
 LINK_test_dataset    := $(OUT)/agent/tasks/dataset.o $(STORE_OBJ) $(WIRE_OBJ) $(COMMON_OBJ)
-test_link = $(or $(LINK_$(1)),$(AGENT_LIB_OBJ) $(NET_OBJ))
-test_libs = $(or $(LIBS_$(1)),$(if $(LINK_$(1)),$(SODIUM_LIBS) $(LDLIBS),$(AGENT_LIBS) $(NET_LIBS)))
+test_link = $(or $(LINK_$(1)),$(AGENT_LIB_OBJ) $(AGENT_BPF_OBJ) $(NET_OBJ))
+test_libs = $(or $(LIBS_$(1)),$(if $(LINK_$(1)),$(SODIUM_LIBS) $(LDLIBS),$(AGENT_LIBS) $(AGENT_BPF_LIBS) $(NET_LIBS)))
 
 .SECONDEXPANSION:
 $(BINDIR)/tests/%: $(OUT)/tests/%.o $$(call test_link,$$*)

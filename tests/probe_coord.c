@@ -13,7 +13,8 @@
  *
  * MEMBERS (a,b,...) are the agents the SDFS look-ups ask.  Prints one line
  * per event: "welcome STATUS EPOCH SLOTS ENGINE_OK", "answer ID STATUS
- * SERVICE_NS WAIT_NS C0 P0 ... C4 P4", "refuse BATCH ERROR REASON", and at
+ * SERVICE_NS WAIT_NS C0 P0 ... C4 P4" (after "result BATCH LATENCY-SOURCE"),
+ * "refuse BATCH ERROR REASON", and at
  * the end "done BATCHES QUERIES SECONDS"; exits 0 when every query was
  * answered exactly once (run), 1 otherwise.
  */
@@ -132,6 +133,8 @@ static void on_frame(const uint8_t *p, size_t len)
 			fill();
 	} else if (len && p[0] == TASK_RESULT && task_result_decode(p, len, &r) == 0) {
 		inflight--;
+		printf("result %llu %s\n", (unsigned long long)r.batch,
+		       task_lat_src_names[r.lat_src]);
 		for (int i = 0; i < r.n; i++) {
 			const struct task_answer *a = &r.a[i];
 			printf("answer %llu %d %llu %llu", (unsigned long long)a->id, a->status,

@@ -327,6 +327,11 @@ size_t engine_sup_describe(const struct engine_sup *e, char *buf, size_t cap)
 				e->last_exit[0] ? e->last_exit : "none");
 }
 
+int engine_sup_pid(const struct engine_sup *e)
+{
+	return (int)e->pid;
+}
+
 uint32_t engine_sup_inflight(const struct engine_sup *e)
 {
 	return e->ring ? ring_inflight(e->ring) : 0;

@@ -67,6 +67,8 @@ int engine_sup_submit(struct engine_sup *e, struct ring_sqe *sqe, const void *in
 		      uint64_t expected_ms);
 /* "engine STATE", its restarts and its last exit, as "key value" lines. */
 size_t engine_sup_describe(const struct engine_sup *e, char *buf, size_t cap);
+/* The engine's pid (0 when none runs). */
+int engine_sup_pid(const struct engine_sup *e);
 /* Entries submitted and not completed. */
 uint32_t engine_sup_inflight(const struct engine_sup *e);
 

@@ -22,6 +22,7 @@
 #include "tasks/cache.h"
 #include "tasks/engine_sup.h"
 #include "tasks/inputs.h"
+#include "tasks/lat_src.h"
 #include "tasks/task_wire.h"
 #include "util.h"
 
@@ -56,6 +57,7 @@ struct worker {
 	struct cache *cache;
 	struct engine_sup *engine;
 	struct inputs *inputs;
+	struct lat_src *lat;
 	struct conn *stream;
 	uint64_t epoch; /* the highest seen */
 	struct batch b[BATCHES_MAX];
@@ -156,6 +158,7 @@ static void on_done(void *arg, const struct ring_cqe *c, const struct ring_resul
 	struct batch *b = &w->b[(c->query & 0xffffffffu) % BATCHES_MAX];
 	struct task_result *m;
 	uint64_t service = c->end_ns - c->start_ns, wait = c->start_ns - c->enqueue_ns;
+	uint8_t src = TASK_LAT_RING;
 
 	if (b->state != B_RUNNING || b->gen != (uint32_t)(c->query >> 32))
 		return;
@@ -172,11 +175,15 @@ static void on_done(void *arg, const struct ring_cqe *c, const struct ring_resul
 		submit_queued(w);
 		return;
 	}
+	/* the probes' figures where they run, else the ring's timestamps */
+	if (lat_src_batch(w->lat, (uint32_t)engine_sup_pid(w->engine), b->d.job, loop_now_ms(),
+			  &service, &wait) == 0)
+		src = TASK_LAT_BPF;
 	m = xcalloc(1, sizeof(*m));
 	*m = (struct task_result){.epoch = b->d.epoch,
 				  .batch = b->d.batch,
 				  .job = b->d.job,
-				  .lat_src = TASK_LAT_RING,
+				  .lat_src = src,
 				  .n = b->d.n};
 	for (int i = 0; i < b->d.n; i++) {
 		struct task_answer *a = &m->a[i];
@@ -251,7 +258,7 @@ static void welcome(struct worker *w, struct conn *c, const struct task_hello *h
 	struct task_welcome m = {.epoch = MAX(w->epoch, h->epoch),
 				 .slots = (uint16_t)w->env.slots,
 				 .engine_ok = engine_sup_state(w->engine) == ENGINE_RUNNING,
-				 .lat_src = TASK_LAT_RING};
+				 .lat_src = lat_src_bpf(w->lat) ? TASK_LAT_BPF : TASK_LAT_RING};
 	char who[32];
 
 	wire_addr_str(h->coordinator, who, sizeof(who));
@@ -338,9 +345,10 @@ size_t worker_describe(const struct worker *w, char *buf, size_t cap)
 	size_t off = engine_sup_describe(w->engine, buf, cap);
 
 	if (off < cap)
-		off += (size_t)snprintf(buf + off, cap - off, "latency_source %s\nepoch %llu\n",
-					task_lat_src_names[TASK_LAT_RING],
-					(unsigned long long)w->epoch);
+		off += (size_t)snprintf(
+			buf + off, cap - off, "latency_source %s\nepoch %llu\n",
+			task_lat_src_names[lat_src_bpf(w->lat) ? TASK_LAT_BPF : TASK_LAT_RING],
+			(unsigned long long)w->epoch);
 	return MIN(off, cap);
 }
 
@@ -405,6 +413,7 @@ int worker_new(const struct worker_env *env, struct worker **out, char *err, siz
 	if (w->env.slots <= 0)
 		w->env.slots = WORKER_DEFAULT_SLOTS;
 	w->ms_per_image = COLD_MS_IMAGE;
+	w->lat = lat_src_new(getenv("IDUNNO_BPF_PIN_DIR"));
 	snprintf(dir, sizeof(dir), "%s/cache", env->data_dir);
 	snprintf(log_path, sizeof(log_path), "%s/engine.log", env->data_dir);
 	ret = cache_new(&cenv, &w->cache, err, errlen);
@@ -432,6 +441,7 @@ void worker_free(struct worker *w)
 	if (!w)
 		return;
 	inputs_free(w->inputs);
+	lat_src_free(w->lat);
 	engine_sup_free(w->engine);
 	cache_free(w->cache);
 	free(w);
