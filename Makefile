@@ -157,7 +157,8 @@ LINK_test_sdfs_plan  := $(OUT)/agent/sdfs/sdfs_plan.o $(OUT)/agent/sdfs/place.o 
 # (it hands the writes to a real io_uring).
 LINK_test_log        := $(OUT)/agent/core/log.o $(OUT)/agent/core/log_buffer.o $(COMMON_OBJ)
 LIBS_test_log        := $(AGENT_LIBS) $(LDLIBS)
-LINK_test_conn       := $(OUT)/agent/core/loop.o $(OUT)/agent/core/conn.o $(OUT)/agent/core/log.o \
+LINK_test_conn       := $(OUT)/agent/core/loop.o $(OUT)/agent/core/conn.o \
+                        $(OUT)/agent/core/conn_accept.o $(OUT)/agent/core/log.o \
                         $(OUT)/agent/core/log_buffer.o $(WIRE_OBJ) $(COMMON_OBJ)
 LIBS_test_conn       := $(AGENT_LIBS) $(LDLIBS)
 LINK_test_task_wire  := $(OUT)/agent/tasks/task_wire.o $(WIRE_OBJ) $(COMMON_OBJ)
