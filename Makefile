@@ -146,7 +146,8 @@ LINK_test_wire       := $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_err        := $(COMMON_OBJ)
 LINK_test_swim       := $(MEMBERSHIP_OBJ) $(OUT)/agent/sdfs/place.o $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_place      := $(OUT)/agent/sdfs/place.o $(WIRE_OBJ) $(COMMON_OBJ)
-STORE_OBJ            := $(OUT)/agent/sdfs/store.o $(OUT)/agent/sdfs/store_index.o \
+STORE_OBJ            := $(OUT)/agent/sdfs/store.o $(OUT)/agent/sdfs/store_write.o \
+                        $(OUT)/agent/sdfs/store_read.o $(OUT)/agent/sdfs/store_index.o \
                         $(OUT)/agent/sdfs/store_crc.o
 LINK_test_store      := $(STORE_OBJ) $(COMMON_OBJ)
 LINK_test_store_full := $(STORE_OBJ) $(COMMON_OBJ)
