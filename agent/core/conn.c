@@ -84,6 +84,15 @@ static void arm_send(struct conn *c)
 	submit_on(c, sqe, OP_SEND, c->sdeadline);
 }
 
+/* Starts sending q[0] from its start, within timeout_ms. */
+static void send_head(struct conn *c, int timeout_ms)
+{
+	c->sbusy = 1;
+	c->sgot = 0;
+	c->sdeadline = deadline_of(timeout_ms);
+	arm_send(c);
+}
+
 /* ---- slots ---- */
 
 struct conn *conns_slot_get(struct conns *t, int fd)
@@ -104,6 +113,18 @@ static void txq_pop(struct conn *c)
 	c->qn--;
 }
 
+/* Closes c's socket and frees what it owns (the slot stays in use). */
+static void drop(struct conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	while (c->qn)
+		txq_pop(c);
+	free(c->q);
+	free(c->fbuf);
+}
+
 /* Releases c once it is closing and nothing is in flight on it. */
 static void settle(struct conn *c)
 {
@@ -112,13 +133,7 @@ static void settle(struct conn *c)
 
 	if (!c->used || !c->closing || c->pending)
 		return;
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
-	while (c->qn)
-		txq_pop(c);
-	free(c->q);
-	free(c->fbuf);
+	drop(c);
 	c->used = 0;
 	if (fn)
 		fn(arg, c, CONN_EV_CLOSED, 0, 0);
@@ -209,12 +224,8 @@ static int queue(struct conn *c, uint8_t *own, const void *buf, size_t len, int 
 		c->q = xrealloc(c->q, (size_t)c->qcap * sizeof(*c->q));
 	}
 	c->q[c->qn++] = (struct txq){own, buf, len, tag, timeout_ms};
-	if (!c->sbusy) {
-		c->sbusy = 1;
-		c->sgot = 0;
-		c->sdeadline = deadline_of(timeout_ms);
-		arm_send(c);
-	}
+	if (!c->sbusy)
+		send_head(c, timeout_ms);
 	return 0;
 }
 
@@ -360,16 +371,22 @@ static int frame_open(struct conn *c)
 	return 0;
 }
 
+/* A receive's or send's result: a cancelled one timed out (unless c is
+ * closing), 0 bytes is the peer gone. */
+static int io_result(struct conn *c, int res)
+{
+	if (res == -ECANCELED && !c->closing) {
+		c->t->n_timeouts++;
+		return -ETIMEDOUT;
+	}
+	return res == 0 ? -ECONNRESET : res;
+}
+
 static void on_recv(struct conn *c, int res)
 {
 	enum rmode mode = c->rmode;
 
-	if (res == -ECANCELED && !c->closing) {
-		res = -ETIMEDOUT;
-		c->t->n_timeouts++;
-	} else if (res == 0) {
-		res = -ECONNRESET;
-	}
+	res = io_result(c, res);
 	if (res > 0) {
 		c->rgot += (size_t)res;
 		if (mode != R_SOME && c->rgot < c->rlen) {
@@ -397,12 +414,7 @@ static void on_send(struct conn *c, int res)
 	uint64_t tag = e->tag;
 	size_t len = e->len;
 
-	if (res == -ECANCELED && !c->closing) {
-		res = -ETIMEDOUT;
-		c->t->n_timeouts++;
-	} else if (res == 0) {
-		res = -ECONNRESET;
-	}
+	res = io_result(c, res);
 	if (res > 0) {
 		c->sgot += (size_t)res;
 		if (c->sgot < len) {
@@ -412,12 +424,8 @@ static void on_send(struct conn *c, int res)
 	}
 	txq_pop(c);
 	c->sbusy = 0;
-	if (res > 0 && c->qn && !c->closing) { /* the next queued send */
-		c->sbusy = 1;
-		c->sgot = 0;
-		c->sdeadline = deadline_of(c->q[0].timeout_ms);
-		arm_send(c);
-	}
+	if (res > 0 && c->qn && !c->closing) /* the next queued send */
+		send_head(c, c->q[0].timeout_ms);
 	emit(c, CONN_EV_SENT, tag, res > 0 ? (int)len : res);
 }
 
@@ -540,14 +548,8 @@ void conns_free(struct conns *t)
 		return;
 	for (int i = 0; i < t->env.max_conns; i++) {
 		struct conn *c = &t->c[i];
-		if (!c->used)
-			continue;
-		if (c->fd >= 0)
-			close(c->fd);
-		while (c->qn)
-			txq_pop(c);
-		free(c->q);
-		free(c->fbuf);
+		if (c->used)
+			drop(c);
 	}
 	free(t->c);
 	free(t);
