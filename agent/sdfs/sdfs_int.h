@@ -296,6 +296,12 @@ void serve_small(struct sdfs *s, struct xfer *x);
 /* Sends r to `to` and hands the answer to done (may be NULL). 0 or -errno. */
 int call_start(struct sdfs *s, struct wire_addr to, const struct sdfs_req *r, call_fn done,
 	       int tag);
+/* A call's or push's connect finished (res): the request goes down and its
+ * answer is awaited (XS_ASK), or x fails. */
+void call_connected(struct sdfs *s, struct xfer *x, int res);
+/* A call's or push's last answer (status byte first) goes to x->done,
+ * once; then x is finished. */
+void call_answer(struct sdfs *s, struct xfer *x, const uint8_t *body, size_t len);
 
 /* ---- sdfs_repair.c ---- */
 
