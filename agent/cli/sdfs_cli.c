@@ -138,27 +138,36 @@ uint64_t sdfs_cli_newest(const struct holding *hs, int n)
 	return v;
 }
 
+int sdfs_cli_find(struct client *cl, const char *cmd, const char *name, struct holding **hs, int *n,
+		  uint64_t *v)
+{
+	if (sdfs_cli_check_name(cmd, name))
+		return 2;
+	*n = sdfs_cli_gather(cl, name, hs);
+	if (*n < 0)
+		return 1;
+	*v = sdfs_cli_newest(*hs, *n);
+	if (!*v) {
+		fprintf(stderr, "agent %s: %s: no such file\n", cmd, name);
+		free(*hs);
+		return 1;
+	}
+	return 0;
+}
+
 /* ---- delete, ls, store ---- */
 
 int sdfs_delete(struct client *cl, const char *name)
 {
 	struct holding *hs;
 	uint64_t upto;
-	int n, had = 0, failed = 0;
+	int n, had = 0, failed = 0, status;
 
-	if (sdfs_cli_check_name("delete", name))
-		return 2;
-	n = sdfs_cli_gather(cl, name, &hs);
-	if (n < 0)
-		return 1;
 	/* every version up to the newest one now: a put racing with this
 	 * delete and ordered after it survives */
-	upto = sdfs_cli_newest(hs, n);
-	if (!upto) {
-		fprintf(stderr, "agent delete: %s: no such file\n", name);
-		free(hs);
-		return 1;
-	}
+	status = sdfs_cli_find(cl, "delete", name, &hs, &n, &upto);
+	if (status)
+		return status;
 	for (int i = 0; i < n; i++) {
 		struct sdfs_req r = {.cmd = SDFS_DELETE, .version = upto};
 		uint8_t *body;

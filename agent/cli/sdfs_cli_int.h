@@ -41,6 +41,14 @@ int sdfs_cli_stream(struct client *cl, struct wire_addr to, struct sdfs_req *r, 
 int sdfs_cli_gather(struct client *cl, const char *name, struct holding **out);
 /* The newest version any member holds (0: none). */
 uint64_t sdfs_cli_newest(const struct holding *hs, int n);
+/*
+ * Checks name, gathers what every member holds (*hs, the caller frees it;
+ * *n members) and finds the newest version (*v).  Returns 0, or the exit
+ * status (2 a bad name, 1 otherwise: no membership, no such file) with
+ * the reason printed as cmd's, and nothing to free.
+ */
+int sdfs_cli_find(struct client *cl, const char *cmd, const char *name, struct holding **hs, int *n,
+		  uint64_t *v);
 /* Prints a refusal (a status answer) as cmd's, about what. */
 void sdfs_cli_status(const char *cmd, const char *what, const uint8_t *body, size_t len);
 

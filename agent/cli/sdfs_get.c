@@ -142,17 +142,9 @@ int sdfs_get(struct client *cl, const char *name, const char *local)
 	uint64_t v, size = 0;
 	int n, fd, ret;
 
-	if (sdfs_cli_check_name("get", name))
-		return 2;
-	n = sdfs_cli_gather(cl, name, &hs);
-	if (n < 0)
-		return 1;
-	v = sdfs_cli_newest(hs, n);
-	if (!v) {
-		fprintf(stderr, "agent get: %s: no such file\n", name);
-		free(hs);
-		return 1;
-	}
+	ret = sdfs_cli_find(cl, "get", name, &hs, &n, &v);
+	if (ret)
+		return ret;
 	fd = open_out("get", local, tmp, sizeof(tmp));
 	if (fd < 0) {
 		free(hs);
