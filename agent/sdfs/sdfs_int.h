@@ -241,6 +241,10 @@ int stream_recv(struct sdfs *s, struct xfer *x, enum side side, void *buf, size_
 int stream_recv_frame(struct sdfs *s, struct xfer *x, enum side side);
 void stream_frame(const struct xfer *x, enum side side, struct wire_hdr *h, const uint8_t **body,
 		  size_t *len);
+/* The frame received on side as an answer (a response, status byte
+ * first): 0 with its body, or -1 with x failed. */
+int stream_answer(struct sdfs *s, struct xfer *x, enum side side, const uint8_t **body,
+		  size_t *len);
 int stream_send(struct sdfs *s, struct xfer *x, enum side side, const void *buf, size_t len,
 		uint64_t tag);
 /* Seals body as a frame of type (RPC_REQ, RPC_RESP) and queues it. */

@@ -226,7 +226,6 @@ static void push_answer(struct sdfs *s, struct xfer *x, const uint8_t *body, siz
 void source_event(struct sdfs *s, struct xfer *x, enum side side, enum conn_ev ev, uint64_t tag,
 		  int res)
 {
-	struct wire_hdr h;
 	const uint8_t *body;
 	size_t len;
 
@@ -249,10 +248,9 @@ void source_event(struct sdfs *s, struct xfer *x, enum side side, enum conn_ev e
 		}
 		break;
 	case CONN_EV_FRAME:
-		stream_frame(x, side, &h, &body, &len);
-		if (side != DOWN || h.type != WIRE_RPC_RESP || len < 1)
+		if (side != DOWN)
 			xfer_fail(s, x, EPROTO, "refused answer from a peer");
-		else
+		else if (stream_answer(s, x, DOWN, &body, &len) == 0)
 			push_answer(s, x, body, len);
 		break;
 	default:

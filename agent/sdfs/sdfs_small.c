@@ -185,7 +185,6 @@ void call_answer(struct sdfs *s, struct xfer *x, const uint8_t *body, size_t len
 void small_event(struct sdfs *s, struct xfer *x, enum side side, enum conn_ev ev, uint64_t tag,
 		 int res)
 {
-	struct wire_hdr h;
 	const uint8_t *body;
 	size_t len;
 
@@ -212,10 +211,7 @@ void small_event(struct sdfs *s, struct xfer *x, enum side side, enum conn_ev ev
 						 : stream_error(res));
 			break;
 		}
-		stream_frame(x, side, &h, &body, &len);
-		if (h.type != WIRE_RPC_RESP || len < 1)
-			xfer_fail(s, x, EPROTO, "refused answer from a peer");
-		else
+		if (stream_answer(s, x, side, &body, &len) == 0)
 			call_answer(s, x, body, len);
 		break;
 	default:

@@ -305,6 +305,18 @@ void stream_frame(const struct xfer *x, enum side side, struct wire_hdr *h, cons
 	conn_frame(x->c[side], h, body, len);
 }
 
+int stream_answer(struct sdfs *s, struct xfer *x, enum side side, const uint8_t **body, size_t *len)
+{
+	struct wire_hdr h;
+
+	stream_frame(x, side, &h, body, len);
+	if (h.type != WIRE_RPC_RESP || *len < 1) {
+		xfer_fail(s, x, EPROTO, "refused answer from a peer");
+		return -1;
+	}
+	return 0;
+}
+
 int stream_send(struct sdfs *s, struct xfer *x, enum side side, const void *buf, size_t len,
 		uint64_t tag)
 {

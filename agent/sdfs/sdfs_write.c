@@ -406,12 +406,8 @@ void write_event(struct sdfs *s, struct xfer *x, enum side side, enum conn_ev ev
 				chain_skip(s, x);
 		} else if (ev == CONN_EV_CONNECTED) {
 			chain_connected(s, x);
-		} else if (ev == CONN_EV_FRAME) {
-			stream_frame(x, DOWN, &h, &body, &len);
-			if (h.type != WIRE_RPC_RESP || len < 1)
-				xfer_fail(s, x, EPROTO, "refused answer from a peer");
-			else
-				chain_answer(s, x, body, len);
+		} else if (ev == CONN_EV_FRAME && stream_answer(s, x, DOWN, &body, &len) == 0) {
+			chain_answer(s, x, body, len);
 		}
 		return;
 	}
@@ -439,13 +435,12 @@ void write_event(struct sdfs *s, struct xfer *x, enum side side, enum conn_ev ev
 		}
 		break;
 	case CONN_EV_FRAME:
-		stream_frame(x, side, &h, &body, &len);
-		if (side == UP)
+		if (side == UP) {
+			stream_frame(x, UP, &h, &body, &len);
 			commit_in(s, x, &h, body, len);
-		else if (h.type != WIRE_RPC_RESP || len < 1)
-			xfer_fail(s, x, EPROTO, "refused answer from a peer");
-		else
+		} else if (stream_answer(s, x, DOWN, &body, &len) == 0) {
 			down_answer(s, x, body, len);
+		}
 		break;
 	default:
 		break;
