@@ -253,6 +253,9 @@ int stream_send_frame(struct sdfs *s, struct xfer *x, enum side side, uint8_t ty
 int stream_send_status(struct sdfs *s, struct xfer *x, enum side side, int status,
 		       const char *text);
 int stream_send_req(struct sdfs *s, struct xfer *x, const struct sdfs_req *r);
+/* -> COMMIT: COMMIT (for x->req.sid) goes down and its answer is
+ * awaited, or x fails. */
+void stream_commit(struct sdfs *s, struct xfer *x);
 /* A send is queued or in flight on that side. */
 int stream_sending(const struct xfer *x, enum side side);
 /* The tag of control frames (chunks are tagged with their index). */

@@ -205,21 +205,12 @@ int push_start(struct sdfs *s, const char *name, uint64_t version, struct wire_a
 /* The target's answers: ASK -> STREAM, PREPARE -> COMMIT, COMMIT -> DONE. */
 static void push_answer(struct sdfs *s, struct xfer *x, const uint8_t *body, size_t len)
 {
-	uint8_t commit[SDFS_COMMIT_LEN];
-	int n;
-
 	if (body[0] != 0 || x->st == XS_COMMIT) { /* refused, failed, or done */
 		call_answer(s, x, body, len);
 	} else if (x->st == XS_ASK) {
 		xfer_to(x, XS_STREAM);
 	} else if (x->st == XS_PREPARE) {
-		n = sdfs_commit_encode(x->req.sid, commit, sizeof(commit));
-		if (n < 0 || stream_send_frame(s, x, DOWN, WIRE_RPC_REQ, commit, (size_t)n) ||
-		    stream_recv_frame(s, x, DOWN)) {
-			xfer_fail(s, x, EIO, "cannot seal a commit");
-			return;
-		}
-		xfer_to(x, XS_COMMIT);
+		stream_commit(s, x);
 	}
 }
 

@@ -348,6 +348,19 @@ int stream_send_req(struct sdfs *s, struct xfer *x, const struct sdfs_req *r)
 	return n < 0 ? n : stream_send_frame(s, x, DOWN, WIRE_RPC_REQ, body, (size_t)n);
 }
 
+void stream_commit(struct sdfs *s, struct xfer *x)
+{
+	uint8_t body[SDFS_COMMIT_LEN];
+	int n = sdfs_commit_encode(x->req.sid, body, sizeof(body));
+
+	if (n < 0 || stream_send_frame(s, x, DOWN, WIRE_RPC_REQ, body, (size_t)n) ||
+	    stream_recv_frame(s, x, DOWN)) {
+		xfer_fail(s, x, EIO, "cannot seal a commit");
+		return;
+	}
+	xfer_to(x, XS_COMMIT);
+}
+
 int stream_sending(const struct xfer *x, enum side side)
 {
 	return x->c[side] && conn_sending(x->c[side]);

@@ -327,29 +327,6 @@ static void synced_down(struct sdfs *s, struct xfer *x)
 		prepared(s, x);
 }
 
-/* RENAME -> COMMIT (COMMIT goes down, "done" comes back) or -> ACK. */
-static void renamed(struct sdfs *s, struct xfer *x)
-{
-	uint8_t body[SDFS_COMMIT_LEN];
-	int n;
-
-	if (!x->c[DOWN]) {
-		if (stream_send_status(s, x, UP, 0, NULL)) {
-			xfer_fail(s, x, EIO, "cannot seal an answer");
-			return;
-		}
-		xfer_to(x, XS_ACK);
-		return;
-	}
-	n = sdfs_commit_encode(x->req.sid, body, sizeof(body));
-	if (n < 0 || stream_send_frame(s, x, DOWN, WIRE_RPC_REQ, body, (size_t)n) ||
-	    stream_recv_frame(s, x, DOWN)) {
-		xfer_fail(s, x, EIO, "cannot seal a commit");
-		return;
-	}
-	xfer_to(x, XS_COMMIT);
-}
-
 /* COMMIT -> ACK: the rest of the chain committed; the final answer goes up. */
 static void committed(struct sdfs *s, struct xfer *x)
 {
@@ -358,6 +335,16 @@ static void committed(struct sdfs *s, struct xfer *x)
 		return;
 	}
 	xfer_to(x, XS_ACK);
+}
+
+/* RENAME -> COMMIT (COMMIT goes down, "done" comes back) or, at the
+ * chain's tail, -> ACK. */
+static void renamed(struct sdfs *s, struct xfer *x)
+{
+	if (x->c[DOWN])
+		stream_commit(s, x);
+	else
+		committed(s, x);
 }
 
 /* An answer from the successor after CHAIN: "prepared", "done", or a failure. */
