@@ -42,12 +42,8 @@ int conn_route(struct conns *t, uint8_t lo, uint8_t hi, conn_serve_fn fn, void *
 void conns_stop_accepting(struct conns *t)
 {
 	t->accepting = 0;
-	if (t->accept_armed) {
-		struct io_uring_sqe *sqe = loop_sqe(t->loop);
-
-		io_uring_prep_cancel64(sqe, LOOP_UD(t->owner, OP_ACCEPT, 0), 0);
-		io_uring_sqe_set_data64(sqe, LOOP_UD(LOOP_OWNER_SELF, 0, 0));
-	}
+	if (t->accept_armed)
+		loop_cancel(t->loop, LOOP_UD(t->owner, OP_ACCEPT, 0));
 }
 
 /* The first frame of an accepted connection: admit it, route it. */
