@@ -153,7 +153,8 @@ LINK_test_wire       := $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_err        := $(COMMON_OBJ)
 LINK_test_swim       := $(MEMBERSHIP_OBJ) $(OUT)/agent/sdfs/place.o $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_place      := $(OUT)/agent/sdfs/place.o $(WIRE_OBJ) $(COMMON_OBJ)
-STORE_OBJ            := $(OUT)/agent/sdfs/store.o $(OUT)/agent/sdfs/store_index.o \
+STORE_OBJ            := $(OUT)/agent/sdfs/store.o $(OUT)/agent/sdfs/store_write.o \
+                        $(OUT)/agent/sdfs/store_read.o $(OUT)/agent/sdfs/store_index.o \
                         $(OUT)/agent/sdfs/store_crc.o
 LINK_test_store      := $(STORE_OBJ) $(COMMON_OBJ)
 LINK_test_store_full := $(STORE_OBJ) $(COMMON_OBJ)
@@ -164,7 +165,8 @@ LINK_test_sdfs_plan  := $(OUT)/agent/sdfs/sdfs_plan.o $(OUT)/agent/sdfs/place.o 
 # (it hands the writes to a real io_uring).
 LINK_test_log        := $(OUT)/agent/core/log.o $(OUT)/agent/core/log_buffer.o $(COMMON_OBJ)
 LIBS_test_log        := $(AGENT_LIBS) $(LDLIBS)
-LINK_test_conn       := $(OUT)/agent/core/loop.o $(OUT)/agent/core/conn.o $(OUT)/agent/core/log.o \
+LINK_test_conn       := $(OUT)/agent/core/loop.o $(OUT)/agent/core/conn.o \
+                        $(OUT)/agent/core/conn_accept.o $(OUT)/agent/core/log.o \
                         $(OUT)/agent/core/log_buffer.o $(WIRE_OBJ) $(COMMON_OBJ)
 LIBS_test_conn       := $(AGENT_LIBS) $(LDLIBS)
 LINK_test_task_wire  := $(OUT)/agent/tasks/task_wire.o $(WIRE_OBJ) $(COMMON_OBJ)

@@ -3,6 +3,7 @@
  * member's store listing (SDFS_LIST), merged (see sdfs_cli.h).
  */
 #include "cli/sdfs_cli.h"
+#include "cli/sdfs_cli_int.h"
 #include "sdfs/sdfs_wire.h"
 #include "util.h"
 
@@ -59,12 +60,10 @@ int sdfs_list(struct client *cl, const char *prefix, struct sdfs_entry **out)
 		return -1;
 	for (int i = 0; i < n; i++) {
 		struct sdfs_req r = {.cmd = SDFS_LIST};
-		uint8_t req[SDFS_REQ_MAX], *body;
+		uint8_t *body;
 		size_t len;
 		char err[256] = "";
-		int rl = sdfs_req_encode(&r, req, sizeof(req));
-		if (rl < 0 ||
-		    client_call(cl, live[i], req, (size_t)rl, &body, &len, err, sizeof(err))) {
+		if (sdfs_cli_call(cl, live[i], &r, &body, &len, err, sizeof(err))) {
 			fprintf(stderr, "agent: %s (skipped)\n", err);
 			failed++;
 			continue;

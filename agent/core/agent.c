@@ -140,11 +140,8 @@ static void cancel(void *m)
 {
 	struct agent *a = m;
 
-	if (a->sig_armed) {
-		struct io_uring_sqe *sqe = loop_sqe(a->loop);
-		io_uring_prep_cancel64(sqe, LOOP_UD(a->owner, OP_SIGNAL, 0), 0);
-		io_uring_sqe_set_data64(sqe, LOOP_UD(LOOP_OWNER_SELF, 0, 0));
-	}
+	if (a->sig_armed)
+		loop_cancel(a->loop, LOOP_UD(a->owner, OP_SIGNAL, 0));
 }
 
 static int pending(void *m)

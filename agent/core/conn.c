@@ -7,10 +7,12 @@
  * c->pending, and a slot is released only when that count is back to 0
  * after conn_close(), so no completion ever finds its connection gone.
  * A receive or send that returns short is continued from where it
- * stopped, with the time left of the call's deadline.
+ * stopped, with the time left of the call's deadline.  The listener
+ * (accepting, and routing each accepted connection's first frame) is in
+ * conn_accept.c.
  */
 #include "core/conn.h"
-#include "core/log.h"
+#include "core/conn_int.h"
 #include "core/loop.h"
 #include "util.h"
 
@@ -25,63 +27,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum op { OP_ACCEPT = 1, OP_CONNECT, OP_RECV, OP_SEND, OP_TIMEOUT, OP_CANCEL };
-
-enum rmode { R_IDLE, R_EXACT, R_SOME, R_HDR, R_BODY };
-
 const char *const conn_ev_names[CONN_EV_MAX] = {"connected", "recv", "frame", "sent", "closed"};
-
-struct txq {
-	uint8_t *own; /* a sealed frame the connection owns, or NULL */
-	const uint8_t *buf;
-	size_t len;
-	uint64_t tag;
-	int timeout_ms;
-};
-
-struct conn {
-	struct conns *t;
-	int used, fd;
-	int pending; /* operations in flight, linked timeouts included */
-	int closing;
-	conn_fn fn;
-	void *arg, *user;
-	struct wire_addr peer;
-	struct sockaddr_in sa; /* connect's address: read at submission, kept anyway */
-	/* receive */
-	enum rmode rmode;
-	uint8_t *rbuf;
-	size_t rlen, rgot, rmax;
-	uint64_t rtag, rdeadline;
-	uint8_t *fbuf; /* frames: header + payload + tag */
-	size_t fcap;
-	struct wire_hdr fh;
-	const uint8_t *fpayload;
-	/* send queue: q[0] is in flight when sbusy */
-	struct txq *q;
-	int qn, qcap, sbusy;
-	size_t sgot;
-	uint64_t sdeadline;
-};
-
-struct route {
-	uint8_t lo, hi;
-	conn_serve_fn fn;
-	void *arg;
-};
-
-struct conns {
-	struct conns_env env;
-	struct loop *loop;
-	int owner;
-	struct conn *c;
-	int accepting, accept_armed, accept_again;
-	struct route routes[8];
-	int nroutes;
-	uint64_t n_accepted, n_refused, n_connects, n_timeouts, n_unrouted, n_bad_frames;
-};
-
-static void first_frame(void *arg, struct conn *c, enum conn_ev ev, uint64_t tag, int res);
 
 /* ---- submission ---- */
 
@@ -138,18 +84,18 @@ static void arm_send(struct conn *c)
 	submit_on(c, sqe, OP_SEND, c->sdeadline);
 }
 
-static void arm_accept(struct conns *t)
+/* Starts sending q[0] from its start, within timeout_ms. */
+static void send_head(struct conn *c, int timeout_ms)
 {
-	struct io_uring_sqe *sqe = loop_sqe(t->loop);
-
-	io_uring_prep_multishot_accept(sqe, t->env.listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	io_uring_sqe_set_data64(sqe, LOOP_UD(t->owner, OP_ACCEPT, 0));
-	t->accept_armed = 1;
+	c->sbusy = 1;
+	c->sgot = 0;
+	c->sdeadline = deadline_of(timeout_ms);
+	arm_send(c);
 }
 
 /* ---- slots ---- */
 
-static struct conn *slot_get(struct conns *t, int fd)
+struct conn *conns_slot_get(struct conns *t, int fd)
 {
 	for (int i = 0; i < t->env.max_conns; i++)
 		if (!t->c[i].used) {
@@ -167,6 +113,18 @@ static void txq_pop(struct conn *c)
 	c->qn--;
 }
 
+/* Closes c's socket and frees what it owns (the slot stays in use). */
+static void drop(struct conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	while (c->qn)
+		txq_pop(c);
+	free(c->q);
+	free(c->fbuf);
+}
+
 /* Releases c once it is closing and nothing is in flight on it. */
 static void settle(struct conn *c)
 {
@@ -175,13 +133,7 @@ static void settle(struct conn *c)
 
 	if (!c->used || !c->closing || c->pending)
 		return;
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
-	while (c->qn)
-		txq_pop(c);
-	free(c->q);
-	free(c->fbuf);
+	drop(c);
 	c->used = 0;
 	if (fn)
 		fn(arg, c, CONN_EV_CLOSED, 0, 0);
@@ -272,12 +224,8 @@ static int queue(struct conn *c, uint8_t *own, const void *buf, size_t len, int 
 		c->q = xrealloc(c->q, (size_t)c->qcap * sizeof(*c->q));
 	}
 	c->q[c->qn++] = (struct txq){own, buf, len, tag, timeout_ms};
-	if (!c->sbusy) {
-		c->sbusy = 1;
-		c->sgot = 0;
-		c->sdeadline = deadline_of(timeout_ms);
-		arm_send(c);
-	}
+	if (!c->sbusy)
+		send_head(c, timeout_ms);
 	return 0;
 }
 
@@ -316,7 +264,7 @@ int conn_connect(struct conns *t, struct wire_addr to, int timeout_ms, conn_fn f
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	c = slot_get(t, fd);
+	c = conns_slot_get(t, fd);
 	if (!c) {
 		close(fd);
 		t->n_refused++;
@@ -342,7 +290,7 @@ int conn_connect(struct conns *t, struct wire_addr to, int timeout_ms, conn_fn f
 int conn_adopt(struct conns *t, int fd, struct wire_addr peer, conn_fn fn, void *arg,
 	       struct conn **out)
 {
-	struct conn *c = slot_get(t, fd);
+	struct conn *c = conns_slot_get(t, fd);
 
 	if (!c)
 		return -EBUSY;
@@ -377,17 +325,6 @@ void conn_set_user(struct conn *c, void *user)
 void *conn_user(const struct conn *c)
 {
 	return c->user;
-}
-
-int conn_route(struct conns *t, uint8_t lo, uint8_t hi, conn_serve_fn fn, void *arg)
-{
-	for (int i = 0; i < t->nroutes; i++)
-		if (lo <= t->routes[i].hi && t->routes[i].lo <= hi)
-			return -EEXIST;
-	if (t->nroutes == (int)ARRAY_SIZE(t->routes))
-		return -ENOSPC;
-	t->routes[t->nroutes++] = (struct route){lo, hi, fn, arg};
-	return 0;
 }
 
 /* ---- completions ---- */
@@ -434,16 +371,22 @@ static int frame_open(struct conn *c)
 	return 0;
 }
 
+/* A receive's or send's result: a cancelled one timed out (unless c is
+ * closing), 0 bytes is the peer gone. */
+static int io_result(struct conn *c, int res)
+{
+	if (res == -ECANCELED && !c->closing) {
+		c->t->n_timeouts++;
+		return -ETIMEDOUT;
+	}
+	return res == 0 ? -ECONNRESET : res;
+}
+
 static void on_recv(struct conn *c, int res)
 {
 	enum rmode mode = c->rmode;
 
-	if (res == -ECANCELED && !c->closing) {
-		res = -ETIMEDOUT;
-		c->t->n_timeouts++;
-	} else if (res == 0) {
-		res = -ECONNRESET;
-	}
+	res = io_result(c, res);
 	if (res > 0) {
 		c->rgot += (size_t)res;
 		if (mode != R_SOME && c->rgot < c->rlen) {
@@ -471,12 +414,7 @@ static void on_send(struct conn *c, int res)
 	uint64_t tag = e->tag;
 	size_t len = e->len;
 
-	if (res == -ECANCELED && !c->closing) {
-		res = -ETIMEDOUT;
-		c->t->n_timeouts++;
-	} else if (res == 0) {
-		res = -ECONNRESET;
-	}
+	res = io_result(c, res);
 	if (res > 0) {
 		c->sgot += (size_t)res;
 		if (c->sgot < len) {
@@ -486,45 +424,9 @@ static void on_send(struct conn *c, int res)
 	}
 	txq_pop(c);
 	c->sbusy = 0;
-	if (res > 0 && c->qn && !c->closing) { /* the next queued send */
-		c->sbusy = 1;
-		c->sgot = 0;
-		c->sdeadline = deadline_of(c->q[0].timeout_ms);
-		arm_send(c);
-	}
+	if (res > 0 && c->qn && !c->closing) /* the next queued send */
+		send_head(c, c->q[0].timeout_ms);
 	emit(c, CONN_EV_SENT, tag, res > 0 ? (int)len : res);
-}
-
-static void on_accept(struct conns *t, int res, uint32_t flags)
-{
-	if (res >= 0) {
-		struct sockaddr_in sa;
-		socklen_t sl = sizeof(sa);
-		struct conn *c = t->accepting ? slot_get(t, res) : NULL;
-
-		if (!c) { /* back-pressure: at most max_conns at once */
-			close(res);
-			t->n_refused++;
-		} else {
-			t->n_accepted++;
-			if (getpeername(res, (struct sockaddr *)&sa, &sl) == 0)
-				c->peer = (struct wire_addr){ntohl(sa.sin_addr.s_addr),
-							     ntohs(sa.sin_port)};
-			conn_own(c, first_frame, t);
-			/* the whole first frame within one deadline: a trickle of
-			 * bytes does not keep a slot */
-			conn_recv_frame(c, 0, CONN_FIRST_FRAME_MS, 0);
-		}
-	}
-	if (!(flags & IORING_CQE_F_MORE)) {
-		t->accept_armed = 0;
-		/* After an error (out of descriptors, say) accept again on the
-		 * next tick, not at once: no busy loop. */
-		if (res < 0 && res != -ECANCELED)
-			log_msg(LOG_WARN, "accept: %s", strerror(-res));
-		if (t->accepting)
-			t->accept_again = 1;
-	}
 }
 
 static void complete(void *m, unsigned op, uint64_t idx, int res, uint32_t flags)
@@ -533,7 +435,7 @@ static void complete(void *m, unsigned op, uint64_t idx, int res, uint32_t flags
 	struct conn *c;
 
 	if (op == OP_ACCEPT) {
-		on_accept(t, res, flags);
+		conns_accept_done(t, res, flags);
 		return;
 	}
 	if (idx >= (uint64_t)t->env.max_conns)
@@ -558,48 +460,13 @@ static void complete(void *m, unsigned op, uint64_t idx, int res, uint32_t flags
 	settle(c);
 }
 
-/* The first frame of an accepted connection: admit it, route it. */
-static void first_frame(void *arg, struct conn *c, enum conn_ev ev, uint64_t tag, int res)
-{
-	struct conns *t = arg;
-	struct wire_hdr h;
-	const uint8_t *payload;
-	size_t len;
-	enum wire_reject r;
-
-	(void)tag;
-	if (ev == CONN_EV_CLOSED)
-		return;
-	if (ev != CONN_EV_FRAME || res < 0) {
-		conn_close(c);
-		return;
-	}
-	conn_frame(c, &h, &payload, &len);
-	r = t->env.admit ? t->env.admit(t->env.arg, &h) : WIRE_OK;
-	if (r == WIRE_OK && (h.type != WIRE_RPC_REQ || len == 0))
-		r = WIRE_R_TYPE;
-	if (r == WIRE_OK) {
-		for (int i = 0; i < t->nroutes; i++)
-			if (payload[0] >= t->routes[i].lo && payload[0] <= t->routes[i].hi) {
-				conn_own(c, NULL, NULL);
-				t->routes[i].fn(t->routes[i].arg, c, &h, payload, len);
-				return;
-			}
-		t->n_unrouted++;
-		r = WIRE_R_PAYLOAD;
-	}
-	if (t->env.rejected)
-		t->env.rejected(t->env.arg, r);
-	conn_close(c);
-}
-
 static uint64_t tick(void *m, uint64_t now_ms)
 {
 	struct conns *t = m;
 
 	if (t->accept_again && t->accepting && !t->accept_armed) {
 		t->accept_again = 0;
-		arm_accept(t);
+		conns_accept_arm(t);
 	}
 	(void)now_ms;
 	return LOOP_NEVER;
@@ -619,17 +486,6 @@ static size_t stats(void *m, char *buf, size_t cap)
 				(unsigned long long)t->n_connects,
 				(unsigned long long)t->n_timeouts,
 				(unsigned long long)t->n_unrouted, open);
-}
-
-void conns_stop_accepting(struct conns *t)
-{
-	t->accepting = 0;
-	if (t->accept_armed) {
-		struct io_uring_sqe *sqe = loop_sqe(t->loop);
-
-		io_uring_prep_cancel64(sqe, LOOP_UD(t->owner, OP_ACCEPT, 0), 0);
-		io_uring_sqe_set_data64(sqe, LOOP_UD(LOOP_OWNER_SELF, 0, 0));
-	}
 }
 
 static void cancel(void *m)
@@ -680,7 +536,7 @@ int conns_new(struct loop *l, const struct conns_env *env, struct conns **out)
 		t->c[i].fd = -1;
 	if (env->listen_fd >= 0) {
 		t->accepting = 1;
-		arm_accept(t);
+		conns_accept_arm(t);
 	}
 	*out = t;
 	return 0;
@@ -692,14 +548,8 @@ void conns_free(struct conns *t)
 		return;
 	for (int i = 0; i < t->env.max_conns; i++) {
 		struct conn *c = &t->c[i];
-		if (!c->used)
-			continue;
-		if (c->fd >= 0)
-			close(c->fd);
-		while (c->qn)
-			txq_pop(c);
-		free(c->q);
-		free(c->fbuf);
+		if (c->used)
+			drop(c);
 	}
 	free(t->c);
 	free(t);

@@ -85,6 +85,14 @@ void loop_submit(struct loop *l)
 	io_uring_submit(&l->ring);
 }
 
+void loop_cancel(struct loop *l, uint64_t ud)
+{
+	struct io_uring_sqe *sqe = loop_sqe(l);
+
+	io_uring_prep_cancel64(sqe, ud, 0);
+	io_uring_sqe_set_data64(sqe, LOOP_UD(LOOP_OWNER_SELF, 0, 0));
+}
+
 struct io_uring *loop_ring(struct loop *l)
 {
 	return &l->ring;

@@ -15,8 +15,9 @@
  * keep reaping until every module's pending() is 0; only then does
  * loop_run() return and may modules free their buffers.
  *
- * No module touches the io_uring except through loop_sqe() and
- * loop_submit(); no module invents its own user_data layout.
+ * No module touches the io_uring except through loop_sqe(),
+ * loop_submit() and loop_cancel(); no module invents its own user_data
+ * layout.
  */
 #ifndef IDUNNO_LOOP_H
 #define IDUNNO_LOOP_H
@@ -78,6 +79,10 @@ struct io_uring_sqe *loop_sqe(struct loop *l);
 void loop_reserve(struct loop *l, unsigned n);
 /* Submits what is queued now (timespecs are read at submission). */
 void loop_submit(struct loop *l);
+/* Cancels the operation whose user_data is ud (a module's multishot, say):
+ * it completes to its owner with -ECANCELED; the cancellation's own
+ * completion is the loop's. */
+void loop_cancel(struct loop *l, uint64_t ud);
 struct io_uring *loop_ring(struct loop *l);
 
 /* Tells every module that a member changed (membership calls this). */

@@ -179,11 +179,8 @@ static void cancel(void *m)
 
 	u->stopping = 1;
 	flush(u); /* the last word (a leave) goes out */
-	if (u->recv_armed) {
-		struct io_uring_sqe *sqe = loop_sqe(u->env.loop);
-		io_uring_prep_cancel64(sqe, LOOP_UD(u->owner, OP_RECV, 0), 0);
-		io_uring_sqe_set_data64(sqe, LOOP_UD(LOOP_OWNER_SELF, 0, 0));
-	}
+	if (u->recv_armed)
+		loop_cancel(u->env.loop, LOOP_UD(u->owner, OP_RECV, 0));
 }
 
 static int pending(void *m)

@@ -10,9 +10,11 @@
  * then chunk frames read from the source and sealed, then the head's final
  * answer).  Every connection and local file operation in flight counts in
  * o->pending; an operation is released only when that is 0, so no
- * completion finds its buffers gone.
+ * completion finds its buffers gone.  The get's steps are in
+ * sdfs_client_get.c, the put's in sdfs_client_put.c.
  */
 #include "sdfs/sdfs_client.h"
+#include "sdfs/sdfs_client_int.h"
 #include "core/conn.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -28,69 +30,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OPS_MAX	    32
-#define STAT_EXTRA  2 /* members asked beyond the replica count */
-#define HOLDERS_MAX (16 + STAT_EXTRA)
-#define IO_MS	    10000
-#define CONNECT_MS  2000
-#define PUT_TRIES   3
-
-enum op_state { OP_IDLE, OP_STAT, OP_READ, OP_WRITE, OP_DONE, OP_STATE_MAX };
 static const char *const op_state_names[OP_STATE_MAX] = {"idle", "stat", "read", "write", "done"};
 
-enum fop { F_READ = 1, F_WRITE };
-
-struct op;
-
-/* What a connection's events are about: a STAT call (idx >= 0) or the
- * operation's stream (idx < 0). */
-struct link {
-	struct op *o;
-	int idx;
-};
-
-struct holder {
-	struct link link;
-	struct wire_addr who;
-	int ok, n;
-	uint64_t v[64]; /* versions held, newest first */
-	uint64_t deleted;
-};
-
-struct op {
-	enum op_state state;
-	struct sdfs_client *c;
-	int is_put;
-	char name[STORE_NAME_MAX + 1];
-	uint64_t version, size, max, done, chunk;
-	uint32_t crc; /* of the content received so far, in order */
-	int fd;
-	uint8_t *data; /* get: the result buffer; put: the caller's bytes, copied */
-	sdfs_client_fn fn;
-	void *arg;
-	int status, finished, pending;
-	/* OP_STAT */
-	struct holder h[HOLDERS_MAX];
-	int nh, stat_left;
-	/* OP_READ / OP_WRITE */
-	struct link link;
-	struct conn *conn;
-	struct wire_addr order[64];
-	int norder, at, answered;
-	uint8_t sid[SDFS_SID_LEN];
-	uint8_t *frame;
-};
-
-struct sdfs_client {
-	struct sdfs_client_env env;
-	int owner;
-	struct op ops[OPS_MAX];
-	uint64_t n_gets, n_puts, n_failed, bytes_in, bytes_out;
-};
-
 static void conn_event(void *arg, struct conn *conn, enum conn_ev ev, uint64_t tag, int res);
-static void read_next_holder(struct op *o);
-static void write_next_head(struct op *o);
 
 /* ---- the end of an operation ---- */
 
@@ -104,7 +46,7 @@ static void release(struct op *o)
 	o->state = OP_IDLE;
 }
 
-static void finish(struct op *o, int status)
+void op_finish(struct op *o, int status)
 {
 	sdfs_client_fn fn = o->fn;
 	void *arg = o->arg;
@@ -134,7 +76,7 @@ static void finish(struct op *o, int status)
 
 /* ---- local files ---- */
 
-static void file_io(struct op *o, enum fop f, uint8_t *buf, size_t len, uint64_t off)
+void op_file_io(struct op *o, enum fop f, uint8_t *buf, size_t len, uint64_t off)
 {
 	struct io_uring_sqe *sqe = loop_sqe(o->c->env.loop);
 
@@ -161,7 +103,7 @@ static int send_req(struct op *o, struct conn *conn, struct sdfs_req *r)
 	return n ? n : conn_recv_frame(conn, 0, IO_MS, 0);
 }
 
-static int open_to(struct op *o, struct wire_addr to, struct link *l, struct conn **out)
+int op_connect(struct op *o, struct wire_addr to, struct link *l, struct conn **out)
 {
 	int ret = conn_connect(o->c->env.conns, to, CONNECT_MS, conn_event, o->c, out);
 
@@ -170,206 +112,6 @@ static int open_to(struct op *o, struct wire_addr to, struct link *l, struct con
 		o->pending++;
 	}
 	return ret;
-}
-
-/* ---- get: which version, who holds it ---- */
-
-static void stat_answer(struct holder *h, const uint8_t *body, size_t len)
-{
-	struct sdfs_stat *st = xmalloc(sizeof(*st));
-
-	if (sdfs_stat_decode(body, len, st) == 0) {
-		h->n = MIN(st->n, (int)ARRAY_SIZE(h->v));
-		memcpy(h->v, st->v, (size_t)h->n * sizeof(h->v[0]));
-		h->deleted = st->deleted;
-		h->ok = 1;
-	}
-	free(st);
-}
-
-static int holds(const struct holder *h, uint64_t v)
-{
-	for (int i = 0; h->ok && i < h->n; i++)
-		if (h->v[i] == v)
-			return 1;
-	return 0;
-}
-
-/* Every STAT call ended: pick the version and its holders, in rank order. */
-static void stat_done(struct op *o)
-{
-	uint64_t deleted = 0, newest = 0;
-	int answered = 0;
-
-	for (int i = 0; i < o->nh; i++)
-		if (o->h[i].ok) {
-			answered++;
-			deleted = MAX(deleted, o->h[i].deleted);
-		}
-	for (int i = 0; i < o->nh; i++)
-		for (int j = 0; o->h[i].ok && j < o->h[i].n; j++)
-			if (o->h[i].v[j] > deleted)
-				newest = MAX(newest, o->h[i].v[j]);
-	if (!answered) {
-		finish(o, -EIO);
-		return;
-	}
-	if (!o->version)
-		o->version = newest;
-	if (!o->version || o->version <= deleted) {
-		finish(o, -ENOENT);
-		return;
-	}
-	o->norder = 0;
-	for (int i = 0; i < o->nh; i++) /* o->h is in rank order already */
-		if (holds(&o->h[i], o->version))
-			o->order[o->norder++] = o->h[i].who;
-	if (!o->norder) {
-		finish(o, -ENOENT);
-		return;
-	}
-	o->state = OP_READ;
-	o->at = -1;
-	read_next_holder(o);
-}
-
-/* ---- get: the stream ---- */
-
-static void read_next_holder(struct op *o)
-{
-	o->conn = NULL;
-	o->answered = 0;
-	while (++o->at < o->norder)
-		if (open_to(o, o->order[o->at], &o->link, &o->conn) == 0)
-			return;
-	finish(o, o->status ? o->status : -EIO);
-}
-
-static void read_chunk(struct op *o)
-{
-	if (o->chunk == chunk_count(o->size)) {
-		finish(o, 0);
-		return;
-	}
-	if (conn_recv(o->conn, o->frame, chunk_frame_len(o->size, o->chunk), IO_MS, 0))
-		conn_close(o->conn);
-}
-
-static void read_answer(struct op *o, const uint8_t *body, size_t len)
-{
-	uint64_t version, size;
-	const char *text;
-	size_t tlen;
-	int status;
-
-	if (sdfs_status_decode(body, len, &status, &text, &tlen) || status) {
-		o->status = len ? -status : -EPROTO;
-		conn_close(o->conn);
-		return;
-	}
-	if (sdfs_read_ans_decode(body, len, &version, &size) || (o->chunk > 0 && size != o->size)) {
-		o->status = -EPROTO;
-		conn_close(o->conn);
-		return;
-	}
-	if (o->max && size > o->max) {
-		finish(o, -EFBIG);
-		return;
-	}
-	o->size = size;
-	if (o->fd < 0 && !o->data)
-		o->data = xmalloc(size ? size : 1);
-	if (!o->frame)
-		o->frame = xmalloc(CHUNK_FRAME_MAX);
-	o->answered = 1;
-	read_chunk(o);
-}
-
-static void read_got_chunk(struct op *o, int res)
-{
-	uint32_t dl, crc;
-
-	if (res < 0 || chunk_open(o->c->env.key, o->sid, (uint32_t)o->chunk, o->frame, (size_t)res,
-				  &dl, &crc)) {
-		o->status = res < 0 ? res : -EBADMSG;
-		conn_close(o->conn);
-		return;
-	}
-	o->c->bytes_in += dl;
-	o->crc = store_crc32c(o->crc, o->frame + CHUNK_HDR, dl);
-	if (o->fd >= 0) {
-		file_io(o, F_WRITE, o->frame + CHUNK_HDR, dl, o->chunk * STORE_CHUNK);
-		return; /* the next chunk once it is written */
-	}
-	memcpy(o->data + o->chunk * STORE_CHUNK, o->frame + CHUNK_HDR, dl);
-	o->chunk++;
-	read_chunk(o);
-}
-
-/* ---- put ---- */
-
-static void write_next_head(struct op *o)
-{
-	o->conn = NULL;
-	o->answered = 0;
-	while (++o->at < MIN(o->norder, PUT_TRIES))
-		if (open_to(o, o->order[o->at], &o->link, &o->conn) == 0)
-			return;
-	finish(o, o->status ? o->status : -EIO);
-}
-
-static void write_chunk(struct op *o)
-{
-	uint32_t len;
-
-	if (o->chunk == chunk_count(o->size))
-		return; /* every chunk is out: the head's final answer is awaited */
-	len = (uint32_t)MIN((uint64_t)STORE_CHUNK, o->size - o->chunk * STORE_CHUNK);
-	if (o->data) {
-		memcpy(o->frame + CHUNK_HDR, o->data + o->chunk * STORE_CHUNK, len);
-		chunk_seal(o->c->env.key, o->sid, (uint32_t)o->chunk, o->frame, len,
-			   store_crc32c(0, o->frame + CHUNK_HDR, len));
-		if (conn_send(o->conn, o->frame, CHUNK_HDR + len + CHUNK_TAG, IO_MS, 1))
-			conn_close(o->conn);
-	} else {
-		file_io(o, F_READ, o->frame + CHUNK_HDR, len, o->chunk * STORE_CHUNK);
-	}
-}
-
-static void write_answer(struct op *o, const uint8_t *body, size_t len)
-{
-	struct sdfs_ready r;
-	const char *text;
-	size_t tlen;
-	int status;
-
-	if (sdfs_status_decode(body, len, &status, &text, &tlen) || status) {
-		o->status = len ? -status : -EPROTO;
-		/* refused before any data moved: the next candidate may take it */
-		if (!o->answered && status != EINVAL) {
-			conn_close(o->conn);
-			return;
-		}
-		finish(o, o->status);
-		return;
-	}
-	if (o->answered) { /* the final answer: every replica has it */
-		finish(o, o->chunk == chunk_count(o->size) ? 0 : -EPROTO);
-		return;
-	}
-	if (sdfs_ready_decode(body, len, &r)) {
-		finish(o, -EPROTO);
-		return;
-	}
-	o->version = r.version;
-	o->answered = 1;
-	o->at = PUT_TRIES; /* data moves now: a failure is not retried elsewhere */
-	if (conn_recv_frame(o->conn, 0, 0, 0)) { /* the final (or an early) answer */
-		conn_close(o->conn);
-		return;
-	}
-	o->frame = xmalloc(CHUNK_FRAME_MAX);
-	write_chunk(o);
 }
 
 /* ---- events ---- */
@@ -387,9 +129,9 @@ static void conn_event(void *arg, struct conn *conn, enum conn_ev ev, uint64_t t
 	if (ev == CONN_EV_CLOSED) {
 		o->pending--;
 		if (l->idx >= 0 && --o->stat_left == 0 && !o->finished)
-			stat_done(o);
+			get_stat_done(o);
 		else if (l->idx < 0 && conn == o->conn && !o->finished)
-			o->is_put ? write_next_head(o) : read_next_holder(o);
+			o->is_put ? put_next_head(o) : get_next_holder(o);
 		release(o);
 		return;
 	}
@@ -416,22 +158,22 @@ static void conn_event(void *arg, struct conn *conn, enum conn_ev ev, uint64_t t
 		if (h.type != WIRE_RPC_RESP) {
 			conn_close(conn);
 		} else if (l->idx >= 0) {
-			stat_answer(&o->h[l->idx], body, len);
+			get_stat_answer(&o->h[l->idx], body, len);
 			conn_close(conn);
 		} else if (o->is_put) {
-			write_answer(o, body, len);
+			put_answer(o, body, len);
 		} else {
-			read_answer(o, body, len);
+			get_answer(o, body, len);
 		}
 		break;
 	case CONN_EV_RECV:
-		read_got_chunk(o, res);
+		get_got_chunk(o, res);
 		break;
 	case CONN_EV_SENT:
 		if (tag == 1) { /* a chunk went out */
 			o->c->bytes_out += (uint64_t)res - CHUNK_HDR - CHUNK_TAG;
 			o->chunk++;
-			write_chunk(o);
+			put_chunk(o);
 		}
 		break;
 	default:
@@ -453,12 +195,12 @@ static void complete(void *m, unsigned f, uint64_t idx, int res, uint32_t flags)
 	}
 	want = (uint32_t)MIN((uint64_t)STORE_CHUNK, o->size - o->chunk * STORE_CHUNK);
 	if (res != (int)want) { /* a local disk error ends the operation */
-		finish(o, res < 0 ? res : -EIO);
+		op_finish(o, res < 0 ? res : -EIO);
 		return;
 	}
 	if (f == F_WRITE) {
 		o->chunk++;
-		read_chunk(o);
+		get_chunk(o);
 	} else {
 		chunk_seal(c->env.key, o->sid, (uint32_t)o->chunk, o->frame, want,
 			   store_crc32c(0, o->frame + CHUNK_HDR, want));
@@ -469,8 +211,7 @@ static void complete(void *m, unsigned f, uint64_t idx, int res, uint32_t flags)
 
 /* ---- starting ---- */
 
-static struct op *op_new(struct sdfs_client *c, const char *name, int fd, sdfs_client_fn fn,
-			 void *arg)
+struct op *op_new(struct sdfs_client *c, const char *name, int fd, sdfs_client_fn fn, void *arg)
 {
 	for (int i = 0; i < OPS_MAX; i++)
 		if (c->ops[i].state == OP_IDLE) {
@@ -488,69 +229,12 @@ static struct op *op_new(struct sdfs_client *c, const char *name, int fd, sdfs_c
 }
 
 /* The file's ranked live members, at most max. */
-static int ranked(struct op *o, struct wire_addr *out, int max)
+int op_ranked(struct op *o, struct wire_addr *out, int max)
 {
 	struct wire_addr live[1024];
 	int n = o->c->env.live(o->c->env.arg, live, (int)ARRAY_SIZE(live));
 
 	return n > 0 ? place_replicas(o->name, live, n, max, out) : 0;
-}
-
-int sdfs_client_get(struct sdfs_client *c, const char *name, uint64_t version, int fd, uint64_t max,
-		    sdfs_client_fn fn, void *arg)
-{
-	struct wire_addr who[HOLDERS_MAX];
-	struct op *o;
-	int n;
-
-	if (store_name_check(name, NULL, 0))
-		return -EINVAL;
-	o = op_new(c, name, fd, fn, arg);
-	if (!o)
-		return -EBUSY;
-	o->version = version;
-	o->max = max;
-	o->state = OP_STAT;
-	n = ranked(o, who, MIN(c->env.replicas + STAT_EXTRA, HOLDERS_MAX));
-	c->n_gets++;
-	for (int i = 0; i < n; i++) {
-		o->h[i].who = who[i];
-		o->h[i].link = (struct link){o, i};
-	}
-	o->nh = n;
-	o->stat_left = n;
-	for (int i = 0; i < n; i++) {
-		struct conn *conn;
-		if (open_to(o, who[i], &o->h[i].link, &conn))
-			o->stat_left--;
-	}
-	if (o->stat_left == 0)
-		stat_done(o); /* nobody to ask: fails at once, through the callback */
-	return 0;
-}
-
-int sdfs_client_put(struct sdfs_client *c, const char *name, const void *data, int fd, uint64_t len,
-		    sdfs_client_fn fn, void *arg)
-{
-	struct op *o;
-
-	if (store_name_check(name, NULL, 0))
-		return -EINVAL;
-	o = op_new(c, name, data ? -1 : fd, fn, arg);
-	if (!o)
-		return -EBUSY;
-	o->is_put = 1;
-	o->size = len;
-	if (data) {
-		o->data = xmalloc(len ? len : 1);
-		memcpy(o->data, data, len);
-	}
-	o->state = OP_WRITE;
-	o->norder = ranked(o, o->order, (int)ARRAY_SIZE(o->order));
-	o->at = -1;
-	c->n_puts++;
-	write_next_head(o);
-	return 0;
 }
 
 /* ---- the module ---- */
@@ -577,7 +261,7 @@ static void cancel(void *m)
 
 	for (int i = 0; i < OPS_MAX; i++)
 		if (c->ops[i].state != OP_IDLE && !c->ops[i].finished)
-			finish(&c->ops[i], -ECANCELED);
+			op_finish(&c->ops[i], -ECANCELED);
 }
 
 static int pending(void *m)

@@ -241,6 +241,10 @@ int stream_recv(struct sdfs *s, struct xfer *x, enum side side, void *buf, size_
 int stream_recv_frame(struct sdfs *s, struct xfer *x, enum side side);
 void stream_frame(const struct xfer *x, enum side side, struct wire_hdr *h, const uint8_t **body,
 		  size_t *len);
+/* The frame received on side as an answer (a response, status byte
+ * first): 0 with its body, or -1 with x failed. */
+int stream_answer(struct sdfs *s, struct xfer *x, enum side side, const uint8_t **body,
+		  size_t *len);
 int stream_send(struct sdfs *s, struct xfer *x, enum side side, const void *buf, size_t len,
 		uint64_t tag);
 /* Seals body as a frame of type (RPC_REQ, RPC_RESP) and queues it. */
@@ -249,6 +253,9 @@ int stream_send_frame(struct sdfs *s, struct xfer *x, enum side side, uint8_t ty
 int stream_send_status(struct sdfs *s, struct xfer *x, enum side side, int status,
 		       const char *text);
 int stream_send_req(struct sdfs *s, struct xfer *x, const struct sdfs_req *r);
+/* -> COMMIT: COMMIT (for x->req.sid) goes down and its answer is
+ * awaited, or x fails. */
+void stream_commit(struct sdfs *s, struct xfer *x);
 /* A send is queued or in flight on that side. */
 int stream_sending(const struct xfer *x, enum side side);
 /* The tag of control frames (chunks are tagged with their index). */
@@ -296,6 +303,12 @@ void serve_small(struct sdfs *s, struct xfer *x);
 /* Sends r to `to` and hands the answer to done (may be NULL). 0 or -errno. */
 int call_start(struct sdfs *s, struct wire_addr to, const struct sdfs_req *r, call_fn done,
 	       int tag);
+/* A call's or push's connect finished (res): the request goes down and its
+ * answer is awaited (XS_ASK), or x fails. */
+void call_connected(struct sdfs *s, struct xfer *x, int res);
+/* A call's or push's last answer (status byte first) goes to x->done,
+ * once; then x is finished. */
+void call_answer(struct sdfs *s, struct xfer *x, const uint8_t *body, size_t len);
 
 /* ---- sdfs_repair.c ---- */
 

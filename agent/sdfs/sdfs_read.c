@@ -202,53 +202,26 @@ int push_start(struct sdfs *s, const char *name, uint64_t version, struct wire_a
 	return 0; /* CONNECT */
 }
 
-/* A push's last word: refused, failed, or done. */
-static void push_over(struct sdfs *s, struct xfer *x, const uint8_t *body, size_t len)
-{
-	call_fn done = x->done;
-
-	x->done = NULL;
-	if (done)
-		done(s, x, body, len);
-	xfer_finish(s, x);
-}
-
 /* The target's answers: ASK -> STREAM, PREPARE -> COMMIT, COMMIT -> DONE. */
 static void push_answer(struct sdfs *s, struct xfer *x, const uint8_t *body, size_t len)
 {
-	uint8_t commit[SDFS_COMMIT_LEN];
-	int n;
-
-	if (body[0] != 0 || x->st == XS_COMMIT) {
-		push_over(s, x, body, len);
+	if (body[0] != 0 || x->st == XS_COMMIT) { /* refused, failed, or done */
+		call_answer(s, x, body, len);
 	} else if (x->st == XS_ASK) {
 		xfer_to(x, XS_STREAM);
 	} else if (x->st == XS_PREPARE) {
-		n = sdfs_commit_encode(x->req.sid, commit, sizeof(commit));
-		if (n < 0 || stream_send_frame(s, x, DOWN, WIRE_RPC_REQ, commit, (size_t)n) ||
-		    stream_recv_frame(s, x, DOWN)) {
-			xfer_fail(s, x, EIO, "cannot seal a commit");
-			return;
-		}
-		xfer_to(x, XS_COMMIT);
+		stream_commit(s, x);
 	}
 }
 
 void source_event(struct sdfs *s, struct xfer *x, enum side side, enum conn_ev ev, uint64_t tag,
 		  int res)
 {
-	struct wire_hdr h;
 	const uint8_t *body;
 	size_t len;
 
 	if (ev == CONN_EV_CONNECTED) {
-		if (res < 0) {
-			xfer_fail(s, x, EHOSTUNREACH, "cannot connect");
-		} else if (stream_send_req(s, x, &x->req) || stream_recv_frame(s, x, DOWN)) {
-			xfer_fail(s, x, EIO, "cannot seal a request");
-		} else {
-			xfer_to(x, XS_ASK);
-		}
+		call_connected(s, x, res);
 		return;
 	}
 	if (res < 0) {
@@ -266,10 +239,9 @@ void source_event(struct sdfs *s, struct xfer *x, enum side side, enum conn_ev e
 		}
 		break;
 	case CONN_EV_FRAME:
-		stream_frame(x, side, &h, &body, &len);
-		if (side != DOWN || h.type != WIRE_RPC_RESP || len < 1)
+		if (side != DOWN)
 			xfer_fail(s, x, EPROTO, "refused answer from a peer");
-		else
+		else if (stream_answer(s, x, DOWN, &body, &len) == 0)
 			push_answer(s, x, body, len);
 		break;
 	default:

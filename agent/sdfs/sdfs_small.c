@@ -160,8 +160,19 @@ int call_start(struct sdfs *s, struct wire_addr to, const struct sdfs_req *r, ca
 	return 0; /* CONNECT */
 }
 
+/* CONNECT -> ASK: the request goes down, its answer is awaited. */
+void call_connected(struct sdfs *s, struct xfer *x, int res)
+{
+	if (res < 0)
+		xfer_fail(s, x, EHOSTUNREACH, "cannot connect");
+	else if (stream_send_req(s, x, &x->req) || stream_recv_frame(s, x, DOWN))
+		xfer_fail(s, x, EIO, "cannot seal a request");
+	else
+		xfer_to(x, XS_ASK);
+}
+
 /* ASK -> DONE: the answer (status byte first) goes to the caller. */
-static void call_answer(struct sdfs *s, struct xfer *x, const uint8_t *body, size_t len)
+void call_answer(struct sdfs *s, struct xfer *x, const uint8_t *body, size_t len)
 {
 	call_fn done = x->done;
 
@@ -174,7 +185,6 @@ static void call_answer(struct sdfs *s, struct xfer *x, const uint8_t *body, siz
 void small_event(struct sdfs *s, struct xfer *x, enum side side, enum conn_ev ev, uint64_t tag,
 		 int res)
 {
-	struct wire_hdr h;
 	const uint8_t *body;
 	size_t len;
 
@@ -187,13 +197,8 @@ void small_event(struct sdfs *s, struct xfer *x, enum side side, enum conn_ev ev
 		return;
 	}
 	switch (ev) {
-	case CONN_EV_CONNECTED: /* CONNECT -> ASK */
-		if (res < 0)
-			xfer_fail(s, x, EHOSTUNREACH, "cannot connect");
-		else if (stream_send_req(s, x, &x->req) || stream_recv_frame(s, x, DOWN))
-			xfer_fail(s, x, EIO, "cannot seal a request");
-		else
-			xfer_to(x, XS_ASK);
+	case CONN_EV_CONNECTED:
+		call_connected(s, x, res);
 		break;
 	case CONN_EV_SENT:
 		if (res < 0)
@@ -206,10 +211,7 @@ void small_event(struct sdfs *s, struct xfer *x, enum side side, enum conn_ev ev
 						 : stream_error(res));
 			break;
 		}
-		stream_frame(x, side, &h, &body, &len);
-		if (h.type != WIRE_RPC_RESP || len < 1)
-			xfer_fail(s, x, EPROTO, "refused answer from a peer");
-		else
+		if (stream_answer(s, x, side, &body, &len) == 0)
 			call_answer(s, x, body, len);
 		break;
 	default:

@@ -305,6 +305,18 @@ void stream_frame(const struct xfer *x, enum side side, struct wire_hdr *h, cons
 	conn_frame(x->c[side], h, body, len);
 }
 
+int stream_answer(struct sdfs *s, struct xfer *x, enum side side, const uint8_t **body, size_t *len)
+{
+	struct wire_hdr h;
+
+	stream_frame(x, side, &h, body, len);
+	if (h.type != WIRE_RPC_RESP || *len < 1) {
+		xfer_fail(s, x, EPROTO, "refused answer from a peer");
+		return -1;
+	}
+	return 0;
+}
+
 int stream_send(struct sdfs *s, struct xfer *x, enum side side, const void *buf, size_t len,
 		uint64_t tag)
 {
@@ -334,6 +346,19 @@ int stream_send_req(struct sdfs *s, struct xfer *x, const struct sdfs_req *r)
 	int n = sdfs_req_encode(r, body, sizeof(body));
 
 	return n < 0 ? n : stream_send_frame(s, x, DOWN, WIRE_RPC_REQ, body, (size_t)n);
+}
+
+void stream_commit(struct sdfs *s, struct xfer *x)
+{
+	uint8_t body[SDFS_COMMIT_LEN];
+	int n = sdfs_commit_encode(x->req.sid, body, sizeof(body));
+
+	if (n < 0 || stream_send_frame(s, x, DOWN, WIRE_RPC_REQ, body, (size_t)n) ||
+	    stream_recv_frame(s, x, DOWN)) {
+		xfer_fail(s, x, EIO, "cannot seal a commit");
+		return;
+	}
+	xfer_to(x, XS_COMMIT);
 }
 
 int stream_sending(const struct xfer *x, enum side side)

@@ -327,29 +327,6 @@ static void synced_down(struct sdfs *s, struct xfer *x)
 		prepared(s, x);
 }
 
-/* RENAME -> COMMIT (COMMIT goes down, "done" comes back) or -> ACK. */
-static void renamed(struct sdfs *s, struct xfer *x)
-{
-	uint8_t body[SDFS_COMMIT_LEN];
-	int n;
-
-	if (!x->c[DOWN]) {
-		if (stream_send_status(s, x, UP, 0, NULL)) {
-			xfer_fail(s, x, EIO, "cannot seal an answer");
-			return;
-		}
-		xfer_to(x, XS_ACK);
-		return;
-	}
-	n = sdfs_commit_encode(x->req.sid, body, sizeof(body));
-	if (n < 0 || stream_send_frame(s, x, DOWN, WIRE_RPC_REQ, body, (size_t)n) ||
-	    stream_recv_frame(s, x, DOWN)) {
-		xfer_fail(s, x, EIO, "cannot seal a commit");
-		return;
-	}
-	xfer_to(x, XS_COMMIT);
-}
-
 /* COMMIT -> ACK: the rest of the chain committed; the final answer goes up. */
 static void committed(struct sdfs *s, struct xfer *x)
 {
@@ -358,6 +335,16 @@ static void committed(struct sdfs *s, struct xfer *x)
 		return;
 	}
 	xfer_to(x, XS_ACK);
+}
+
+/* RENAME -> COMMIT (COMMIT goes down, "done" comes back) or, at the
+ * chain's tail, -> ACK. */
+static void renamed(struct sdfs *s, struct xfer *x)
+{
+	if (x->c[DOWN])
+		stream_commit(s, x);
+	else
+		committed(s, x);
 }
 
 /* An answer from the successor after CHAIN: "prepared", "done", or a failure. */
@@ -406,12 +393,8 @@ void write_event(struct sdfs *s, struct xfer *x, enum side side, enum conn_ev ev
 				chain_skip(s, x);
 		} else if (ev == CONN_EV_CONNECTED) {
 			chain_connected(s, x);
-		} else if (ev == CONN_EV_FRAME) {
-			stream_frame(x, DOWN, &h, &body, &len);
-			if (h.type != WIRE_RPC_RESP || len < 1)
-				xfer_fail(s, x, EPROTO, "refused answer from a peer");
-			else
-				chain_answer(s, x, body, len);
+		} else if (ev == CONN_EV_FRAME && stream_answer(s, x, DOWN, &body, &len) == 0) {
+			chain_answer(s, x, body, len);
 		}
 		return;
 	}
@@ -439,13 +422,12 @@ void write_event(struct sdfs *s, struct xfer *x, enum side side, enum conn_ev ev
 		}
 		break;
 	case CONN_EV_FRAME:
-		stream_frame(x, side, &h, &body, &len);
-		if (side == UP)
+		if (side == UP) {
+			stream_frame(x, UP, &h, &body, &len);
 			commit_in(s, x, &h, body, len);
-		else if (h.type != WIRE_RPC_RESP || len < 1)
-			xfer_fail(s, x, EPROTO, "refused answer from a peer");
-		else
+		} else if (stream_answer(s, x, DOWN, &body, &len) == 0) {
 			down_answer(s, x, body, len);
+		}
 		break;
 	default:
 		break;

@@ -1,9 +1,8 @@
 /*
- * store.c - the local replica store (see store.h).
- *
- * A version's file: the content, then one CRC32C per 1 MiB chunk, then a
- * 24-byte trailer: u64 size, u32 chunk size, u32 chunk count, u32 magic,
- * u32 CRC32C of the checksum table and the trailer's first 20 bytes.
+ * store.c - the local replica store's folder (see store.h): the names of
+ * its files, opening it, removals, deletion markers and listings.
+ * Writing a version is in store_write.c, reading one in store_read.c, the
+ * file's layout in store_int.h.
  *
  * What the folder holds is read once, at open, into an index
  * (store_index.h) that every commit, removal and marker keeps current;
@@ -11,8 +10,8 @@
  */
 #include "sdfs/store.h"
 #include "sdfs/store_index.h"
+#include "sdfs/store_int.h"
 #include "util.h"
-#include "wire/wire_codec.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -26,39 +25,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define MAGIC	       0x46534449u /* "IDSF" */
-#define TRAILER	       24
 #define VERSION_DIGITS 20
-
-struct store {
-	int dirfd;
-	unsigned counter;	/* temporary file names */
-	struct store_index *ix; /* what the folder holds */
-};
-
-struct store_writer {
-	struct store *s;
-	int fd;
-	int renamed; /* in place: indexed, and an abort leaves it */
-	char tmp[600], final[600];
-	char final_name[STORE_NAME_MAX + 1]; /* the SDFS name */
-	uint64_t version;
-	uint32_t *crcs;
-	uint32_t nchunks, cap;
-	uint32_t cur; /* CRC of the chunk being filled */
-	size_t fill;  /* its bytes so far */
-	uint64_t size;
-};
-
-struct store_reader {
-	int fd;
-	uint64_t size, pos;
-	uint32_t nchunks;
-	uint32_t *crcs;
-	uint8_t *chunk;
-	int64_t loaded; /* chunk in the buffer, or -1 */
-	size_t chunk_len;
-};
 
 /* ---- names ---- */
 
@@ -108,7 +75,7 @@ static size_t hex_of(const char *name, char *out, size_t len)
 }
 
 /* The file of (name, version): hex of the name, a dot, the version. */
-static void file_of(const char *name, uint64_t version, char *out, size_t len)
+void store_file_of(const char *name, uint64_t version, char *out, size_t len)
 {
 	size_t o = hex_of(name, out, len);
 	snprintf(out + o, len - o, ".%0*llu", VERSION_DIGITS, (unsigned long long)version);
@@ -134,7 +101,7 @@ static int parse_file(const char *f, char *name, size_t nlen, uint64_t *version)
 	return *end ? -1 : store_name_check(name, NULL, 0);
 }
 
-static int open_beneath(struct store *s, const char *rel, int flags, mode_t mode)
+int store_open_beneath(struct store *s, const char *rel, int flags, mode_t mode)
 {
 	struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC),
 			       .mode = flags & O_CREAT ? mode : 0,
@@ -153,7 +120,8 @@ static void tomb_of(const char *name, uint64_t upto, char *out, size_t len);
 /* The content size of a version file of st bytes (store_file_bytes inverted). */
 static uint64_t size_of_file(uint64_t st)
 {
-	uint64_t t = st > TRAILER ? st - TRAILER : 0, k = (t + STORE_CHUNK + 3) / (STORE_CHUNK + 4);
+	uint64_t t = st > STORE_TRAILER ? st - STORE_TRAILER : 0,
+		 k = (t + STORE_CHUNK + 3) / (STORE_CHUNK + 4);
 
 	return t - 4 * k;
 }
@@ -230,282 +198,6 @@ void store_close(struct store *s)
 	}
 }
 
-int store_write_begin(struct store *s, const char *name, uint64_t version,
-		      struct store_writer **out)
-{
-	struct store_writer *w;
-	char f[600];
-	int fd;
-
-	if (store_name_check(name, NULL, 0) || version == 0)
-		return -EINVAL;
-	file_of(name, version, f, sizeof(f));
-	w = xcalloc(1, sizeof(*w));
-	snprintf(w->final, sizeof(w->final), "%s", f);
-	snprintf(w->final_name, sizeof(w->final_name), "%s", name);
-	w->version = version;
-	snprintf(w->tmp, sizeof(w->tmp), ".tmp-%d-%u", (int)getpid(), ++s->counter);
-	fd = open_beneath(s, w->tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
-	if (fd < 0) {
-		free(w);
-		return fd;
-	}
-	w->s = s;
-	w->fd = fd;
-	*out = w;
-	return 0;
-}
-
-static int write_all(int fd, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	while (n) {
-		ssize_t k = write(fd, b, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		if (k == 0)
-			return -EIO;
-		b += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
-static void push_crc(struct store_writer *w)
-{
-	if (w->nchunks == w->cap) {
-		w->cap = w->cap ? 2 * w->cap : 64;
-		w->crcs = realloc(w->crcs, w->cap * sizeof(*w->crcs));
-		ASSERT(w->crcs);
-	}
-	w->crcs[w->nchunks++] = w->cur;
-	w->cur = 0;
-	w->fill = 0;
-}
-
-int store_write(struct store_writer *w, const void *data, size_t len)
-{
-	const uint8_t *p = data;
-	int ret = write_all(w->fd, data, len);
-
-	if (ret)
-		return ret;
-	w->size += len;
-	while (len) {
-		size_t n = MIN(len, STORE_CHUNK - w->fill);
-		w->cur = store_crc32c(w->cur, p, n);
-		w->fill += n;
-		p += n;
-		len -= n;
-		if (w->fill == STORE_CHUNK)
-			push_crc(w);
-	}
-	return 0;
-}
-
-uint8_t *store_write_trailer(struct store_writer *w, size_t *len, uint64_t *off)
-{
-	uint8_t *table, tr[TRAILER];
-	size_t tlen;
-
-	if (w->fill)
-		push_crc(w);
-	tlen = (size_t)w->nchunks * 4;
-	table = xmalloc(tlen + TRAILER);
-	for (uint32_t i = 0; i < w->nchunks; i++)
-		wire_le_put(table + 4 * i, w->crcs[i], 4);
-	wire_le_put(tr, w->size, 8);
-	wire_le_put(tr + 8, STORE_CHUNK, 4);
-	wire_le_put(tr + 12, w->nchunks, 4);
-	wire_le_put(tr + 16, MAGIC, 4);
-	memcpy(table + tlen, tr, 20);
-	wire_le_put(tr + 20, store_crc32c(0, table, tlen + 20), 4);
-	memcpy(table + tlen, tr, TRAILER);
-	*len = tlen + TRAILER;
-	*off = w->size;
-	return table;
-}
-
-int store_write_commit(struct store_writer *w)
-{
-	size_t tlen;
-	uint64_t off;
-	uint8_t *table = store_write_trailer(w, &tlen, &off);
-	int ret = write_all(w->fd, table, tlen);
-
-	free(table);
-	if (!ret && fsync(w->fd) < 0)
-		ret = -errno;
-	if (close(w->fd) < 0 && !ret)
-		ret = -errno;
-	w->fd = -1;
-	if (!ret && renameat2(w->s->dirfd, w->tmp, w->s->dirfd, w->final, RENAME_NOREPLACE) < 0)
-		ret = -errno;
-	if (!ret)
-		store_write_renamed(w);
-	if (!ret && fsync(w->s->dirfd) < 0)
-		ret = -errno;
-	if (ret) {
-		store_write_abort(w);
-		return ret;
-	}
-	store_write_done(w);
-	return 0;
-}
-
-int store_writer_fd(const struct store_writer *w)
-{
-	return w->fd;
-}
-
-void store_write_note(struct store_writer *w, uint32_t crc, size_t len)
-{
-	ASSERT(w->fill == 0 && len <= STORE_CHUNK);
-	w->size += len;
-	if (len == 0)
-		return;
-	w->cur = crc;
-	w->fill = len;
-	push_crc(w);
-}
-
-void store_write_names(const struct store_writer *w, int *dirfd, const char **tmp,
-		       const char **final)
-{
-	*dirfd = w->s->dirfd;
-	*tmp = w->tmp;
-	*final = w->final;
-}
-
-void store_write_renamed(struct store_writer *w)
-{
-	w->renamed = 1;
-	store_index_add(w->s->ix, w->final_name, w->version, w->size);
-}
-
-void store_write_done(struct store_writer *w)
-{
-	if (w->fd >= 0)
-		close(w->fd);
-	free(w->crcs);
-	free(w);
-}
-
-void store_write_abort(struct store_writer *w)
-{
-	if (w->fd >= 0)
-		close(w->fd);
-	if (!w->renamed)
-		unlinkat(w->s->dirfd, w->tmp, 0);
-	free(w->crcs);
-	free(w);
-}
-
-int store_read_begin(struct store *s, const char *name, uint64_t version, struct store_reader **out,
-		     uint64_t *size, uint64_t *version_out)
-{
-	struct store_reader *r;
-	uint8_t tr[TRAILER], *table = NULL;
-	struct stat st;
-	char f[600];
-	uint64_t sz = 0;
-	int fd, ret = -EBADMSG;
-
-	if (store_name_check(name, NULL, 0))
-		return -EINVAL;
-	if (version == 0 && store_versions(s, name, &version, 1) <= 0)
-		return -ENOENT;
-	file_of(name, version, f, sizeof(f));
-	fd = open_beneath(s, f, O_RDONLY, 0);
-	if (fd < 0)
-		return fd;
-	if (fstat(fd, &st) < 0 || st.st_size < TRAILER ||
-	    pread(fd, tr, TRAILER, st.st_size - TRAILER) != TRAILER)
-		goto bad;
-	sz = wire_le_get(tr, 8);
-	if (wire_le_get(tr + 16, 4) != MAGIC || wire_le_get(tr + 8, 4) != STORE_CHUNK ||
-	    wire_le_get(tr + 12, 4) != (sz + STORE_CHUNK - 1) / STORE_CHUNK ||
-	    (uint64_t)st.st_size != sz + wire_le_get(tr + 12, 4) * 4 + TRAILER)
-		goto bad;
-	r = xcalloc(1, sizeof(*r));
-	r->nchunks = (uint32_t)wire_le_get(tr + 12, 4);
-	table = xmalloc((size_t)r->nchunks * 4 + 20);
-	if (pread(fd, table, (size_t)r->nchunks * 4, (off_t)sz) != (ssize_t)r->nchunks * 4) {
-		free(r);
-		goto bad;
-	}
-	memcpy(table + (size_t)r->nchunks * 4, tr, 20);
-	if (store_crc32c(0, table, (size_t)r->nchunks * 4 + 20) != wire_le_get(tr + 20, 4)) {
-		free(r);
-		goto bad;
-	}
-	r->crcs = xmalloc((size_t)r->nchunks * sizeof(uint32_t) + 1);
-	for (uint32_t i = 0; i < r->nchunks; i++)
-		r->crcs[i] = (uint32_t)wire_le_get(table + 4 * i, 4);
-	free(table);
-	r->fd = fd;
-	r->size = sz;
-	r->loaded = -1;
-	r->chunk = xmalloc(STORE_CHUNK);
-	*out = r;
-	*size = sz;
-	if (version_out)
-		*version_out = version;
-	return 0;
-bad:
-	free(table);
-	close(fd);
-	return ret;
-}
-
-ssize_t store_read(struct store_reader *r, void *buf, size_t len)
-{
-	uint64_t idx, off;
-	size_t n;
-
-	if (r->pos >= r->size)
-		return 0;
-	idx = r->pos / STORE_CHUNK;
-	if ((int64_t)idx != r->loaded) {
-		size_t want = (size_t)MIN((uint64_t)STORE_CHUNK, r->size - idx * STORE_CHUNK);
-		if (pread(r->fd, r->chunk, want, (off_t)(idx * STORE_CHUNK)) != (ssize_t)want)
-			return -EBADMSG;
-		if (store_crc32c(0, r->chunk, want) != r->crcs[idx])
-			return -EBADMSG; /* a corrupt replica is never served */
-		r->loaded = (int64_t)idx;
-		r->chunk_len = want;
-	}
-	off = r->pos - idx * STORE_CHUNK;
-	n = MIN(len, r->chunk_len - (size_t)off);
-	memcpy(buf, r->chunk + off, n);
-	r->pos += n;
-	return (ssize_t)n;
-}
-
-void store_read_end(struct store_reader *r)
-{
-	if (!r)
-		return;
-	close(r->fd);
-	free(r->crcs);
-	free(r->chunk);
-	free(r);
-}
-
-int store_reader_fd(const struct store_reader *r)
-{
-	return r->fd;
-}
-
-uint32_t store_reader_crc(const struct store_reader *r, uint64_t chunk)
-{
-	ASSERT(chunk < r->nchunks);
-	return r->crcs[chunk];
-}
-
 int store_has(struct store *s, const char *name, uint64_t version)
 {
 	return store_index_has(s->ix, name, version);
@@ -517,7 +209,7 @@ int store_remove(struct store *s, const char *name, uint64_t version)
 
 	if (store_name_check(name, NULL, 0))
 		return -EINVAL;
-	file_of(name, version, f, sizeof(f));
+	store_file_of(name, version, f, sizeof(f));
 	if (unlinkat(s->dirfd, f, 0) < 0)
 		return -errno;
 	store_index_remove(s->ix, name, version);
@@ -545,7 +237,7 @@ uint64_t store_free_bytes(struct store *s)
 
 uint64_t store_file_bytes(uint64_t size)
 {
-	return size + (size + STORE_CHUNK - 1) / STORE_CHUNK * 4 + TRAILER;
+	return size + (size + STORE_CHUNK - 1) / STORE_CHUNK * 4 + STORE_TRAILER;
 }
 
 int store_versions(struct store *s, const char *name, uint64_t *out, int max)
@@ -564,7 +256,7 @@ static int remove_upto(struct store *s, const char *name, uint64_t upto)
 		for (int i = 0; i < n && i < 64; i++)
 			if (v[i] <= upto) {
 				char f[600];
-				file_of(name, v[i], f, sizeof(f));
+				store_file_of(name, v[i], f, sizeof(f));
 				removed += unlinkat(s->dirfd, f, 0) == 0;
 				gone += store_index_remove(s->ix, name, v[i]);
 			}
@@ -619,7 +311,7 @@ int store_tomb_set(struct store *s, const char *name, uint64_t upto)
 		return -EINVAL;
 	if (upto > old) {
 		tomb_of(name, upto, f, sizeof(f));
-		fd = open_beneath(s, f, O_WRONLY | O_CREAT, 0600);
+		fd = store_open_beneath(s, f, O_WRONLY | O_CREAT, 0600);
 		if (fd < 0)
 			return fd;
 		close(fd);

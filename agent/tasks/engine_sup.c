@@ -280,11 +280,8 @@ static void cancel(void *m)
 	set_state(e, ENGINE_STOPPING);
 	if (e->pid)
 		kill(e->pid, SIGKILL);
-	if (e->notify_armed) {
-		struct io_uring_sqe *sqe = loop_sqe(e->env.loop);
-		io_uring_prep_cancel64(sqe, LOOP_UD(e->owner, OP_NOTIFY, 0), 0);
-		io_uring_sqe_set_data64(sqe, LOOP_UD(LOOP_OWNER_SELF, 0, 0));
-	}
+	if (e->notify_armed)
+		loop_cancel(e->env.loop, LOOP_UD(e->owner, OP_NOTIFY, 0));
 }
 
 static int pending(void *m)
