@@ -170,7 +170,9 @@ LINK_test_conn       := $(OUT)/agent/core/loop.o $(OUT)/agent/core/conn.o \
                         $(OUT)/agent/core/log_buffer.o $(WIRE_OBJ) $(COMMON_OBJ)
 LIBS_test_conn       := $(AGENT_LIBS) $(LDLIBS)
 LINK_test_task_wire  := $(OUT)/agent/tasks/task_wire.o $(WIRE_OBJ) $(COMMON_OBJ)
-LINK_test_sched      := $(OUT)/agent/tasks/sched.o $(COMMON_OBJ)
+LINK_test_sched      := $(OUT)/agent/tasks/sched.o $(OUT)/agent/tasks/sched_ds.o \
+                        $(OUT)/agent/tasks/sched_run.o $(OUT)/agent/tasks/sched_report.o \
+                        $(COMMON_OBJ)
 LINK_test_dataset    := $(OUT)/agent/tasks/dataset.o $(STORE_OBJ) $(WIRE_OBJ) $(COMMON_OBJ)
 test_link = $(or $(LINK_$(1)),$(AGENT_LIB_OBJ) $(AGENT_BPF_OBJ) $(NET_OBJ))
 test_libs = $(or $(LIBS_$(1)),$(if $(LINK_$(1)),$(SODIUM_LIBS) $(LDLIBS),$(AGENT_LIBS) $(AGENT_BPF_LIBS) $(NET_LIBS)))

@@ -78,8 +78,9 @@ static int grep(struct client *cl, int flags, const char *pattern)
 	for (int i = 0; i < n; i++) {
 		char who[32], err[256];
 		uint8_t *body;
-		size_t len;
-		struct wire_rd rd;
+		size_t len, tl;
+		const char *text;
+		uint8_t status;
 		uint64_t count;
 		if (m[i].status != SWIM_ALIVE && m[i].status != SWIM_SUSPECT)
 			continue;
@@ -90,22 +91,24 @@ static int grep(struct client *cl, int flags, const char *pattern)
 			failed++;
 			continue;
 		}
-		rd = (struct wire_rd){body + 1, len - 1, 0, 0};
-		count = wire_get_u64(&rd);
-		if (body[0]) {
-			fprintf(stderr, "agent grep: %s: %s\n", who,
-				len > 9 ? (char *)body + 9 : "error");
+		if (rpc_grep_decode(body, len, &status, &count, &text, &tl)) {
+			fprintf(stderr, "agent grep: %s: a malformed answer\n", who);
+			failed++;
+			free(body);
+			continue;
+		}
+		if (status) {
+			fprintf(stderr, "agent grep: %s: %.*s\n", who, (int)tl,
+				tl ? text : "error");
 			free(body);
 			free(m);
 			return 2; /* a bad pattern is bad everywhere */
 		}
-		if (!(flags & GREP_COUNT)) {
-			char *line = (char *)body + 9, *nl;
-			while (*line && (nl = strchr(line, '\n'))) {
-				printf("%s: %.*s\n", who, (int)(nl - line), line);
-				line = nl + 1;
-			}
-		}
+		for (const char *line = text, *end = text + tl, *nl;
+		     !(flags & GREP_COUNT) && line < end &&
+		     (nl = memchr(line, '\n', (size_t)(end - line)));
+		     line = nl + 1)
+			printf("%s: %.*s\n", who, (int)(nl - line), line);
 		printf("%s: %llu matching line%s\n", who, (unsigned long long)count,
 		       count == 1 ? "" : "s");
 		total += count;

@@ -26,11 +26,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define MAX_CONNS	64
+/* TCP connections at once, in and out: sized for 1000 nodes (a coordinator
+ * holds a task stream to every worker, besides SDFS streams and clients). */
+#define MAX_CONNS	2048
 #define LEAVE_LINGER_MS 300
 #define REPLAY_SENDERS	65536 /* nodes and CLI clients heard from in the last 30-60 s */
 
@@ -244,6 +247,17 @@ static int open_sockets(struct agent *a, char *err, size_t errlen)
 	}
 }
 
+/* Every connection is a descriptor: take what the hard limit allows. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static int open_signals(struct agent *a, char *err, size_t errlen)
 {
 	sigset_t mask;
@@ -302,7 +316,7 @@ static int start_modules(struct agent *a, char *err, size_t errlen)
 	struct conns_env cenv = {.key = &o->key,
 				 .self = a->self,
 				 .listen_fd = a->tcp_fd,
-				 .max_conns = MAX_CONNS + 128,
+				 .max_conns = MAX_CONNS,
 				 .seal = seal,
 				 .admit = admit,
 				 .rejected = rejected,
@@ -363,6 +377,7 @@ int agent_run(const struct agent_opts *o, char *err, size_t errlen)
 
 	a->o = o;
 	a->self = o->bind;
+	raise_fd_limit();
 	a->epoch = util_wall_ms() * 1000000ull;
 	a->udp_fd = a->tcp_fd = a->sigfd = -1;
 	a->replay = wire_replay_new(REPLAY_SENDERS);

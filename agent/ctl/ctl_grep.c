@@ -3,6 +3,7 @@
  * file for a pattern.
  */
 #include "ctl/ctl_grep.h"
+#include "ctl/rpc.h"
 #include "wire/wire.h"
 #include "util.h"
 
@@ -73,15 +74,13 @@ int ctl_grep_child(const char *path, const char *flags, const char *pattern)
 	char *text = NULL;
 	size_t len = 0;
 	long n = log_grep(path, pattern, (int)strtol(flags, NULL, 10), &text, &len);
-	uint8_t head[9];
-	struct wire_buf b = {head, 0, sizeof(head), 0};
+	uint8_t head[RPC_GREP_HEAD];
 
 	if (len > WIRE_MAX_PAYLOAD - 64) /* the response is bounded; cut the tail */
 		len = WIRE_MAX_PAYLOAD - 64;
-	wire_put_u8(&b, n < 0 ? (uint8_t)-n : 0);
-	wire_put_u64(&b, n < 0 ? 0 : (uint64_t)n);
-	if (fwrite(head, 1, b.len, stdout) != b.len || fwrite(text, 1, len, stdout) != len ||
-	    fflush(stdout)) {
+	rpc_grep_head_encode(n < 0 ? (uint8_t)-n : 0, n < 0 ? 0 : (uint64_t)n, head);
+	if (fwrite(head, 1, sizeof(head), stdout) != sizeof(head) ||
+	    fwrite(text, 1, len, stdout) != len || fflush(stdout)) {
 		free(text);
 		return 1;
 	}

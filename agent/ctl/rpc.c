@@ -96,3 +96,25 @@ int rpc_self_decode(const uint8_t *p, size_t len, struct swim_member *m, const c
 	*textlen = tl;
 	return rd.err || rd.off != len || m->status >= SWIM_STATUS_MAX ? -EINVAL : 0;
 }
+
+void rpc_grep_head_encode(uint8_t status, uint64_t matches, uint8_t out[RPC_GREP_HEAD])
+{
+	struct wire_buf b = {out, 0, RPC_GREP_HEAD, 0};
+
+	wire_put_u8(&b, status);
+	wire_put_u64(&b, matches);
+}
+
+int rpc_grep_decode(const uint8_t *body, size_t len, uint8_t *status, uint64_t *matches,
+		    const char **text, size_t *textlen)
+{
+	struct wire_rd rd = {body, len, 0, 0};
+
+	*status = wire_get_u8(&rd);
+	*matches = wire_get_u64(&rd);
+	if (rd.err)
+		return -EINVAL;
+	*text = (const char *)body + rd.off;
+	*textlen = len - rd.off;
+	return 0;
+}

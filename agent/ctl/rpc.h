@@ -36,6 +36,12 @@ int rpc_members_encode(uint8_t status, const struct swim_member *m, int n, uint8
 		       size_t cap);
 /* Decodes up to max members; returns how many there are, or -EINVAL. */
 int rpc_members_decode(const uint8_t *p, size_t len, struct swim_member *m, int max);
+/* GREP's answer: u8 status, u64 matches, then the lines (or the error). */
+#define RPC_GREP_HEAD 9
+void rpc_grep_head_encode(uint8_t status, uint64_t matches, uint8_t out[RPC_GREP_HEAD]);
+/* 0 with the fields (text points into body, not NUL-terminated), or -EINVAL. */
+int rpc_grep_decode(const uint8_t *body, size_t len, uint8_t *status, uint64_t *matches,
+		    const char **text, size_t *textlen);
 /* SELF: this member and its description (text, not NUL-terminated). */
 int rpc_self_encode(const struct swim_member *m, const char *text, uint8_t *buf, size_t cap);
 int rpc_self_decode(const uint8_t *p, size_t len, struct swim_member *m, const char **text,
