@@ -24,7 +24,8 @@ declare -A allowed=(
 # Files that must stay pure: no loop, no io_uring, no clock of their own.
 pure=(wire/*.c wire/*.h membership/*.c membership/*.h core/log_buffer.c core/log_buffer.h
       sdfs/place.c sdfs/place.h
-      sdfs/sdfs_plan.c sdfs/sdfs_plan.h tasks/sched.c tasks/sched.h)
+      sdfs/sdfs_plan.c sdfs/sdfs_plan.h tasks/sched.c tasks/sched.h
+      tasks/coord_log.c tasks/coord_log.h tasks/roles.c tasks/roles.h)
 
 for dir in */; do
   layer=${dir%/}
