@@ -30,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #define BATCHES_MAX   64 /* accepted at once (slots run, the rest wait) */
 #define SEND_MS	      10000
@@ -72,11 +71,20 @@ static void on_stream(void *arg, struct conn *c, enum conn_ev ev, uint64_t tag, 
 
 /* ---- answers ---- */
 
+#define TAG_CLOSE 1 /* a send after which the stream is closed */
+
 static void send_msg(struct worker *w, struct conn *c, int len)
 {
 	if (!c || len < 0)
 		return;
 	if (conn_send_frame(c, WIRE_RPC_RESP, w->out, (size_t)len, SEND_MS, 0))
+		conn_close(c);
+}
+
+/* The last word on a stream the worker refuses: sent, then closed. */
+static void send_last(struct worker *w, struct conn *c, int len)
+{
+	if (len < 0 || conn_send_frame(c, WIRE_RPC_RESP, w->out, (size_t)len, SEND_MS, TAG_CLOSE))
 		conn_close(c);
 }
 
@@ -266,8 +274,7 @@ static void welcome(struct worker *w, struct conn *c, const struct task_hello *h
 		m.status = IDN_ESTALE_EPOCH;
 		log_msg(LOG_WARN, "task stream from %s refused: epoch %llu < %llu", who,
 			(unsigned long long)h->epoch, (unsigned long long)w->epoch);
-		send_msg(w, c, task_welcome_encode(&m, w->out, sizeof(w->out)));
-		conn_shutdown(c, SHUT_RD);
+		send_last(w, c, task_welcome_encode(&m, w->out, sizeof(w->out)));
 		return;
 	}
 	w->epoch = h->epoch;
@@ -291,7 +298,6 @@ static void on_stream(void *arg, struct conn *c, enum conn_ev ev, uint64_t tag, 
 	const uint8_t *p;
 	size_t len;
 
-	(void)tag;
 	if (ev == CONN_EV_CLOSED) {
 		for (int i = 0; i < BATCHES_MAX; i++)
 			if (w->b[i].stream == c)
@@ -302,7 +308,7 @@ static void on_stream(void *arg, struct conn *c, enum conn_ev ev, uint64_t tag, 
 		return;
 	}
 	if (ev == CONN_EV_SENT) {
-		if (res < 0)
+		if (res < 0 || tag == TAG_CLOSE)
 			conn_close(c);
 		return;
 	}
@@ -328,8 +334,10 @@ static void serve(void *arg, struct conn *c, const struct wire_hdr *h, const uin
 	(void)h;
 	conn_own(c, on_stream, w);
 	if (task_hello_decode(p, len, &hello)) {
-		refuse(w, c, 0, -EINVAL, "a task stream starts with HELLO");
-		conn_shutdown(c, SHUT_RD);
+		struct task_refuse m = {.epoch = w->epoch, .error = -EINVAL};
+		snprintf(m.reason, sizeof(m.reason), "a task stream starts with HELLO");
+		w->n_refused++;
+		send_last(w, c, task_refuse_encode(&m, w->out, sizeof(w->out)));
 		return;
 	}
 	welcome(w, c, &hello);
