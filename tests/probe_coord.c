@@ -19,6 +19,7 @@
  * answered exactly once (run), 1 otherwise.
  */
 #include "core/conn.h"
+#include "probe_client.h"
 #include "core/loop.h"
 #include "sdfs/sdfs_client.h"
 #include "tasks/dataset.h"
@@ -29,16 +30,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static struct wire_key key;
-static struct wire_addr self, worker, members[64];
-static int nmembers;
-static uint64_t epoch, seq;
+static struct wire_addr worker;
+static uint64_t epoch; /* the coordinator epoch it claims */
 static struct loop *loop;
 static struct conns *conns;
 static struct sdfs_client *sdfs;
@@ -49,26 +47,6 @@ static uint32_t one_image;
 static struct dataset_index ix;
 static uint8_t *seen; /* answers per query id */
 static int slots = 1, inflight, failed, lookups;
-
-static int seal(void *arg, uint8_t type, const void *body, size_t len, uint8_t *out, size_t cap)
-{
-	struct wire_hdr h = {.type = type,
-			     .sender = self,
-			     .epoch = epoch ^ 0x5eed,
-			     .seq = ++seq,
-			     .sent_ms = util_wall_ms()};
-
-	(void)arg;
-	return wire_seal(&key, &h, body, len, out, cap);
-}
-
-static int live(void *arg, struct wire_addr *out, int max)
-{
-	(void)arg;
-	for (int i = 0; i < nmembers && i < max; i++)
-		out[i] = members[i];
-	return MIN(nmembers, max);
-}
 
 static void stop(int status)
 {
@@ -170,7 +148,7 @@ static void on_stream(void *arg, struct conn *c, enum conn_ev ev, uint64_t tag, 
 	(void)arg, (void)tag;
 	if (ev == CONN_EV_CONNECTED && res == 0) {
 		uint8_t buf[64];
-		struct task_hello hello = {.epoch = epoch, .coordinator = self};
+		struct task_hello hello = {.epoch = epoch, .coordinator = probe_self};
 		int n = task_hello_encode(&hello, buf, sizeof(buf));
 		if (conn_send_frame(c, WIRE_RPC_REQ, buf, (size_t)n, 10000, 0) ||
 		    conn_recv_frame(c, WIRE_HDR_LEN + TASK_RESULT_MAX + WIRE_TAG_LEN, 0, 0))
@@ -221,22 +199,18 @@ static void on_lookup(void *arg, int st, uint64_t version, uint64_t size, uint32
 
 int main(int argc, char **argv)
 {
-	struct conns_env cenv = {.key = &key, .listen_fd = -1, .max_conns = 64, .seal = seal};
-	struct sdfs_client_env senv = {.key = &key, .replicas = 4, .live = live};
+	struct conns_env cenv = {
+		.key = &probe_key, .listen_fd = -1, .max_conns = 64, .seal = probe_seal};
+	struct sdfs_client_env senv = {.key = &probe_key, .replicas = 4, .live = probe_live};
 	static char mpath[160], ipath[160];
-	char *tok, *save = NULL;
 	int devnull;
 
-	if (argc < 8 || sodium_init() < 0 || wire_key_load(argv[1], &key) ||
-	    wire_addr_parse(argv[2], 7600, &worker)) {
+	if (argc < 8 || wire_addr_parse(argv[2], 7600, &worker) ||
+	    probe_init(argv[1], argv[3], 2)) {
 		fprintf(stderr, "usage: see the top of tests/probe_coord.c\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	for (tok = strtok_r(argv[3], ",", &save); tok && nmembers < 64;
-	     tok = strtok_r(NULL, ",", &save))
-		if (wire_addr_parse(tok, 7600, &members[nmembers++]))
-			return 2;
 	epoch = strtoull(argv[4], NULL, 10);
 	mode = argv[5];
 	model = argv[6];
@@ -260,9 +234,6 @@ int main(int argc, char **argv)
 	if (batch_size < 1 || batch_size > TASK_BATCH_MAX)
 		batch_size = 1;
 	seen = xcalloc(nq + 1, 1);
-	randombytes_buf(&self.ip, sizeof(self.ip));
-	self.ip &= 0x00ffffff;
-	self.port = 2;
 	if (loop_new(256, &loop) || conns_new(loop, &cenv, &conns))
 		return 1;
 	senv.loop = loop;

@@ -12,6 +12,7 @@
  * Prints "ok VERSION SIZE" or "error: ..." and exits 0 or 1.
  */
 #include "core/conn.h"
+#include "probe_client.h"
 #include "core/loop.h"
 #include "sdfs/sdfs_client.h"
 #include "util.h"
@@ -20,40 +21,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static struct wire_key key;
-static struct wire_addr self, members[64];
-static int nmembers;
-static uint64_t epoch, seq;
 static struct loop *loop;
 static int status = 1;
 static const char *local;
-
-static int seal(void *arg, uint8_t type, const void *body, size_t len, uint8_t *out, size_t cap)
-{
-	struct wire_hdr h = {.type = type,
-			     .sender = self,
-			     .epoch = epoch,
-			     .seq = ++seq,
-			     .sent_ms = util_wall_ms()};
-
-	(void)arg;
-	return wire_seal(&key, &h, body, len, out, cap);
-}
-
-static int live(void *arg, struct wire_addr *out, int max)
-{
-	(void)arg;
-	for (int i = 0; i < nmembers && i < max; i++)
-		out[i] = members[i];
-	return MIN(nmembers, max);
-}
 
 static void done(void *arg, int st, uint64_t version, uint64_t size, uint32_t crc, uint8_t *data)
 {
@@ -83,29 +59,20 @@ int main(int argc, char **argv)
 {
 	struct conns *conns;
 	struct sdfs_client *c;
-	struct conns_env cenv = {.key = &key, .listen_fd = -1, .max_conns = 64, .seal = seal};
-	struct sdfs_client_env env = {.key = &key, .replicas = 4, .live = live};
+	struct conns_env cenv = {
+		.key = &probe_key, .listen_fd = -1, .max_conns = 64, .seal = probe_seal};
+	struct sdfs_client_env env = {.key = &probe_key, .replicas = 4, .live = probe_live};
 	const char *op, *name;
-	char *list, *tok, *save = NULL;
 	int fd = -1, ret;
 
-	if (argc < 6 || sodium_init() < 0 || wire_key_load(argv[1], &key)) {
+	if (argc < 6 || probe_init(argv[1], argv[2], 1)) {
 		fprintf(stderr, "usage: probe_sdfs_client KEYFILE MEMBERS OP NAME LOCAL [N]\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	list = argv[2];
-	for (tok = strtok_r(list, ",", &save); tok && nmembers < 64;
-	     tok = strtok_r(NULL, ",", &save))
-		if (wire_addr_parse(tok, 7600, &members[nmembers++]))
-			return 2;
 	op = argv[3];
 	name = argv[4];
 	local = argv[5];
-	randombytes_buf(&self.ip, sizeof(self.ip));
-	self.ip &= 0x00ffffff; /* 0.x.y.z: a client's sender id, as the CLI's */
-	self.port = 1;
-	epoch = util_wall_ms() * 1000000ull;
 	if (loop_new(256, &loop) || conns_new(loop, &cenv, &conns))
 		return 1;
 	env.loop = loop;
