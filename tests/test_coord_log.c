@@ -1,5 +1,6 @@
 /*
- * Description: the coordinator's state as records (agent/tasks/coord_log.h (coord_rec.c, coord_state.c, coord_snapshot.c, coord_query.c, coord_map.c)):
+ * Description: the coordinator's state as records (agent/tasks/coord_log.h;
+ * coord_rec.c, coord_state.c, coord_snapshot.c, coord_query.c, coord_map.c):
  * random record streams (launches, stops, batch changes, client
  * submissions with re-submissions, results with duplicates and unknown
  * queries, epochs, persisted marks, and invalid records among them) are
