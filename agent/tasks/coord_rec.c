@@ -113,89 +113,29 @@ int coord_rec_ok(const struct coord_rec *r)
 
 /* ---- codec ---- */
 
-static void put_str(struct wire_buf *b, const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n > 255) {
-		b->err = 1;
-		return;
-	}
-	wire_put_u8(b, (uint8_t)n);
-	wire_put_bytes(b, s, n);
-}
-
-static void get_str(struct wire_rd *r, char *out, size_t cap)
-{
-	size_t n = wire_get_u8(r);
-	const uint8_t *p = wire_get_bytes(r, n);
-
-	out[0] = '\0';
-	if (!p || n >= cap || memchr(p, 0, n)) {
-		r->err = 1;
-		return;
-	}
-	memcpy(out, p, n);
-	out[n] = '\0';
-}
-
-static void put_f64(struct wire_buf *b, double d)
-{
-	uint64_t u;
-
-	memcpy(&u, &d, sizeof(u));
-	wire_put_u64(b, u);
-}
-
-static double get_f64(struct wire_rd *r)
-{
-	uint64_t u = wire_get_u64(r);
-	double d;
-
-	memcpy(&d, &u, sizeof(d));
-	return d;
-}
-
-static void put_f32(struct wire_buf *b, float f)
-{
-	uint32_t u;
-
-	memcpy(&u, &f, sizeof(u));
-	wire_put_u32(b, u);
-}
-
-static float get_f32(struct wire_rd *r)
-{
-	uint32_t u = wire_get_u32(r);
-	float f;
-
-	memcpy(&f, &u, sizeof(f));
-	return f;
-}
-
 void coord_put_settings(struct wire_buf *b, const struct coord_job_settings *j)
 {
-	put_str(b, j->id);
-	put_str(b, j->model);
+	wire_put_str(b, j->id, 255);
+	wire_put_str(b, j->model, 255);
 	wire_put_u64(b, j->model_version);
-	put_str(b, j->dataset);
+	wire_put_str(b, j->dataset, 255);
 	wire_put_u64(b, j->index_version);
 	wire_put_u32(b, j->images);
 	wire_put_u16(b, j->batch);
-	put_f64(b, j->weight);
+	wire_put_f64(b, j->weight);
 	wire_put_u8(b, j->flags);
 }
 
 void coord_get_settings(struct wire_rd *r, struct coord_job_settings *j)
 {
-	get_str(r, j->id, sizeof(j->id));
-	get_str(r, j->model, sizeof(j->model));
+	wire_get_str(r, j->id, sizeof(j->id), 0);
+	wire_get_str(r, j->model, sizeof(j->model), 0);
 	j->model_version = wire_get_u64(r);
-	get_str(r, j->dataset, sizeof(j->dataset));
+	wire_get_str(r, j->dataset, sizeof(j->dataset), 0);
 	j->index_version = wire_get_u64(r);
 	j->images = wire_get_u32(r);
 	j->batch = wire_get_u16(r);
-	j->weight = get_f64(r);
+	j->weight = wire_get_f64(r);
 	j->flags = wire_get_u8(r);
 }
 
@@ -207,7 +147,7 @@ void coord_put_answer(struct wire_buf *b, const struct coord_answer *a)
 	wire_put_u64(b, a->service_ns);
 	for (int k = 0; k < COORD_TOP; k++) {
 		wire_put_u16(b, a->cls[k]);
-		put_f32(b, a->prob[k]);
+		wire_put_f32(b, a->prob[k]);
 	}
 }
 
@@ -219,7 +159,7 @@ void coord_get_answer(struct wire_rd *r, struct coord_answer *a)
 	a->service_ns = wire_get_u64(r);
 	for (int k = 0; k < COORD_TOP; k++) {
 		a->cls[k] = wire_get_u16(r);
-		a->prob[k] = get_f32(r);
+		a->prob[k] = wire_get_f32(r);
 	}
 }
 
@@ -233,7 +173,7 @@ int coord_rec_encode(const struct coord_rec *r, uint8_t *buf, size_t cap)
 	wire_put_u8(&b, r->type);
 	wire_put_u64(&b, r->seq);
 	if (r->type != COORD_REC_EPOCH)
-		put_str(&b, r->job);
+		wire_put_str(&b, r->job, 255);
 	switch (r->type) {
 	case COORD_REC_JOB_LAUNCH:
 		coord_put_settings(&b, &r->u.launch);
@@ -278,7 +218,7 @@ int coord_rec_decode(const uint8_t *p, size_t len, struct coord_rec *r)
 	if (version != COORD_LOG_VERSION || r->type < 1 || r->type >= COORD_REC_TYPE_MAX)
 		return -EINVAL;
 	if (r->type != COORD_REC_EPOCH)
-		get_str(&rd, r->job, sizeof(r->job));
+		wire_get_str(&rd, r->job, sizeof(r->job), 0);
 	switch (r->type) {
 	case COORD_REC_JOB_LAUNCH:
 		coord_get_settings(&rd, &r->u.launch);

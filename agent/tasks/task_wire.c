@@ -10,53 +10,6 @@ const char *const task_lat_src_names[TASK_LAT_SRC_MAX] = {"ring", "bpf"};
 
 /* ---- fields ---- */
 
-static void put_str(struct wire_buf *b, const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n > TASK_NAME_MAX) {
-		b->err = 1;
-		return;
-	}
-	wire_put_u8(b, (uint8_t)n);
-	wire_put_bytes(b, s, n);
-}
-
-/* A printable string of at most cap - 1 bytes. */
-static void get_str(struct wire_rd *r, char *out, size_t cap)
-{
-	size_t n = wire_get_u8(r);
-	const uint8_t *p = wire_get_bytes(r, n);
-
-	if (!p || n >= cap) {
-		r->err = 1;
-		out[0] = '\0';
-		return;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (p[i] < 0x20 || p[i] > 0x7e)
-			r->err = 1;
-	memcpy(out, p, n);
-	out[n] = '\0';
-}
-
-static void put_f32(struct wire_buf *b, float f)
-{
-	uint32_t u;
-
-	memcpy(&u, &f, sizeof(u));
-	wire_put_u32(b, u);
-}
-
-static float get_f32(struct wire_rd *r)
-{
-	uint32_t u = wire_get_u32(r);
-	float f;
-
-	memcpy(&f, &u, sizeof(f));
-	return f;
-}
-
 static int done(const struct wire_buf *b)
 {
 	return b->err ? -EMSGSIZE : (int)b->len;
@@ -127,9 +80,9 @@ int task_dispatch_encode(const struct task_dispatch *m, uint8_t *buf, size_t cap
 	wire_put_u64(&b, m->epoch);
 	wire_put_u64(&b, m->batch);
 	wire_put_u32(&b, m->job);
-	put_str(&b, m->model);
+	wire_put_str(&b, m->model, TASK_NAME_MAX);
 	wire_put_u64(&b, m->model_version);
-	put_str(&b, m->dataset);
+	wire_put_str(&b, m->dataset, TASK_NAME_MAX);
 	wire_put_u64(&b, m->index_version);
 	wire_put_u16(&b, m->n);
 	for (int i = 0; i < m->n; i++) {
@@ -148,9 +101,9 @@ int task_dispatch_decode(const uint8_t *p, size_t len, struct task_dispatch *m)
 	m->epoch = wire_get_u64(&r);
 	m->batch = wire_get_u64(&r);
 	m->job = wire_get_u32(&r);
-	get_str(&r, m->model, sizeof(m->model));
+	wire_get_str(&r, m->model, sizeof(m->model), 1);
 	m->model_version = wire_get_u64(&r);
-	get_str(&r, m->dataset, sizeof(m->dataset));
+	wire_get_str(&r, m->dataset, sizeof(m->dataset), 1);
 	m->index_version = wire_get_u64(&r);
 	m->n = wire_get_u16(&r);
 	if (m->n == 0 || m->n > TASK_BATCH_MAX)
@@ -183,7 +136,7 @@ int task_result_encode(const struct task_result *m, uint8_t *buf, size_t cap)
 		wire_put_u64(&b, a->wait_ns);
 		for (int k = 0; k < TASK_TOP; k++) {
 			wire_put_u16(&b, a->cls[k]);
-			put_f32(&b, a->prob[k]);
+			wire_put_f32(&b, a->prob[k]);
 		}
 	}
 	return done(&b);
@@ -209,7 +162,7 @@ int task_result_decode(const uint8_t *p, size_t len, struct task_result *m)
 		a->wait_ns = wire_get_u64(&r);
 		for (int k = 0; k < TASK_TOP; k++) {
 			a->cls[k] = wire_get_u16(&r);
-			a->prob[k] = get_f32(&r);
+			a->prob[k] = wire_get_f32(&r);
 			/* a class is one of 1000, a probability is in [0, 1]; a
 			 * failed query's top-5 is not read */
 			if (a->status == 0 &&
@@ -244,6 +197,6 @@ int task_refuse_decode(const uint8_t *p, size_t len, struct task_refuse *m)
 	m->epoch = wire_get_u64(&r);
 	m->batch = wire_get_u64(&r);
 	m->error = (int32_t)wire_get_u32(&r);
-	get_str(&r, m->reason, sizeof(m->reason));
+	wire_get_str(&r, m->reason, sizeof(m->reason), 1);
 	return check(&r, type == TASK_REFUSE && m->error < 0);
 }

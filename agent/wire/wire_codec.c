@@ -73,3 +73,66 @@ struct wire_addr wire_get_addr(struct wire_rd *r)
 	a.port = wire_get_u16(r);
 	return a;
 }
+
+void wire_put_str(struct wire_buf *b, const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n > max || n > 255) {
+		b->err = 1;
+		return;
+	}
+	wire_put_u8(b, (uint8_t)n);
+	wire_put_bytes(b, s, n);
+}
+
+void wire_get_str(struct wire_rd *r, char *out, size_t cap, int printable)
+{
+	size_t n = wire_get_u8(r);
+	const uint8_t *p = wire_get_bytes(r, n);
+
+	out[0] = '\0';
+	if (!p || n >= cap || memchr(p, 0, n)) {
+		r->err = 1;
+		return;
+	}
+	for (size_t i = 0; printable && i < n; i++)
+		if (p[i] < 0x20 || p[i] > 0x7e)
+			r->err = 1;
+	memcpy(out, p, n);
+	out[n] = '\0';
+}
+
+void wire_put_f32(struct wire_buf *b, float f)
+{
+	uint32_t u;
+
+	memcpy(&u, &f, sizeof(u));
+	wire_put_u32(b, u);
+}
+
+void wire_put_f64(struct wire_buf *b, double d)
+{
+	uint64_t u;
+
+	memcpy(&u, &d, sizeof(u));
+	wire_put_u64(b, u);
+}
+
+float wire_get_f32(struct wire_rd *r)
+{
+	uint32_t u = wire_get_u32(r);
+	float f;
+
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
+
+double wire_get_f64(struct wire_rd *r)
+{
+	uint64_t u = wire_get_u64(r);
+	double d;
+
+	memcpy(&d, &u, sizeof(d));
+	return d;
+}

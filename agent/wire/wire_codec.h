@@ -59,4 +59,16 @@ struct wire_addr wire_get_addr(struct wire_rd *r);
 /* A pointer to the next n bytes inside the payload, or NULL (err set). */
 const uint8_t *wire_get_bytes(struct wire_rd *r, size_t n);
 
+/* Strings: a u8 length and the bytes.  Writing one longer than max (or
+ * 255) sets err.  Reading one that does not fit cap - 1, holds a NUL or,
+ * with printable, anything outside 0x20..0x7e sets err; out is always
+ * NUL-terminated. */
+void wire_put_str(struct wire_buf *b, const char *s, size_t max);
+void wire_get_str(struct wire_rd *r, char *out, size_t cap, int printable);
+/* IEEE floats by their bits, little-endian. */
+void wire_put_f32(struct wire_buf *b, float f);
+void wire_put_f64(struct wire_buf *b, double d);
+float wire_get_f32(struct wire_rd *r);
+double wire_get_f64(struct wire_rd *r);
+
 #endif
