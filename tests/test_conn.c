@@ -27,9 +27,14 @@
 static struct wire_key key;
 static uint64_t seq;
 
-static int seal(void *arg, uint8_t type, const void *body, size_t len, uint8_t *out, size_t cap)
+/* Both ends are the unnamed {0}: the connection's own address and peer. */
+static const struct wire_addr nobody;
+
+static int seal(void *arg, uint8_t type, struct wire_addr to, const void *body, size_t len,
+		uint8_t *out, size_t cap)
 {
-	struct wire_hdr h = {.type = type, .sender = {0x7f000001, 1}, .epoch = 1, .seq = ++seq};
+	struct wire_hdr h = {
+		.type = type, .sender = {0x7f000001, 1}, .epoch = 1, .seq = ++seq, .to = to};
 
 	(void)arg;
 	return wire_seal(&key, &h, body, len, out, cap);
@@ -142,7 +147,7 @@ static void test_frame_one_byte_at_a_time(void)
 
 	for (size_t i = 0; i < sizeof(body); i++)
 		body[i] = (uint8_t)(i * 7);
-	n = seal(NULL, WIRE_RPC_REQ, body, sizeof(body), frame, sizeof(frame));
+	n = seal(NULL, WIRE_RPC_REQ, nobody, body, sizeof(body), frame, sizeof(frame));
 	setup(&r, &p);
 	p.out = frame;
 	p.outlen = (size_t)n;
@@ -232,8 +237,8 @@ static void test_queued_frames_in_order(void)
 		struct wire_hdr h;
 		const uint8_t *pl;
 		size_t off = (size_t)i * (WIRE_HDR_LEN + 10 + WIRE_TAG_LEN);
-		CHECK(wire_open(&key, in + off, WIRE_HDR_LEN + 10 + WIRE_TAG_LEN, &h, &pl) ==
-				      WIRE_OK &&
+		CHECK(wire_open(&key, nobody, in + off, WIRE_HDR_LEN + 10 + WIRE_TAG_LEN, &h,
+				&pl) == WIRE_OK &&
 			      pl[0] == 'a' + i,
 		      "frame %d opens and is the %d-th", i, i);
 	}
@@ -274,11 +279,11 @@ static void refused(const char *what, const uint8_t *bytes, size_t n, enum wire_
 static void test_bad_frames(void)
 {
 	uint8_t frame[512], body[20] = {0};
-	int n = seal(NULL, WIRE_RPC_REQ, body, sizeof(body), frame, sizeof(frame));
+	int n = seal(NULL, WIRE_RPC_REQ, nobody, body, sizeof(body), frame, sizeof(frame));
 
 	frame[n - 1] ^= 1;
 	refused("bad tag", frame, (size_t)n, WIRE_R_TAG);
-	n = seal(NULL, WIRE_RPC_REQ, body, sizeof(body), frame, sizeof(frame));
+	n = seal(NULL, WIRE_RPC_REQ, nobody, body, sizeof(body), frame, sizeof(frame));
 	frame[8] = 0xff, frame[9] = 0xff, frame[10] = 0x0f; /* announces ~1 MB */
 	refused("oversized", frame, (size_t)n, WIRE_R_LENGTH);
 	memset(frame, 'x', 100);

@@ -112,7 +112,8 @@ int client_recv_all(int fd, void *buf, size_t len)
 	return 0;
 }
 
-int client_send_request(struct client *cl, int fd, const void *payload, size_t len)
+int client_send_request(struct client *cl, int fd, struct wire_addr to, const void *payload,
+			size_t len)
 {
 	size_t cap = len + WIRE_HDR_LEN + WIRE_TAG_LEN;
 	uint8_t *frame = xmalloc(cap);
@@ -120,7 +121,8 @@ int client_send_request(struct client *cl, int fd, const void *payload, size_t l
 			     .sender = cl->id,
 			     .epoch = cl->epoch,
 			     .seq = ++cl->seq,
-			     .sent_ms = util_wall_ms()};
+			     .sent_ms = util_wall_ms(),
+			     .to = to};
 	int n = wire_seal(&cl->key, &h, payload, len, frame, cap);
 
 	n = n < 0 ? n : client_send_all(fd, frame, (size_t)n);
@@ -144,7 +146,7 @@ int client_recv_response(struct client *cl, int fd, uint8_t **body, size_t *len)
 	rx = xmalloc((size_t)fl);
 	memcpy(rx, hdr, sizeof(hdr));
 	ret = client_recv_all(fd, rx + sizeof(hdr), (size_t)fl - sizeof(hdr));
-	if (!ret && (wire_open(&cl->key, rx, (size_t)fl, &h, &p) != WIRE_OK ||
+	if (!ret && (wire_open(&cl->key, cl->id, rx, (size_t)fl, &h, &p) != WIRE_OK ||
 		     h.type != WIRE_RPC_RESP || h.len < 1))
 		ret = -EPROTO;
 	if (!ret) {
@@ -166,7 +168,7 @@ int client_call(struct client *cl, struct wire_addr to, const void *payload, siz
 	if (fd < 0)
 		return fd;
 	wire_addr_str(to, where, sizeof(where));
-	ret = client_send_request(cl, fd, payload, plen);
+	ret = client_send_request(cl, fd, to, payload, plen);
 	if (!ret)
 		ret = client_recv_response(cl, fd, body, blen);
 	close(fd);

@@ -239,7 +239,7 @@ int conn_send_frame(struct conn *c, uint8_t type, const void *body, size_t len, 
 {
 	size_t cap = len + WIRE_HDR_LEN + WIRE_TAG_LEN;
 	uint8_t *f = xmalloc(cap);
-	int n = c->t->env.seal(c->t->env.arg, type, body, len, f, cap);
+	int n = c->t->env.seal(c->t->env.arg, type, c->to, body, len, f, cap);
 
 	if (n < 0) {
 		free(f);
@@ -270,12 +270,14 @@ int conn_connect(struct conns *t, struct wire_addr to, int timeout_ms, conn_fn f
 		t->n_refused++;
 		return -EBUSY;
 	}
-	/* speak from this agent's address: rules that cut it off cut this too */
-	bind(fd, (struct sockaddr *)&src, sizeof(src));
+	/* speak from this agent's address: rules that cut it off cut this too
+	 * (a client's 0.x.y.z sender id is no address) */
+	if (t->env.self.ip >> 24)
+		bind(fd, (struct sockaddr *)&src, sizeof(src));
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->fn = fn;
 	c->arg = arg;
-	c->peer = to;
+	c->peer = c->to = to;
 	c->sa = (struct sockaddr_in){
 		.sin_family = AF_INET, .sin_port = htons(to.port), .sin_addr.s_addr = htonl(to.ip)};
 	loop_reserve(t->loop, 2);
@@ -296,7 +298,7 @@ int conn_adopt(struct conns *t, int fd, struct wire_addr peer, conn_fn fn, void 
 		return -EBUSY;
 	c->fn = fn;
 	c->arg = arg;
-	c->peer = peer;
+	c->peer = c->to = peer;
 	*out = c;
 	return 0;
 }
@@ -361,7 +363,8 @@ static int frame_body(struct conn *c)
 
 static int frame_open(struct conn *c)
 {
-	enum wire_reject r = wire_open(c->t->env.key, c->fbuf, c->rlen, &c->fh, &c->fpayload);
+	enum wire_reject r =
+		wire_open(c->t->env.key, c->t->env.self, c->fbuf, c->rlen, &c->fh, &c->fpayload);
 
 	if (r != WIRE_OK) {
 		if (c->t->env.rejected)

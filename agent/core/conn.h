@@ -63,13 +63,14 @@ typedef void (*conn_serve_fn)(void *arg, struct conn *c, const struct wire_hdr *
 
 struct conns_env {
 	const struct wire_key *key;
-	struct wire_addr self;
+	struct wire_addr
+		self;	  /* connections start from its ip; frames to anyone else are refused */
 	int listen_fd;	  /* a listening TCP socket, or -1 */
 	int max_conns;	  /* connections at once, in and out */
 	size_t max_frame; /* the largest frame conn_recv_frame takes by default */
-	/* Seals body as a frame of type from this agent (fresh seq). */
-	int (*seal)(void *arg, uint8_t type, const void *body, size_t len, uint8_t *out,
-		    size_t cap);
+	/* Seals body as a frame of type from this agent to `to` (fresh seq). */
+	int (*seal)(void *arg, uint8_t type, struct wire_addr to, const void *body, size_t len,
+		    uint8_t *out, size_t cap);
 	/* Replay check for first frames: WIRE_OK or a reject reason. */
 	enum wire_reject (*admit)(void *arg, const struct wire_hdr *h);
 	/* A frame refused for reason r (counted by the caller's stats). */
@@ -115,7 +116,8 @@ void conn_frame(const struct conn *c, struct wire_hdr *h, const uint8_t **payloa
  * behind earlier sends. 0 or -errno. */
 int conn_send(struct conn *c, const void *buf, size_t len, int timeout_ms, uint64_t tag);
 /* Seals body as a frame of type and queues it (the connection owns the
- * copy).  0 or -errno (-EMSGSIZE). */
+ * copy).  It is addressed to the peer c was connected to, or on an accepted
+ * connection to the sender of its first frame.  0 or -errno (-EMSGSIZE). */
 int conn_send_frame(struct conn *c, uint8_t type, const void *body, size_t len, int timeout_ms,
 		    uint64_t tag);
 /* Sends are queued or in flight. */

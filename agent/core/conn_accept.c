@@ -63,6 +63,7 @@ static void first_frame(void *arg, struct conn *c, enum conn_ev ev, uint64_t tag
 		return;
 	}
 	conn_frame(c, &h, &payload, &len);
+	c->to = h.sender; /* the answers go to whoever sealed the request */
 	r = t->env.admit ? t->env.admit(t->env.arg, &h) : WIRE_OK;
 	if (r == WIRE_OK && (h.type != WIRE_RPC_REQ || len == 0))
 		r = WIRE_R_TYPE;

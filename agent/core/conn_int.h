@@ -37,6 +37,8 @@ struct conn {
 	conn_fn fn;
 	void *arg, *user;
 	struct wire_addr peer;
+	struct wire_addr to;   /* frames sealed on c go to it: the peer connected to, or the
+				  sender of an accepted connection's first frame */
 	struct sockaddr_in sa; /* connect's address: read at submission, kept anyway */
 	/* receive */
 	enum rmode rmode;
