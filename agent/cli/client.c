@@ -136,8 +136,12 @@ int client_recv_response(struct client *cl, int fd, uint8_t **body, size_t *len)
 	const uint8_t *p;
 	struct wire_hdr h;
 	long fl;
-	int ret = client_recv_all(fd, hdr, sizeof(hdr));
+	int ret = client_recv_all(fd, hdr, 4);
 
+	if (!ret && wire_le_get(hdr, 4) == WIRE_BUSY_MAGIC)
+		return -EBUSY; /* the agent had no connection free for us */
+	if (!ret)
+		ret = client_recv_all(fd, hdr + 4, sizeof(hdr) - 4);
 	if (ret)
 		return ret;
 	fl = wire_frame_len(hdr, sizeof(hdr));
@@ -169,10 +173,18 @@ int client_call(struct client *cl, struct wire_addr to, const void *payload, siz
 		return fd;
 	wire_addr_str(to, where, sizeof(where));
 	ret = client_send_request(cl, fd, to, payload, plen);
-	if (!ret)
-		ret = client_recv_response(cl, fd, body, blen);
+	/* a busy agent may have closed before the request was all out: its
+	 * answer, if any, is waiting */
+	if (!ret || ret == -EPIPE || ret == -ECONNRESET) {
+		int r = client_recv_response(cl, fd, body, blen);
+		ret = ret && r != -EBUSY ? ret : r;
+	}
 	close(fd);
-	if (ret == -EPROTO)
+	if (ret == -EBUSY)
+		util_seterr(err, errlen,
+			    "%s: the agent is busy (no connection free for this client); try again",
+			    where);
+	else if (ret == -EPROTO)
 		util_seterr(err, errlen, "%s: response refused: a different cluster key?", where);
 	else if (ret == -ECONNRESET)
 		util_seterr(err, errlen,

@@ -36,7 +36,8 @@ int client_recv_all(int fd, void *buf, size_t len);
 /*
  * Receives one response frame and checks it (authentic, addressed to this
  * client's id).  On success *body (malloc'd, NUL-terminated, at least the
- * status byte) and 0; else -errno / -EPROTO.
+ * status byte) and 0; else -errno / -EPROTO, or -EBUSY when the agent said
+ * it had no connection free (WIRE_BUSY_MAGIC).
  */
 int client_recv_response(struct client *cl, int fd, uint8_t **body, size_t *len);
 

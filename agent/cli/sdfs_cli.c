@@ -10,6 +10,7 @@
 #include "sdfs/store.h"
 #include "util.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,7 +65,9 @@ int sdfs_cli_stream(struct client *cl, struct wire_addr to, struct sdfs_req *r, 
 	if (ret) {
 		char who[32];
 		wire_addr_str(to, who, sizeof(who));
-		util_seterr(err, errlen, "%s: %s", who, strerror(-ret));
+		util_seterr(err, errlen, "%s: %s", who,
+			    ret == -EBUSY ? "the agent is busy (no connection free); try again"
+					  : strerror(-ret));
 		close(fd);
 		return ret;
 	}

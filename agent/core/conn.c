@@ -479,16 +479,18 @@ static size_t stats(void *m, char *buf, size_t cap)
 {
 	struct conns *t = m;
 	int open = 0;
+	size_t off;
 
 	for (int i = 0; i < t->env.max_conns; i++)
 		open += t->c[i].used;
-	return (size_t)snprintf(buf, cap,
-				"tcp_accepted %llu\ntcp_refused %llu\ntcp_connects %llu\n"
-				"tcp_timeouts %llu\ntcp_unrouted %llu\ntcp_open %d\n",
-				(unsigned long long)t->n_accepted, (unsigned long long)t->n_refused,
-				(unsigned long long)t->n_connects,
-				(unsigned long long)t->n_timeouts,
-				(unsigned long long)t->n_unrouted, open);
+	off = (size_t)snprintf(buf, cap,
+			       "tcp_accepted %llu\ntcp_refused %llu\ntcp_connects %llu\n"
+			       "tcp_timeouts %llu\ntcp_unrouted %llu\ntcp_open %d\n",
+			       (unsigned long long)t->n_accepted, (unsigned long long)t->n_refused,
+			       (unsigned long long)t->n_connects, (unsigned long long)t->n_timeouts,
+			       (unsigned long long)t->n_unrouted, open);
+	off = MIN(off, cap);
+	return off + conns_accept_stats(t, buf + off, cap - off);
 }
 
 static void cancel(void *m)
@@ -515,6 +517,7 @@ static const struct loop_ops conns_ops = {
 	.name = "conn",
 	.complete = complete,
 	.tick = tick,
+	.member = conns_member,
 	.stats = stats,
 	.cancel = cancel,
 	.pending = pending,
@@ -555,5 +558,6 @@ void conns_free(struct conns *t)
 			drop(c);
 	}
 	free(t->c);
+	free(t->members);
 	free(t);
 }

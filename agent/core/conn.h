@@ -20,6 +20,15 @@
  * the first payload byte (conn_route); that module then owns the
  * connection.  A frame nobody routes is counted and the connection closed.
  *
+ * Limits on accepted connections (conn_accept.c): at most
+ * CONN_UNAUTH_PER_IP from one source address may wait for their first
+ * frame; a share of the table (1/CONN_PEER_SHARE) is kept for cluster
+ * peers: a connection from an address no live member has may not take it,
+ * and one from a member's address may only keep it when its first frame's
+ * sender is a live member.  A connection refused for want of room gets
+ * the four bytes WIRE_BUSY_MAGIC and is closed, so the client can say
+ * "the agent is busy".  Each refusal is counted.
+ *
  * Closing: conn_close() shuts the socket down and cancels what is in
  * flight; the owner gets CONN_EV_CLOSED once nothing is (from inside
  * conn_close() itself when nothing was), and the connection (and every
@@ -40,7 +49,11 @@ struct conn;
 struct conns;
 
 #define CONN_FIRST_FRAME_MS 5000 /* an accepted connection's first frame, in total */
-#define CONN_SMALL_FRAME    (WIRE_HDR_LEN + 4096 + WIRE_TAG_LEN)
+#define CONN_UNAUTH_PER_IP                                                                         \
+	32		   /* accepted connections one address may have without a first frame      \
+			    */
+#define CONN_PEER_SHARE	 4 /* 1/4 of the table is kept for live members */
+#define CONN_SMALL_FRAME (WIRE_HDR_LEN + 4096 + WIRE_TAG_LEN)
 
 enum conn_ev {
 	CONN_EV_CONNECTED, /* conn_connect finished: res 0 or -errno */

@@ -36,6 +36,9 @@
 #define WIRE_TAG_LEN	  32
 #define WIRE_MAX_PAYLOAD  (1u << 20) /* TCP; a UDP frame is at most WIRE_MAX_DATAGRAM */
 #define WIRE_MAX_DATAGRAM 1400
+/* Four bytes "IDNB" an agent sends, unauthenticated, instead of a frame on a
+ * connection it has no room for, before closing it: "the agent is busy". */
+#define WIRE_BUSY_MAGIC 0x424e4449u
 
 enum wire_type {
 	WIRE_PING = 1,
