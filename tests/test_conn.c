@@ -7,15 +7,22 @@
  * oversized announced length, a bad tag and garbage are refused with
  * -EPROTO and counted by reason; closing with a receive in flight, and
  * stopping the loop with connections open, release everything (ASan
- * checks the rest).
+ * checks the rest).  The listener's limits, over real TCP on 127.0.0.x:
+ * a 33rd connection waiting from one address and a connection from a
+ * non-member once all but the peers' share is taken are told busy
+ * ("IDNB"); a live member's connection still gets in, and one from a
+ * member's address whose first frame is from a non-member is told busy.
  */
 #include "check.h"
 #include "core/conn.h"
 #include "core/loop.h"
+#include "membership/swim.h"
 #include "util.h"
 #include "wire/wire.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
@@ -308,6 +315,158 @@ static void test_close_with_recv_in_flight(void)
 	      "the receive ended with an error (%d)", r.last[CONN_EV_RECV]);
 }
 
+/* ---- the listener's limits ---- */
+
+#define LIM_CONNS 64 /* general share 48, peers' share 16 */
+#define LISTEN_IP 0x7f000009u
+#define MEMBER_IP 0x7f000003u
+
+static uint16_t lim_port;
+
+/* A blocking connection from src to the listener, or -1. */
+static int dial(uint32_t src)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(src)};
+	struct sockaddr_in to = {.sin_family = AF_INET,
+				 .sin_port = htons(lim_port),
+				 .sin_addr.s_addr = htonl(LISTEN_IP)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
+	    connect(fd, (struct sockaddr *)&to, sizeof(to))) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Sends a request with command cmd from sender, addressed to the listener. */
+static void send_req(int fd, struct wire_addr sender, uint8_t cmd)
+{
+	uint8_t f[256], body[4] = {cmd};
+	struct wire_hdr h = {.type = WIRE_RPC_REQ,
+			     .sender = sender,
+			     .epoch = 1,
+			     .seq = ++seq,
+			     .sent_ms = util_wall_ms(),
+			     .to = {LISTEN_IP, lim_port}};
+	int n = wire_seal(&key, &h, body, sizeof(body), f, sizeof(f));
+
+	CHECK(n > 0 && write(fd, f, (size_t)n) == n, "request sent");
+}
+
+/* The first 4 bytes the listener answers on fd ("IDNB", "IDNW"), or "". */
+static void first4(int fd, char out[5])
+{
+	size_t got = 0;
+
+	while (got < 4) {
+		ssize_t r = read(fd, out + got, 4 - got);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	out[got] = '\0';
+}
+
+static void *lim_client(void *arg)
+{
+	static int held[LIM_CONNS];
+	struct wire_addr member = {MEMBER_IP, 7600}, client = {0x00010203, 99};
+	int nheld = 0, fd, *busy = arg;
+	char b[5];
+
+	for (int i = 0; i < 32; i++) /* silent, from 127.0.0.1: all wait */
+		held[nheld++] = dial(0x7f000001);
+	fd = dial(0x7f000001);
+	first4(fd, b);
+	busy[0] = !strcmp(b, "IDNB"); /* the 33rd waiting from one address */
+	close(fd);
+	for (int i = 0; i < 16; i++) /* silent, from 127.0.0.4: the general share is full */
+		held[nheld++] = dial(0x7f000004);
+	fd = dial(0x7f000005);
+	first4(fd, b);
+	busy[1] = !strcmp(b, "IDNB"); /* a non-member: not into the peers' share */
+	close(fd);
+	held[nheld++] = fd = dial(MEMBER_IP);
+	send_req(fd, member, 1);
+	first4(fd, b);
+	busy[2] = !strcmp(b, "IDNW"); /* a live member: answered */
+	fd = dial(MEMBER_IP);
+	send_req(fd, client, 1);
+	first4(fd, b);
+	busy[3] = !strcmp(b, "IDNB"); /* a member's address, a client's frame */
+	close(fd);
+	held[nheld++] = fd = dial(MEMBER_IP);
+	send_req(fd, member, 5); /* stops the loop */
+	first4(fd, b);
+	for (int i = 0; i < nheld; i++)
+		if (held[i] >= 0)
+			close(held[i]);
+	return NULL;
+}
+
+static void lim_event(void *arg, struct conn *c, enum conn_ev ev, uint64_t tag, int res)
+{
+	(void)arg, (void)c, (void)ev, (void)tag, (void)res;
+}
+
+static void lim_serve(void *arg, struct conn *c, const struct wire_hdr *h, const uint8_t *payload,
+		      size_t len)
+{
+	(void)h, (void)len;
+	conn_own(c, lim_event, NULL);
+	if (payload[0] == 5)
+		loop_stop(arg);
+	else
+		conn_send_frame(c, WIRE_RPC_RESP, "ok", 2, 1000, 0);
+}
+
+static void test_listener_limits(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(LISTEN_IP)};
+	socklen_t al = sizeof(a);
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), busy[4] = {0};
+	struct swim_member m = {.addr = {MEMBER_IP, 7600}, .status = SWIM_ALIVE};
+	struct conns_env env = {.key = &key,
+				.listen_fd = lfd,
+				.max_conns = LIM_CONNS,
+				.seal = seal,
+				.rejected = rejected};
+	struct loop *loop;
+	struct conns *t;
+	pthread_t th;
+	char stats[4096];
+
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) || listen(lfd, 128) ||
+	    getsockname(lfd, (struct sockaddr *)&a, &al)) {
+		printf("skip listener limits: cannot listen on 127.0.0.9\n");
+		if (lfd >= 0)
+			close(lfd);
+		return;
+	}
+	lim_port = ntohs(a.sin_port);
+	env.self = (struct wire_addr){LISTEN_IP, lim_port};
+	REQUIRE(loop_new(256, &loop) == 0, "loop_new");
+	REQUIRE(conns_new(loop, &env, &t) == 0, "conns_new");
+	REQUIRE(conn_route(t, 1, 5, lim_serve, loop) == 0, "route");
+	loop_member_changed(loop, &m, SWIM_STATUS_MAX);
+	pthread_create(&th, NULL, lim_client, busy);
+	CHECK(loop_run(loop) == 0, "loop_run");
+	pthread_join(th, NULL);
+	loop_stats(loop, stats, sizeof(stats));
+	CHECK(busy[0] && strstr(stats, "tcp_busy_ip 1\n"), "a 33rd waiting from one address");
+	CHECK(busy[1] && busy[2], "the peers' share: a non-member refused, a member let in");
+	CHECK(busy[3] && strstr(stats, "tcp_busy_peers 1\n"),
+	      "a non-member's frame from a member's address in the peers' share");
+	CHECK(strstr(stats, "tcp_busy 1\n") != NULL, "counted: %s", stats);
+	loop_free(loop);
+	conns_free(t);
+	close(lfd);
+	printf("ok  listener limits: per address, the peers' share, busy answers\n");
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -321,5 +480,6 @@ int main(void)
 	test_stalled_peer();
 	test_bad_frames();
 	test_close_with_recv_in_flight();
+	test_listener_limits();
 	return t_result();
 }
