@@ -2,6 +2,8 @@
 # Description: a captured frame is good for its one receiver only: a
 # `leave` request sealed for node 1 makes node 1 leave, and replayed byte
 # for byte to nodes 2 and 3 makes neither leave (counted as wrong_dest); a
+# gossip datagram sealed for node 2 is taken by node 2 and refused by node
+# 4 (wrong_dest); a
 # request answered by node 4 before its kill -9, and a `leave` sealed for
 # it then, are both refused by its restarted process (counted as
 # before_boot), which stays a member.
@@ -36,6 +38,15 @@ d2b=$(stat_of 2 rejected_wrong_dest); d3b=$(stat_of 3 rejected_wrong_dest)
   bad "wrong_dest node 2: $d2 -> $d2b, node 3: $d3 -> $d3b"
 [[ $(cl_status_of 2 3) == alive && $(cl_status_of 3 2) == alive ]] && ok "nodes 2 and 3 see each other alive" ||
   bad "after the replays: $(cl_view 2 | tr '\n' ';')"
+
+peer seal "$CL_KEY" gossip "$(host 2)" "$CL_PORT" "$CL_DIR/gossip2"
+g2=$(stat_of 2 rejected_wrong_dest); g4=$(stat_of 4 rejected_wrong_dest); r2=$(stat_of 2 rejected_bad_payload)
+peer send-udp "$(host 2)" "$CL_PORT" "$CL_DIR/gossip2"
+peer send-udp "$(host 4)" "$CL_PORT" "$CL_DIR/gossip2"
+sleep 0.5
+g2b=$(stat_of 2 rejected_wrong_dest); g4b=$(stat_of 4 rejected_wrong_dest); r2b=$(stat_of 2 rejected_bad_payload)
+((g2b == g2 && r2b == r2 && g4b == g4 + 1)) && ok "a gossip datagram for node 2: taken by node 2, refused by node 4 (wrong_dest)" ||
+  bad "gossip: node 2 wrong_dest $g2 -> $g2b, bad_payload $r2 -> $r2b; node 4 wrong_dest $g4 -> $g4b"
 
 # node 4: a request it answered, and a leave sealed for it, then kill -9
 peer seal "$CL_KEY" self "$(host 4)" "$CL_PORT" "$CL_DIR/self4"

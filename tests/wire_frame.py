@@ -9,7 +9,7 @@ import struct
 VERSION = 2
 HDR_LEN = 52
 TAG_LEN = 32
-RPC_REQ, RPC_RESP = 7, 8
+GOSSIP, RPC_REQ, RPC_RESP = 6, 7, 8
 
 
 def addr(host, port):
