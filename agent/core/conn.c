@@ -134,6 +134,7 @@ static void settle(struct conn *c)
 	if (!c->used || !c->closing || c->pending)
 		return;
 	drop(c);
+	conns_accept_release(c->t, c);
 	c->used = 0;
 	if (fn)
 		fn(arg, c, CONN_EV_CLOSED, 0, 0);
@@ -538,6 +539,7 @@ int conns_new(struct loop *l, const struct conns_env *env, struct conns **out)
 	t->loop = l;
 	t->owner = owner;
 	t->c = xcalloc((size_t)env->max_conns, sizeof(*t->c));
+	t->unauth_ip = xcalloc((size_t)env->max_conns, sizeof(*t->unauth_ip));
 	for (int i = 0; i < env->max_conns; i++)
 		t->c[i].fd = -1;
 	if (env->listen_fd >= 0) {
@@ -559,5 +561,6 @@ void conns_free(struct conns *t)
 	}
 	free(t->c);
 	free(t->members);
+	free(t->unauth_ip);
 	free(t);
 }

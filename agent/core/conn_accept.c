@@ -66,18 +66,27 @@ static int member_ip(const struct conns *t, uint32_t ip)
 
 /* ---- the limits ---- */
 
-/* Connections outside the peers' share: clients, and connections from a
- * non-member's address still waiting for their first frame. */
-static int general_used(const struct conns *t)
+/* Outside the peers' share: a client, or a connection from a non-member's
+ * address still waiting for its first frame. */
+static int in_general(const struct conn *c)
 {
-	int n = 0;
+	return c->cls == CONN_C_CLIENT || (c->cls == CONN_C_UNAUTH && !c->member_ip);
+}
 
-	for (int i = 0; i < t->env.max_conns; i++) {
-		const struct conn *c = &t->c[i];
-		n += c->used &&
-		     (c->cls == CONN_C_CLIENT || (c->cls == CONN_C_UNAUTH && !c->member_ip));
-	}
-	return n;
+/* Moves c to class cls, keeping the counts the limits read. */
+static void set_class(struct conns *t, struct conn *c, enum conn_class cls)
+{
+	t->n_general -= in_general(c);
+	t->n_unauth -= c->cls == CONN_C_UNAUTH;
+	c->cls = cls;
+	t->n_general += in_general(c);
+	t->n_unauth += cls == CONN_C_UNAUTH;
+	t->unauth_ip[c - t->c] = cls == CONN_C_UNAUTH ? c->peer.ip : 0;
+}
+
+void conns_accept_release(struct conns *t, struct conn *c)
+{
+	set_class(t, c, CONN_C_OUT);
 }
 
 static int general_max(const struct conns *t)
@@ -89,8 +98,10 @@ static int unauth_from(const struct conns *t, uint32_t ip)
 {
 	int n = 0;
 
+	if (t->n_unauth < CONN_UNAUTH_PER_IP) /* no address can be at the limit */
+		return 0;
 	for (int i = 0; i < t->env.max_conns; i++)
-		n += t->c[i].used && t->c[i].cls == CONN_C_UNAUTH && t->c[i].peer.ip == ip;
+		n += t->unauth_ip[i] == ip;
 	return n;
 }
 
@@ -162,8 +173,8 @@ static void first_frame(void *arg, struct conn *c, enum conn_ev ev, uint64_t tag
 	if (r == WIRE_OK && (h.type != WIRE_RPC_REQ || len == 0))
 		r = WIRE_R_TYPE;
 	if (r == WIRE_OK) {
-		c->cls = member_find(t, h.sender) >= 0 ? CONN_C_PEER : CONN_C_CLIENT;
-		if (c->cls == CONN_C_CLIENT && general_used(t) > general_max(t)) {
+		set_class(t, c, member_find(t, h.sender) >= 0 ? CONN_C_PEER : CONN_C_CLIENT);
+		if (c->cls == CONN_C_CLIENT && t->n_general > general_max(t)) {
 			/* it came in on the peers' share from a member's address */
 			t->n_busy_peers++;
 			conn_own(c, NULL, NULL);
@@ -204,15 +215,15 @@ void conns_accept_done(struct conns *t, int res, uint32_t flags)
 		} else if (unauth_from(t, peer.ip) >= CONN_UNAUTH_PER_IP) {
 			t->n_busy_ip++;
 			say_busy(res);
-		} else if ((!mip && general_used(t) >= general_max(t)) ||
+		} else if ((!mip && t->n_general >= general_max(t)) ||
 			   !(c = conns_slot_get(t, res))) {
 			t->n_busy++; /* back-pressure: the table, or all but the peers' share */
 			say_busy(res);
 		} else {
 			t->n_accepted++;
 			c->peer = peer;
-			c->cls = CONN_C_UNAUTH;
 			c->member_ip = mip;
+			set_class(t, c, CONN_C_UNAUTH);
 			conn_own(c, first_frame, t);
 			/* the whole first frame within one deadline: a trickle of
 			 * bytes does not keep a slot */

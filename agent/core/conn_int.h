@@ -90,6 +90,10 @@ struct conns {
 	uint64_t n_first_timeouts, n_first_dropped; /* first frames not in by the deadline, cut */
 	struct wire_addr *members; /* live members (from the loop's member events) */
 	int nmembers, mcap;
+	/* kept as connections change class, so that an accept costs no scan */
+	int n_general;	     /* clients, and non-members' connections waiting for a first frame */
+	int n_unauth;	     /* connections waiting for their first frame */
+	uint32_t *unauth_ip; /* per slot: the source address of one waiting, else 0 */
 };
 
 /* A free slot for fd, cleared and in use; NULL when all max_conns are. */
@@ -99,6 +103,8 @@ struct conn *conns_slot_get(struct conns *t, int fd);
 void conns_accept_arm(struct conns *t);
 /* conn_accept.c: an OP_ACCEPT completion (a new socket, or the end). */
 void conns_accept_done(struct conns *t, int res, uint32_t flags);
+/* conn_accept.c: c's slot is being released (its class counts no more). */
+void conns_accept_release(struct conns *t, struct conn *c);
 /* conn_accept.c: keeps t->members up to date (the loop's member event). */
 void conns_member(void *m, const struct swim_member *mem, int old);
 /* conn_accept.c: the limits' counters and the connections by class. */
