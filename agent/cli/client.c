@@ -189,7 +189,7 @@ int client_call(struct client *cl, struct wire_addr to, const void *payload, siz
 	else if (ret == -ECONNRESET)
 		util_seterr(err, errlen,
 			    "%s closed the connection without answering (a different cluster key, "
-			    "or the agent stopped)",
+			    "an address other than the agent's --bind, or the agent stopped)",
 			    where);
 	else if (ret)
 		util_seterr(err, errlen, "agent at %s: %s", where, strerror(-ret));
