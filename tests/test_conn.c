@@ -63,6 +63,7 @@ struct peer {
 	size_t outlen, step; /* write out `step` bytes at a time */
 	size_t inlen;	     /* then read this many, 1 KiB at a time */
 	uint8_t *in;
+	int shut; /* then shut down its sending side */
 };
 
 static void *peer_main(void *arg)
@@ -75,6 +76,8 @@ static void *peer_main(void *arg)
 			break;
 		off += (size_t)w;
 	}
+	if (p->shut)
+		shutdown(p->fd, SHUT_WR);
 	for (size_t off = 0; off < p->inlen;) {
 		ssize_t r = read(p->fd, p->in + off, MIN((size_t)1024, p->inlen - off));
 		if (r <= 0)
@@ -297,6 +300,21 @@ static void test_bad_frames(void)
 	refused("garbage", frame, 100, WIRE_R_MAGIC);
 }
 
+/* A peer with no room says "IDNB" and closes: the frame's receive ends with -EBUSY. */
+static void test_busy_peer(void)
+{
+	struct run r;
+	struct peer p = {.step = 4, .out = (const uint8_t *)"IDNB", .outlen = 4, .shut = 1};
+	pthread_t th;
+
+	setup(&r, &p);
+	r.stop_after = 1;
+	CHECK(conn_recv_frame(r.c, 0, 5000, 0) == 0, "recv_frame");
+	pthread_create(&th, NULL, peer_main, &p);
+	finish(&r, &p, th);
+	CHECK(r.last[CONN_EV_FRAME] == -EBUSY, "a busy peer: %d", r.last[CONN_EV_FRAME]);
+}
+
 static void test_close_with_recv_in_flight(void)
 {
 	struct run r;
@@ -480,6 +498,7 @@ int main(void)
 	test_stalled_peer();
 	test_bad_frames();
 	test_close_with_recv_in_flight();
+	test_busy_peer();
 	test_listener_limits();
 	return t_result();
 }

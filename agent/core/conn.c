@@ -391,6 +391,9 @@ static void on_recv(struct conn *c, int res)
 	enum rmode mode = c->rmode;
 
 	res = io_result(c, res);
+	if (res == -ECONNRESET && mode == R_HDR && c->rgot == 4 &&
+	    wire_le_get(c->fbuf, 4) == WIRE_BUSY_MAGIC)
+		res = -EBUSY; /* the peer had no room for this connection */
 	if (res > 0) {
 		c->rgot += (size_t)res;
 		if (mode != R_SOME && c->rgot < c->rlen) {

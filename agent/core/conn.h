@@ -58,7 +58,8 @@ struct conns;
 enum conn_ev {
 	CONN_EV_CONNECTED, /* conn_connect finished: res 0 or -errno */
 	CONN_EV_RECV,	   /* conn_recv finished: res = bytes, or -errno */
-	CONN_EV_FRAME,	   /* conn_recv_frame finished: res 0 (see conn_frame) or -errno */
+	CONN_EV_FRAME,	   /* conn_recv_frame finished: res 0 (see conn_frame) or -errno
+			      (-EBUSY: the peer said it had no room, WIRE_BUSY_MAGIC) */
 	CONN_EV_SENT,	   /* a send or queued frame went out: res = bytes, or -errno */
 	CONN_EV_CLOSED,	   /* nothing in flight any more; c is freed after this */
 	CONN_EV_MAX
