@@ -36,14 +36,15 @@ static inline int probe_init(const char *key_file, char *members, uint16_t port)
 	return 0;
 }
 
-static inline int probe_seal(void *arg, uint8_t type, const void *body, size_t len, uint8_t *out,
-			     size_t cap)
+static inline int probe_seal(void *arg, uint8_t type, struct wire_addr to, const void *body,
+			     size_t len, uint8_t *out, size_t cap)
 {
 	struct wire_hdr h = {.type = type,
 			     .sender = probe_self,
 			     .epoch = probe_epoch,
 			     .seq = ++probe_seq,
-			     .sent_ms = util_wall_ms()};
+			     .sent_ms = util_wall_ms(),
+			     .to = to};
 
 	(void)arg;
 	return wire_seal(&probe_key, &h, body, len, out, cap);

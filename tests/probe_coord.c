@@ -210,6 +210,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: see the top of tests/probe_coord.c\n");
 		return 2;
 	}
+	cenv.self = probe_self; /* the worker answers to it */
 	signal(SIGPIPE, SIG_IGN);
 	epoch = strtoull(argv[4], NULL, 10);
 	mode = argv[5];

@@ -69,6 +69,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: probe_sdfs_client KEYFILE MEMBERS OP NAME LOCAL [N]\n");
 		return 2;
 	}
+	cenv.self = probe_self; /* the agents answer to it */
 	signal(SIGPIPE, SIG_IGN);
 	op = argv[3];
 	name = argv[4];

@@ -4,9 +4,10 @@ sent, as "udp N" and "tcp N" lines.  usage: rogue.py HOST PORT"""
 import os
 import random
 import socket
-import struct
 import sys
 import time
+
+from wire_frame import header
 
 host, port = sys.argv[1], int(sys.argv[2])
 rnd = random.Random(5)
@@ -15,7 +16,7 @@ sent = 0
 for i in range(300):  # random bytes, 0..1500 long
     u.sendto(os.urandom(rnd.randrange(0, 1500)), (host, port))
     sent += 1
-hdr = b"IDNW" + bytes([1, 1, 0, 0]) + struct.pack("<I", 10) + bytes(36)
+hdr = header(1, 10, (0, 0), (0, 0), 0, 0, 0)
 for i in range(100):  # a plausible header, cut short or with a wrong length or no valid tag
     body = hdr + os.urandom(rnd.randrange(0, 80))
     u.sendto(body[: rnd.randrange(1, len(body) + 1)], (host, port))
@@ -31,7 +32,7 @@ for kind in range(30):
     if kind % 3 == 0:
         s.sendall(os.urandom(200))  # not a frame
     elif kind % 3 == 1:
-        s.sendall(b"IDNW" + bytes([1, 1, 0, 0]) + struct.pack("<I", 1 << 30) + bytes(40))  # huge
+        s.sendall(header(1, 1 << 30, (0, 0), (0, 0), 0, 0, 0) + bytes(4))  # huge
     else:
         s.sendall(hdr + bytes(10) + bytes(32))  # right shape, bad tag
     try:

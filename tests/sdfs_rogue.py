@@ -2,13 +2,13 @@
 CLI's own checks: names that try to leave the store, a chunk with a forged
 tag, a stream cut short, a misaligned read, more streams than it takes.  Prints what the agent did.
 usage: sdfs_rogue.py HOST PORT KEYFILE"""
-import hmac
-import hashlib
 import os
 import socket
 import struct
 import sys
 import time
+
+from wire_frame import HDR_LEN, TAG_LEN, addr, seal
 
 host, port, keyfile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 key = bytes.fromhex(open(keyfile).read().strip())
@@ -20,10 +20,7 @@ WRITE, READ = 32, 33
 def frame(payload, typ=7):
     global seq
     seq += 1
-    hdr = b"IDNW" + bytes([1, typ, 0, 0]) + struct.pack("<I", len(payload))
-    hdr += struct.pack("<IHH", 0, 4242, 0) + struct.pack("<QQQ", epoch, seq, int(time.time() * 1000)) + bytes(4)
-    body = hdr + payload
-    return body + hmac.new(key, body, hashlib.sha256).digest()
+    return seal(key, typ, payload, (0, 4242), addr(host, port), epoch, seq, int(time.time() * 1000))
 
 
 def req(cmd, name, version=0, size=0, offset=0, want=1):
@@ -42,11 +39,11 @@ def recv_exact(s, n):
 
 
 def answer(s):
-    h = recv_exact(s, 48)
+    h = recv_exact(s, HDR_LEN)
     if h is None:
         return None
     n = struct.unpack("<I", h[8:12])[0]
-    rest = recv_exact(s, n + 32)
+    rest = recv_exact(s, n + TAG_LEN)
     return None if rest is None else rest[:n]
 
 

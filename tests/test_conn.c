@@ -7,15 +7,22 @@
  * oversized announced length, a bad tag and garbage are refused with
  * -EPROTO and counted by reason; closing with a receive in flight, and
  * stopping the loop with connections open, release everything (ASan
- * checks the rest).
+ * checks the rest).  The listener's limits, over real TCP on 127.0.0.x:
+ * a 33rd connection waiting from one address and a connection from a
+ * non-member once all but the peers' share is taken are told busy
+ * ("IDNB"); a live member's connection still gets in, and one from a
+ * member's address whose first frame is from a non-member is told busy.
  */
 #include "check.h"
 #include "core/conn.h"
 #include "core/loop.h"
+#include "membership/swim.h"
 #include "util.h"
 #include "wire/wire.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
@@ -27,9 +34,14 @@
 static struct wire_key key;
 static uint64_t seq;
 
-static int seal(void *arg, uint8_t type, const void *body, size_t len, uint8_t *out, size_t cap)
+/* Both ends are the unnamed {0}: the connection's own address and peer. */
+static const struct wire_addr nobody;
+
+static int seal(void *arg, uint8_t type, struct wire_addr to, const void *body, size_t len,
+		uint8_t *out, size_t cap)
 {
-	struct wire_hdr h = {.type = type, .sender = {0x7f000001, 1}, .epoch = 1, .seq = ++seq};
+	struct wire_hdr h = {
+		.type = type, .sender = {0x7f000001, 1}, .epoch = 1, .seq = ++seq, .to = to};
 
 	(void)arg;
 	return wire_seal(&key, &h, body, len, out, cap);
@@ -51,6 +63,7 @@ struct peer {
 	size_t outlen, step; /* write out `step` bytes at a time */
 	size_t inlen;	     /* then read this many, 1 KiB at a time */
 	uint8_t *in;
+	int shut; /* then shut down its sending side */
 };
 
 static void *peer_main(void *arg)
@@ -63,6 +76,8 @@ static void *peer_main(void *arg)
 			break;
 		off += (size_t)w;
 	}
+	if (p->shut)
+		shutdown(p->fd, SHUT_WR);
 	for (size_t off = 0; off < p->inlen;) {
 		ssize_t r = read(p->fd, p->in + off, MIN((size_t)1024, p->inlen - off));
 		if (r <= 0)
@@ -142,7 +157,7 @@ static void test_frame_one_byte_at_a_time(void)
 
 	for (size_t i = 0; i < sizeof(body); i++)
 		body[i] = (uint8_t)(i * 7);
-	n = seal(NULL, WIRE_RPC_REQ, body, sizeof(body), frame, sizeof(frame));
+	n = seal(NULL, WIRE_RPC_REQ, nobody, body, sizeof(body), frame, sizeof(frame));
 	setup(&r, &p);
 	p.out = frame;
 	p.outlen = (size_t)n;
@@ -232,8 +247,8 @@ static void test_queued_frames_in_order(void)
 		struct wire_hdr h;
 		const uint8_t *pl;
 		size_t off = (size_t)i * (WIRE_HDR_LEN + 10 + WIRE_TAG_LEN);
-		CHECK(wire_open(&key, in + off, WIRE_HDR_LEN + 10 + WIRE_TAG_LEN, &h, &pl) ==
-				      WIRE_OK &&
+		CHECK(wire_open(&key, nobody, in + off, WIRE_HDR_LEN + 10 + WIRE_TAG_LEN, &h,
+				&pl) == WIRE_OK &&
 			      pl[0] == 'a' + i,
 		      "frame %d opens and is the %d-th", i, i);
 	}
@@ -274,15 +289,30 @@ static void refused(const char *what, const uint8_t *bytes, size_t n, enum wire_
 static void test_bad_frames(void)
 {
 	uint8_t frame[512], body[20] = {0};
-	int n = seal(NULL, WIRE_RPC_REQ, body, sizeof(body), frame, sizeof(frame));
+	int n = seal(NULL, WIRE_RPC_REQ, nobody, body, sizeof(body), frame, sizeof(frame));
 
 	frame[n - 1] ^= 1;
 	refused("bad tag", frame, (size_t)n, WIRE_R_TAG);
-	n = seal(NULL, WIRE_RPC_REQ, body, sizeof(body), frame, sizeof(frame));
+	n = seal(NULL, WIRE_RPC_REQ, nobody, body, sizeof(body), frame, sizeof(frame));
 	frame[8] = 0xff, frame[9] = 0xff, frame[10] = 0x0f; /* announces ~1 MB */
 	refused("oversized", frame, (size_t)n, WIRE_R_LENGTH);
 	memset(frame, 'x', 100);
 	refused("garbage", frame, 100, WIRE_R_MAGIC);
+}
+
+/* A peer with no room says "IDNB" and closes: the frame's receive ends with -EBUSY. */
+static void test_busy_peer(void)
+{
+	struct run r;
+	struct peer p = {.step = 4, .out = (const uint8_t *)"IDNB", .outlen = 4, .shut = 1};
+	pthread_t th;
+
+	setup(&r, &p);
+	r.stop_after = 1;
+	CHECK(conn_recv_frame(r.c, 0, 5000, 0) == 0, "recv_frame");
+	pthread_create(&th, NULL, peer_main, &p);
+	finish(&r, &p, th);
+	CHECK(r.last[CONN_EV_FRAME] == -EBUSY, "a busy peer: %d", r.last[CONN_EV_FRAME]);
 }
 
 static void test_close_with_recv_in_flight(void)
@@ -303,6 +333,158 @@ static void test_close_with_recv_in_flight(void)
 	      "the receive ended with an error (%d)", r.last[CONN_EV_RECV]);
 }
 
+/* ---- the listener's limits ---- */
+
+#define LIM_CONNS 64 /* general share 48, peers' share 16 */
+#define LISTEN_IP 0x7f000009u
+#define MEMBER_IP 0x7f000003u
+
+static uint16_t lim_port;
+
+/* A blocking connection from src to the listener, or -1. */
+static int dial(uint32_t src)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(src)};
+	struct sockaddr_in to = {.sin_family = AF_INET,
+				 .sin_port = htons(lim_port),
+				 .sin_addr.s_addr = htonl(LISTEN_IP)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
+	    connect(fd, (struct sockaddr *)&to, sizeof(to))) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Sends a request with command cmd from sender, addressed to the listener. */
+static void send_req(int fd, struct wire_addr sender, uint8_t cmd)
+{
+	uint8_t f[256], body[4] = {cmd};
+	struct wire_hdr h = {.type = WIRE_RPC_REQ,
+			     .sender = sender,
+			     .epoch = 1,
+			     .seq = ++seq,
+			     .sent_ms = util_wall_ms(),
+			     .to = {LISTEN_IP, lim_port}};
+	int n = wire_seal(&key, &h, body, sizeof(body), f, sizeof(f));
+
+	CHECK(n > 0 && write(fd, f, (size_t)n) == n, "request sent");
+}
+
+/* The first 4 bytes the listener answers on fd ("IDNB", "IDNW"), or "". */
+static void first4(int fd, char out[5])
+{
+	size_t got = 0;
+
+	while (got < 4) {
+		ssize_t r = read(fd, out + got, 4 - got);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	out[got] = '\0';
+}
+
+static void *lim_client(void *arg)
+{
+	static int held[LIM_CONNS];
+	struct wire_addr member = {MEMBER_IP, 7600}, client = {0x00010203, 99};
+	int nheld = 0, fd, *busy = arg;
+	char b[5];
+
+	for (int i = 0; i < 32; i++) /* silent, from 127.0.0.1: all wait */
+		held[nheld++] = dial(0x7f000001);
+	fd = dial(0x7f000001);
+	first4(fd, b);
+	busy[0] = !strcmp(b, "IDNB"); /* the 33rd waiting from one address */
+	close(fd);
+	for (int i = 0; i < 16; i++) /* silent, from 127.0.0.4: the general share is full */
+		held[nheld++] = dial(0x7f000004);
+	fd = dial(0x7f000005);
+	first4(fd, b);
+	busy[1] = !strcmp(b, "IDNB"); /* a non-member: not into the peers' share */
+	close(fd);
+	held[nheld++] = fd = dial(MEMBER_IP);
+	send_req(fd, member, 1);
+	first4(fd, b);
+	busy[2] = !strcmp(b, "IDNW"); /* a live member: answered */
+	fd = dial(MEMBER_IP);
+	send_req(fd, client, 1);
+	first4(fd, b);
+	busy[3] = !strcmp(b, "IDNB"); /* a member's address, a client's frame */
+	close(fd);
+	held[nheld++] = fd = dial(MEMBER_IP);
+	send_req(fd, member, 5); /* stops the loop */
+	first4(fd, b);
+	for (int i = 0; i < nheld; i++)
+		if (held[i] >= 0)
+			close(held[i]);
+	return NULL;
+}
+
+static void lim_event(void *arg, struct conn *c, enum conn_ev ev, uint64_t tag, int res)
+{
+	(void)arg, (void)c, (void)ev, (void)tag, (void)res;
+}
+
+static void lim_serve(void *arg, struct conn *c, const struct wire_hdr *h, const uint8_t *payload,
+		      size_t len)
+{
+	(void)h, (void)len;
+	conn_own(c, lim_event, NULL);
+	if (payload[0] == 5)
+		loop_stop(arg);
+	else
+		conn_send_frame(c, WIRE_RPC_RESP, "ok", 2, 1000, 0);
+}
+
+static void test_listener_limits(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(LISTEN_IP)};
+	socklen_t al = sizeof(a);
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), busy[4] = {0};
+	struct swim_member m = {.addr = {MEMBER_IP, 7600}, .status = SWIM_ALIVE};
+	struct conns_env env = {.key = &key,
+				.listen_fd = lfd,
+				.max_conns = LIM_CONNS,
+				.seal = seal,
+				.rejected = rejected};
+	struct loop *loop;
+	struct conns *t;
+	pthread_t th;
+	char stats[4096];
+
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) || listen(lfd, 128) ||
+	    getsockname(lfd, (struct sockaddr *)&a, &al)) {
+		printf("skip listener limits: cannot listen on 127.0.0.9\n");
+		if (lfd >= 0)
+			close(lfd);
+		return;
+	}
+	lim_port = ntohs(a.sin_port);
+	env.self = (struct wire_addr){LISTEN_IP, lim_port};
+	REQUIRE(loop_new(256, &loop) == 0, "loop_new");
+	REQUIRE(conns_new(loop, &env, &t) == 0, "conns_new");
+	REQUIRE(conn_route(t, 1, 5, lim_serve, loop) == 0, "route");
+	loop_member_changed(loop, &m, SWIM_STATUS_MAX);
+	pthread_create(&th, NULL, lim_client, busy);
+	CHECK(loop_run(loop) == 0, "loop_run");
+	pthread_join(th, NULL);
+	loop_stats(loop, stats, sizeof(stats));
+	CHECK(busy[0] && strstr(stats, "tcp_busy_ip 1\n"), "a 33rd waiting from one address");
+	CHECK(busy[1] && busy[2], "the peers' share: a non-member refused, a member let in");
+	CHECK(busy[3] && strstr(stats, "tcp_busy_peers 1\n"),
+	      "a non-member's frame from a member's address in the peers' share");
+	CHECK(strstr(stats, "tcp_busy 1\n") != NULL, "counted: %s", stats);
+	loop_free(loop);
+	conns_free(t);
+	close(lfd);
+	printf("ok  listener limits: per address, the peers' share, busy answers\n");
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -316,5 +498,7 @@ int main(void)
 	test_stalled_peer();
 	test_bad_frames();
 	test_close_with_recv_in_flight();
+	test_busy_peer();
+	test_listener_limits();
 	return t_result();
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 static struct wire_key key = {{1, 2, 3}}, other = {{9, 9, 9}};
+static const struct wire_addr A = {0x7f000001, 7600}, B = {0x7f000002, 7600};
 
 static int seal(uint8_t type, uint64_t epoch, uint64_t seq, uint64_t sent, const char *payload,
 		uint8_t *out, size_t cap)
@@ -27,7 +28,8 @@ static int seal(uint8_t type, uint64_t epoch, uint64_t seq, uint64_t sent, const
 			     .sender = {0x7f000003, 7600},
 			     .epoch = epoch,
 			     .seq = seq,
-			     .sent_ms = sent};
+			     .sent_ms = sent,
+			     .to = A};
 	return wire_seal(&key, &h, payload, strlen(payload), out, cap);
 }
 
@@ -43,7 +45,7 @@ static struct wire_hdr frame_from(uint32_t i, uint64_t seq, uint64_t sent)
 /* 5000 senders inside the window: none is forgotten, and they expire after it. */
 static void test_replay_scale(void)
 {
-	struct wire_replay *r = wire_replay_new(65536);
+	struct wire_replay *r = wire_replay_new(65536, 0);
 	uint64_t now = 1000000;
 	struct wire_hdr first = frame_from(0, 1, now);
 	size_t small = wire_replay_bytes(r), big;
@@ -88,7 +90,7 @@ static void test_replay_scale(void)
 /* A full table refuses new senders rather than forget one that may replay. */
 static void test_replay_full(void)
 {
-	struct wire_replay *r = wire_replay_new(8);
+	struct wire_replay *r = wire_replay_new(8, 0);
 	uint64_t now = 1000000;
 	struct wire_hdr h;
 	int i;
@@ -133,37 +135,43 @@ int main(void)
 	unsigned long long s = 3;
 
 	REQUIRE(n == WIRE_HDR_LEN + 14 + WIRE_TAG_LEN, "sealed length %d", n);
-	REQUIRE(wire_open(&key, f, (size_t)n, &h, &pl) == WIRE_OK, "round trip");
+	REQUIRE(wire_open(&key, A, f, (size_t)n, &h, &pl) == WIRE_OK, "round trip");
 	CHECK(h.type == WIRE_PING && h.len == 14 && !memcmp(pl, "hello, cluster", 14) &&
 		      h.sender.ip == 0x7f000003 && h.sender.port == 7600 && h.epoch == 5 &&
-		      h.seq == 1 && h.sent_ms == 1000000,
+		      h.seq == 1 && h.sent_ms == 1000000 && wire_addr_eq(h.to, A),
 	      "fields differ after a round trip");
+	/* bound to its destination: authentic, yet refused by any other node */
+	CHECK(wire_open(&key, B, f, (size_t)n, &h, &pl) == WIRE_R_DEST,
+	      "a frame for A opened at B");
+	CHECK(wire_open(&key, (struct wire_addr){A.ip, A.port + 1}, f, (size_t)n, &h, &pl) ==
+		      WIRE_R_DEST,
+	      "a frame for A opened at A's neighbour port");
 	CHECK(wire_frame_len(f, (size_t)n) == n, "frame length");
 	CHECK(seal(WIRE_PING, 1, 1, 1, "x", f, 40) == -EMSGSIZE, "sealing into a small buffer");
 
 	for (int cut = 0; cut < n; cut++) {
-		enum wire_reject r = wire_open(&key, f, (size_t)cut, &h, &pl);
+		enum wire_reject r = wire_open(&key, A, f, (size_t)cut, &h, &pl);
 		CHECK(r == (cut < WIRE_HDR_LEN + WIRE_TAG_LEN ? WIRE_R_SHORT : WIRE_R_LENGTH),
 		      "truncated to %d: %s", cut, wire_reject_names[r]);
 	}
 	for (int bit = 0; bit < n * 8; bit++) {
 		memcpy(g, f, (size_t)n);
 		g[bit / 8] ^= (uint8_t)(1 << (bit % 8));
-		CHECK(wire_open(&key, g, (size_t)n, &h, &pl) != WIRE_OK, "bit %d flipped: accepted",
-		      bit);
+		CHECK(wire_open(&key, A, g, (size_t)n, &h, &pl) != WIRE_OK,
+		      "bit %d flipped: accepted", bit);
 	}
-	CHECK(wire_open(&other, f, (size_t)n, &h, &pl) == WIRE_R_TAG, "wrong key");
+	CHECK(wire_open(&other, A, f, (size_t)n, &h, &pl) == WIRE_R_TAG, "wrong key");
 	memcpy(g, f, (size_t)n);
-	g[4] = 2;
-	CHECK(wire_open(&key, g, (size_t)n, &h, &pl) == WIRE_R_VERSION, "version 2");
+	g[4] = 1;
+	CHECK(wire_open(&key, A, g, (size_t)n, &h, &pl) == WIRE_R_VERSION, "version 1");
 	memcpy(g, f, (size_t)n);
 	g[11] = 0x7f; /* length 2^30-ish */
-	CHECK(wire_open(&key, g, (size_t)n, &h, &pl) == WIRE_R_LENGTH, "huge length");
+	CHECK(wire_open(&key, A, g, (size_t)n, &h, &pl) == WIRE_R_LENGTH, "huge length");
 	CHECK(wire_frame_len(g, (size_t)n) == -1, "huge length framed");
 	{
 		struct wire_hdr bad = {.type = 0};
 		int m = wire_seal(&key, &bad, "", 0, g, sizeof(g));
-		CHECK(wire_open(&key, g, (size_t)m, &h, &pl) == WIRE_R_TYPE, "type 0");
+		CHECK(wire_open(&key, A, g, (size_t)m, &h, &pl) == WIRE_R_TYPE, "type 0");
 	}
 	for (int i = 0; i < 20000; i++) {
 		size_t len = (size_t)(t_randf(&s) * 200 + 200);
@@ -174,14 +182,15 @@ int main(void)
 			g[8] = (uint8_t)(len - WIRE_HDR_LEN - WIRE_TAG_LEN);
 			g[9] = g[10] = g[11] = 0;
 		}
-		CHECK(wire_open(&key, g, len, &h, &pl) != WIRE_OK, "random datagram %d accepted",
+		CHECK(wire_open(&key, A, g, len, &h, &pl) != WIRE_OK, "random datagram %d accepted",
 		      i);
 	}
-	printf("ok  codec: truncations, %d bit flips, wrong key, version, length, 20000 random\n",
+	printf("ok  codec: destination, truncations, %d bit flips, wrong key, version, length, "
+	       "20000 random\n",
 	       n * 8);
 
 	{
-		struct wire_replay *r = wire_replay_new(4);
+		struct wire_replay *r = wire_replay_new(4, 0);
 		uint64_t now = 1000000;
 		struct wire_hdr a = {
 			.type = WIRE_PING, .sender = {1, 1}, .epoch = 10, .sent_ms = now};
@@ -212,6 +221,26 @@ int main(void)
 		      "frame from before the restart");
 		wire_replay_free(r);
 		printf("ok  replay: duplicates, window, stale, restarted senders\n");
+	}
+	{ /* a restarted receiver: nothing sent before its boot, fresh or not */
+		uint64_t boot = 1000000;
+		struct wire_replay *r = wire_replay_new(4, boot);
+		struct wire_hdr a = {.type = WIRE_PING,
+				     .sender = {1, 1},
+				     .epoch = 10,
+				     .seq = 1,
+				     .sent_ms = boot - 1};
+		CHECK(wire_replay_check(r, &a, boot + 10) == WIRE_R_BOOT,
+		      "a frame sent before boot");
+		a.sent_ms = boot - WIRE_FRESH_MS / 2;
+		a.seq = 2;
+		CHECK(wire_replay_check(r, &a, boot + 10) == WIRE_R_BOOT, "an older one");
+		a.sent_ms = boot;
+		a.seq = 3;
+		CHECK(wire_replay_check(r, &a, boot + 10) == WIRE_OK, "a frame sent at boot");
+		CHECK(wire_replay_check(r, &a, boot + 10) == WIRE_R_REPLAY, "and its replay");
+		wire_replay_free(r);
+		printf("ok  replay: frames from before the receiver's boot\n");
 	}
 	test_replay_scale();
 	test_replay_full();

@@ -112,7 +112,8 @@ int client_recv_all(int fd, void *buf, size_t len)
 	return 0;
 }
 
-int client_send_request(struct client *cl, int fd, const void *payload, size_t len)
+int client_send_request(struct client *cl, int fd, struct wire_addr to, const void *payload,
+			size_t len)
 {
 	size_t cap = len + WIRE_HDR_LEN + WIRE_TAG_LEN;
 	uint8_t *frame = xmalloc(cap);
@@ -120,7 +121,8 @@ int client_send_request(struct client *cl, int fd, const void *payload, size_t l
 			     .sender = cl->id,
 			     .epoch = cl->epoch,
 			     .seq = ++cl->seq,
-			     .sent_ms = util_wall_ms()};
+			     .sent_ms = util_wall_ms(),
+			     .to = to};
 	int n = wire_seal(&cl->key, &h, payload, len, frame, cap);
 
 	n = n < 0 ? n : client_send_all(fd, frame, (size_t)n);
@@ -134,8 +136,12 @@ int client_recv_response(struct client *cl, int fd, uint8_t **body, size_t *len)
 	const uint8_t *p;
 	struct wire_hdr h;
 	long fl;
-	int ret = client_recv_all(fd, hdr, sizeof(hdr));
+	int ret = client_recv_all(fd, hdr, 4);
 
+	if (!ret && wire_le_get(hdr, 4) == WIRE_BUSY_MAGIC)
+		return -EBUSY; /* the agent had no connection free for us */
+	if (!ret)
+		ret = client_recv_all(fd, hdr + 4, sizeof(hdr) - 4);
 	if (ret)
 		return ret;
 	fl = wire_frame_len(hdr, sizeof(hdr));
@@ -144,7 +150,7 @@ int client_recv_response(struct client *cl, int fd, uint8_t **body, size_t *len)
 	rx = xmalloc((size_t)fl);
 	memcpy(rx, hdr, sizeof(hdr));
 	ret = client_recv_all(fd, rx + sizeof(hdr), (size_t)fl - sizeof(hdr));
-	if (!ret && (wire_open(&cl->key, rx, (size_t)fl, &h, &p) != WIRE_OK ||
+	if (!ret && (wire_open(&cl->key, cl->id, rx, (size_t)fl, &h, &p) != WIRE_OK ||
 		     h.type != WIRE_RPC_RESP || h.len < 1))
 		ret = -EPROTO;
 	if (!ret) {
@@ -166,16 +172,24 @@ int client_call(struct client *cl, struct wire_addr to, const void *payload, siz
 	if (fd < 0)
 		return fd;
 	wire_addr_str(to, where, sizeof(where));
-	ret = client_send_request(cl, fd, payload, plen);
-	if (!ret)
-		ret = client_recv_response(cl, fd, body, blen);
+	ret = client_send_request(cl, fd, to, payload, plen);
+	/* a busy agent may have closed before the request was all out: its
+	 * answer, if any, is waiting */
+	if (!ret || ret == -EPIPE || ret == -ECONNRESET) {
+		int r = client_recv_response(cl, fd, body, blen);
+		ret = ret && r != -EBUSY ? ret : r;
+	}
 	close(fd);
-	if (ret == -EPROTO)
+	if (ret == -EBUSY)
+		util_seterr(err, errlen,
+			    "%s: the agent is busy (no connection free for this client); try again",
+			    where);
+	else if (ret == -EPROTO)
 		util_seterr(err, errlen, "%s: response refused: a different cluster key?", where);
 	else if (ret == -ECONNRESET)
 		util_seterr(err, errlen,
 			    "%s closed the connection without answering (a different cluster key, "
-			    "or the agent stopped)",
+			    "an address other than the agent's --bind, or the agent stopped)",
 			    where);
 	else if (ret)
 		util_seterr(err, errlen, "agent at %s: %s", where, strerror(-ret));

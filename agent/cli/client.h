@@ -27,14 +27,17 @@ void client_init(struct client *cl, struct wire_addr agent, const struct wire_ke
 
 /* Connects to an agent. Returns the socket, or -errno with err set. */
 int client_connect(struct client *cl, struct wire_addr to, char *err, size_t errlen);
-/* Seals payload as a request and sends it. 0 or -errno. */
-int client_send_request(struct client *cl, int fd, const void *payload, size_t len);
+/* Seals payload as a request to the agent at `to` and sends it. 0 or -errno. */
+int client_send_request(struct client *cl, int fd, struct wire_addr to, const void *payload,
+			size_t len);
 /* Sends or receives exactly len bytes. 0, or -errno (-ECONNRESET at EOF). */
 int client_send_all(int fd, const void *buf, size_t len);
 int client_recv_all(int fd, void *buf, size_t len);
 /*
- * Receives one response frame and checks it.  On success *body (malloc'd,
- * NUL-terminated, at least the status byte) and 0; else -errno / -EPROTO.
+ * Receives one response frame and checks it (authentic, addressed to this
+ * client's id).  On success *body (malloc'd, NUL-terminated, at least the
+ * status byte) and 0; else -errno / -EPROTO, or -EBUSY when the agent said
+ * it had no connection free (WIRE_BUSY_MAGIC).
  */
 int client_recv_response(struct client *cl, int fd, uint8_t **body, size_t *len);
 

@@ -10,6 +10,7 @@
 #include "sdfs/store.h"
 #include "util.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,12 +28,12 @@ int sdfs_cli_check_name(const char *cmd, const char *name)
 	return 0;
 }
 
-static int send_sdfs(struct client *cl, int fd, const struct sdfs_req *r)
+static int send_sdfs(struct client *cl, int fd, struct wire_addr to, const struct sdfs_req *r)
 {
 	uint8_t p[SDFS_REQ_MAX];
 	int n = sdfs_req_encode(r, p, sizeof(p));
 
-	return n < 0 ? n : client_send_request(cl, fd, p, (size_t)n);
+	return n < 0 ? n : client_send_request(cl, fd, to, p, (size_t)n);
 }
 
 int sdfs_cli_call(struct client *cl, struct wire_addr to, const struct sdfs_req *r, uint8_t **body,
@@ -58,13 +59,15 @@ int sdfs_cli_stream(struct client *cl, struct wire_addr to, struct sdfs_req *r, 
 		return fd;
 	snprintf(r->name, sizeof(r->name), "%s", name);
 	randombytes_buf(r->sid, sizeof(r->sid));
-	ret = send_sdfs(cl, fd, r);
+	ret = send_sdfs(cl, fd, to, r);
 	if (!ret)
 		ret = client_recv_response(cl, fd, body, len);
 	if (ret) {
 		char who[32];
 		wire_addr_str(to, who, sizeof(who));
-		util_seterr(err, errlen, "%s: %s", who, strerror(-ret));
+		util_seterr(err, errlen, "%s: %s", who,
+			    ret == -EBUSY ? "the agent is busy (no connection free); try again"
+					  : strerror(-ret));
 		close(fd);
 		return ret;
 	}

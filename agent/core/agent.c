@@ -61,14 +61,16 @@ struct agent {
 
 /* ---- identity: sealing and admitting frames ---- */
 
-static int seal(void *arg, uint8_t type, const void *body, size_t len, uint8_t *out, size_t cap)
+static int seal(void *arg, uint8_t type, struct wire_addr to, const void *body, size_t len,
+		uint8_t *out, size_t cap)
 {
 	struct agent *a = arg;
 	struct wire_hdr h = {.type = type,
 			     .sender = a->self,
 			     .epoch = a->epoch,
 			     .seq = ++a->seq,
-			     .sent_ms = util_wall_ms()};
+			     .sent_ms = util_wall_ms(),
+			     .to = to};
 
 	return wire_seal(&a->o->key, &h, body, len, out, cap);
 }
@@ -325,6 +327,7 @@ static int start_modules(struct agent *a, char *err, size_t errlen)
 			       .fd = a->udp_fd,
 			       .swim = a->swim,
 			       .key = &o->key,
+			       .self = a->self,
 			       .seal = seal,
 			       .admit = admit,
 			       .rejected = rejected,
@@ -380,7 +383,7 @@ int agent_run(const struct agent_opts *o, char *err, size_t errlen)
 	raise_fd_limit();
 	a->epoch = util_wall_ms() * 1000000ull;
 	a->udp_fd = a->tcp_fd = a->sigfd = -1;
-	a->replay = wire_replay_new(REPLAY_SENDERS);
+	a->replay = wire_replay_new(REPLAY_SENDERS, a->epoch / 1000000); /* refuses older frames */
 	n = readlink("/proc/self/exe", a->exe, sizeof(a->exe) - 1);
 	a->exe[n > 0 ? n : 0] = '\0';
 	snprintf(a->log_path, sizeof(a->log_path), "%s/agent.log", o->data_dir);

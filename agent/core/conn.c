@@ -134,6 +134,7 @@ static void settle(struct conn *c)
 	if (!c->used || !c->closing || c->pending)
 		return;
 	drop(c);
+	conns_accept_release(c->t, c);
 	c->used = 0;
 	if (fn)
 		fn(arg, c, CONN_EV_CLOSED, 0, 0);
@@ -239,7 +240,7 @@ int conn_send_frame(struct conn *c, uint8_t type, const void *body, size_t len, 
 {
 	size_t cap = len + WIRE_HDR_LEN + WIRE_TAG_LEN;
 	uint8_t *f = xmalloc(cap);
-	int n = c->t->env.seal(c->t->env.arg, type, body, len, f, cap);
+	int n = c->t->env.seal(c->t->env.arg, type, c->to, body, len, f, cap);
 
 	if (n < 0) {
 		free(f);
@@ -270,12 +271,14 @@ int conn_connect(struct conns *t, struct wire_addr to, int timeout_ms, conn_fn f
 		t->n_refused++;
 		return -EBUSY;
 	}
-	/* speak from this agent's address: rules that cut it off cut this too */
-	bind(fd, (struct sockaddr *)&src, sizeof(src));
+	/* speak from this agent's address: rules that cut it off cut this too
+	 * (a client's 0.x.y.z sender id is no address) */
+	if (t->env.self.ip >> 24)
+		bind(fd, (struct sockaddr *)&src, sizeof(src));
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->fn = fn;
 	c->arg = arg;
-	c->peer = to;
+	c->peer = c->to = to;
 	c->sa = (struct sockaddr_in){
 		.sin_family = AF_INET, .sin_port = htons(to.port), .sin_addr.s_addr = htonl(to.ip)};
 	loop_reserve(t->loop, 2);
@@ -296,7 +299,7 @@ int conn_adopt(struct conns *t, int fd, struct wire_addr peer, conn_fn fn, void 
 		return -EBUSY;
 	c->fn = fn;
 	c->arg = arg;
-	c->peer = peer;
+	c->peer = c->to = peer;
 	*out = c;
 	return 0;
 }
@@ -361,7 +364,8 @@ static int frame_body(struct conn *c)
 
 static int frame_open(struct conn *c)
 {
-	enum wire_reject r = wire_open(c->t->env.key, c->fbuf, c->rlen, &c->fh, &c->fpayload);
+	enum wire_reject r =
+		wire_open(c->t->env.key, c->t->env.self, c->fbuf, c->rlen, &c->fh, &c->fpayload);
 
 	if (r != WIRE_OK) {
 		if (c->t->env.rejected)
@@ -387,6 +391,9 @@ static void on_recv(struct conn *c, int res)
 	enum rmode mode = c->rmode;
 
 	res = io_result(c, res);
+	if (res == -ECONNRESET && mode == R_HDR && c->rgot == 4 &&
+	    wire_le_get(c->fbuf, 4) == WIRE_BUSY_MAGIC)
+		res = -EBUSY; /* the peer had no room for this connection */
 	if (res > 0) {
 		c->rgot += (size_t)res;
 		if (mode != R_SOME && c->rgot < c->rlen) {
@@ -476,16 +483,18 @@ static size_t stats(void *m, char *buf, size_t cap)
 {
 	struct conns *t = m;
 	int open = 0;
+	size_t off;
 
 	for (int i = 0; i < t->env.max_conns; i++)
 		open += t->c[i].used;
-	return (size_t)snprintf(buf, cap,
-				"tcp_accepted %llu\ntcp_refused %llu\ntcp_connects %llu\n"
-				"tcp_timeouts %llu\ntcp_unrouted %llu\ntcp_open %d\n",
-				(unsigned long long)t->n_accepted, (unsigned long long)t->n_refused,
-				(unsigned long long)t->n_connects,
-				(unsigned long long)t->n_timeouts,
-				(unsigned long long)t->n_unrouted, open);
+	off = (size_t)snprintf(buf, cap,
+			       "tcp_accepted %llu\ntcp_refused %llu\ntcp_connects %llu\n"
+			       "tcp_timeouts %llu\ntcp_unrouted %llu\ntcp_open %d\n",
+			       (unsigned long long)t->n_accepted, (unsigned long long)t->n_refused,
+			       (unsigned long long)t->n_connects, (unsigned long long)t->n_timeouts,
+			       (unsigned long long)t->n_unrouted, open);
+	off = MIN(off, cap);
+	return off + conns_accept_stats(t, buf + off, cap - off);
 }
 
 static void cancel(void *m)
@@ -512,6 +521,7 @@ static const struct loop_ops conns_ops = {
 	.name = "conn",
 	.complete = complete,
 	.tick = tick,
+	.member = conns_member,
 	.stats = stats,
 	.cancel = cancel,
 	.pending = pending,
@@ -532,6 +542,7 @@ int conns_new(struct loop *l, const struct conns_env *env, struct conns **out)
 	t->loop = l;
 	t->owner = owner;
 	t->c = xcalloc((size_t)env->max_conns, sizeof(*t->c));
+	t->unauth_ip = xcalloc((size_t)env->max_conns, sizeof(*t->unauth_ip));
 	for (int i = 0; i < env->max_conns; i++)
 		t->c[i].fd = -1;
 	if (env->listen_fd >= 0) {
@@ -552,5 +563,7 @@ void conns_free(struct conns *t)
 			drop(c);
 	}
 	free(t->c);
+	free(t->members);
+	free(t->unauth_ip);
 	free(t);
 }

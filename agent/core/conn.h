@@ -20,6 +20,15 @@
  * the first payload byte (conn_route); that module then owns the
  * connection.  A frame nobody routes is counted and the connection closed.
  *
+ * Limits on accepted connections (conn_accept.c): at most
+ * CONN_UNAUTH_PER_IP from one source address may wait for their first
+ * frame; a share of the table (1/CONN_PEER_SHARE) is kept for cluster
+ * peers: a connection from an address no live member has may not take it,
+ * and one from a member's address may only keep it when its first frame's
+ * sender is a live member.  A connection refused for want of room gets
+ * the four bytes WIRE_BUSY_MAGIC and is closed, so the client can say
+ * "the agent is busy".  Each refusal is counted.
+ *
  * Closing: conn_close() shuts the socket down and cancels what is in
  * flight; the owner gets CONN_EV_CLOSED once nothing is (from inside
  * conn_close() itself when nothing was), and the connection (and every
@@ -40,12 +49,17 @@ struct conn;
 struct conns;
 
 #define CONN_FIRST_FRAME_MS 5000 /* an accepted connection's first frame, in total */
-#define CONN_SMALL_FRAME    (WIRE_HDR_LEN + 4096 + WIRE_TAG_LEN)
+#define CONN_UNAUTH_PER_IP                                                                         \
+	32		   /* accepted connections one address may have without a first frame      \
+			    */
+#define CONN_PEER_SHARE	 4 /* 1/4 of the table is kept for live members */
+#define CONN_SMALL_FRAME (WIRE_HDR_LEN + 4096 + WIRE_TAG_LEN)
 
 enum conn_ev {
 	CONN_EV_CONNECTED, /* conn_connect finished: res 0 or -errno */
 	CONN_EV_RECV,	   /* conn_recv finished: res = bytes, or -errno */
-	CONN_EV_FRAME,	   /* conn_recv_frame finished: res 0 (see conn_frame) or -errno */
+	CONN_EV_FRAME,	   /* conn_recv_frame finished: res 0 (see conn_frame) or -errno
+			      (-EBUSY: the peer said it had no room, WIRE_BUSY_MAGIC) */
 	CONN_EV_SENT,	   /* a send or queued frame went out: res = bytes, or -errno */
 	CONN_EV_CLOSED,	   /* nothing in flight any more; c is freed after this */
 	CONN_EV_MAX
@@ -63,13 +77,14 @@ typedef void (*conn_serve_fn)(void *arg, struct conn *c, const struct wire_hdr *
 
 struct conns_env {
 	const struct wire_key *key;
-	struct wire_addr self;
+	struct wire_addr
+		self;	  /* connections start from its ip; frames to anyone else are refused */
 	int listen_fd;	  /* a listening TCP socket, or -1 */
 	int max_conns;	  /* connections at once, in and out */
 	size_t max_frame; /* the largest frame conn_recv_frame takes by default */
-	/* Seals body as a frame of type from this agent (fresh seq). */
-	int (*seal)(void *arg, uint8_t type, const void *body, size_t len, uint8_t *out,
-		    size_t cap);
+	/* Seals body as a frame of type from this agent to `to` (fresh seq). */
+	int (*seal)(void *arg, uint8_t type, struct wire_addr to, const void *body, size_t len,
+		    uint8_t *out, size_t cap);
 	/* Replay check for first frames: WIRE_OK or a reject reason. */
 	enum wire_reject (*admit)(void *arg, const struct wire_hdr *h);
 	/* A frame refused for reason r (counted by the caller's stats). */
@@ -115,7 +130,8 @@ void conn_frame(const struct conn *c, struct wire_hdr *h, const uint8_t **payloa
  * behind earlier sends. 0 or -errno. */
 int conn_send(struct conn *c, const void *buf, size_t len, int timeout_ms, uint64_t tag);
 /* Seals body as a frame of type and queues it (the connection owns the
- * copy).  0 or -errno (-EMSGSIZE). */
+ * copy).  It is addressed to the peer c was connected to, or on an accepted
+ * connection to the sender of its first frame.  0 or -errno (-EMSGSIZE). */
 int conn_send_frame(struct conn *c, uint8_t type, const void *body, size_t len, int timeout_ms,
 		    uint64_t tag);
 /* Sends are queued or in flight. */

@@ -16,10 +16,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct swim_member;
+
 /* The op byte of the layer's user_data. */
 enum conn_op { OP_ACCEPT = 1, OP_CONNECT, OP_RECV, OP_SEND, OP_TIMEOUT, OP_CANCEL };
 
 enum rmode { R_IDLE, R_EXACT, R_SOME, R_HDR, R_BODY };
+
+/* What a connection is known to be: the limits count by class. */
+enum conn_class {
+	CONN_C_OUT,    /* connected or adopted by this side */
+	CONN_C_UNAUTH, /* accepted, its first frame not in yet */
+	CONN_C_CLIENT, /* accepted, its first frame from a non-member (a CLI, a probe) */
+	CONN_C_PEER,   /* accepted, its first frame from a live member */
+	CONN_C_MAX
+};
+
+extern const char *const conn_class_names[CONN_C_MAX];
 
 struct txq {
 	uint8_t *own; /* a sealed frame the connection owns, or NULL */
@@ -34,9 +47,13 @@ struct conn {
 	int used, fd;
 	int pending; /* operations in flight, linked timeouts included */
 	int closing;
+	enum conn_class cls;
+	int member_ip; /* accepted from a live member's address: may use the peers' share */
 	conn_fn fn;
 	void *arg, *user;
 	struct wire_addr peer;
+	struct wire_addr to;   /* frames sealed on c go to it: the peer connected to, or the
+				  sender of an accepted connection's first frame */
 	struct sockaddr_in sa; /* connect's address: read at submission, kept anyway */
 	/* receive */
 	enum rmode rmode;
@@ -69,6 +86,14 @@ struct conns {
 	struct route routes[8];
 	int nroutes;
 	uint64_t n_accepted, n_refused, n_connects, n_timeouts, n_unrouted, n_bad_frames;
+	uint64_t n_busy, n_busy_ip, n_busy_peers;   /* refused: table, one address, peers' share */
+	uint64_t n_first_timeouts, n_first_dropped; /* first frames not in by the deadline, cut */
+	struct wire_addr *members; /* live members (from the loop's member events) */
+	int nmembers, mcap;
+	/* kept as connections change class, so that an accept costs no scan */
+	int n_general;	     /* clients, and non-members' connections waiting for a first frame */
+	int n_unauth;	     /* connections waiting for their first frame */
+	uint32_t *unauth_ip; /* per slot: the source address of one waiting, else 0 */
 };
 
 /* A free slot for fd, cleared and in use; NULL when all max_conns are. */
@@ -78,5 +103,11 @@ struct conn *conns_slot_get(struct conns *t, int fd);
 void conns_accept_arm(struct conns *t);
 /* conn_accept.c: an OP_ACCEPT completion (a new socket, or the end). */
 void conns_accept_done(struct conns *t, int res, uint32_t flags);
+/* conn_accept.c: c's slot is being released (its class counts no more). */
+void conns_accept_release(struct conns *t, struct conn *c);
+/* conn_accept.c: keeps t->members up to date (the loop's member event). */
+void conns_member(void *m, const struct swim_member *mem, int old);
+/* conn_accept.c: the limits' counters and the connections by class. */
+size_t conns_accept_stats(struct conns *t, char *buf, size_t cap);
 
 #endif

@@ -78,7 +78,7 @@ static void send_one(struct udp *u, const struct swim_out *o)
 	}
 	plen = swim_msg_encode(&o->msg, payload, sizeof(payload));
 	n = plen < 0 ? plen
-		     : u->env.seal(u->env.arg, o->msg.type, payload, (size_t)plen, s->buf,
+		     : u->env.seal(u->env.arg, o->msg.type, o->to, payload, (size_t)plen, s->buf,
 				   sizeof(s->buf));
 	if (n < 0) {
 		log_msg(LOG_ERROR, "cannot encode a %u message: %s", o->msg.type, strerror(-n));
@@ -118,7 +118,7 @@ static void on_recv(struct udp *u, int res, uint32_t flags)
 		enum wire_reject r;
 
 		u->n_in++;
-		r = wire_open(u->env.key, data, (size_t)res, &h, &payload);
+		r = wire_open(u->env.key, u->env.self, data, (size_t)res, &h, &payload);
 		if (r == WIRE_OK)
 			r = u->env.admit(u->env.arg, &h);
 		if (r == WIRE_OK && swim_msg_decode(h.type, payload, h.len, &m) != 0)

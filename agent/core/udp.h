@@ -21,9 +21,10 @@ struct udp_env {
 	int fd; /* a bound UDP socket; udp owns it from here */
 	struct swim *swim;
 	const struct wire_key *key;
-	/* Seals body as a frame of type from this agent. */
-	int (*seal)(void *arg, uint8_t type, const void *body, size_t len, uint8_t *out,
-		    size_t cap);
+	struct wire_addr self; /* datagrams addressed to anyone else are refused */
+	/* Seals body as a frame of type from this agent to `to`. */
+	int (*seal)(void *arg, uint8_t type, struct wire_addr to, const void *body, size_t len,
+		    uint8_t *out, size_t cap);
 	/* Replay check: WIRE_OK or a reject reason. */
 	enum wire_reject (*admit)(void *arg, const struct wire_hdr *h);
 	/* A datagram refused for reason r. */

@@ -20,6 +20,8 @@ const char *const wire_reject_names[WIRE_REJECT_MAX] = {
 	[WIRE_R_REPLAY] = "replay",
 	[WIRE_R_FULL] = "replay_full",
 	[WIRE_R_PAYLOAD] = "bad_payload",
+	[WIRE_R_DEST] = "wrong_dest",
+	[WIRE_R_BOOT] = "before_boot",
 };
 
 int wire_seal(const struct wire_key *key, const struct wire_hdr *h, const void *payload, size_t len,
@@ -39,6 +41,8 @@ int wire_seal(const struct wire_key *key, const struct wire_hdr *h, const void *
 	wire_le_put(out + 20, h->epoch, 8);
 	wire_le_put(out + 28, h->seq, 8);
 	wire_le_put(out + 36, h->sent_ms, 8);
+	wire_le_put(out + 44, h->to.ip, 4);
+	wire_le_put(out + 48, h->to.port, 2);
 	if (len)
 		memcpy(out + WIRE_HDR_LEN, payload, len);
 	crypto_auth_hmacsha256(out + WIRE_HDR_LEN + len, out, WIRE_HDR_LEN + len, key->k);
@@ -57,8 +61,8 @@ long wire_frame_len(const uint8_t *in, size_t n)
 	return (long)(WIRE_HDR_LEN + len + WIRE_TAG_LEN);
 }
 
-enum wire_reject wire_open(const struct wire_key *key, const uint8_t *in, size_t n,
-			   struct wire_hdr *h, const uint8_t **payload)
+enum wire_reject wire_open(const struct wire_key *key, struct wire_addr self, const uint8_t *in,
+			   size_t n, struct wire_hdr *h, const uint8_t **payload)
 {
 	uint64_t len;
 
@@ -84,6 +88,10 @@ enum wire_reject wire_open(const struct wire_key *key, const uint8_t *in, size_t
 	h->epoch = wire_le_get(in + 20, 8);
 	h->seq = wire_le_get(in + 28, 8);
 	h->sent_ms = wire_le_get(in + 36, 8);
+	h->to.ip = (uint32_t)wire_le_get(in + 44, 4);
+	h->to.port = (uint16_t)wire_le_get(in + 48, 2);
+	if (!wire_addr_eq(h->to, self))
+		return WIRE_R_DEST;
 	*payload = in + WIRE_HDR_LEN;
 	return WIRE_OK;
 }

@@ -2,16 +2,22 @@
  * wire_frame.h - the agent's wire format: one authenticated frame per UDP
  * datagram or TCP message.
  *
- *   header (48 bytes, little-endian)
+ *   header (52 bytes, little-endian)
  *     u32 magic "IDNW"  u8 version  u8 type  u16 reserved  u32 payload length
  *     u32 sender ip  u16 sender port  u16 reserved
  *     u64 epoch (sender's boot time, ns)  u64 seq (per sender and epoch)
  *     u64 sent (sender's CLOCK_REALTIME, ms)
+ *     u32 destination ip  u16 destination port  u16 reserved
  *   payload (length bytes)
  *   tag (32 bytes): HMAC-SHA256 over header and payload with the cluster key
  *
+ * The destination binds a frame to the one receiver it was sealed for (an
+ * agent's address, or a CLI client's sender id): a frame captured on its
+ * way to one node is refused by every other.
+ *
  * Decoding is pure and rejects anything truncated, oversized, of another
- * version or type, or with a bad tag, each with its own reason (so every
+ * version or type, with a bad tag, or addressed to another receiver, each
+ * with its own reason (so every
  * kind of rejected input can be counted).  Freshness and replays are
  * wire_replay.h's.
  */
@@ -25,11 +31,14 @@
 #include <stdint.h>
 
 #define WIRE_MAGIC	  0x574e4449u /* "IDNW" read as little-endian bytes */
-#define WIRE_VERSION	  1
-#define WIRE_HDR_LEN	  48
+#define WIRE_VERSION	  2
+#define WIRE_HDR_LEN	  52
 #define WIRE_TAG_LEN	  32
 #define WIRE_MAX_PAYLOAD  (1u << 20) /* TCP; a UDP frame is at most WIRE_MAX_DATAGRAM */
 #define WIRE_MAX_DATAGRAM 1400
+/* Four bytes "IDNB" an agent sends, unauthenticated, instead of a frame on a
+ * connection it has no room for, before closing it: "the agent is busy". */
+#define WIRE_BUSY_MAGIC 0x424e4449u
 
 enum wire_type {
 	WIRE_PING = 1,
@@ -56,6 +65,8 @@ enum wire_reject {
 	WIRE_R_REPLAY,	/* seen before */
 	WIRE_R_FULL,	/* a new sender while the replay table is full (fail closed) */
 	WIRE_R_PAYLOAD, /* authenticated, but the payload does not parse */
+	WIRE_R_DEST,	/* authenticated, but sealed for another receiver */
+	WIRE_R_BOOT,	/* sent before the receiver started (a restarted node) */
 	WIRE_REJECT_MAX
 };
 
@@ -66,6 +77,7 @@ struct wire_hdr {
 	uint32_t len;
 	struct wire_addr sender;
 	uint64_t epoch, seq, sent_ms;
+	struct wire_addr to; /* the receiver it is sealed for */
 };
 
 /*
@@ -76,12 +88,13 @@ int wire_seal(const struct wire_key *key, const struct wire_hdr *h, const void *
 	      uint8_t *out, size_t cap);
 
 /*
- * Checks and opens a frame of exactly n bytes.  Returns WIRE_OK with the
- * header and a pointer to the payload inside in, or a wire_reject reason.
- * Does not check freshness or replay (wire_replay_check does).
+ * Checks and opens a frame of exactly n bytes addressed to self.  Returns
+ * WIRE_OK with the header and a pointer to the payload inside in, or a
+ * wire_reject reason (WIRE_R_DEST: authentic, but sealed for another
+ * receiver).  Does not check freshness or replay (wire_replay_check does).
  */
-enum wire_reject wire_open(const struct wire_key *key, const uint8_t *in, size_t n,
-			   struct wire_hdr *h, const uint8_t **payload);
+enum wire_reject wire_open(const struct wire_key *key, struct wire_addr self, const uint8_t *in,
+			   size_t n, struct wire_hdr *h, const uint8_t **payload);
 
 /* The length a frame announces in its header (TCP framing), or -1. */
 long wire_frame_len(const uint8_t *in, size_t n);

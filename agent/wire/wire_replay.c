@@ -32,6 +32,7 @@ struct wire_replay {
 	uint32_t n;	     /* senders held */
 	uint32_t max;	     /* the cap on n */
 	uint64_t next_sweep; /* no sender expires before this (or a sweep is not yet due) */
+	uint64_t boot_ms;    /* frames sent before it are refused: the table knew nothing then */
 };
 
 static uint64_t key_of(struct wire_addr a)
@@ -114,10 +115,11 @@ static void sweep(struct wire_replay *r, uint64_t now)
 		r->next_sweep = MAX(soonest, now + SWEEP_MIN_MS);
 }
 
-struct wire_replay *wire_replay_new(int max_senders)
+struct wire_replay *wire_replay_new(int max_senders, uint64_t boot_ms)
 {
 	struct wire_replay *r = xcalloc(1, sizeof(*r));
 
+	r->boot_ms = boot_ms;
 	r->max = (uint32_t)MIN(MAX(max_senders, 1), WIRE_REPLAY_MAX_LIMIT);
 	r->nslots = MIN_SLOTS;
 	r->slot = xcalloc(r->nslots, sizeof(*r->slot));
@@ -182,6 +184,8 @@ enum wire_reject wire_replay_check(struct wire_replay *r, const struct wire_hdr 
 	uint64_t key = key_of(h->sender);
 	struct sender *e;
 
+	if (h->sent_ms < r->boot_ms)
+		return WIRE_R_BOOT; /* from before this receiver started: maybe its predecessor's */
 	if (h->sent_ms + WIRE_FRESH_MS < now_ms || h->sent_ms > now_ms + WIRE_FRESH_MS)
 		return WIRE_R_STALE;
 	if (now_ms >= r->next_sweep)

@@ -6,6 +6,12 @@
  * sliding window per sender), and frames from an epoch older than the
  * newest seen from that sender (before it restarted) are refused.
  *
+ * Frames sent before the receiver started (sent_ms < its boot time, in
+ * the sender's clock against the receiver's) are refused (WIRE_R_BOOT): a
+ * restarted agent has an empty table, so it cannot tell a replay of its
+ * predecessor's traffic from a first frame, and vouches for nothing older
+ * than itself.
+ *
  * Senders are held in a hash table that grows with their number up to a
  * hard cap.  A sender is forgotten only once every frame accepted from it
  * has gone stale (so a replay can never be mistaken for a first frame);
@@ -31,14 +37,15 @@ struct wire_replay;
  * A table for at most max_senders senders at once (clamped to
  * 1..WIRE_REPLAY_MAX_LIMIT).  It starts at 3 KiB and grows with the
  * senders, to at most 128 bytes per sender of max_senders (and twice that
- * for a moment while it grows).  The caller owns it (wire_replay_free).
+ * for a moment while it grows).  boot_ms: the receiver's start (wall
+ * clock, ms); frames sent before it are refused.  The caller owns it (wire_replay_free).
  */
-struct wire_replay *wire_replay_new(int max_senders);
+struct wire_replay *wire_replay_new(int max_senders, uint64_t boot_ms);
 void wire_replay_free(struct wire_replay *r);
 
 /*
  * WIRE_OK the first time (epoch, seq) is seen from a sender, when the frame
- * is fresh at now_ms; else WIRE_R_STALE, WIRE_R_REPLAY, or WIRE_R_FULL
+ * is fresh at now_ms; else WIRE_R_BOOT, WIRE_R_STALE, WIRE_R_REPLAY, or WIRE_R_FULL
  * (a new sender while the table is full of senders that may still replay).
  */
 enum wire_reject wire_replay_check(struct wire_replay *r, const struct wire_hdr *h,
