@@ -174,6 +174,9 @@ LINK_test_sched      := $(OUT)/agent/tasks/sched.o $(OUT)/agent/tasks/sched_ds.o
                         $(OUT)/agent/tasks/sched_run.o $(OUT)/agent/tasks/sched_report.o \
                         $(COMMON_OBJ)
 LINK_test_dataset    := $(OUT)/agent/tasks/dataset.o $(STORE_OBJ) $(WIRE_OBJ) $(COMMON_OBJ)
+LINK_test_coord_log  := $(OUT)/agent/tasks/coord_log.o $(OUT)/agent/tasks/dataset.o $(STORE_OBJ) \
+                        $(WIRE_OBJ) $(COMMON_OBJ)
+LINK_test_roles      := $(OUT)/agent/tasks/roles.o $(WIRE_OBJ) $(COMMON_OBJ)
 test_link = $(or $(LINK_$(1)),$(AGENT_LIB_OBJ) $(AGENT_BPF_OBJ) $(NET_OBJ))
 test_libs = $(or $(LIBS_$(1)),$(if $(LINK_$(1)),$(SODIUM_LIBS) $(LDLIBS),$(AGENT_LIBS) $(AGENT_BPF_LIBS) $(NET_LIBS)))
 

@@ -25,7 +25,8 @@ declare -A allowed=(
 pure=(wire/*.c wire/*.h membership/*.c membership/*.h core/log_buffer.c core/log_buffer.h
       sdfs/place.c sdfs/place.h
       sdfs/sdfs_plan.c sdfs/sdfs_plan.h tasks/sched.c tasks/sched.h tasks/sched_int.h
-      tasks/sched_ds.c tasks/sched_run.c tasks/sched_report.c)
+      tasks/sched_ds.c tasks/sched_run.c tasks/sched_report.c
+      tasks/coord_log.c tasks/coord_log.h tasks/roles.c tasks/roles.h)
 
 for dir in */; do
   layer=${dir%/}
