@@ -542,6 +542,10 @@ static void test_semantics(void)
 	CHECK(coord_state_job(S, "job-a", &ji) == 0 && ji.in_memory == 4 && ji.persisted == 6,
 	      "4 held");
 	CHECK(coord_state_results(S, "job-a", 0, res, 4) == 4 && res[0].rseq == 7, "from rseq 7");
+	CHECK(coord_state_results(S, "job-a", 9, res, 4) == 2 && res[0].rseq == 9 &&
+		      res[1].rseq == 10,
+	      "from rseq 9");
+	CHECK(coord_state_results(S, "job-a", 11, res, 4) == 0, "none from rseq 11");
 	result1("job-a", 2);
 	CHECK(put() == 0 && eff.verdict[0] == COORD_DUP, "a persisted query is still a duplicate");
 

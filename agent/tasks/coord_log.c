@@ -1173,8 +1173,11 @@ int coord_state_results(const struct coord_state *s, const char *job, uint64_t f
 
 	if (!j)
 		return IDN_ENOJOB;
-	for (size_t i = j->head; i < j->n && n < max; i++)
-		if (j->log[i].rseq >= from)
-			out[n++] = j->log[i];
+	/* the held results are rseq persisted + 1, + 2, ... in order */
+	size_t i = j->head;
+	if (from > j->persisted + 1)
+		i += (size_t)MIN(from - (j->persisted + 1), (uint64_t)(j->n - j->head));
+	for (; i < j->n && n < max; i++)
+		out[n++] = j->log[i];
 	return n;
 }
