@@ -9,7 +9,8 @@
 # job runs: its queries run elsewhere and every image is still answered
 # exactly once; an unknown model, dataset or job and a batch of 0 or 300
 # are refused with the reason and change nothing; `job batch` and `job
-# stop` answer.
+# stop` answer; the coordinator killed, the roles (tasks/roles.h) name the
+# next member with epoch + 1, and a job launched there completes.
 # Timeout: 400
 set -u
 source "$IDUNNO_ROOT/tests/cluster.sh"
@@ -40,15 +41,20 @@ cl_agent 1 self | grep -q '^role coordinator' && ok "node 1 (the lowest address)
 
 # job_field I JOB FIELD: a field of job JOB in `job ls --json` asked of node I
 job_field() { cl_agent "$1" job ls --json | $PY -c 'import json,sys; print(next(j[sys.argv[2]] for j in json.load(sys.stdin) if j["job"] == sys.argv[1]))' "$2" "$3"; }
-wait_done() { # wait_done JOB SECONDS
-  local deadline=$((SECONDS + $2))
-  while ((SECONDS < deadline)); do [[ $(job_field 1 "$1" state 2>/dev/null) == done ]] && return 0; sleep 0.5; done
+wait_done_at() { # wait_done_at NODE JOB SECONDS
+  local deadline=$((SECONDS + $3))
+  while ((SECONDS < deadline)); do [[ $(job_field "$1" "$2" state 2>/dev/null) == done ]] && return 0; sleep 0.5; done
   return 1
 }
+wait_done() { wait_done_at 1 "$@"; }
 # check_results JOB DIR: results --json has every image of DIR exactly once, top-5 named
-check_results() {
-  cl_agent 2 results "$1" --json >"$W/res.$1" &&
-    $PY - "$W/res.$1" "$2" <<'PY'
+check_results_at() { # check_results_at NODE JOB DIR
+  cl_agent "$1" results "$2" --json >"$W/res.$2" &&
+    check_results_file "$W/res.$2" "$3"
+}
+check_results() { check_results_at 2 "$@"; }
+check_results_file() {
+  $PY - "$1" "$2" <<'PY'
 import json, os, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 names = sorted(os.listdir(sys.argv[2]))
@@ -156,7 +162,19 @@ expect "batch 0: a batch is 1..256" cl_agent 1 job batch "$j2" 0
 out=$(cl_agent 2 job batch "$j2" 8) && [[ $(job_field 1 "$j2" batch) == 8 ]] && ok "job batch: $out" || bad "job batch: $out"
 out=$(cl_agent 2 job stop "$j1") && [[ $(job_field 1 "$j1" state) == stopped ]] && ok "job stop: $out" || bad "job stop: $out"
 
+# --- the coordinator killed: the roles name the next one, epoch + 1 (no
+# standby state yet: it starts empty, and a new job runs) ---
+ep=$(cl_agent 2 self | awk '$1 == "coordinator_epoch" { print $2 }')
 st=$(cl_agent 1 stats)
+cl_kill 1
+for _ in $(seq 100); do cl_agent 2 self | grep -q '^role coordinator' && break; sleep 0.1; done
+ep2=$(cl_agent 2 self | awk '$1 == "coordinator_epoch" { print $2 }')
+[[ $ep2 == $((ep + 1)) ]] && ok "node 1 killed: node 2 coordinates, epoch $ep -> $ep2" ||
+  bad "no takeover: $(cl_agent 2 self | tr '\n' ' ')"
+j4=$(cl_agent 4 job launch alex --dataset d24 --batch 3) && wait_done_at 2 "$j4" 120 &&
+  check_results_at 4 "$j4" "$W/img24" && ok "a job launched through node 4 after the takeover: each of the 24 images once" ||
+  bad "after the takeover: $(cl_agent 2 job ls 2>&1)"
+
 [[ $(awk '$1 == "coord_record_errors" { print $2 }' <<<"$st") == 0 ]] &&
   ok "no record refused by coord_state_apply ($(awk '$1 == "coord_records" || $1 == "coord_dispatched" { printf "%s %s ", $1, $2 }' <<<"$st"))" ||
   bad "record errors: $(grep coord_ <<<"$st" | tr '\n' ' ')"

@@ -283,6 +283,14 @@ static int open_signals(struct agent *a, char *err, size_t errlen)
 
 /* The tasks layer: the in-loop SDFS client, this node's worker, the
  * coordinator (active on the node the role rule names). */
+static void worker_hello(void *arg, uint64_t epoch, struct wire_addr coordinator)
+{
+	struct agent *a = arg;
+
+	if (a->coord)
+		coord_learn(a->coord, epoch, coordinator);
+}
+
 static int start_tasks(struct agent *a, char *err, size_t errlen)
 {
 	const struct agent_opts *o = a->o;
@@ -300,7 +308,9 @@ static int start_tasks(struct agent *a, char *err, size_t errlen)
 					    : o->engine	 ? o->engine
 							 : engine,
 				  .engine_threads = o->engine_threads,
-				  .ring_name = ring};
+				  .ring_name = ring,
+				  .hello = worker_hello,
+				  .arg = a};
 	int ret = sdfs_client_new(&cenv, &a->sdfs_client);
 
 	if (ret) {

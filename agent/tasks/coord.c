@@ -3,14 +3,15 @@
  * the epoch, the tick and the dispatch pump that turns the scheduler's
  * decisions into DISPATCH frames.
  *
- * The role (provisional, until tasks/roles.h replaces it): the
- * lowest-addressed member this agent sees alive or suspected, itself
- * included (a suspicion alone moves nothing); an agent
- * started with --join claims nothing before it has seen another member, so
- * a node that has not joined yet never takes the role for a moment.  The
- * epoch: the wall clock in ms when the node becomes active (above any
- * earlier one while clocks agree), raised past any higher epoch a worker
- * reports (a stale WELCOME or REFUSE).
+ * The role is roles_compute's answer (roles.h) from this agent's view and
+ * the highest epoch it knows: its own while it coordinates, else the one
+ * its worker's last accepted HELLO carried (coord_learn).  A node started
+ * with --join takes no role by a takeover before it has seen another
+ * member and SETTLE_MS more have passed: by then the sitting coordinator,
+ * which opens a stream to every member, has told it the epoch.  A worker
+ * that has seen a higher epoch (a stale WELCOME or REFUSE) means a newer
+ * coordinator: its stream is closed, and that coordinator's HELLO deposes
+ * this one.
  */
 #include "tasks/coord_int.h"
 
@@ -18,52 +19,58 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "membership/swim.h"
+#include "tasks/roles.h"
 #include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define RECONCILE_MS 500 /* streams checked against the membership */
+#define RECONCILE_MS 500  /* streams checked against the membership */
+#define SETTLE_MS    2000 /* a joining node's wait for the sitting coordinator's HELLO */
 
-static int addr_less(struct wire_addr a, struct wire_addr b)
-{
-	return a.ip != b.ip ? a.ip < b.ip : a.port < b.port;
-}
-
-/* The role rule: the lowest-addressed alive member (ip 0: none yet). */
-static struct wire_addr role_pick(struct coord *c)
+/* What the roles say now (roles.h), from the view and what this agent knows. */
+static void role_compute(struct coord *c, uint64_t now_ms, struct roles *out)
 {
 	int n = swim_members(c->env.swim, NULL, 0);
 	struct swim_member *m = xcalloc((size_t)n + 1, sizeof(*m));
-	struct wire_addr best = {0, 0};
+	struct roles_input in = {.self = c->env.self,
+				 .epoch = c->known_epoch,
+				 .coordinator = c->known_coord,
+				 .standby = c->known_standby};
+	uint32_t views = 0;
 
 	n = swim_members(c->env.swim, m, n);
 	for (int i = 0; i < n; i++) {
-		if (!wire_addr_eq(m[i].addr, c->env.self) && m[i].status != SWIM_LEFT)
+		if (!wire_addr_eq(m[i].addr, c->env.self) && m[i].status != SWIM_LEFT &&
+		    !c->seen_other) {
 			c->seen_other = 1;
-		if ((m[i].status == SWIM_ALIVE || m[i].status == SWIM_SUSPECT) &&
-		    (best.ip == 0 || addr_less(m[i].addr, best)))
-			best = m[i].addr;
+			c->settle_ms = now_ms + SETTLE_MS;
+		}
+		views += m[i].status != SWIM_LEFT;
 	}
+	c->cluster_size = MAX(c->cluster_size, views);
+	in.members = m;
+	in.n = n;
+	in.cluster_size = c->cluster_size;
+	roles_compute(&in, out);
 	free(m);
-	if (c->env.joining && !c->seen_other)
-		best = (struct wire_addr){0, 0};
-	return best;
 }
 
-static void activate(struct coord *c)
+static void activate(struct coord *c, const struct roles *ro)
 {
 	struct coord_rec r = {.type = COORD_REC_EPOCH};
 
 	coord_jobs_start(c);
-	c->epoch = util_wall_ms();
+	c->epoch = c->known_epoch = ro->epoch;
+	c->known_coord = c->env.self;
 	r.u.epoch.epoch = c->epoch;
 	r.u.epoch.coordinator = c->env.self;
 	coord_record(c, &r, NULL);
 	c->active = 1;
 	c->next_reconcile = 0;
-	log_msg(LOG_INFO, "coordinator: active, epoch %llu", (unsigned long long)c->epoch);
+	log_msg(LOG_INFO, "coordinator: active, epoch %llu (%s)", (unsigned long long)c->epoch,
+		ro->takeover ? (ro->cold ? "cold takeover" : "takeover") : "sitting");
 }
 
 static void deactivate(struct coord *c)
@@ -71,42 +78,55 @@ static void deactivate(struct coord *c)
 	char who[32];
 
 	wire_addr_str(c->coordinator, who, sizeof(who));
-	log_msg(LOG_WARN, "coordinator: inactive (the coordinator is now %s); jobs dropped", who);
+	log_msg(LOG_WARN, "coordinator: inactive (the coordinator is now %s); jobs dropped",
+		c->coordinator.ip ? who : "nobody");
 	c->active = 0;
 	coord_streams_close_all(c);
 	coord_jobs_reset(c);
 }
 
-static void role_update(struct coord *c)
+static void role_update(struct coord *c, uint64_t now_ms)
 {
-	struct wire_addr who = role_pick(c);
-	int mine = who.ip && wire_addr_eq(who, c->env.self) && !c->env.never;
+	struct roles ro;
+	int mine, settling;
 
-	if (!wire_addr_eq(who, c->coordinator)) {
+	role_compute(c, now_ms, &ro);
+	/* a node that joins learns the sitting coordinator from its HELLO
+	 * before it may take the role itself */
+	settling = c->env.joining && (!c->seen_other || now_ms < c->settle_ms) && ro.takeover;
+	mine = ro.self == ROLES_COORDINATOR && !c->env.never && !settling;
+	if (!wire_addr_eq(ro.coordinator, c->coordinator)) {
 		char s[32];
-		wire_addr_str(who, s, sizeof(s));
-		log_msg(LOG_INFO, "coordinator: the role rule names %s", who.ip ? s : "nobody yet");
+		wire_addr_str(ro.coordinator, s, sizeof(s));
+		log_msg(LOG_INFO, "coordinator: the roles name %s (epoch %llu)",
+			ro.coordinator.ip ? s : "nobody yet", (unsigned long long)ro.epoch);
 	}
-	c->coordinator = who;
+	c->coordinator = ro.coordinator;
+	c->standby = ro.standby;
+	c->role = mine ? ROLES_COORDINATOR : ro.self == ROLES_COORDINATOR ? ROLES_WORKER : ro.self;
 	if (mine && !c->active)
-		activate(c);
+		activate(c, &ro);
 	else if (!mine && c->active)
 		deactivate(c);
+	if (c->active) {
+		c->known_standby = ro.standby;
+		if (c->majority && !ro.active)
+			log_msg(LOG_WARN,
+				"coordinator: no majority alive (%u of %u): dispatching paused",
+				ro.alive, ro.known);
+		c->majority = ro.active;
+	}
 }
 
-void coord_raise_epoch(struct coord *c, uint64_t seen)
+void coord_learn(struct coord *c, uint64_t epoch, struct wire_addr coordinator)
 {
-	struct coord_rec r = {.type = COORD_REC_EPOCH};
-
-	if (!c->active || seen < c->epoch)
+	if (epoch < c->known_epoch ||
+	    (epoch == c->known_epoch && wire_addr_eq(coordinator, c->known_coord)))
 		return;
-	r.u.epoch.epoch = MAX(seen + 1, util_wall_ms());
-	r.u.epoch.coordinator = c->env.self;
-	if (coord_record(c, &r, NULL) == 0) {
-		c->epoch = r.u.epoch.epoch;
-		log_msg(LOG_WARN, "coordinator: a worker has seen epoch %llu: now %llu",
-			(unsigned long long)seen, (unsigned long long)c->epoch);
-	}
+	c->known_epoch = epoch;
+	c->known_coord = coordinator;
+	c->known_standby = (struct wire_addr){0, 0};
+	c->next_reconcile = 0; /* the roles again at the next tick */
 }
 
 void coord_pump(struct coord *c)
@@ -114,7 +134,7 @@ void coord_pump(struct coord *c)
 	struct sched_dispatch *d;
 	uint64_t now = loop_now_ms();
 
-	if (!c->active || c->pumping)
+	if (!c->active || !c->majority || c->pumping)
 		return;
 	c->pumping = 1;
 	coord_jobs_feed(c, now);
@@ -133,7 +153,7 @@ static uint64_t tick(void *m, uint64_t now_ms)
 	uint64_t next;
 
 	if (now_ms >= c->next_reconcile) {
-		role_update(c);
+		role_update(c, now_ms);
 		if (c->active)
 			coord_streams_reconcile(c, now_ms);
 		c->next_reconcile = now_ms + RECONCILE_MS;
@@ -150,7 +170,10 @@ static void member(void *m, const struct swim_member *mem, int old)
 {
 	struct coord *c = m;
 
-	(void)mem, (void)old;
+	/* the cluster's size shrinks only by a leave (roles.h) */
+	if (mem->status == SWIM_LEFT && old != SWIM_LEFT && old != SWIM_STATUS_MAX &&
+	    c->cluster_size > 0)
+		c->cluster_size--;
 	c->next_reconcile = 0; /* at the next tick, after SWIM's whole batch of changes */
 }
 
@@ -189,13 +212,16 @@ static const struct loop_ops coord_ops = {
 
 size_t coord_describe(const struct coord *c, char *buf, size_t cap)
 {
-	char who[32] = "none";
+	char who[32] = "none", sb[32] = "none";
 	int n;
 
 	if (c->coordinator.ip)
 		wire_addr_str(c->coordinator, who, sizeof(who));
-	n = snprintf(buf, cap, "role %s\ncoordinator %s\ncoordinator_epoch %llu\n",
-		     c->active ? "coordinator" : "worker", who, (unsigned long long)c->epoch);
+	if (c->standby.ip)
+		wire_addr_str(c->standby, sb, sizeof(sb));
+	n = snprintf(buf, cap, "role %s\ncoordinator %s\nstandby %s\ncoordinator_epoch %llu\n",
+		     roles_role_names[c->role], who, sb,
+		     (unsigned long long)(c->active ? c->epoch : c->known_epoch));
 	return n < 0 ? 0 : MIN((size_t)n, cap);
 }
 

@@ -7,9 +7,11 @@
  * it is idle and answers the job commands (coord_rpc.h) with the
  * coordinator's address.
  *
- * First step (docs/tasks.md, "Coordinator (first step)"): the role is
- * provisional, the lowest-addressed alive member, with an epoch taken from
- * the wall clock when it becomes active; no standby, results in memory.
+ * Roles come from tasks/roles.h: sticky coordinator, epoch + 1 on a
+ * takeover, a majority to dispatch; a node learns the sitting coordinator
+ * and its epoch from the HELLO its worker accepts.  First step
+ * (docs/tasks.md, "Coordinator (first step)"): a standby is named but fed
+ * nothing, so a takeover starts empty; results in memory.
  */
 #ifndef IDUNNO_COORD_H
 #define IDUNNO_COORD_H
@@ -38,7 +40,10 @@ struct coord_env {
 int coord_new(const struct coord_env *env, struct coord **out);
 void coord_free(struct coord *c);
 
-/* "key value" lines for `agent self`: role, coordinator, epoch. */
+/* The worker accepted a HELLO: epoch's coordinator (roles.h's input). */
+void coord_learn(struct coord *c, uint64_t epoch, struct wire_addr coordinator);
+
+/* "key value" lines for `agent self`: role, coordinator, standby, epoch. */
 size_t coord_describe(const struct coord *c, char *buf, size_t cap);
 
 #endif

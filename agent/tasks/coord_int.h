@@ -75,10 +75,19 @@ struct launch {
 struct coord {
 	struct coord_env env;
 	int owner;
-	/* the role */
-	uint8_t active, seen_other;
-	struct wire_addr coordinator; /* the role rule's answer (ip 0: none yet) */
-	uint64_t epoch;
+	/* the roles (roles.h) */
+	uint8_t active;	  /* this node coordinates */
+	uint8_t majority; /* ... and sees a majority alive: it dispatches */
+	uint8_t seen_other;
+	uint8_t role;			/* enum roles_role, as `self` shows it */
+	struct wire_addr coordinator;	/* the roles' answer (ip 0: none yet), for redirects */
+	struct wire_addr standby;	/* named, not yet fed (no replication in this step) */
+	uint64_t epoch;			/* this coordinator's, while active */
+	uint64_t known_epoch;		/* the highest known: own, or from a HELLO */
+	struct wire_addr known_coord;	/* that epoch's coordinator */
+	struct wire_addr known_standby; /* and the standby it named */
+	uint32_t cluster_size;		/* members known; shrinks only by a leave */
+	uint64_t settle_ms;		/* a joining node takes no role before this */
 	/* the state: records, the scheduler, the runtime */
 	struct coord_state *st;
 	struct sched *sched;
@@ -94,10 +103,8 @@ struct coord {
 	uint8_t out[TASK_DISPATCH_MAX > COORD_REC_MAX ? TASK_DISPATCH_MAX : COORD_REC_MAX];
 };
 
-/* coord.c: dispatches what the scheduler decides; raises the epoch past one
- * a worker has seen. */
+/* coord.c: dispatches what the scheduler decides. */
 void coord_pump(struct coord *c);
-void coord_raise_epoch(struct coord *c, uint64_t seen);
 
 /* coord_stream.c: opens streams to live members, closes the others. */
 void coord_streams_reconcile(struct coord *c, uint64_t now_ms);

@@ -73,9 +73,9 @@ static void on_welcome(struct coord *c, struct cworker *w, const struct task_wel
 	char who[32];
 
 	wire_addr_str(w->addr, who, sizeof(who));
-	if (m->status == IDN_ESTALE_EPOCH) {
-		coord_raise_epoch(c, m->epoch);
-		w->retry_ms = 0; /* again at once, with the new epoch */
+	if (m->status == IDN_ESTALE_EPOCH) { /* a newer coordinator: its HELLO deposes this one */
+		log_msg(LOG_WARN, "coordinator: worker %s has seen epoch %llu, above %llu", who,
+			(unsigned long long)m->epoch, (unsigned long long)c->epoch);
 		conn_close(w->conn);
 		return;
 	}
@@ -124,7 +124,6 @@ static void on_answer(struct coord *c, struct cworker *w, const uint8_t *p, size
 		log_msg(LOG_WARN, "coordinator: worker %s refused batch %llu: %s (%d)", who,
 			(unsigned long long)f.batch, f.reason, f.error);
 		if (f.error == IDN_ESTALE_EPOCH) {
-			coord_raise_epoch(c, f.epoch);
 			drop(c, w);
 		} else if (batch_take(w, f.batch, &b) == 0) {
 			/* a failed batch: each of its queries failed with the error */
