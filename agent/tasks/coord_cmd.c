@@ -6,6 +6,8 @@
  *
  * Shapes (text; JSON with COORD_RPC_JSON):
  *   launch   JOB                        {"job":JOB}
+ *   stop     one line                   {"job","state":"stopped"}
+ *   batch    one line                   {"job","batch"}
  *   jobs     a table                    [{"job","model","model_version","dataset",
  *                                         "index_version","images","batch","weight",
  *                                         "loop","state","queued","inflight",
@@ -296,11 +298,17 @@ static void serve(void *arg, struct conn *conn, const struct wire_hdr *h, const 
 		break;
 	case COORD_RPC_STOP:
 		ret = coord_jobs_stop(c, req.job, why, sizeof(why));
-		sb_printf(&b, "%s\n", why);
+		if (!ret && (req.flags & COORD_RPC_JSON))
+			sb_printf(&b, "{\"job\":\"%s\",\"state\":\"stopped\"}\n", req.job);
+		else
+			sb_printf(&b, "%s\n", why);
 		break;
 	case COORD_RPC_BATCH:
 		ret = coord_jobs_batch(c, req.job, req.batch, why, sizeof(why));
-		sb_printf(&b, "%s\n", why);
+		if (!ret && (req.flags & COORD_RPC_JSON))
+			sb_printf(&b, "{\"job\":\"%s\",\"batch\":%u}\n", req.job, req.batch);
+		else
+			sb_printf(&b, "%s\n", why);
 		break;
 	case COORD_RPC_QINFO:
 		ret = cmd_qinfo(c, &req, &b);
