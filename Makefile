@@ -135,7 +135,9 @@ ifneq ($(BPF_OK),)
 $(OUT)/agent/tasks/lat_src.o: CFLAGS += -DIDUNNO_BPF
 endif
 
-$(BINDIR)/agent: $(OUT)/agent/cli/main.o $(AGENT_LIB_OBJ) $(AGENT_BPF_OBJ) $(COMMON_OBJ)
+# The CLI names the classes of results: the names' table alone, no network.
+$(BINDIR)/agent: $(OUT)/agent/cli/main.o $(AGENT_LIB_OBJ) $(AGENT_BPF_OBJ) $(COMMON_OBJ) \
+		$(OUT)/models/imagenet_classes.o
 	$(call say,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(AGENT_LIBS) $(JPEG_LIBS) $(AGENT_BPF_LIBS) $(LDLIBS)
@@ -178,6 +180,7 @@ LINK_test_coord_log  := $(OUT)/agent/tasks/coord_rec.o $(OUT)/agent/tasks/coord_
                         $(OUT)/agent/tasks/coord_snapshot.o $(OUT)/agent/tasks/coord_query.o \
                         $(OUT)/agent/tasks/coord_map.o $(OUT)/agent/tasks/dataset.o $(STORE_OBJ) \
                         $(WIRE_OBJ) $(COMMON_OBJ)
+LINK_test_coord_rpc  := $(OUT)/agent/tasks/coord_rpc.o $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_roles      := $(OUT)/agent/tasks/roles.o $(WIRE_OBJ) $(COMMON_OBJ)
 test_link = $(or $(LINK_$(1)),$(AGENT_LIB_OBJ) $(AGENT_BPF_OBJ) $(NET_OBJ))
 test_libs = $(or $(LIBS_$(1)),$(if $(LINK_$(1)),$(SODIUM_LIBS) $(LDLIBS),$(AGENT_LIBS) $(AGENT_BPF_LIBS) $(NET_LIBS)))

@@ -25,7 +25,8 @@ P=$CL_BIN/tests/probe_coord
 "$IDUNNO_ROOT/bench/mkdataset" --count 24 --seed 7 --out "$W/img" >/dev/null 2>"$W/mk.err" ||
   { echo "skip: bench/mkdataset: $(cat "$W/mk.err")"; exit 77; }
 
-CL_ENGINE=1 # every node, restarts too, runs an engine
+CL_ENGINE=1    # every node, restarts too, runs an engine
+CL_NO_COORD=1 # the stand-in is the only coordinator
 cl_start 4
 cl_wait_converged 4 20 && ok "4 agents with engines joined" || bad "no convergence"
 members=$(for i in 1 2 3 4; do printf '%s,' "$(cl_addr "$i")"; done)

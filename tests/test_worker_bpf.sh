@@ -34,7 +34,7 @@ if ! kill -0 "$exporter" 2>/dev/null; then
 fi
 ok "exporter up, map pinned at $pin"
 
-export IDUNNO_BPF_PIN_DIR=$pin CL_ENGINE=1
+export IDUNNO_BPF_PIN_DIR=$pin CL_ENGINE=1 CL_NO_COORD=1
 cl_start 2
 cl_wait_converged 2 20 && ok "2 agents with engines joined" || bad "no convergence"
 members="$(cl_addr 1),$(cl_addr 2)"

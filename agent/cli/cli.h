@@ -38,6 +38,15 @@ void cli_json_str(const char *s);
 int cli_name_ok(const char *cmd, const char *name);
 int cli_memfd(const char *cmd, const void *p, size_t len);
 
+/*
+ * Jobs on the coordinator (cli_jobs.c): `job launch|ls|stop|batch`
+ * (arg[0] is the verb), `qinfo [JOB]`, `assign`, `results JOB [LOCAL]`.
+ */
+int cli_job(struct cli *c);
+int cli_qinfo(struct cli *c);
+int cli_assign(struct cli *c);
+int cli_results(struct cli *c);
+
 /* `agent run`: parses the daemon's options and runs it (cli_run.c). */
 int cli_run(int argc, char **argv);
 

@@ -27,6 +27,10 @@ int cli_run(int argc, char **argv)
 			o.no_engine = 1;
 			continue;
 		}
+		if (!strcmp(argv[i], "--no-coordinator")) {
+			o.no_coordinator = 1;
+			continue;
+		}
 		if (!v) {
 			fprintf(stderr, "agent run: %s needs a value\n", argv[i]);
 			return 2;

@@ -24,6 +24,7 @@ static void usage(FILE *f)
 		"                 [--config FILE] [--replicas N (SDFS, default 4)]\n"
 		"                 [--engine PATH (default: beside agent)] [--engine-threads N]\n"
 		"                 [--no-engine (store and coordinate only)]\n"
+		"                 [--no-coordinator (never take the role: tests with a stand-in)]\n"
 		"       agent keygen FILE\n"
 		"       agent members [--json]      the membership as this agent sees it\n"
 		"       agent self                  this agent\n"
@@ -40,6 +41,16 @@ static void usage(FILE *f)
 		"       agent model ls              the models in SDFS\n"
 		"       agent dataset put NAME DIR-OR-FILES...   pack JPEGs into shards in SDFS\n"
 		"       agent dataset ls [NAME]     the datasets, or one dataset's images\n"
+		"       agent job launch MODEL --dataset NAME [--batch N (default 4)] [--weight "
+		"W]\n"
+		"                 [--loop]          start a job over a dataset; prints its id\n"
+		"       agent job ls | job stop JOB | job batch JOB N   the jobs; stop one; its "
+		"batch\n"
+		"       agent qinfo [JOB]           query rate over the last 10 s, queries "
+		"processed\n"
+		"       agent assign                which workers serve which job, with shares\n"
+		"       agent results JOB [LOCAL]   the job's results, each query once\n"
+		"       (every command also --json; any agent forwards to the coordinator)\n"
 		"client options: --agent HOST:PORT (default 127.0.0.1:%d),\n"
 		"                --key-file FILE (default $IDUNNO_KEY_FILE, else ./cluster.key)\n",
 		AGENT_DEFAULT_PORT);
@@ -96,6 +107,10 @@ static const struct {
 	{"store", 0, 0, store},
 	{"model", 1, 1, cli_model},
 	{"dataset", 1, 1, cli_dataset},
+	{"job", 1, 1, cli_job},
+	{"qinfo", 0, 1, cli_qinfo},
+	{"assign", 0, 0, cli_assign},
+	{"results", 1, 1, cli_results},
 };
 
 static int keygen(int argc, char **argv)

@@ -2,9 +2,9 @@
  * agent.c - the daemon put together: one loop (loop.h) with its modules
  * registered in order: the connection layer (conn.h: TCP, accept,
  * routing), membership's transport (udp.h), signals, the CLI's server
- * (ctl.h) and SDFS.  This file owns the node's identity (address, boot
- * epoch, frame sequence), seals every frame the node sends and keeps the
- * one replay table for what it receives.
+ * (ctl.h), SDFS and the tasks layer (worker, coordinator).  This file owns the node's identity
+ * (address, boot epoch, frame sequence), seals every frame the node sends and keeps the one replay
+ * table for what it receives.
  */
 #include "core/agent.h"
 #include "core/conn.h"
@@ -15,6 +15,7 @@
 #include "sdfs/sdfs.h"
 #include "sdfs/sdfs_client.h"
 #include "sdfs/sdfs_wire.h"
+#include "tasks/coord.h"
 #include "tasks/worker.h"
 #include "util.h"
 
@@ -52,6 +53,7 @@ struct agent {
 	struct sdfs *sdfs;
 	struct sdfs_client *sdfs_client;
 	struct worker *worker;
+	struct coord *coord;
 	struct wire_replay *replay;
 	struct wire_addr self;
 	uint64_t epoch, seq;
@@ -175,7 +177,11 @@ static size_t describe(void *arg, char *buf, size_t cap)
 {
 	struct agent *a = arg;
 
-	return a->worker ? worker_describe(a->worker, buf, cap) : 0;
+	size_t off = a->worker ? worker_describe(a->worker, buf, cap) : 0;
+
+	if (a->coord && off < cap)
+		off += coord_describe(a->coord, buf + off, cap - off);
+	return off;
 }
 
 /* ---- membership's events ---- */
@@ -277,7 +283,16 @@ static int open_signals(struct agent *a, char *err, size_t errlen)
 	return 0;
 }
 
-/* The tasks layer: the in-loop SDFS client and this node's worker. */
+/* The tasks layer: the in-loop SDFS client, this node's worker, the
+ * coordinator (active on the node the role rule names). */
+static void worker_hello(void *arg, uint64_t epoch, struct wire_addr coordinator)
+{
+	struct agent *a = arg;
+
+	if (a->coord)
+		coord_learn(a->coord, epoch, coordinator);
+}
+
 static int start_tasks(struct agent *a, char *err, size_t errlen)
 {
 	const struct agent_opts *o = a->o;
@@ -295,7 +310,9 @@ static int start_tasks(struct agent *a, char *err, size_t errlen)
 					    : o->engine	 ? o->engine
 							 : engine,
 				  .engine_threads = o->engine_threads,
-				  .ring_name = ring};
+				  .ring_name = ring,
+				  .hello = worker_hello,
+				  .arg = a};
 	int ret = sdfs_client_new(&cenv, &a->sdfs_client);
 
 	if (ret) {
@@ -309,7 +326,20 @@ static int start_tasks(struct agent *a, char *err, size_t errlen)
 	/* one ring per node on this machine: its address names it */
 	snprintf(ring, sizeof(ring), "idunno-%08x-%u", a->self.ip, a->self.port);
 	wenv.sdfs = a->sdfs_client;
-	return worker_new(&wenv, &a->worker, err, errlen);
+	ret = worker_new(&wenv, &a->worker, err, errlen);
+	if (ret)
+		return ret;
+	ret = coord_new(&(struct coord_env){.loop = a->loop,
+					    .conns = a->conns,
+					    .sdfs = a->sdfs_client,
+					    .swim = a->swim,
+					    .self = a->self,
+					    .joining = o->have_join,
+					    .never = o->no_coordinator},
+			&a->coord);
+	if (ret)
+		util_seterr(err, errlen, "coordinator: %s", strerror(-ret));
+	return ret;
 }
 
 static int start_modules(struct agent *a, char *err, size_t errlen)
@@ -425,6 +455,7 @@ int agent_run(const struct agent_opts *o, char *err, size_t errlen)
 out:
 	/* the ring goes first: nothing of ours is in flight after it */
 	loop_free(a->loop);
+	coord_free(a->coord);
 	worker_free(a->worker);
 	sdfs_client_free(a->sdfs_client);
 	sdfs_free(a->sdfs);

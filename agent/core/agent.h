@@ -24,6 +24,7 @@ struct agent_opts {
 	const char *engine; /* the engine binary (default: beside this one) */
 	int no_engine;	    /* run no engine: store and coordinate only */
 	int engine_threads; /* its compute threads (default 1) */
+	int no_coordinator; /* never coordinate (tests driving workers with a stand-in) */
 };
 
 /*

@@ -286,6 +286,8 @@ static void welcome(struct worker *w, struct conn *c, const struct task_hello *h
 	}
 	w->stream = c;
 	w->n_streams++;
+	if (w->env.hello)
+		w->env.hello(w->env.arg, h->epoch, h->coordinator);
 	log_msg(LOG_INFO, "task stream from coordinator %s, epoch %llu", who,
 		(unsigned long long)h->epoch);
 	send_msg(w, c, task_welcome_encode(&m, w->out, sizeof(w->out)));

@@ -16,6 +16,8 @@
 #ifndef IDUNNO_WORKER_H
 #define IDUNNO_WORKER_H
 
+#include "wire/wire_addr.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +38,10 @@ struct worker_env {
 	const char *ring_name; /* unique on this machine */
 	int slots;	       /* batches at once it advertises */
 	uint64_t cache_limit;  /* bytes of models and shards kept */
+	/* A HELLO was accepted: the coordinator of the highest epoch seen
+	 * (may be NULL). */
+	void (*hello)(void *arg, uint64_t epoch, struct wire_addr coordinator);
+	void *arg;
 };
 
 /* env's strings need to live only through this call. 0 or -errno with err. */

@@ -1,0 +1,143 @@
+/*
+ * coord_int.h - what the coordinator's files share (coord.c: the module,
+ * the role and the dispatch pump; coord_stream.c: the task streams;
+ * coord_jobs.c: records, launches, queries and results; coord_cmd.c: the
+ * job commands).
+ */
+#ifndef IDUNNO_COORD_INT_H
+#define IDUNNO_COORD_INT_H
+
+#include "tasks/coord.h"
+#include "tasks/coord_log.h"
+#include "tasks/coord_rpc.h"
+#include "tasks/dataset.h"
+#include "tasks/sched.h"
+#include "tasks/task_wire.h"
+
+#include <stdint.h>
+
+struct conn;
+
+#define CW_MAX		1024  /* workers (task streams), sized for 1000 nodes */
+#define CW_INFLIGHT_MAX 64    /* batches sent to one worker and not answered */
+#define CW_RETRY_MS	1000  /* a worker whose stream failed is tried again after this */
+#define CW_IDLE_MIN_MS	2000  /* one without an engine: after this, doubling ... */
+#define CW_IDLE_MAX_MS	30000 /* ... up to this */
+#define LAUNCH_MAX	8     /* launches waiting for their SDFS look-ups */
+#define FEED_MAX	1024  /* dataset queries queued per job at a time */
+
+/* A task stream's life. */
+enum cw_state { CW_IDLE, CW_CONNECTING, CW_HELLO, CW_READY, CW_STATE_MAX };
+extern const char *const cw_state_names[CW_STATE_MAX];
+
+struct cw_batch {
+	uint64_t batch;
+	uint32_t job;
+	uint16_t n;
+	uint64_t *q; /* its queries (malloc'd): a REFUSE fails each */
+};
+
+/* A worker: a live member, its stream, its place in the scheduler (id = index). */
+struct cworker {
+	uint8_t used, live, in_sched;
+	struct wire_addr addr;
+	enum cw_state state;
+	struct conn *conn;
+	uint16_t slots;
+	uint64_t retry_ms; /* no new stream before this */
+	uint32_t idle_ms;  /* the back-off while it runs no engine (2 s doubling to 30 s) */
+	struct cw_batch inflight[CW_INFLIGHT_MAX]; /* to name a REFUSE's job */
+	int ninflight;
+};
+
+/* A job's runtime beside its records: the dataset's index, the feed. */
+struct cjob {
+	uint8_t used;
+	struct coord_job_settings set;
+	struct dataset_index ix;
+	uint64_t next_qid; /* the next dataset query to queue */
+	uint8_t stopped;
+};
+
+/* A launch waiting for the model's and the index's versions. */
+struct launch {
+	uint8_t used;
+	struct coord *c;
+	struct conn *conn; /* the CLI's, NULL once it closed */
+	struct coord_rpc_req req;
+	int lookups, status;
+	char why[200];
+	uint64_t model_version, index_version;
+	uint8_t *index;
+	size_t index_len;
+};
+
+struct coord {
+	struct coord_env env;
+	int owner;
+	/* the roles (roles.h) */
+	uint8_t active;	  /* this node coordinates */
+	uint8_t majority; /* ... and sees a majority alive: it dispatches */
+	uint8_t seen_other;
+	uint8_t role;			/* enum roles_role, as `self` shows it */
+	struct wire_addr coordinator;	/* the roles' answer (ip 0: none yet), for redirects */
+	struct wire_addr standby;	/* named, not yet fed (no replication in this step) */
+	uint64_t epoch;			/* this coordinator's, while active */
+	uint64_t known_epoch;		/* the highest known: own, or from a HELLO */
+	struct wire_addr known_coord;	/* that epoch's coordinator */
+	struct wire_addr known_standby; /* and the standby it named */
+	uint32_t cluster_size;		/* members known; shrinks only by a leave */
+	uint64_t settle_ms;		/* a joining node takes no role before this */
+	/* the state: records, the scheduler, the runtime */
+	struct coord_state *st;
+	struct sched *sched;
+	struct cworker w[CW_MAX];
+	int nw;
+	struct cjob jobs[COORD_JOBS_MAX]; /* by job number - 1 */
+	struct launch launch[LAUNCH_MAX];
+	int pumping;
+	uint64_t next_reconcile;
+	/* counters */
+	uint64_t n_dispatched, n_results, n_refused, n_streams, n_stream_fail, n_records,
+		n_record_errors, n_cmds, n_redirects;
+	uint8_t out[TASK_DISPATCH_MAX > COORD_REC_MAX ? TASK_DISPATCH_MAX : COORD_REC_MAX];
+};
+
+/* coord.c: dispatches what the scheduler decides. */
+void coord_pump(struct coord *c);
+
+/* coord_stream.c: opens streams to live members, closes the others. */
+void coord_streams_reconcile(struct coord *c, uint64_t now_ms);
+void coord_streams_close_all(struct coord *c);
+/* Sends d as a DISPATCH; on failure the stream closes (its work is put back). */
+void coord_stream_dispatch(struct coord *c, const struct sched_dispatch *d);
+
+/* coord_jobs.c */
+/* Applies r (its seq set here) to the state. 0 or the error (logged). */
+int coord_record(struct coord *c, struct coord_rec *r, struct coord_effect *eff);
+/* The state, the scheduler and the runtime, new (on activation) or gone. */
+void coord_jobs_start(struct coord *c);
+void coord_jobs_reset(struct coord *c);
+/* Queues dataset queries of running jobs up to FEED_MAX each. */
+void coord_jobs_feed(struct coord *c, uint64_t now_ms);
+/* A RESULT (n answers) or a REFUSE (r->n = 0) from worker wid. */
+void coord_jobs_result(struct coord *c, uint32_t wid, const struct task_result *res,
+		       const struct sched_result *r);
+/* Starts a launch for the request on conn (answered when it ends). */
+void coord_jobs_launch(struct coord *c, struct conn *conn, const struct coord_rpc_req *req);
+/* stop and batch: 0, or an error with the reason in why. */
+int coord_jobs_stop(struct coord *c, const char *job, char *why, size_t cap);
+int coord_jobs_batch(struct coord *c, const char *job, uint16_t batch, char *why, size_t cap);
+struct cjob *coord_job_by_id(struct coord *c, const char *id);
+
+/* coord_cmd.c */
+int coord_cmd_new(struct coord *c);
+/* Answers a command's connection with status and text of len bytes
+ * (SIZE_MAX: a string), then closes it. */
+void coord_cmd_answer(struct coord *c, struct conn *conn, uint8_t status, const char *text,
+		      size_t len);
+/* An answer's status byte for an error (0, an errno, or ENOENT for an
+ * unknown job, model or dataset). */
+uint8_t coord_cmd_status(int err);
+
+#endif
