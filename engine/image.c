@@ -142,7 +142,12 @@ int image_from_jpeg(const unsigned char *jpeg, size_t len, float *out, char *err
 		util_seterr(err, errlen, "not a JPEG image (%s)", tjGetErrorStr2(tj));
 		goto out;
 	}
-	if (w < 1 || h < 1 || (uint64_t)w * h > IMAGE_MAX_PIXELS) {
+	if (w < 1 || h < 1) { /* a header cut short: no frame with a size in it */
+		util_seterr(err, errlen,
+			    "truncated or corrupt JPEG: its header gives no image size");
+		goto out;
+	}
+	if ((uint64_t)w * h > IMAGE_MAX_PIXELS) {
 		util_seterr(err, errlen, "image %dx%d is larger than %u pixels", w, h,
 			    IMAGE_MAX_PIXELS);
 		goto out;
@@ -226,6 +231,15 @@ int image_load(const char *path, int raw, float *out, char *err, size_t errlen)
 			ret = -EINVAL;
 		} else {
 			memcpy(out, buf, want);
+			for (size_t i = 0; i < MODEL_IN_ELEMS && !ret; i++)
+				if (!isfinite(out[i])) {
+					util_seterr(
+						err, errlen,
+						"%s: element %zu is %s: an input must hold finite "
+						"numbers",
+						path, i, isnan(out[i]) ? "NaN" : "infinite");
+					ret = -EDOM;
+				}
 		}
 	} else {
 		ret = image_from_jpeg((unsigned char *)buf, len, out, sub, sizeof(sub));

@@ -3,7 +3,8 @@
 # deterministically (same seed, same bytes); classify prints top-5 with the
 # ImageNet names; the three backends (ref included, on a whole ResNet18)
 # agree on the top-5; bad usage exits 2 and bad input exits 1, each with a
-# clear message and nothing written.  check names the architecture from the
+# clear message and nothing written (a JPEG of only its start marker, a raw
+# tensor holding a NaN).  check names the architecture from the
 # file's metadata (or --model for a file without one) and refuses truncated,
 # mismatched and non-finite weights naming the tensor.
 # Timeout: 300
@@ -55,6 +56,14 @@ printf 'hello' >"$d/hello.jpg"
 expect 1 "not a JPEG" $E classify --model resnet18 --weights "$d/a.st" "$d/hello.jpg"
 expect 1 "a raw 3x224x224 float32 tensor has 602112" \
   $E classify --model resnet18 --weights "$d/a.st" --raw "$d/hello.jpg"
+printf '\xff\xd8' >"$d/soi.jpg" # a JPEG of its start marker alone
+expect 1 "soi.jpg: truncated or corrupt JPEG: its header gives no image size" \
+  $E classify --model resnet18 --weights "$d/a.st" "$d/soi.jpg"
+/usr/bin/python3 -c 'import struct, sys
+v = [0.0] * (3 * 224 * 224); v[1234] = float("nan")
+open(sys.argv[1], "wb").write(struct.pack("<%df" % len(v), *v))' "$d/nan.raw"
+expect 1 "nan.raw: element 1234 is NaN: an input must hold finite numbers" \
+  $E classify --model resnet18 --weights "$d/a.st" --raw "$d/nan.raw"
 rm -f "$d/l.bin"
 expect 1 "hello.jpg: 5 bytes" $E classify --model resnet18 --weights "$d/a.st" --raw --logits "$d/l.bin" "$d/x.raw" "$d/hello.jpg"
 [[ ! -e $d/l.bin ]] && ok "no logits file written when an input fails" || bad "a partial logits file was written"
