@@ -107,6 +107,9 @@ cl_cleanup() {
   for i in "${!CL_PID[@]}"; do kill -CONT "${CL_PID[$i]}" 2>/dev/null; kill -9 "${CL_PID[$i]}" 2>/dev/null; done
   wait 2>/dev/null
   nft delete table inet "$CL_NFT" 2>/dev/null
+  # the engines' rings of agents that were killed (a ring is named by its
+  # agent's address and port; a stopped agent removes its own)
+  rm -f /dev/shm/idunno-idunno-*-"$CL_PORT"
   [[ -n ${CL_KEEP:-} ]] && echo "cluster files kept in $CL_DIR" || rm -rf "$CL_DIR"
 }
 trap cl_cleanup EXIT
