@@ -47,6 +47,10 @@ int cli_qinfo(struct cli *c);
 int cli_assign(struct cli *c);
 int cli_results(struct cli *c);
 
+/* `agent submit JOB IMAGE... [--client ID]` (cli_submit.c): client queries,
+ * every result printed as it comes. */
+int cli_submit(struct cli *c);
+
 /* `agent run`: parses the daemon's options and runs it (cli_run.c). */
 int cli_run(int argc, char **argv);
 

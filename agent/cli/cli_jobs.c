@@ -1,7 +1,7 @@
 /*
  * cli_jobs.c - the job commands (design section 5), against any agent:
  *
- *   job launch MODEL --dataset NAME [--batch N] [--weight W] [--loop]
+ *   job launch MODEL --dataset NAME [--batch N] [--weight W] [--loop | --client-only]
  *   job ls | job stop JOB | job batch JOB N
  *   qinfo [JOB]          (C1) rate over the last 10 s, queries processed
  *   assign               (C5) workers and their share of each job
@@ -107,8 +107,8 @@ static int launch(struct cli *c)
 	snprintf(req.model, sizeof(req.model), "%s", c->arg[1]);
 	for (int i = 2; i < c->nargs; i++) {
 		const char *o = c->arg[i], *val = i + 1 < c->nargs ? c->arg[i + 1] : NULL;
-		if (!strcmp(o, "--loop")) {
-			req.flags |= COORD_RPC_LOOP;
+		if (!strcmp(o, "--loop") || !strcmp(o, "--client-only")) {
+			req.flags |= o[2] == 'l' ? COORD_RPC_LOOP : COORD_RPC_CLIENT;
 			continue;
 		}
 		if (!val)
@@ -146,7 +146,7 @@ static int launch(struct cli *c)
 	return 0;
 usage:
 	fprintf(stderr, "usage: agent job launch MODEL --dataset NAME [--batch N] [--weight W] "
-			"[--loop]\n");
+			"[--loop | --client-only]\n");
 	return 2;
 }
 

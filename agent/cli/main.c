@@ -43,13 +43,16 @@ static void usage(FILE *f)
 		"       agent dataset ls [NAME]     the datasets, or one dataset's images\n"
 		"       agent job launch MODEL --dataset NAME [--batch N (default 4)] [--weight "
 		"W]\n"
-		"                 [--loop]          start a job over a dataset; prints its id\n"
+		"                 [--loop | --client-only]   start a job over a dataset (or only\n"
+		"                                   the queries submitted to it); prints its id\n"
 		"       agent job ls | job stop JOB | job batch JOB N   the jobs; stop one; its "
 		"batch\n"
 		"       agent qinfo [JOB]           query rate over the last 10 s, queries "
 		"processed\n"
 		"       agent assign                which workers serve which job, with shares\n"
 		"       agent results JOB [LOCAL]   the job's results, each query once\n"
+		"       agent submit JOB IMAGE... [--client ID]   submit queries, print their "
+		"results\n"
 		"       (every command also --json; any agent forwards to the coordinator)\n"
 		"client options: --agent HOST:PORT (default 127.0.0.1:%d),\n"
 		"                --key-file FILE (default $IDUNNO_KEY_FILE, else ./cluster.key)\n",
@@ -111,6 +114,7 @@ static const struct {
 	{"qinfo", 0, 1, cli_qinfo},
 	{"assign", 0, 0, cli_assign},
 	{"results", 1, 1, cli_results},
+	{"submit", 2, 1, cli_submit},
 };
 
 static int keygen(int argc, char **argv)

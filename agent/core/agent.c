@@ -335,7 +335,8 @@ static int start_tasks(struct agent *a, char *err, size_t errlen)
 					    .swim = a->swim,
 					    .self = a->self,
 					    .joining = o->have_join,
-					    .never = o->no_coordinator},
+					    .never = o->no_coordinator,
+					    .queue_max = o->coord_queue_max},
 			&a->coord);
 	if (ret)
 		util_seterr(err, errlen, "coordinator: %s", strerror(-ret));

@@ -25,6 +25,7 @@ struct agent_opts {
 	int no_engine;	    /* run no engine: store and coordinate only */
 	int engine_threads; /* its compute threads (default 1) */
 	int no_coordinator; /* never coordinate (tests driving workers with a stand-in) */
+	uint32_t coord_queue_max; /* the coordinator's queued queries per job (0: 4096) */
 };
 
 /*
@@ -32,7 +33,9 @@ struct agent_opts {
  * options: the SWIM settings probe_interval_ms, probe_timeout_ms,
  * indirect_k, suspicion_mult, suspicion_max_mult, retransmit_mult,
  * gossip_interval_ms, gossip_nodes, pushpull_interval_ms,
- * reconnect_interval_ms, and SDFS's replicas (1..16).
+ * reconnect_interval_ms, SDFS's replicas (1..16) and the coordinator's
+ * coord_queue_max (queued queries per job, beyond which submitters are
+ * told "busy").
  * Returns 0 or -EINVAL with the offending line in err.
  */
 int agent_config_load(const char *path, struct agent_opts *o, char *err, size_t errlen);

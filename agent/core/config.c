@@ -55,6 +55,10 @@ int agent_config_load(const char *path, struct agent_opts *o, char *err, size_t 
 			o->replicas = (int)v;
 			continue;
 		}
+		if (!strcmp(name, "coord_queue_max")) {
+			o->coord_queue_max = (uint32_t)v;
+			continue;
+		}
 		for (k = 0; k < ARRAY_SIZE(keys) && strcmp(keys[k].name, name); k++)
 			;
 		if (k == ARRAY_SIZE(keys)) {

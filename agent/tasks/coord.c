@@ -82,6 +82,7 @@ static void deactivate(struct coord *c)
 		c->coordinator.ip ? who : "nobody");
 	c->active = 0;
 	coord_streams_close_all(c);
+	coord_submit_close_all(c);
 	coord_jobs_reset(c);
 }
 
@@ -191,7 +192,8 @@ static size_t stats(void *m, char *buf, size_t cap)
 			 (unsigned long long)c->n_stream_fail, (unsigned long long)c->n_records,
 			 (unsigned long long)c->n_record_errors, (unsigned long long)c->n_cmds,
 			 (unsigned long long)c->n_redirects);
-	return n < 0 ? 0 : MIN((size_t)n, cap);
+	n = n < 0 ? 0 : (int)MIN((size_t)n, cap);
+	return (size_t)n + coord_submit_stats(c, buf + n, cap - (size_t)n);
 }
 
 static void cancel(void *m)
@@ -200,6 +202,7 @@ static void cancel(void *m)
 
 	c->active = 0;
 	coord_streams_close_all(c);
+	coord_submit_close_all(c);
 }
 
 static const struct loop_ops coord_ops = {
@@ -246,5 +249,6 @@ void coord_free(struct coord *c)
 	if (!c)
 		return;
 	coord_jobs_reset(c);
+	coord_submit_free(c);
 	free(c);
 }

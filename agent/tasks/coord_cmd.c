@@ -10,7 +10,7 @@
  *   batch    one line                   {"job","batch"}
  *   jobs     a table                    [{"job","model","model_version","dataset",
  *                                         "index_version","images","batch","weight",
- *                                         "loop","state","queued","inflight",
+ *                                         "loop","client_only","state","queued","inflight",
  *                                         "completed","failed"}]
  *   qinfo    JOB RATE_10S QUERIES       [{"job","model","rate_10s","queries"}]
  *                                       (one object when a job is named)
@@ -102,7 +102,8 @@ static const char *job_state(const struct coord_job_info *ji, const struct sched
 {
 	if (ji->stopped)
 		return "stopped";
-	if (ji->dataset_done && si->queued == 0 && si->inflight == 0)
+	if (ji->dataset_done && !(ji->set.flags & COORD_JOB_CLIENT) && si->queued == 0 &&
+	    si->inflight == 0)
 		return "done";
 	return "running";
 }
@@ -128,11 +129,13 @@ static void cmd_jobs(struct coord *c, const struct coord_rpc_req *req, struct sb
 				b,
 				"%s{\"job\":\"%s\",\"model\":\"%s\",\"model_version\":%llu,"
 				"\"dataset\":\"%s\",\"index_version\":%llu,\"images\":%u,"
-				"\"batch\":%u,\"weight\":%g,\"loop\":%s,\"state\":\"%s\","
+				"\"batch\":%u,\"weight\":%g,\"loop\":%s,\"client_only\":%s,"
+				"\"state\":\"%s\","
 				"\"queued\":%u,\"inflight\":%u,\"completed\":%llu,\"failed\":%llu}",
 				i ? "," : "", s->id, s->model, (unsigned long long)s->model_version,
 				s->dataset, (unsigned long long)s->index_version, s->images,
 				s->batch, s->weight, (s->flags & COORD_JOB_LOOP) ? "true" : "false",
+				(s->flags & COORD_JOB_CLIENT) ? "true" : "false",
 				job_state(&ji[i], &si), si.queued, si.inflight,
 				(unsigned long long)ji[i].answered,
 				(unsigned long long)ji[i].failed);
@@ -292,6 +295,9 @@ static void serve(void *arg, struct conn *conn, const struct wire_hdr *h, const 
 	switch (req.cmd) {
 	case COORD_RPC_LAUNCH:
 		coord_jobs_launch(c, conn, &req);
+		return;
+	case COORD_RPC_SUBMIT:
+		coord_submit_open(c, conn, &req);
 		return;
 	case COORD_RPC_JOBS:
 		cmd_jobs(c, &req, &b);

@@ -2,7 +2,7 @@
  * coord_int.h - what the coordinator's files share (coord.c: the module,
  * the role and the dispatch pump; coord_stream.c: the task streams;
  * coord_jobs.c: records, launches, queries and results; coord_cmd.c: the
- * job commands).
+ * job commands; coord_submit.c: client query submission).
  */
 #ifndef IDUNNO_COORD_INT_H
 #define IDUNNO_COORD_INT_H
@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 struct conn;
+struct coord_sub;
 
 #define CW_MAX		1024  /* workers (task streams), sized for 1000 nodes */
 #define CW_INFLIGHT_MAX 64    /* batches sent to one worker and not answered */
@@ -97,6 +98,7 @@ struct coord {
 	struct launch launch[LAUNCH_MAX];
 	int pumping;
 	uint64_t next_reconcile;
+	struct coord_sub *sub; /* the submitters (coord_submit.c), made at the first */
 	/* counters */
 	uint64_t n_dispatched, n_results, n_refused, n_streams, n_stream_fail, n_records,
 		n_record_errors, n_cmds, n_redirects;
@@ -139,5 +141,19 @@ void coord_cmd_answer(struct coord *c, struct conn *conn, uint8_t status, const 
 /* An answer's status byte for an error (0, an errno, or ENOENT for an
  * unknown job, model or dataset). */
 uint8_t coord_cmd_status(int err);
+
+/* coord_submit.c: client query submission (submit_wire.h) */
+/* Takes conn over as a submitter's connection (req: COORD_RPC_SUBMIT). */
+void coord_submit_open(struct coord *c, struct conn *conn, const struct coord_rpc_req *req);
+/* Streams job's results after rseq `from` (just recorded) to their submitters. */
+void coord_submit_results(struct coord *c, const char *job, uint64_t from);
+/* Sends every ACK and RESULT whose record's seq is <= seq: the records up
+ * to seq are on the standby (until then they stay queued). */
+void coord_submit_durable(struct coord *c, uint64_t seq);
+/* Closes every submitter's connection (the role is lost: they reconnect). */
+void coord_submit_close_all(struct coord *c);
+/* Its counters as "key value" lines (agent stats). */
+size_t coord_submit_stats(const struct coord *c, char *buf, size_t cap);
+void coord_submit_free(struct coord *c);
 
 #endif

@@ -45,9 +45,14 @@ int coord_record(struct coord *c, struct coord_rec *r, struct coord_effect *eff)
 
 void coord_jobs_start(struct coord *c)
 {
+	struct sched_config cfg;
+
 	coord_jobs_reset(c);
+	sched_config_default(&cfg);
+	if (c->env.queue_max)
+		cfg.queue_max = c->env.queue_max;
 	c->st = coord_state_new();
-	c->sched = sched_new(NULL);
+	c->sched = sched_new(&cfg);
 }
 
 static void launch_end(struct launch *l, int status, const char *why);
@@ -133,8 +138,10 @@ void coord_jobs_result(struct coord *c, uint32_t wid, const struct task_result *
 		n++;
 	}
 	rec->u.results.n = (uint16_t)n;
-	if (n)
-		coord_record(c, rec, NULL);
+	if (n && coord_record(c, rec, NULL) == 0) {
+		coord_submit_results(c, rec->job, ji.rseq);
+		coord_submit_durable(c, rec->seq); /* no standby yet: durable at once */
+	}
 out:
 	free(rec);
 	free(verdict);
@@ -194,6 +201,7 @@ static void launch_commit(struct launch *l)
 	s->batch = l->req.batch;
 	s->weight = l->req.weight_milli / 1000.0;
 	s->flags = (l->req.flags & COORD_RPC_LOOP) ? COORD_JOB_LOOP : 0;
+	s->flags |= (l->req.flags & COORD_RPC_CLIENT) ? COORD_JOB_CLIENT : 0;
 	ret = coord_record(c, r, &eff);
 	if (!ret)
 		ret = sched_job_add(c->sched, eff.job_num, s->weight, s->batch, loop_now_ms());
@@ -275,6 +283,8 @@ void coord_jobs_launch(struct coord *c, struct conn *conn, const struct coord_rp
 	else if (req->weight_milli < 1 || req->weight_milli > COORD_WEIGHT_MAX * 1000)
 		snprintf(text, sizeof(text), "weight %.3f: a weight is in (0, %g]",
 			 req->weight_milli / 1000.0, COORD_WEIGHT_MAX);
+	else if ((req->flags & COORD_RPC_LOOP) && (req->flags & COORD_RPC_CLIENT))
+		snprintf(text, sizeof(text), "a job is either --loop or --client-only");
 	else if (dataset_name_check(req->model, err, sizeof(err)) ||
 		 dataset_name_check(req->dataset, err, sizeof(err)))
 		snprintf(text, sizeof(text), "%s", err);

@@ -225,6 +225,10 @@ int coord_state_jobs(const struct coord_state *s, struct coord_job_info *out, in
 /* Whether job's query qid is answered (1), not (0), or IDN_ENOJOB. */
 int coord_state_answered(const struct coord_state *s, const char *job, uint64_t qid);
 
+/* Whether client's query cqid was accepted by job (1), not (0), or IDN_ENOJOB. */
+int coord_state_client_accepted(const struct coord_state *s, const char *job, uint64_t client,
+				uint64_t cqid);
+
 struct coord_pending {
 	uint64_t qid, client, cqid;
 	uint32_t image;

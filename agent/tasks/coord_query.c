@@ -108,3 +108,16 @@ int coord_state_results(const struct coord_state *s, const char *job, uint64_t f
 		out[n++] = j->log[i];
 	return n;
 }
+
+int coord_state_client_accepted(const struct coord_state *s, const char *job, uint64_t client,
+				uint64_t cqid)
+{
+	const struct coord_job *j = coord_job_find(s, job);
+	int found;
+	uint32_t pos;
+
+	if (!j)
+		return IDN_ENOJOB;
+	pos = coord_client_pos(j, client, &found);
+	return found && coord_idset_has(&j->clients[pos].accepted, cqid);
+}

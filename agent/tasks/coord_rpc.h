@@ -5,10 +5,14 @@
  * byte (COORD_RPC_LAUNCH..COORD_RPC_END - 1).  Pure codecs, no I/O.
  *
  *   request:  u8 cmd, u8 flags, u16 batch, u32 weight in thousandths,
- *             u64 from (results: the first result sequence number),
+ *             u64 from (results: the first result sequence number;
+ *             submit: the client's id),
  *             job, model, dataset (u8 length + printable bytes each)
  *   response: u8 status (0 ok, else an errno value, or COORD_RPC_REDIRECT:
  *             the body is the coordinator's HOST:PORT, ask there), text
+ *
+ * COORD_RPC_SUBMIT opens a submitter's connection, which stays open for
+ * the messages of submit_wire.h after its answer.
  *
  * Text answers are formatted by the coordinator (as text, or JSON with
  * COORD_RPC_JSON), except RESULTS, whose body is raw lines the CLI
@@ -33,11 +37,13 @@ enum coord_rpc_cmd {
 	COORD_RPC_QINFO,
 	COORD_RPC_ASSIGN,
 	COORD_RPC_RESULTS,
+	COORD_RPC_SUBMIT, /* opens a submitter's connection (submit_wire.h) */
 	COORD_RPC_END
 };
 
 #define COORD_RPC_JSON	   1   /* flags: answer in JSON */
 #define COORD_RPC_LOOP	   2   /* flags (launch): run the dataset forever */
+#define COORD_RPC_CLIENT   4   /* flags (launch): no dataset pass, only submitted queries */
 #define COORD_RPC_REDIRECT 254 /* status: the body is the coordinator's address */
 #define COORD_RPC_REQ_MAX  (16 + 3 * 40)
 
@@ -45,7 +51,7 @@ struct coord_rpc_req {
 	uint8_t cmd, flags;
 	uint16_t batch;	       /* launch (0: the default), batch */
 	uint32_t weight_milli; /* launch (0: the default, 1.0) */
-	uint64_t from;	       /* results */
+	uint64_t from;	       /* results; submit: the client id */
 	char job[COORD_JOB_ID_MAX + 1];
 	char model[DATASET_NAME_MAX + 1];
 	char dataset[DATASET_NAME_MAX + 1];
