@@ -89,9 +89,12 @@ BPF_OK   := $(and $(wildcard $(BTF)),$(BPFTOOL),$(shell command -v $(BPF_CLANG) 
 BPF_LIBS := $(shell $(PKG) --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz)
 BPF_ARCH := $(shell uname -m | sed 's/x86_64/x86/; s/aarch64/arm64/')
 
-# One program per main: engine/main.c -> engine, bench/X.c -> X.
-BENCH_PROGS := $(patsubst bench/%.c,$(BINDIR)/%,$(wildcard bench/*.c))
+# One program per main: engine/main.c -> engine, bench/X.c -> X; except
+# bench/qgen*.c, which make one program, qgen (its own rule below).
+QGEN_SRC    := $(wildcard bench/qgen*.c)
+BENCH_PROGS := $(patsubst bench/%.c,$(BINDIR)/%,$(filter-out $(QGEN_SRC),$(wildcard bench/*.c)))
 PROGRAMS := $(if $(wildcard engine/main.c),$(BINDIR)/engine) $(BENCH_PROGS) \
+            $(if $(QGEN_SRC),$(BINDIR)/qgen) \
             $(if $(wildcard agent/cli/main.c),$(BINDIR)/agent) \
             $(if $(BPF_OK),$(BINDIR)/exporter)
 
@@ -181,9 +184,22 @@ LINK_test_coord_log  := $(OUT)/agent/tasks/coord_rec.o $(OUT)/agent/tasks/coord_
                         $(OUT)/agent/tasks/coord_map.o $(OUT)/agent/tasks/dataset.o $(STORE_OBJ) \
                         $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_coord_rpc  := $(OUT)/agent/tasks/coord_rpc.o $(WIRE_OBJ) $(COMMON_OBJ)
+LINK_test_qgen_ledger := $(OUT)/bench/qgen_ledger.o $(COMMON_OBJ)
+LINK_test_submit_wire := $(OUT)/agent/tasks/submit_wire.o $(OUT)/agent/tasks/dataset.o \
+                        $(STORE_OBJ) $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_roles      := $(OUT)/agent/tasks/roles.o $(WIRE_OBJ) $(COMMON_OBJ)
 test_link = $(or $(LINK_$(1)),$(AGENT_LIB_OBJ) $(AGENT_BPF_OBJ) $(NET_OBJ))
 test_libs = $(or $(LIBS_$(1)),$(if $(LINK_$(1)),$(SODIUM_LIBS) $(LDLIBS),$(AGENT_LIBS) $(AGENT_BPF_LIBS) $(NET_LIBS)))
+
+# qgen: a client of the agent's RPC (the CLI's client code, the submission codecs).
+QGEN_OBJ := $(QGEN_SRC:%.c=$(OUT)/%.o) $(OUT)/agent/cli/client.o $(OUT)/agent/cli/submit_client.o \
+            $(OUT)/agent/tasks/submit_wire.o $(OUT)/agent/tasks/coord_rpc.o \
+            $(OUT)/agent/tasks/coord_rec.o $(OUT)/agent/tasks/dataset.o $(OUT)/agent/ctl/rpc.o \
+            $(STORE_OBJ) $(MEMBERSHIP_OBJ) $(WIRE_OBJ) $(COMMON_OBJ)
+$(BINDIR)/qgen: $(QGEN_OBJ)
+	$(call say,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(SODIUM_LIBS) $(LDLIBS)
 
 .SECONDEXPANSION:
 $(BINDIR)/tests/%: $(OUT)/tests/%.o $$(call test_link,$$*)
