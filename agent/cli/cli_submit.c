@@ -154,8 +154,9 @@ int cli_submit(struct cli *c)
 	for (int i = 1; i < c->nargs; i++) {
 		if (!strcmp(c->arg[i], "--client") && i + 1 < c->nargs) {
 			if (parse_id(c->arg[++i], &client) || !client) {
-				fprintf(stderr, "agent submit: --client %s: a client id is a number "
-						"above 0\n",
+				fprintf(stderr,
+					"agent submit: --client %s: a client id is a number "
+					"above 0\n",
 					c->arg[i]);
 				ret = 2;
 				goto out;
@@ -185,11 +186,11 @@ int cli_submit(struct cli *c)
 		fprintf(stderr,
 			"agent submit: %s: %d of %d queries unanswered; submit them again with "
 			"--client %llu\n",
-			ret == -EINVAL		? "an image name the protocol cannot carry"
-			: ret == -ETIMEDOUT	? "no answer for 120 s"
-			: ret == -ECONNRESET	? "the coordinator closed the connection"
-			: ret == -EPROTO	? "a malformed message from the coordinator"
-						: strerror(-ret),
+			ret == -EINVAL	     ? "an image name the protocol cannot carry"
+			: ret == -ETIMEDOUT  ? "no answer for 120 s"
+			: ret == -ECONNRESET ? "the coordinator closed the connection"
+			: ret == -EPROTO     ? "a malformed message from the coordinator"
+					     : strerror(-ret),
 			left, n, (unsigned long long)client);
 	}
 	ret = ret ? 1 : 0;

@@ -25,7 +25,8 @@ struct agent_opts {
 	int no_engine;	    /* run no engine: store and coordinate only */
 	int engine_threads; /* its compute threads (default 1) */
 	int no_coordinator; /* never coordinate (tests driving workers with a stand-in) */
-	uint32_t coord_queue_max; /* the coordinator's queued queries per job (0: 4096) */
+	/* the coordinator's queued queries per job (config coord_queue_max; 0: 4096) */
+	uint32_t coord_queue_max;
 };
 
 /*

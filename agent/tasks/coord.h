@@ -34,7 +34,8 @@ struct coord_env {
 	struct wire_addr self;
 	int joining; /* started with --join: claim nothing before another member is seen */
 	int never;   /* --no-coordinator: never active (if the rule names it, nobody is) */
-	uint32_t queue_max; /* queued queries per job in the scheduler (0: its default) */
+	/* queued queries per job in the scheduler (0: its default) */
+	uint32_t queue_max;
 };
 
 /* Registers the module and the job commands' route. 0 or -errno. */

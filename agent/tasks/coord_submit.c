@@ -36,10 +36,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SUB_CONNS_MAX 256	       /* submitters' connections at once */
-#define SUB_OUT_MAX   (8u << 20)       /* bytes queued to one: beyond, a slow reader */
+#define SUB_CONNS_MAX 256		/* submitters' connections at once */
+#define SUB_OUT_MAX   (8u << 20)	/* bytes queued to one: beyond, a slow reader */
 #define SUB_PAUSE     (SUB_OUT_MAX / 2) /* its SUBMITs are not read above this */
-#define SUB_INFLIGHT  32	       /* frames handed to the connection at once */
+#define SUB_INFLIGHT  32		/* frames handed to the connection at once */
 #define SEND_MS	      10000
 #define FRAME_MAX     (WIRE_HDR_LEN + SUB_SUBMIT_MAX + WIRE_TAG_LEN)
 #define PAGE	      1024 /* results read at a time to answer again */
@@ -142,7 +142,8 @@ static void sc_push(struct sconn *s, uint64_t seq, const uint8_t *p, size_t len)
 		return;
 	if (s->held + s->sent + len > SUB_OUT_MAX) {
 		s->sub->n_slow++;
-		log_msg(LOG_WARN, "coordinator: submitter %016llx of job %s reads too slowly: closed",
+		log_msg(LOG_WARN,
+			"coordinator: submitter %016llx of job %s reads too slowly: closed",
 			(unsigned long long)s->client, s->id);
 		sc_close(s);
 		return;
@@ -427,7 +428,8 @@ static void on_conn(void *arg, struct conn *conn, enum conn_ev ev, uint64_t tag,
 	s->reading = 0;
 	conn_frame(conn, &h, &p, &len);
 	if (h.type != WIRE_RPC_REQ || sub_submit_decode(p, len, &s->sub->in)) {
-		log_msg(LOG_WARN, "coordinator: submitter %016llx of job %s sent a bad frame: closed",
+		log_msg(LOG_WARN,
+			"coordinator: submitter %016llx of job %s sent a bad frame: closed",
 			(unsigned long long)s->client, s->id);
 		sc_close(s);
 		return;

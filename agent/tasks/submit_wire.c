@@ -8,9 +8,9 @@
 #include <errno.h>
 #include <string.h>
 
-const char *const sub_status_names[SUB_STATUS_MAX] = {
-	"accepted", "pending", "answered", "answered-stored", "busy", "bad-image", "no-job",
-	"stopped"};
+const char *const sub_status_names[SUB_STATUS_MAX] = {"accepted",	 "pending", "answered",
+						      "answered-stored", "busy",    "bad-image",
+						      "no-job",		 "stopped"};
 
 static int name_ok(const char *s, size_t n)
 {

@@ -35,32 +35,32 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SUB_Q_MAX	COORD_REC_Q_MAX /* queries in one SUBMIT, results in one RESULT */
-#define SUB_SUBMIT_MAX	(7 + SUB_Q_MAX * (10 + DATASET_IMAGE_NAME_MAX))
-#define SUB_ACK_MAX	(7 + SUB_Q_MAX * 9)
-#define SUB_RESULT_MAX	(3 + SUB_Q_MAX * 68)
+#define SUB_Q_MAX      COORD_REC_Q_MAX /* queries in one SUBMIT, results in one RESULT */
+#define SUB_SUBMIT_MAX (7 + SUB_Q_MAX * (10 + DATASET_IMAGE_NAME_MAX))
+#define SUB_ACK_MAX    (7 + SUB_Q_MAX * 9)
+#define SUB_RESULT_MAX (3 + SUB_Q_MAX * 68)
 
 enum sub_msg_type { SUB_SUBMIT = 1, SUB_ACK, SUB_RESULT };
 
 /* What the coordinator did with one submitted query (ACK). */
 enum sub_status {
-	SUB_ACCEPTED,	      /* new: queued; its RESULT follows when it is answered */
-	SUB_PENDING,	      /* accepted before, not answered yet: its RESULT follows */
-	SUB_ANSWERED,	      /* answered before: its RESULT follows this ACK again */
-	SUB_ANSWERED_STORED,  /* answered before, its result no longer in the coordinator's
-				 memory (persisted to SDFS: `agent results JOB`): none follows */
-	SUB_BUSY,	      /* the job's queue or pending limit is full: not accepted, retry */
-	SUB_BAD_IMAGE,	      /* no such image in the job's dataset: not accepted */
-	SUB_NO_JOB,	      /* the job is unknown (gone with a failover): not accepted */
-	SUB_STOPPED,	      /* the job is stopped: not accepted */
+	SUB_ACCEPTED,	     /* new: queued; its RESULT follows when it is answered */
+	SUB_PENDING,	     /* accepted before, not answered yet: its RESULT follows */
+	SUB_ANSWERED,	     /* answered before: its RESULT follows this ACK again */
+	SUB_ANSWERED_STORED, /* answered before, its result no longer in the coordinator's
+				memory (persisted to SDFS: `agent results JOB`): none follows */
+	SUB_BUSY,	     /* the job's queue or pending limit is full: not accepted, retry */
+	SUB_BAD_IMAGE,	     /* no such image in the job's dataset: not accepted */
+	SUB_NO_JOB,	     /* the job is unknown (gone with a failover): not accepted */
+	SUB_STOPPED,	     /* the job is stopped: not accepted */
 	SUB_STATUS_MAX
 };
 extern const char *const sub_status_names[SUB_STATUS_MAX];
 
 struct sub_query {
 	uint64_t cqid;
-	uint8_t by_name;   /* 1: name, 0: image */
-	uint32_t image;	   /* an index into the job's dataset */
+	uint8_t by_name; /* 1: name, 0: image */
+	uint32_t image;	 /* an index into the job's dataset */
 	char name[DATASET_IMAGE_NAME_MAX + 1];
 };
 
