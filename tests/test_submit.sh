@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Description: client query submission on 4 real agents with engines
+# (ResNet18, a 16-image dataset; coord_queue_max = 64): a client-only job
+# (`job launch --client-only`) launched through a non-coordinator; `agent
+# submit` of every image answers each once with its top-5; the same client
+# id and images again are answered again from the results (ack
+# "answered"), with the same query ids and no second entry in `agent
+# results`; an unknown image and an unknown job are refused with the
+# reason; 300 queries at once against a queue of 64 are partly "busy" (and
+# every one is either answered or busy); qgen in closed loop and in open
+# loop (Poisson, two jobs) ends with 0 lost, 0 duplicated, 0 unexpected
+# and a ledger of one JSON line per query; a worker killed with -9 while
+# qgen runs: still 0 lost; qgen on a bad job or an unreachable cluster
+# exits non-zero with a one-line error; every result of the job is in
+# `agent results` exactly once.
+# Timeout: 400
+set -u
+source "$IDUNNO_ROOT/tests/cluster.sh"
+fails=0
+ok() { echo "ok   $*"; }
+bad() { echo "FAIL $*"; fails=$((fails + 1)); }
+W=$CL_DIR/work
+mkdir -p "$W"
+PY=/usr/bin/python3
+
+$PY -c 'import PIL, numpy' 2>/dev/null || { echo "skip: python3-pil/numpy not installed"; exit 77; }
+"$IDUNNO_ROOT/bench/mkdataset" --count 16 --seed 5 --out "$W/img" >/dev/null 2>"$W/mk.err" ||
+  { echo "skip: bench/mkdataset: $(cat "$W/mk.err")"; exit 77; }
+
+# SWIM tuned for busy engines on 2 cores (see tests/test_coord.sh); a small
+# queue so that "busy" is reached without thousands of queries.
+printf 'probe_interval_ms = 200\nprobe_timeout_ms = 150\nsuspicion_mult = 8\ncoord_queue_max = 64\n' >"$W/agent.conf"
+CL_CONFIG=$W/agent.conf
+CL_ENGINE=1
+cl_start 4
+cl_wait_converged 4 20 && ok "4 agents with engines joined" || bad "no convergence"
+"$CL_BIN/engine" weights --model resnet18 --seed 1 --out "$W/r18.st" >/dev/null
+cl_agent 1 model put r18 "$W/r18.st" >/dev/null && cl_agent 1 dataset put d16 "$W/img" >/dev/null &&
+  ok "model r18 and dataset d16 put" || bad "model or dataset put"
+for _ in $(seq 50); do cl_agent 1 self | grep -q '^role coordinator' && break; sleep 0.1; done
+qgen() { "$CL_BIN/qgen" --agent "$(cl_addr 2)" --key-file "$CL_KEY" "$@"; }
+images=$(ls "$W/img")
+
+j=$(cl_agent 3 job launch r18 --dataset d16 --client-only --batch 2)
+j2=$(cl_agent 2 job launch r18 --dataset d16 --client-only --batch 4)
+cl_agent 1 job ls --json | $PY -c '
+import json, sys
+js = {j["job"]: j for j in json.load(sys.stdin)}
+for k in sys.argv[1:]:
+    assert js[k]["client_only"] is True and js[k]["loop"] is False and js[k]["state"] == "running", js[k]
+' "$j" "$j2" && ok "client-only jobs $j and $j2 launched (through non-coordinators): running, client_only" ||
+  bad "launch: '$j' '$j2' $(cl_agent 1 job ls --json)"
+expect() { # expect NEEDLE CMD...: fails with NEEDLE on stderr
+  local needle=$1 err
+  shift
+  err=$("$@" 2>&1 >/dev/null) && { bad "$* succeeded"; return; }
+  [[ $err == *"$needle"* ]] && ok "refused: $err" || bad "$*: '$err' lacks '$needle'"
+}
+expect "a job is either --loop or --client-only" cl_agent 1 job launch r18 --dataset d16 --loop --client-only
+
+# check_submit FILE N ACK: N JSON lines, cqids 0..N-1 once, status 0, top-5, ack ACK
+check_submit() {
+  $PY - "$@" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+n, ack = int(sys.argv[2]), sys.argv[3]
+assert sorted(r["cqid"] for r in lines) == list(range(n)), [r["cqid"] for r in lines]
+for r in lines:
+    assert r["status"] == 0 and r["ack"] == ack and r["query"] >= 2**63, r
+    assert len(r["top5"]) == 5 and r["top5"][0]["prob"] >= r["top5"][4]["prob"], r
+PY
+}
+# shellcheck disable=SC2086
+cl_agent 4 submit "$j" $images --client 42 --json >"$W/s1" && check_submit "$W/s1" 16 accepted &&
+  ok "agent submit: 16 images answered once each, e.g. $(head -c 150 "$W/s1")" || bad "submit: $(head -3 "$W/s1")"
+nres() { cl_agent 1 results "$1" --json | wc -l; }
+[[ $(nres "$j") == 16 ]] && ok "agent results: 16 entries" || bad "results: $(nres "$j")"
+# shellcheck disable=SC2086
+cl_agent 2 submit "$j" $images --client 42 --json >"$W/s2" && check_submit "$W/s2" 16 answered &&
+  [[ $(jq -c '[.cqid, .query, .worker, .top5]' "$W/s1" | sort) == $(jq -c '[.cqid, .query, .worker, .top5]' "$W/s2" | sort) ]] &&
+  ok "the same client and images again: answered again from the results (same query ids, workers, top-5)" ||
+  bad "re-submit: $(head -2 "$W/s2")"
+[[ $(nres "$j") == 16 ]] && ok "agent results: still 16 entries (nothing run twice)" || bad "results after re-submit: $(nres "$j")"
+out=$(cl_agent 3 submit "$j" "$(head -1 <<<"$images")")
+[[ $out == *"$(head -1 <<<"$images")"* ]] && [[ $(nres "$j") == 17 ]] &&
+  ok "another client, one image: a new query ($(nres "$j") results)" || bad "new client: $out"
+expect "no such image in the job's dataset" cl_agent 2 submit "$j" nosuch.jpg
+expect "no job nojob" cl_agent 2 submit nojob img.jpg
+
+# --- busy: 300 queries against a queue of 64 ---
+set -f
+many=$(for i in $(seq 300); do sed -n "$(((i % 16) + 1))p" <<<"$images"; done)
+cl_agent 1 submit "$j" $many --client 77 --json >"$W/busy.out" 2>"$W/busy.err"
+rc=$?
+set +f
+nbusy=$(grep -c "busy" "$W/busy.err")
+nans=$(grep -c '"query"' "$W/busy.out")
+((rc == 1 && nbusy > 0 && nans + nbusy == 300)) &&
+  ok "300 at once, queue 64: $nans answered, $nbusy busy (\"$(head -1 "$W/busy.err")\")" ||
+  bad "busy: rc $rc, $nans answered, $nbusy busy: $(head -2 "$W/busy.err")"
+before=$(nres "$j")
+[[ $before == $((17 + nans)) ]] && ok "agent results: $before (busy ones never ran)" || bad "results after busy: $before, want $((17 + nans))"
+
+# --- qgen ---
+qgen --concurrency 8 --duration 4 --ledger "$W/l1" --json "$j" >"$W/q1" 2>"$W/q1.err" &&
+  $PY - "$W/q1" "$W/l1" <<'PY' && ok "qgen closed loop: $(jq -c '.jobs[0] | {submitted, answered, throughput, latency_ms}' "$W/q1")" || bad "qgen closed: $(cat "$W/q1" "$W/q1.err")"
+import json, sys
+s = json.load(open(sys.argv[1]))
+l = [json.loads(x) for x in open(sys.argv[2])]
+g = s["ledger"]
+assert s["ok"] and g["lost"] == 0 and g["duplicated"] == 0 and g["unexpected"] == 0 and g["unacknowledged"] == 0, g
+assert g["submitted"] > 8 and g["answered"] == g["submitted"] == len(l), (g, len(l))
+assert all(x["answers"] >= 1 and x["ack"] == "accepted" and x["answered_ms"] >= x["submitted_ms"] for x in l)
+assert len({x["query"] for x in l}) == len(l)
+j = s["jobs"][0]
+assert j["throughput"] > 0 and 0 < j["latency_ms"]["p50"] <= j["latency_ms"]["p99"] <= j["latency_ms"]["max"], j
+PY
+qgen --rate 6 --poisson --duration 4 --ledger "$W/l2" "$j" "$j2" >"$W/q2" 2>"$W/q2.err" &&
+  grep -q "lost 0, duplicated 0, unexpected 0, unacknowledged 0" "$W/q2" &&
+  [[ $(grep -c "\"job\":\"$j2\"" "$W/l2") -gt 5 ]] &&
+  ok "qgen open loop, Poisson, two jobs: $(tail -1 "$W/q2")" || bad "qgen open: $(cat "$W/q2" "$W/q2.err")"
+
+# --- a worker killed with -9 while qgen runs ---
+qgen --concurrency 12 --duration 7 --json "$j2" >"$W/q3" 2>"$W/q3.err" &
+qp=$!
+sleep 3
+cl_kill 4
+wait $qp
+rc=$?
+((rc == 0)) && jq -e '.ledger | .lost == 0 and .duplicated == 0 and .unexpected == 0 and .answered == .submitted' "$W/q3" >/dev/null &&
+  ok "node 4 killed with -9 mid-run: $(jq -c .ledger "$W/q3")" || bad "kill: rc $rc $(cat "$W/q3" "$W/q3.err")"
+
+# --- errors ---
+out=$(qgen --rate 5 --count 3 nojob 2>&1)
+rc=$?
+((rc != 0)) && [[ $(wc -l <<<"$out") == 1 && $out == *"no job nojob"* ]] && ok "qgen on a bad job: exit $rc, '$out'" || bad "qgen bad job: rc $rc '$out'"
+out=$("$CL_BIN/qgen" --agent 127.0.0.1:1 --key-file "$CL_KEY" --rate 5 --count 3 "$j" 2>&1)
+rc=$?
+((rc != 0)) && [[ $(wc -l <<<"$out") == 1 && $out == *"cannot reach"* ]] && ok "qgen, no cluster: exit $rc, '$out'" || bad "qgen unreachable: rc $rc '$out'"
+out=$(qgen --rate 5 "$j" 2>&1)
+rc=$?
+((rc == 2)) && [[ $(wc -l <<<"$out") == 1 ]] && ok "qgen, bad arguments: exit 2, '$out'" || bad "qgen args: rc $rc '$out'"
+
+for k in "$j" "$j2"; do
+  cl_agent 1 results "$k" --json >"$W/r.$k"
+  n=$(wc -l <"$W/r.$k")
+  u=$(jq .query "$W/r.$k" | sort -u | wc -l)
+  q=$(cl_agent 1 qinfo "$k" --json | jq .queries)
+  ((n > 0 && n == u && n == q)) && ok "results $k: $n entries, each query once, = qinfo's count" || bad "results $k: $n lines, $u distinct, qinfo $q"
+done
+st=$(cl_agent 1 stats)
+[[ $(awk '$1 == "coord_record_errors" { print $2 }' <<<"$st") == 0 && $(awk '$1 == "coord_submit_busy" { print $2 }' <<<"$st") -gt 0 ]] &&
+  ok "coordinator: $(grep -E '^coord_(submit|records)' <<<"$st" | tr '\n' ' ')" || bad "stats: $(grep coord_ <<<"$st" | tr '\n' ' ')"
+
+((fails == 0)) || { echo "$fails check(s) failed"; exit 1; }
+echo "all checks passed"
