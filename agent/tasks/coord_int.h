@@ -2,7 +2,7 @@
  * coord_int.h - what the coordinator's files share (coord.c: the module,
  * the role and the dispatch pump; coord_stream.c: the task streams;
  * coord_jobs.c: records, launches, queries and results; coord_cmd.c: the
- * job commands; coord_submit.c: client query submission).
+ * job commands; coord_submit*.c: client query submission).
  */
 #ifndef IDUNNO_COORD_INT_H
 #define IDUNNO_COORD_INT_H
