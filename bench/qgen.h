@@ -23,6 +23,7 @@ struct qjob {
 	uint64_t finals;		   /* queries answered or refused */
 	uint64_t next_t;		   /* open loop: the next arrival (us) */
 	int gen_done;
+	uint64_t busy_until; /* closed loop: a busy answer holds new queries back until then */
 	uint64_t first_t, last_ans; /* us */
 	uint32_t tag;
 	uint64_t rng;

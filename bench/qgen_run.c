@@ -19,6 +19,7 @@
 #include <string.h>
 
 #define RETRY_US    200000 /* between reconnection rounds */
+#define BUSY_US	    100000 /* closed loop: no new query after a busy answer for this long */
 #define POLL_MAX_MS 100
 
 uint64_t qgen_now(const struct qgen *g)
@@ -91,7 +92,7 @@ static void generate(struct qgen *g, struct qjob *j, uint64_t now)
 			j->gen_done = 1;
 			return;
 		}
-		if (g->rate > 0 ? t > now : j->L.n - j->finals >= g->conc)
+		if (g->rate > 0 ? t > now : j->L.n - j->finals >= g->conc || now < j->busy_until)
 			return;
 		ledger_add(&j->L, (uint32_t)(rnd(&j->rng) % j->s.images), t);
 		if (g->rate > 0) {
@@ -167,8 +168,11 @@ static void on_messages(struct qgen *g, struct qjob *j, uint64_t now)
 	int t;
 
 	while ((t = subc_next(&j->s, g->ack, g->res)) > 0) {
-		for (int i = 0; t == SUB_ACK && i < g->ack->n; i++)
+		for (int i = 0; t == SUB_ACK && i < g->ack->n; i++) {
 			j->finals += ledger_ack(&j->L, g->ack->cqid[i], g->ack->status[i], now);
+			if (g->ack->status[i] == SUB_BUSY)
+				j->busy_until = now + BUSY_US;
+		}
 		for (int i = 0; t == SUB_RESULT && i < g->res->n; i++)
 			if (ledger_answer(&j->L, &g->res->r[i], now)) {
 				j->finals++;

@@ -111,7 +111,8 @@ nans=$(grep -c '"query"' "$W/busy.out")
 before=$(nres "$j")
 [[ $before == $((17 + nans)) ]] && ok "agent results: $before (busy ones never ran)" || bad "results after busy: $before, want $((17 + nans))"
 # shellcheck disable=SC2086
-out=$(cl_agent 1 submit "$j" $many --client 78 2>&1 >/dev/null | grep -m1 busy)
+cl_agent 1 submit "$j" $many --client 78 >/dev/null 2>"$W/busy2.err"
+out=$(grep -m1 busy "$W/busy2.err")
 [[ $out == "agent submit: img-"*": busy (the job's queue is full); try again" ]] && ok "in text: '$out'" || bad "busy text: '$out'"
 
 # --- qgen ---
@@ -132,6 +133,27 @@ qgen --rate 6 --poisson --duration 4 --ledger "$W/l2" "$j" "$j2" >"$W/q2" 2>"$W/
   grep -q "lost 0, duplicated 0, unexpected 0, unacknowledged 0" "$W/q2" &&
   [[ $(grep -c "\"job\":\"$j2\"" "$W/l2") -gt 5 ]] &&
   ok "qgen open loop, Poisson, two jobs: $(tail -1 "$W/q2")" || bad "qgen open: $(cat "$W/q2" "$W/q2.err")"
+
+# --- qgen's connection replaced (another connection with its client id):
+# it reconnects and submits again what was unanswered ---
+qgen --concurrency 8 --duration 6 --client 555 --json "$j" >"$W/q4" 2>"$W/q4.err" &
+qp=$!
+sleep 2.5
+cl_agent 3 submit "$j" "$(head -1 <<<"$images")" --client 555 >/dev/null 2>&1
+wait $qp
+rc=$?
+((rc == 0)) && jq -e '.jobs[0].reconnects >= 1 and .ledger.resubmitted > 0 and .ledger.lost == 0 and .ledger.duplicated == 0 and .ledger.answered == .ledger.submitted' "$W/q4" >/dev/null &&
+  ok "qgen reconnected and re-submitted: $(jq -c '.jobs[0] | {reconnects, resubmitted, submitted, answered, lost, duplicated}' "$W/q4")" ||
+  bad "reconnect: rc $rc $(cat "$W/q4" "$W/q4.err")"
+# every query of qgen's ledger is in the job's results, each once
+$PY - "$W/l1" <(cl_agent 1 results "$j" --json) <<'PY' && ok "qgen's ledger: each answered query in agent results once" || bad "ledger vs results"
+import json, sys
+led = [json.loads(l) for l in open(sys.argv[1])]
+res = [json.loads(l)["query"] for l in open(sys.argv[2])]
+assert len(res) == len(set(res))
+s = set(res)
+assert all(x["query"] in s for x in led if "query" in x), "a ledger query not in the results"
+PY
 
 # --- a worker killed with -9 while qgen runs ---
 qgen --concurrency 12 --duration 7 --json "$j2" >"$W/q3" 2>"$W/q3.err" &
