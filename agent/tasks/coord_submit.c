@@ -43,6 +43,7 @@ uint64_t sub_state_seq(struct coord *c)
 	coord_state_info(c->st, &si);
 	return si.seq;
 }
+
 /* ---- sending ---- */
 
 static void sc_close(struct sconn *s)
@@ -73,6 +74,7 @@ static void sc_pump(struct sconn *s)
 			s->tail = NULL;
 		s->held -= f->len;
 		if (conn_send_frame(s->conn, WIRE_RPC_RESP, f->p, f->len, SEND_MS, f->len)) {
+			s->sub->total -= MIN(s->sub->total, f->len);
 			free(f);
 			sc_close(s);
 			return;
@@ -110,6 +112,7 @@ void sub_push(struct sconn *s, uint64_t seq, const uint8_t *p, size_t len)
 	s->tail = f;
 	s->held += len;
 }
+
 void coord_submit_durable(struct coord *c, uint64_t seq)
 {
 	struct coord_sub *sub = c->sub;
@@ -121,6 +124,7 @@ void coord_submit_durable(struct coord *c, uint64_t seq)
 		if (sub->s[i].used)
 			sc_pump(&sub->s[i]);
 }
+
 /* ---- the connections ---- */
 
 static void sc_free(struct sconn *s)

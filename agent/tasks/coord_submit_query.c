@@ -31,6 +31,7 @@ static void push_results(struct sconn *s, uint64_t seq)
 	sub->n_results += sub->res.n;
 	sub->res.n = 0;
 }
+
 /* ---- submitting ---- */
 
 static int name_cmp(const void *a, const void *b, void *arg)
