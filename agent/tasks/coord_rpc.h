@@ -1,6 +1,6 @@
 /*
  * coord_rpc.h - the job commands between the CLI and an agent (job
- * launch, ls, stop, batch, qinfo, assign, results): one request frame,
+ * launch, ls, stop, batch, qinfo, assign, results, submit): one request frame,
  * one response frame, routed to the tasks layer by the first payload
  * byte (COORD_RPC_LAUNCH..COORD_RPC_END - 1).  Pure codecs, no I/O.
  *
