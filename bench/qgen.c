@@ -5,7 +5,7 @@
  *   qgen [--agent HOST:PORT]... [--key-file FILE]
  *        (--rate R [--poisson] | --concurrency C) (--duration S | --count N)
  *        [--drain S] [--reconnect S] [--client ID] [--seed N] [--json]
- *        [--ledger FILE] JOB...
+ *        [--ledger FILE] [--check-results] JOB...
  *
  * Open loop (--rate: R queries per second per job, evenly spaced or with
  * Poisson arrivals; a slow cluster cannot slow the sender, and latency is
@@ -13,8 +13,10 @@
  * queries of each job in flight).  Images are drawn at random from each
  * job's dataset (by index; the count comes with the connection).  At the
  * end: per job throughput and latency percentiles, and the ledger's
- * verdict; the exit status is 0 only when no query was lost, duplicated,
- * unexpected or left unacknowledged (busy ones are counted, not errors).
+ * verdict (with --check-results, also against the job's results: each
+ * answered query there once); the exit status is 0 only when no query was
+ * lost, duplicated, unexpected or left unacknowledged (busy ones are
+ * counted, not errors).
  */
 #include "qgen.h"
 
@@ -38,7 +40,7 @@ static int usage(const char *why, const char *arg)
 			"            (--rate R [--poisson] | --concurrency C) (--duration S | "
 			"--count N)\n"
 			"            [--drain S] [--reconnect S] [--client ID] [--seed N] [--json] "
-			"[--ledger FILE] JOB...\n");
+			"[--ledger FILE]\n            [--check-results] JOB...\n");
 	return 2;
 }
 
@@ -62,6 +64,10 @@ static int parse(struct qgen *g, int argc, char **argv, const char **key_file)
 		}
 		if (!strcmp(o, "--json")) {
 			g->json = 1;
+			continue;
+		}
+		if (!strcmp(o, "--check-results")) {
+			g->check_results = 1;
 			continue;
 		}
 		if (o[0] != '-') {
@@ -190,6 +196,7 @@ static int report(const struct qgen *g, uint64_t now)
 		ledger_latency(&j->L, p);
 		span = j->last_ans > 0 ? (double)j->last_ans / 1e6 : 0;
 		ok &= ledger_clean(&v) && !j->gone;
+		ok &= !g->check_results || (j->res_checked && !j->res_missing && !j->res_twice);
 		t.submitted += v.submitted, t.acknowledged += v.acknowledged;
 		t.answered += v.answered, t.lost += v.lost, t.duplicated += v.duplicated;
 		t.unexpected += v.unexpected, t.unacked += v.unacked;
@@ -200,7 +207,7 @@ static int report(const struct qgen *g, uint64_t now)
 			       "\"throughput\":%.3f,\"latency_ms\":{\"p50\":%.3f,\"p90\":%.3f,"
 			       "\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f},\"lost\":%llu,"
 			       "\"duplicated\":%llu,\"unexpected\":%llu,\"unacknowledged\":%llu,"
-			       "\"resubmitted\":%llu,\"reconnects\":%llu,\"error\":",
+			       "\"resubmitted\":%llu,\"reconnects\":%llu,",
 			       i ? "," : "", j->id, (unsigned long long)v.submitted,
 			       (unsigned long long)v.acknowledged, (unsigned long long)v.answered,
 			       (unsigned long long)v.busy, (unsigned long long)v.refused,
@@ -210,6 +217,12 @@ static int report(const struct qgen *g, uint64_t now)
 			       (unsigned long long)v.duplicated, (unsigned long long)v.unexpected,
 			       (unsigned long long)v.unacked, (unsigned long long)v.resubmitted,
 			       (unsigned long long)j->reconnects);
+		if (g->json && j->res_checked)
+			printf("\"results_missing\":%llu,\"results_twice\":%llu,",
+			       (unsigned long long)j->res_missing,
+			       (unsigned long long)j->res_twice);
+		if (g->json)
+			printf("\"error\":");
 		else
 			printf("%-16s %9llu %9llu %6llu %6llu %9.2f %8.2f %8.2f %8.2f %8.2f "
 			       "%8.2f\n",
@@ -218,7 +231,11 @@ static int report(const struct qgen *g, uint64_t now)
 			       (unsigned long long)v.failed,
 			       span > 0 ? (double)v.answered / span : 0, p[0] / 1e3, p[1] / 1e3,
 			       p[2] / 1e3, p[3] / 1e3, p[4] / 1e3);
-		if (g->json && j->gone) {
+		if (!g->json && j->res_checked)
+			printf("%-16s results: %llu answered queries missing, %llu there twice\n",
+			       "", (unsigned long long)j->res_missing,
+			       (unsigned long long)j->res_twice);
+		if (g->json && (j->gone || (g->check_results && !j->res_checked))) {
 			putchar('"');
 			for (const char *s = j->why; *s; s++)
 				if (*s != '"' && *s != '\\' && (unsigned char)*s >= 0x20)
@@ -227,7 +244,7 @@ static int report(const struct qgen *g, uint64_t now)
 		} else if (g->json) {
 			printf("null}");
 		}
-		if (j->gone)
+		if (j->gone || (g->check_results && !j->res_checked))
 			fprintf(stderr, "qgen: job %s: %s\n", j->id, j->why);
 	}
 	if (g->json)
@@ -287,6 +304,9 @@ int main(int argc, char **argv)
 	g->t0_ns = util_now_ns();
 	g->end_us = (uint64_t)(g->duration * 1e6);
 	qgen_loop(g);
+	for (int i = 0; g->check_results && i < g->nj; i++)
+		if (!g->j[i].gone)
+			qgen_check_results(g, &g->j[i]);
 	ret = report(g, qgen_now(g)) ? 0 : 1;
 	if (g->ledger_path) {
 		FILE *f = fopen(g->ledger_path, "w");

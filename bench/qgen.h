@@ -1,7 +1,7 @@
 /*
  * qgen.h - what qgen's files share (qgen.c: arguments and the report;
  * qgen_run.c: the connections and the send/receive loop; qgen_ledger.c:
- * the ledger and its check).
+ * the ledger and its check; qgen_check.c: the ledger against the results).
  */
 #ifndef IDUNNO_QGEN_H
 #define IDUNNO_QGEN_H
@@ -28,6 +28,8 @@ struct qjob {
 	uint32_t tag;
 	uint64_t rng;
 	uint64_t reconnects;
+	int res_checked;		 /* --check-results done */
+	uint64_t res_missing, res_twice; /* answered queries not in the results, in them twice */
 };
 
 struct qgen {
@@ -42,7 +44,7 @@ struct qgen {
 	double drain_s;	    /* waiting for the answers after the last submit */
 	double reconnect_s; /* a broken connection is retried this long */
 	uint64_t client_id, seed;
-	int json, tty;
+	int json, tty, check_results;
 	const char *ledger_path;
 	struct qjob *j;
 	int nj;
@@ -58,5 +60,9 @@ uint64_t qgen_now(const struct qgen *g); /* us since the start */
 int qgen_open(struct qgen *g);
 /* Submits and receives until done and drained. */
 void qgen_loop(struct qgen *g);
+
+/* qgen_check.c: j's ledger against the job's results (`agent results`):
+ * fills res_missing and res_twice; 0, or -1 with the reason in j->why. */
+int qgen_check_results(struct qgen *g, struct qjob *j);
 
 #endif

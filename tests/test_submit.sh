@@ -9,7 +9,9 @@
 # reason; 300 queries at once against a queue of 64 are partly "busy" (and
 # every one is either answered or busy); qgen in closed loop and in open
 # loop (Poisson, two jobs) ends with 0 lost, 0 duplicated, 0 unexpected
-# and a ledger of one JSON line per query; a worker killed with -9 while
+# and a ledger of one JSON line per query, each answered query once in
+# `agent results` (--check-results); qgen's connection replaced mid-run:
+# it reconnects and re-submits, 0 lost; a worker killed with -9 while
 # qgen runs: still 0 lost; qgen on a bad job or an unreachable cluster
 # exits non-zero with a one-line error; every result of the job is in
 # `agent results` exactly once.
@@ -116,7 +118,7 @@ out=$(grep -m1 busy "$W/busy2.err")
 [[ $out == "agent submit: img-"*": busy (the job's queue is full); try again" ]] && ok "in text: '$out'" || bad "busy text: '$out'"
 
 # --- qgen ---
-qgen --concurrency 8 --duration 4 --ledger "$W/l1" --json "$j" >"$W/q1" 2>"$W/q1.err" &&
+qgen --concurrency 8 --duration 4 --ledger "$W/l1" --json --check-results "$j" >"$W/q1" 2>"$W/q1.err" &&
   $PY - "$W/q1" "$W/l1" <<'PY' && ok "qgen closed loop: $(jq -c '.jobs[0] | {submitted, answered, throughput, latency_ms}' "$W/q1")" || bad "qgen closed: $(cat "$W/q1" "$W/q1.err")"
 import json, sys
 s = json.load(open(sys.argv[1]))
@@ -127,6 +129,7 @@ assert g["submitted"] > 8 and g["answered"] == g["submitted"] == len(l), (g, len
 assert all(x["answers"] >= 1 and x["ack"] == "accepted" and x["answered_ms"] >= x["submitted_ms"] for x in l)
 assert len({x["query"] for x in l}) == len(l)
 j = s["jobs"][0]
+assert j["results_missing"] == 0 and j["results_twice"] == 0, j
 assert j["throughput"] > 0 and 0 < j["latency_ms"]["p50"] <= j["latency_ms"]["p99"] <= j["latency_ms"]["max"], j
 PY
 qgen --rate 6 --poisson --duration 4 --ledger "$W/l2" "$j" "$j2" >"$W/q2" 2>"$W/q2.err" &&
@@ -156,13 +159,13 @@ assert all(x["query"] in s for x in led if "query" in x), "a ledger query not in
 PY
 
 # --- a worker killed with -9 while qgen runs ---
-qgen --concurrency 12 --duration 7 --json "$j2" >"$W/q3" 2>"$W/q3.err" &
+qgen --concurrency 12 --duration 7 --json --check-results "$j2" >"$W/q3" 2>"$W/q3.err" &
 qp=$!
 sleep 3
 cl_kill 4
 wait $qp
 rc=$?
-((rc == 0)) && jq -e '.ledger | .lost == 0 and .duplicated == 0 and .unexpected == 0 and .answered == .submitted' "$W/q3" >/dev/null &&
+((rc == 0)) && jq -e '(.ledger | .lost == 0 and .duplicated == 0 and .unexpected == 0 and .answered == .submitted) and .jobs[0].results_missing == 0 and .jobs[0].results_twice == 0' "$W/q3" >/dev/null &&
   ok "node 4 killed with -9 mid-run: $(jq -c .ledger "$W/q3")" || bad "kill: rc $rc $(cat "$W/q3" "$W/q3.err")"
 
 # --- errors ---
