@@ -167,6 +167,8 @@ wait $qp
 rc=$?
 ((rc == 0)) && jq -e '(.ledger | .lost == 0 and .duplicated == 0 and .unexpected == 0 and .answered == .submitted) and .jobs[0].results_missing == 0 and .jobs[0].results_twice == 0' "$W/q3" >/dev/null &&
   ok "node 4 killed with -9 mid-run: $(jq -c .ledger "$W/q3")" || bad "kill: rc $rc $(cat "$W/q3" "$W/q3.err")"
+line=$(grep -m1 "worker 127.0.0.4:$CL_PORT removed" "$CL_DIR/node1/agent.log") &&
+  ok "the coordinator: ${line#*coordinator: }" || bad "no removal of node 4 logged"
 
 # --- errors ---
 out=$(qgen --rate 5 --count 3 nojob 2>&1)
@@ -191,4 +193,4 @@ st=$(cl_agent 1 stats)
   ok "coordinator: $(grep -E '^coord_(submit|records)' <<<"$st" | tr '\n' ' ')" || bad "stats: $(grep coord_ <<<"$st" | tr '\n' ' ')"
 
 ((fails == 0)) || { echo "$fails check(s) failed"; exit 1; }
-echo "all checks passed"
+echo "all checks passed in $SECONDS s"
