@@ -60,17 +60,45 @@ static void role_compute(struct coord *c, uint64_t now_ms, struct roles *out)
 static void activate(struct coord *c, const struct roles *ro)
 {
 	struct coord_rec r = {.type = COORD_REC_EPOCH};
+	struct coord_state *st = NULL;
+	uint64_t now = loop_now_ms();
 
-	coord_jobs_start(c);
+	/* the standby's copy of the state it followed, if it is the one of the
+	 * epoch taken over (coord_follow.c) */
+	if (ro->takeover && c->known_epoch)
+		st = coord_follow_take(c, c->known_epoch);
+	if (ro->takeover && !ro->cold && !st)
+		log_msg(LOG_WARN, "coordinator: the standby holds no state of epoch %llu",
+			(unsigned long long)c->known_epoch);
+	c->gen++;
+	coord_jobs_start(c, st);
 	c->epoch = c->known_epoch = ro->epoch;
 	c->known_coord = c->env.self;
+	c->active = 1;
+	c->took_over_ms = now;
+	c->first_dispatch_ms = 0;
 	r.u.epoch.epoch = c->epoch;
 	r.u.epoch.coordinator = c->env.self;
 	coord_record(c, &r, NULL);
-	c->active = 1;
 	c->next_reconcile = 0;
-	log_msg(LOG_INFO, "coordinator: active, epoch %llu (%s)", (unsigned long long)c->epoch,
-		ro->takeover ? (ro->cold ? "cold takeover" : "takeover") : "sitting");
+	if (st) {
+		struct coord_state_info si;
+		coord_state_info(c->st, &si);
+		log_msg(LOG_INFO,
+			"coordinator: active, epoch %llu (takeover with the standby's "
+			"state: %u jobs, record %llu)",
+			(unsigned long long)c->epoch, si.jobs, (unsigned long long)si.seq);
+		coord_jobs_adopt(c);
+	} else {
+		log_msg(LOG_INFO, "coordinator: active, epoch %llu (%s)",
+			(unsigned long long)c->epoch,
+			ro->takeover ? (ro->cold ? "cold takeover" : "takeover") : "sitting");
+	}
+	if (c->lost_ms)
+		log_msg(LOG_INFO,
+			"coordinator: failover: the old coordinator was lost %llu ms "
+			"before this takeover",
+			(unsigned long long)(now - c->lost_ms));
 }
 
 static void deactivate(struct coord *c)
@@ -81,6 +109,8 @@ static void deactivate(struct coord *c)
 	log_msg(LOG_WARN, "coordinator: inactive (the coordinator is now %s); jobs dropped",
 		c->coordinator.ip ? who : "nobody");
 	c->active = 0;
+	c->gen++;
+	coord_repl_stop(c);
 	coord_streams_close_all(c);
 	coord_jobs_reset(c);
 }
@@ -139,8 +169,19 @@ void coord_pump(struct coord *c)
 	c->pumping = 1;
 	coord_jobs_feed(c, now);
 	d = xmalloc(sizeof(*d));
-	while (c->active && sched_pop(c->sched, now, d))
+	while (c->active && sched_pop(c->sched, now, d)) {
 		coord_stream_dispatch(c, d);
+		if (!c->first_dispatch_ms) {
+			c->first_dispatch_ms = now;
+			log_msg(LOG_INFO,
+				"coordinator: first dispatch of epoch %llu, %llu ms after "
+				"taking over%s",
+				(unsigned long long)c->epoch,
+				(unsigned long long)(now - c->took_over_ms),
+				c->lost_ms ? "" : " (no failover)");
+			c->lost_ms = 0;
+		}
+	}
 	free(d);
 	c->pumping = 0;
 }
@@ -160,6 +201,8 @@ static uint64_t tick(void *m, uint64_t now_ms)
 	}
 	if (!c->active)
 		return c->next_reconcile;
+	coord_repl_tick(c, now_ms);
+	coord_adopt_tick(c, now_ms);
 	if (sched_next_deadline(c->sched) <= now_ms)
 		coord_pump(c);
 	next = sched_next_deadline(c->sched);
@@ -170,6 +213,15 @@ static void member(void *m, const struct swim_member *mem, int old)
 {
 	struct coord *c = m;
 
+	if (wire_addr_eq(mem->addr, c->known_coord) && !c->active &&
+	    (mem->status == SWIM_FAILED || mem->status == SWIM_LEFT) && old != (int)mem->status) {
+		char who[32];
+		wire_addr_str(mem->addr, who, sizeof(who));
+		c->lost_ms = loop_now_ms();
+		log_msg(LOG_WARN, "coordinator: failover: coordinator %s is %s (epoch %llu)", who,
+			mem->status == SWIM_LEFT ? "gone (left)" : "declared failed",
+			(unsigned long long)c->known_epoch);
+	}
 	/* the cluster's size shrinks only by a leave (roles.h) */
 	if (mem->status == SWIM_LEFT && old != SWIM_LEFT && old != SWIM_STATUS_MAX &&
 	    c->cluster_size > 0)
@@ -184,13 +236,22 @@ static size_t stats(void *m, char *buf, size_t cap)
 			 "coord_active %d\ncoord_epoch %llu\ncoord_dispatched %llu\n"
 			 "coord_results %llu\ncoord_refused %llu\ncoord_streams %llu\n"
 			 "coord_stream_failures %llu\ncoord_records %llu\n"
-			 "coord_record_errors %llu\ncoord_commands %llu\ncoord_redirects %llu\n",
+			 "coord_record_errors %llu\ncoord_commands %llu\ncoord_redirects %llu\n"
+			 "coord_durable_seq %llu\ncoord_standby_snapshots %llu\n"
+			 "coord_standby_records_sent %llu\ncoord_standby_resyncs %llu\n"
+			 "standby_records_applied %llu\nstandby_snapshots %llu\n"
+			 "standby_gaps %llu\nstandby_refused %llu\n",
 			 c->active, (unsigned long long)c->epoch,
 			 (unsigned long long)c->n_dispatched, (unsigned long long)c->n_results,
 			 (unsigned long long)c->n_refused, (unsigned long long)c->n_streams,
 			 (unsigned long long)c->n_stream_fail, (unsigned long long)c->n_records,
 			 (unsigned long long)c->n_record_errors, (unsigned long long)c->n_cmds,
-			 (unsigned long long)c->n_redirects);
+			 (unsigned long long)c->n_redirects,
+			 (unsigned long long)(c->active ? coord_durable_seq(c) : 0),
+			 (unsigned long long)c->repl.snaps, (unsigned long long)c->repl.recs_sent,
+			 (unsigned long long)c->repl.resyncs, (unsigned long long)c->follow.applied,
+			 (unsigned long long)c->follow.snaps, (unsigned long long)c->follow.gaps,
+			 (unsigned long long)c->follow.refused);
 	return n < 0 ? 0 : MIN((size_t)n, cap);
 }
 
@@ -199,6 +260,9 @@ static void cancel(void *m)
 	struct coord *c = m;
 
 	c->active = 0;
+	coord_repl_stop(c);
+	if (c->follow.conn)
+		conn_close(c->follow.conn);
 	coord_streams_close_all(c);
 }
 
@@ -233,6 +297,8 @@ int coord_new(const struct coord_env *env, struct coord **out)
 	c->env = *env;
 	c->owner = loop_register(env->loop, &coord_ops, c);
 	ret = c->owner < 0 ? c->owner : coord_cmd_new(c);
+	if (!ret)
+		ret = coord_follow_new(c);
 	if (ret) {
 		free(c);
 		return ret;
@@ -245,6 +311,8 @@ void coord_free(struct coord *c)
 {
 	if (!c)
 		return;
+	coord_repl_stop(c);
+	coord_follow_reset(c);
 	coord_jobs_reset(c);
 	free(c);
 }

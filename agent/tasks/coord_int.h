@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 struct conn;
+struct repl_log;
 
 #define CW_MAX		1024  /* workers (task streams), sized for 1000 nodes */
 #define CW_INFLIGHT_MAX 64    /* batches sent to one worker and not answered */
@@ -57,6 +58,9 @@ struct cjob {
 	struct dataset_index ix;
 	uint64_t next_qid; /* the next dataset query to queue */
 	uint8_t stopped;
+	uint8_t ready;	   /* its index is here: it may be dispatched */
+	uint8_t loading;   /* ... being fetched (after a takeover) */
+	uint64_t retry_ms; /* a failed fetch is tried again after this */
 };
 
 /* A launch waiting for the model's and the index's versions. */
@@ -70,6 +74,35 @@ struct launch {
 	uint64_t model_version, index_version;
 	uint8_t *index;
 	size_t index_len;
+};
+
+/* The stream to the hot standby (coord_repl.c). */
+enum repl_phase { RP_IDLE, RP_CONNECTING, RP_HELLO, RP_STREAMING, RP_PHASE_MAX };
+
+struct repl {
+	enum repl_phase phase;
+	struct conn *conn;
+	struct wire_addr to;	/* the standby this stream feeds */
+	uint64_t acked;		/* the standby holds the records up to this */
+	uint64_t sent;		/* records sent (or covered by a snapshot) up to this */
+	uint8_t need_snap;	/* records were lost for it: a snapshot next */
+	uint64_t retry_ms;	/* no new stream before this */
+	struct repl_log *log;	/* records after acked, encoded */
+	struct repl_wait *wait; /* answers held until their record is on the standby */
+	uint64_t snaps, snap_bytes, recs_sent, resyncs;
+};
+
+/* The standby's copy of the state (coord_follow.c). */
+struct follow {
+	struct conn *conn;	/* the coordinator feeding it */
+	struct coord_state *st; /* NULL: nothing usable */
+	uint64_t epoch;		/* the epoch whose chain st follows */
+	struct wire_addr from;	/* that epoch's coordinator */
+	uint8_t *snap;		/* a snapshot being received */
+	uint32_t snap_total, snap_got;
+	uint64_t snap_seq;
+	uint64_t applied, snaps, gaps, refused;
+	uint64_t last_ms; /* when it last heard from the coordinator */
 };
 
 struct coord {
@@ -98,6 +131,11 @@ struct coord {
 	int pumping;
 	uint64_t next_reconcile;
 	/* counters */
+	struct repl repl;
+	struct follow follow;
+	/* the last failover: when this node took over and first dispatched */
+	uint64_t took_over_ms, first_dispatch_ms, lost_ms;
+	uint64_t gen; /* activations: a callback from an earlier one is ignored */
 	uint64_t n_dispatched, n_results, n_refused, n_streams, n_stream_fail, n_records,
 		n_record_errors, n_cmds, n_redirects;
 	uint8_t out[TASK_DISPATCH_MAX > COORD_REC_MAX ? TASK_DISPATCH_MAX : COORD_REC_MAX];
@@ -116,7 +154,12 @@ void coord_stream_dispatch(struct coord *c, const struct sched_dispatch *d);
 /* Applies r (its seq set here) to the state. 0 or the error (logged). */
 int coord_record(struct coord *c, struct coord_rec *r, struct coord_effect *eff);
 /* The state, the scheduler and the runtime, new (on activation) or gone. */
-void coord_jobs_start(struct coord *c);
+void coord_jobs_start(struct coord *c, struct coord_state *st);
+/* coord_adopt.c: after a takeover with an adopted state, the runtime of
+ * its jobs (indexes fetched again, the scheduler told, pending client
+ * queries queued again).  tick retries what failed. */
+void coord_jobs_adopt(struct coord *c);
+void coord_adopt_tick(struct coord *c, uint64_t now_ms);
 void coord_jobs_reset(struct coord *c);
 /* Queues dataset queries of running jobs up to FEED_MAX each. */
 void coord_jobs_feed(struct coord *c, uint64_t now_ms);
@@ -129,6 +172,25 @@ void coord_jobs_launch(struct coord *c, struct conn *conn, const struct coord_rp
 int coord_jobs_stop(struct coord *c, const char *job, char *why, size_t cap);
 int coord_jobs_batch(struct coord *c, const char *job, uint16_t batch, char *why, size_t cap);
 struct cjob *coord_job_by_id(struct coord *c, const char *id);
+
+/* coord_repl.c: the coordinator's side of the standby's stream */
+/* Ships the record just applied (encoded in buf) to the standby. */
+void coord_repl_record(struct coord *c, uint64_t seq, const uint8_t *rec, size_t len);
+/* Opens, keeps and closes the stream as the named standby changes. */
+void coord_repl_tick(struct coord *c, uint64_t now_ms);
+void coord_repl_stop(struct coord *c);
+/* The last record the standby holds: the state's own seq while there is
+ * no standby to feed (a cluster of one). */
+uint64_t coord_durable_seq(const struct coord *c);
+/* Answers conn (as coord_cmd_answer) once the record seq is durable. */
+void coord_answer_durable(struct coord *c, struct conn *conn, uint64_t seq, uint8_t status,
+			  const char *text, size_t len);
+
+/* coord_follow.c: the standby's side */
+int coord_follow_new(struct coord *c);
+/* Hands the followed state over (NULL when it does not follow epoch), for a takeover. */
+struct coord_state *coord_follow_take(struct coord *c, uint64_t epoch);
+void coord_follow_reset(struct coord *c);
 
 /* coord_cmd.c */
 int coord_cmd_new(struct coord *c);

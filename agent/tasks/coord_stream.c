@@ -108,9 +108,14 @@ static void on_answer(struct coord *c, struct cworker *w, const uint8_t *p, size
 	uint32_t wid = (uint32_t)(w - c->w);
 
 	if (p[0] == TASK_RESULT && task_result_decode(p, len, res) == 0) {
-		batch_take(w, res->batch, &b);
+		/* a batch of an earlier epoch (sent by the coordinator this one took
+		 * over from): its batch id means nothing here; its answers count
+		 * for the queries still to do (sched_result's -ESTALE) */
+		uint64_t batch = res->epoch == c->epoch ? res->batch : 0;
+		if (batch)
+			batch_take(w, batch, &b);
 		*r = (struct sched_result){
-			.worker = wid, .job = res->job, .batch = res->batch, .n = res->n};
+			.worker = wid, .job = res->job, .batch = batch, .n = res->n};
 		for (int i = 0; i < res->n; i++) {
 			r->a[i] = (struct sched_answer){res->a[i].id, res->a[i].status};
 			r->service_ns = MAX(r->service_ns, res->a[i].service_ns);
