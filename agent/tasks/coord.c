@@ -71,6 +71,7 @@ static void activate(struct coord *c, const struct roles *ro)
 		log_msg(LOG_WARN, "coordinator: the standby holds no state of epoch %llu",
 			(unsigned long long)c->known_epoch);
 	c->gen++;
+	c->jobs_then = 0; /* no answer of an earlier epoch counts, unless adopted */
 	coord_jobs_start(c, st);
 	c->epoch = c->known_epoch = ro->epoch;
 	c->known_coord = c->env.self;

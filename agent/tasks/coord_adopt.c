@@ -129,9 +129,11 @@ void coord_jobs_adopt(struct coord *c)
 		*j = (struct cjob){.used = 1,
 				   .set = ji[i].set,
 				   .stopped = ji[i].stopped,
-				   .next_qid = ji[i].dataset_below};
+				   .next_qid = ji[i].dataset_below,
+				   .client_then = ji[i].accepted};
 		fetch(c, ji[i].num); /* stopped jobs too: results name their images */
 	}
+	c->jobs_then = (uint32_t)n;
 	log_msg(LOG_INFO, "coordinator: %d jobs taken over", n);
 	free(ji);
 }

@@ -58,9 +58,10 @@ struct cjob {
 	struct dataset_index ix;
 	uint64_t next_qid; /* the next dataset query to queue */
 	uint8_t stopped;
-	uint8_t ready;	   /* its index is here: it may be dispatched */
-	uint8_t loading;   /* ... being fetched (after a takeover) */
-	uint64_t retry_ms; /* a failed fetch is tried again after this */
+	uint8_t ready;	      /* its index is here: it may be dispatched */
+	uint8_t loading;      /* ... being fetched (after a takeover) */
+	uint64_t retry_ms;    /* a failed fetch is tried again after this */
+	uint64_t client_then; /* client queries accepted when this node took it over */
 };
 
 /* A launch waiting for the model's and the index's versions. */
@@ -135,7 +136,8 @@ struct coord {
 	struct follow follow;
 	/* the last failover: when this node took over and first dispatched */
 	uint64_t took_over_ms, first_dispatch_ms, lost_ms;
-	uint64_t gen; /* activations: a callback from an earlier one is ignored */
+	uint64_t gen;	    /* activations: a callback from an earlier one is ignored */
+	uint32_t jobs_then; /* jobs in the state when this node took over */
 	uint64_t n_dispatched, n_results, n_refused, n_streams, n_stream_fail, n_records,
 		n_record_errors, n_cmds, n_redirects;
 	uint8_t out[TASK_DISPATCH_MAX > COORD_REC_MAX ? TASK_DISPATCH_MAX : COORD_REC_MAX];

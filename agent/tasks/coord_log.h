@@ -251,4 +251,21 @@ struct coord_result {
 int coord_state_results(const struct coord_state *s, const char *job, uint64_t from,
 			struct coord_result *out, int max);
 
+/*
+ * Whether an answer from a batch of an earlier epoch may be recorded by
+ * a coordinator that took over a state holding jobs_then jobs, of which
+ * this one (job_num) had accepted client_then client queries: job numbers
+ * and client query ids given after the takeover may name other jobs and
+ * queries than the same numbers did under the old coordinator (its
+ * records that never reached the standby), so only the ones both epochs
+ * agree on count.  A dataset query's id names its image, in both.
+ */
+static inline int coord_old_answer_ok(uint32_t job_num, uint32_t jobs_then, uint64_t qid,
+				      uint64_t client_then)
+{
+	if (job_num < 1 || job_num > jobs_then)
+		return 0;
+	return !(qid & COORD_QID_CLIENT) || (qid & ~COORD_QID_CLIENT) < client_then;
+}
+
 #endif

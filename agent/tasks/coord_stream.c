@@ -114,12 +114,20 @@ static void on_answer(struct coord *c, struct cworker *w, const uint8_t *p, size
 		uint64_t batch = res->epoch == c->epoch ? res->batch : 0;
 		if (batch)
 			batch_take(w, batch, &b);
-		*r = (struct sched_result){
-			.worker = wid, .job = res->job, .batch = batch, .n = res->n};
+		*r = (struct sched_result){.worker = wid, .job = res->job, .batch = batch};
 		for (int i = 0; i < res->n; i++) {
-			r->a[i] = (struct sched_answer){res->a[i].id, res->a[i].status};
-			r->service_ns = MAX(r->service_ns, res->a[i].service_ns);
+			const struct task_answer *a = &res->a[i];
+			if (!batch &&
+			    !coord_old_answer_ok(res->job, c->jobs_then, a->id,
+						 res->job >= 1 && res->job <= COORD_JOBS_MAX
+							 ? c->jobs[res->job - 1].client_then
+							 : 0))
+				continue; /* names another query here than it did there */
+			res->a[r->n] = *a;
+			r->a[r->n++] = (struct sched_answer){a->id, a->status};
+			r->service_ns = MAX(r->service_ns, a->service_ns);
 		}
+		res->n = r->n;
 		c->n_results++;
 		coord_jobs_result(c, wid, res, r);
 	} else if (p[0] == TASK_REFUSE && task_refuse_decode(p, len, &f) == 0) {
