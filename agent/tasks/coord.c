@@ -42,6 +42,22 @@ static void role_compute(struct coord *c, uint64_t now_ms, struct roles *out)
 
 	n = swim_members(c->env.swim, m, n);
 	for (int i = 0; i < n; i++) {
+		/* the standby's stream from the coordinator closed and SWIM
+		 * suspects it: the process is most likely gone */
+		if (c->follow.lost && wire_addr_eq(m[i].addr, c->known_coord) &&
+		    wire_addr_eq(c->follow.from, c->known_coord) && m[i].status == SWIM_SUSPECT &&
+		    !c->active && !in.coordinator_lost) {
+			in.coordinator_lost = 1;
+			if (!c->lost_ms) {
+				char who[32];
+				wire_addr_str(m[i].addr, who, sizeof(who));
+				c->lost_ms = now_ms;
+				log_msg(LOG_WARN,
+					"coordinator: failover: the stream from coordinator "
+					"%s closed and SWIM suspects it",
+					who);
+			}
+		}
 		if (!wire_addr_eq(m[i].addr, c->env.self) && m[i].status != SWIM_LEFT &&
 		    !c->seen_other) {
 			c->seen_other = 1;
@@ -110,6 +126,7 @@ static void deactivate(struct coord *c)
 	log_msg(LOG_WARN, "coordinator: inactive (the coordinator is now %s); jobs dropped",
 		c->coordinator.ip ? who : "nobody");
 	c->active = 0;
+	c->deposed = 0;
 	c->gen++;
 	coord_repl_stop(c);
 	coord_streams_close_all(c);
@@ -140,7 +157,10 @@ static void role_update(struct coord *c, uint64_t now_ms)
 	else if (!mine && c->active)
 		deactivate(c);
 	if (c->active) {
-		c->known_standby = ro.standby;
+		if (!wire_addr_eq(c->known_standby, ro.standby)) {
+			c->known_standby = ro.standby;
+			coord_streams_announce(c); /* every node names the same standby */
+		}
 		if (c->majority && !ro.active)
 			log_msg(LOG_WARN,
 				"coordinator: no majority alive (%u of %u): dispatching paused",
@@ -149,15 +169,33 @@ static void role_update(struct coord *c, uint64_t now_ms)
 	}
 }
 
-void coord_learn(struct coord *c, uint64_t epoch, struct wire_addr coordinator)
+void coord_learn(struct coord *c, uint64_t epoch, struct wire_addr coordinator,
+		 struct wire_addr standby)
 {
-	if (epoch < c->known_epoch ||
-	    (epoch == c->known_epoch && wire_addr_eq(coordinator, c->known_coord)))
+	if (epoch < c->known_epoch)
 		return;
+	if (epoch == c->known_epoch && wire_addr_eq(coordinator, c->known_coord)) {
+		if (!c->active && standby.ip && !wire_addr_eq(standby, c->known_standby)) {
+			c->known_standby = standby; /* a new standby announced */
+			c->next_reconcile = 0;
+		}
+		return;
+	}
 	c->known_epoch = epoch;
 	c->known_coord = coordinator;
-	c->known_standby = (struct wire_addr){0, 0};
+	c->known_standby = standby;
 	c->next_reconcile = 0; /* the roles again at the next tick */
+}
+
+void coord_deposed(struct coord *c, uint64_t epoch)
+{
+	if (!c->active || epoch <= c->epoch || c->deposed)
+		return;
+	c->deposed = 1;
+	log_msg(LOG_WARN,
+		"coordinator: epoch %llu is known in the cluster, above %llu: "
+		"dispatching stopped",
+		(unsigned long long)epoch, (unsigned long long)c->epoch);
 }
 
 void coord_pump(struct coord *c)
@@ -165,7 +203,7 @@ void coord_pump(struct coord *c)
 	struct sched_dispatch *d;
 	uint64_t now = loop_now_ms();
 
-	if (!c->active || !c->majority || c->pumping)
+	if (!c->active || !c->majority || c->deposed || c->pumping)
 		return;
 	c->pumping = 1;
 	coord_jobs_feed(c, now);

@@ -184,8 +184,14 @@ static void on_conn(void *arg, struct conn *conn, enum conn_ev ev, uint64_t tag,
 
 	(void)tag;
 	if (ev == CONN_EV_CLOSED) {
-		if (c->follow.conn == conn)
+		if (c->follow.conn == conn) {
+			/* evidence for the roles (coordinator_lost): with SWIM
+			 * suspecting the coordinator, the standby takes over without
+			 * waiting for the failure to be declared */
 			c->follow.conn = NULL;
+			c->follow.lost = 1;
+			c->next_reconcile = 0;
+		}
 		return;
 	}
 	if (conn != c->follow.conn || res < 0) {
@@ -224,10 +230,11 @@ static void serve(void *arg, struct conn *conn, const struct wire_hdr *h, const 
 		conn_shutdown(conn, 0);
 		return;
 	}
-	coord_learn(c, m.epoch, m.coordinator);
+	coord_learn(c, m.epoch, m.coordinator, c->env.self); /* it feeds this node */
 	if (f->conn && f->conn != conn)
 		conn_close(f->conn);
 	f->conn = conn;
+	f->lost = 0;
 	if (m.epoch != f->epoch || !wire_addr_eq(m.coordinator, f->from)) {
 		coord_follow_reset(c);
 		f->epoch = m.epoch;

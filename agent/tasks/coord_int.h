@@ -104,6 +104,7 @@ struct follow {
 	uint64_t snap_seq;
 	uint64_t applied, snaps, gaps, refused;
 	uint64_t last_ms; /* when it last heard from the coordinator */
+	uint8_t lost;	  /* its stream closed under it (the process died?) */
 };
 
 struct coord {
@@ -113,6 +114,7 @@ struct coord {
 	uint8_t active;	  /* this node coordinates */
 	uint8_t majority; /* ... and sees a majority alive: it dispatches */
 	uint8_t seen_other;
+	uint8_t deposed;		/* a worker or the standby knows a higher epoch */
 	uint8_t role;			/* enum roles_role, as `self` shows it */
 	struct wire_addr coordinator;	/* the roles' answer (ip 0: none yet), for redirects */
 	struct wire_addr standby;	/* named, not yet fed (no replication in this step) */
@@ -146,9 +148,15 @@ struct coord {
 /* coord.c: dispatches what the scheduler decides. */
 void coord_pump(struct coord *c);
 
+/* A worker or the standby has seen epoch, above this coordinator's: it
+ * stops dispatching until the newer coordinator's HELLO deposes it. */
+void coord_deposed(struct coord *c, uint64_t epoch);
+
 /* coord_stream.c: opens streams to live members, closes the others. */
 void coord_streams_reconcile(struct coord *c, uint64_t now_ms);
 void coord_streams_close_all(struct coord *c);
+/* A HELLO again on every ready stream: the roles (a new standby). */
+void coord_streams_announce(struct coord *c);
 /* Sends d as a DISPATCH; on failure the stream closes (its work is put back). */
 void coord_stream_dispatch(struct coord *c, const struct sched_dispatch *d);
 

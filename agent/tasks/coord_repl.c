@@ -252,6 +252,7 @@ static void on_state(struct coord *c, const struct repl_state *m)
 		/* a newer coordinator fed it: that one's HELLO to our worker deposes us */
 		log_msg(LOG_WARN, "coordinator: standby %s has seen epoch %llu, above %llu", who,
 			(unsigned long long)m->epoch, (unsigned long long)c->epoch);
+		coord_deposed(c, m->epoch);
 		stream_close(c);
 		return;
 	}

@@ -76,6 +76,7 @@ static void on_welcome(struct coord *c, struct cworker *w, const struct task_wel
 	if (m->status == IDN_ESTALE_EPOCH) { /* a newer coordinator: its HELLO deposes this one */
 		log_msg(LOG_WARN, "coordinator: worker %s has seen epoch %llu, above %llu", who,
 			(unsigned long long)m->epoch, (unsigned long long)c->epoch);
+		coord_deposed(c, m->epoch);
 		conn_close(w->conn);
 		return;
 	}
@@ -137,6 +138,7 @@ static void on_answer(struct coord *c, struct cworker *w, const uint8_t *p, size
 		log_msg(LOG_WARN, "coordinator: worker %s refused batch %llu: %s (%d)", who,
 			(unsigned long long)f.batch, f.reason, f.error);
 		if (f.error == IDN_ESTALE_EPOCH) {
+			coord_deposed(c, f.epoch);
 			drop(c, w);
 		} else if (batch_take(w, f.batch, &b) == 0) {
 			/* a failed batch: each of its queries failed with the error */
@@ -187,7 +189,8 @@ static void on_stream(void *arg, struct conn *conn, enum conn_ev ev, uint64_t ta
 		return;
 	}
 	if (ev == CONN_EV_CONNECTED) {
-		struct task_hello hello = {.epoch = c->epoch, .coordinator = c->env.self};
+		struct task_hello hello = {
+			.epoch = c->epoch, .coordinator = c->env.self, .standby = c->known_standby};
 		int n = task_hello_encode(&hello, c->out, sizeof(c->out));
 		w->state = CW_HELLO;
 		if (n < 0 || conn_send_frame(conn, WIRE_RPC_REQ, c->out, (size_t)n, SEND_MS, 0) ||
@@ -268,6 +271,18 @@ void coord_streams_reconcile(struct coord *c, uint64_t now_ms)
 			}
 		}
 	}
+}
+
+void coord_streams_announce(struct coord *c)
+{
+	struct task_hello hello = {
+		.epoch = c->epoch, .coordinator = c->env.self, .standby = c->known_standby};
+	int n = task_hello_encode(&hello, c->out, sizeof(c->out));
+
+	for (int i = 0; i < c->nw && n > 0; i++)
+		if (c->w[i].conn && c->w[i].state == CW_READY &&
+		    conn_send_frame(c->w[i].conn, WIRE_RPC_REQ, c->out, (size_t)n, SEND_MS, 0))
+			drop(c, &c->w[i]);
 }
 
 void coord_streams_close_all(struct coord *c)
