@@ -188,6 +188,8 @@ LINK_test_qgen_ledger := $(OUT)/bench/qgen_ledger.o $(COMMON_OBJ)
 LINK_test_submit_wire := $(OUT)/agent/tasks/submit_wire.o $(OUT)/agent/tasks/dataset.o \
                         $(STORE_OBJ) $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_roles      := $(OUT)/agent/tasks/roles.o $(WIRE_OBJ) $(COMMON_OBJ)
+LINK_test_repl       := $(OUT)/agent/tasks/repl_wire.o $(OUT)/agent/tasks/repl_log.o \
+                        $(LINK_test_coord_log)
 test_link = $(or $(LINK_$(1)),$(AGENT_LIB_OBJ) $(AGENT_BPF_OBJ) $(NET_OBJ))
 test_libs = $(or $(LIBS_$(1)),$(if $(LINK_$(1)),$(SODIUM_LIBS) $(LDLIBS),$(AGENT_LIBS) $(AGENT_BPF_LIBS) $(NET_LIBS)))
 

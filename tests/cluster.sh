@@ -49,7 +49,7 @@ cl_start() {
 # cl_agent I SUBCOMMAND [ARGS]: the options go right after the subcommand,
 # so that ARGS may end the options with --
 cl_agent() { local i=$1 sub=$2; shift 2; "$CL_BIN/agent" "$sub" --agent "$(cl_addr "$i")" --key-file "$CL_KEY" "$@"; }
-cl_view() { cl_agent "$1" members | awk 'NR > 1 { print $1, $2, $3 }'; }
+cl_view() { cl_agent "$1" members | awk 'NR > 1 { print $1, $2, $NF }'; }
 # cl_status_of I J: node J's status in node I's view (empty if unknown)
 cl_status_of() { cl_view "$1" | awk -v a="$(cl_addr "$2")" '$1 == a { print $2 }'; }
 cl_running() { local i; for i in "${!CL_PID[@]}"; do kill -0 "${CL_PID[$i]}" 2>/dev/null && echo "$i"; done | sort -n; }

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Description: the agent command line: keygen writes 0600 and never
-# overwrites; members --json is a list of {addr, status, incarnation};
-# self, stats and grep (prefixed lines, per-node and total counts, -c,
-# -E) answer; an unreachable agent, a bad --agent, a missing or malformed
-# key file, a bad config file, a bad regular expression and bad SDFS
-# arguments (missing local file, bad name, bad N, missing file, wrong
-# argument count) each give a clear message and a non-zero exit.
+# overwrites; members --json is a list of {addr, status, role, epoch,
+# incarnation} with one coordinator and one standby; self, stats and
+# grep (prefixed lines, per-node and total counts, -c, -E) answer; an
+# unreachable agent, a bad --agent, a missing or malformed key file, a
+# bad config file, a bad regular expression and bad SDFS arguments
+# (missing local file, bad name, bad N, missing file, wrong argument
+# count) each give a clear message and a non-zero exit.
 # Timeout: 120
 set -u
 source "$IDUNNO_ROOT/tests/cluster.sh"
@@ -29,9 +30,12 @@ json=$(cl_agent 2 members --json)
 /usr/bin/python3 -c '
 import json, sys
 m = json.loads(sys.argv[1])
-assert len(m) == 3 and all(set(x) >= {"addr", "status", "incarnation"} for x in m), m
+assert len(m) == 3 and all(set(x) == {"addr", "status", "role", "epoch", "incarnation"} for x in m), m
 assert all(x["status"] == "alive" and isinstance(x["incarnation"], int) for x in m), m
-' "$json" && ok "members --json: 3 objects with addr, status, incarnation" || bad "members --json: $json"
+roles = sorted(x["role"] for x in m)
+assert roles == ["coordinator", "standby", "worker"], roles
+assert len({x["epoch"] for x in m}) == 1 and m[0]["epoch"] >= 1, m
+' "$json" && ok "members --json: 3 objects with addr, status, role (one coordinator, one standby, one worker), epoch, incarnation" || bad "members --json: $json"
 cl_agent 2 self | awk -v a="$(cl_addr 2)" '$1 == a && $2 == "alive" && $3 > 0 { f = 1 } END { exit !f }' &&
   ok "self: $(cl_agent 2 self | tr -s ' ')" || bad "self: $(cl_agent 2 self)"
 cl_agent 1 stats | grep -q '^rejected_bad_tag 0$' && ok "stats lists rejection counters" || bad "stats: $(cl_agent 1 stats)"

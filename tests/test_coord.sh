@@ -9,8 +9,9 @@
 # job runs: its queries run elsewhere and every image is still answered
 # exactly once; an unknown model, dataset or job and a batch of 0 or 300
 # are refused with the reason and change nothing; `job batch` and `job
-# stop` answer; the coordinator killed, the roles (tasks/roles.h) name the
-# next member with epoch + 1, and a job launched there completes.
+# stop` answer; the coordinator killed mid-run: its hot standby takes over
+# with epoch + 1 and the state it followed (the old jobs and results; the
+# running job completes with each image once), and a new job runs.
 # Timeout: 400
 set -u
 source "$IDUNNO_ROOT/tests/cluster.sh"
@@ -169,15 +170,31 @@ out=$(cl_agent 2 job batch "$j2" 8) && [[ $(job_field 1 "$j2" batch) == 8 ]] && 
 out=$(cl_agent 2 job batch "$j2" 16 --json) && [[ $out == "{\"job\":\"$j2\",\"batch\":16}" ]] && ok "job batch --json: $out" || bad "job batch --json: $out"
 out=$(cl_agent 2 job stop "$j1") && [[ $(job_field 1 "$j1" state) == stopped ]] && ok "job stop: $out" || bad "job stop: $out"
 
-# --- the coordinator killed: the roles name the next one, epoch + 1 (no
-# standby state yet: it starts empty, and a new job runs) ---
+# --- the coordinator killed mid-run: the standby (node 2) takes over with
+# the state it followed, epoch + 1: the old jobs are there, the running
+# one completes with each image once, and a new job runs ---
 ep=$(cl_agent 2 self | awk '$1 == "coordinator_epoch" { print $2 }')
+j5=$(cl_agent 1 job launch alex --dataset d96 --batch 2)
+for _ in $(seq 200); do
+  n=$(cl_agent 1 qinfo "$j5" --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["queries"])')
+  ((n >= 8)) && break
+  sleep 0.2
+done
 st=$(cl_agent 1 stats)
 cl_kill 1
 for _ in $(seq 300); do cl_agent 2 self | grep -q '^role coordinator' && break; sleep 0.1; done
 ep2=$(cl_agent 2 self | awk '$1 == "coordinator_epoch" { print $2 }')
-[[ $ep2 == $((ep + 1)) ]] && ok "node 1 killed: node 2 coordinates, epoch $ep -> $ep2" ||
+[[ $ep2 == $((ep + 1)) ]] && ok "node 1 killed after $n of 96 queries of $j5: node 2 coordinates, epoch $ep -> $ep2" ||
   bad "no takeover: $(cl_agent 2 self | tr '\n' ' ')"
+line=$(grep -m1 "takeover with the standby's state" "$CL_DIR/node2/agent.log") &&
+  ok "node 2: ${line#*coordinator: }" || bad "node 2 did not take over with the standby's state"
+[[ $(job_field 2 "$j1" state) == stopped && $(job_field 2 "$j2" completed) == 24 && $(job_field 2 "$j3" completed) == 96 ]] &&
+  ok "the old jobs are there: $j1 stopped, $j2 and $j3 complete" || bad "jobs after the takeover: $(cl_agent 2 job ls 2>&1)"
+check_results_at 4 "$j2" "$W/img24" && ok "results of $j2 after the takeover: each of the 24 images once" ||
+  bad "results of $j2 after the takeover: $(head -3 "$W/res.$j2")"
+wait_done_at 2 "$j5" 180 && check_results_at 5 "$j5" "$W/img96" &&
+  ok "$j5, running when node 1 died, completed: each of the 96 images exactly once" ||
+  bad "$j5 after the takeover: $(cl_agent 2 job ls 2>&1) $(head -3 "$W/res.$j5")"
 j4=$(cl_agent 4 job launch alex --dataset d24 --batch 3) && wait_done_at 2 "$j4" 120 &&
   check_results_at 4 "$j4" "$W/img24" && ok "a job launched through node 4 after the takeover: each of the 24 images once" ||
   bad "after the takeover: $(cl_agent 2 job ls 2>&1)"

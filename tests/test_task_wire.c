@@ -69,7 +69,10 @@ static struct task_result result(void)
 
 static void test_round_trips(void)
 {
-	struct task_hello h = {.epoch = 9, .coordinator = {0x7f000002, 7600}}, h2;
+	struct task_hello h = {.epoch = 9,
+			       .coordinator = {0x7f000002, 7600},
+			       .standby = {0x7f000003, 7600}},
+			  h2;
 	struct task_welcome w = {.status = 0, .epoch = 9, .slots = 2, .engine_ok = 1, .lat_src = 1},
 			    w2;
 	struct task_dispatch d = dispatch(), d2;
@@ -80,7 +83,8 @@ static void test_round_trips(void)
 	strcpy(f.reason, "stale epoch 3 < 9");
 	n = task_hello_encode(&h, buf, sizeof(buf));
 	CHECK(n > 0 && task_hello_decode(buf, (size_t)n, &h2) == 0 && h2.epoch == 9 &&
-		      wire_addr_eq(h2.coordinator, h.coordinator),
+		      wire_addr_eq(h2.coordinator, h.coordinator) &&
+		      wire_addr_eq(h2.standby, h.standby),
 	      "hello");
 	PREFIXES(task_hello_decode, struct task_hello, n);
 	n = task_welcome_encode(&w, buf, sizeof(buf));

@@ -13,27 +13,76 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The value of "key value" line key in text (its first word), or "". */
+static void self_value(const char *text, size_t tl, const char *key, char *out, size_t cap)
+{
+	size_t kl = strlen(key);
+
+	out[0] = '\0';
+	for (const char *p = text, *end = text + tl; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		if (ll > kl && p[kl] == ' ' && memcmp(p, key, kl) == 0) {
+			snprintf(out, cap, "%.*s", (int)(ll - kl - 1), p + kl + 1);
+			return;
+		}
+		p += ll + 1;
+	}
+}
+
+/* What the agent asked says of the roles: coordinator, standby, epoch. */
+static void roles_seen(struct client *cl, char *coord, char *standby, char *epoch, size_t cap)
+{
+	struct rpc_req req = {.cmd = RPC_SELF};
+	struct swim_member m;
+	const char *text;
+	uint8_t *body;
+	size_t len, tl;
+	char err[256];
+
+	coord[0] = standby[0] = '\0';
+	snprintf(epoch, cap, "0");
+	if (rpc_call(cl, cl->agent, &req, &body, &len, err, sizeof(err)))
+		return;
+	if (!body[0] && rpc_self_decode(body + 1, len - 1, &m, &text, &tl) == 0) {
+		self_value(text, tl, "coordinator", coord, cap);
+		self_value(text, tl, "standby", standby, cap);
+		self_value(text, tl, "coordinator_epoch", epoch, cap);
+	}
+	free(body);
+}
+
 static int members(struct client *cl, int json, uint8_t cmd)
 {
 	struct swim_member *m;
 	int n = client_members(cl, cmd, &m);
+	char coord[32], standby[32], epoch[32];
 
 	if (n < 0)
 		return 1;
+	/* each member's role, as the agent asked computes them from its view */
+	roles_seen(cl, coord, standby, epoch, sizeof(coord));
 	if (json)
 		printf("[");
 	else if (cmd == RPC_MEMBERS)
-		printf("%-22s %-8s %s\n", "ADDR", "STATUS", "INCARNATION");
+		printf("%-22s %-8s %-12s %-5s %s\n", "ADDR", "STATUS", "ROLE", "EPOCH",
+		       "INCARNATION");
 	for (int i = 0; i < n; i++) {
 		char a[32];
+		const char *role;
 		wire_addr_str(m[i].addr, a, sizeof(a));
+		role = m[i].status == SWIM_FAILED || m[i].status == SWIM_LEFT ? "none"
+		       : strcmp(a, coord) == 0				      ? "coordinator"
+		       : strcmp(a, standby) == 0			      ? "standby"
+									      : "worker";
 		if (json)
-			printf("%s{\"addr\":\"%s\",\"status\":\"%s\",\"incarnation\":%llu}",
-			       i ? "," : "", a, swim_status_names[m[i].status],
+			printf("%s{\"addr\":\"%s\",\"status\":\"%s\",\"role\":\"%s\","
+			       "\"epoch\":%s,\"incarnation\":%llu}",
+			       i ? "," : "", a, swim_status_names[m[i].status], role, epoch,
 			       (unsigned long long)m[i].incarnation);
 		else
-			printf("%-22s %-8s %llu\n", a, swim_status_names[m[i].status],
-			       (unsigned long long)m[i].incarnation);
+			printf("%-22s %-8s %-12s %-5s %llu\n", a, swim_status_names[m[i].status],
+			       role, epoch, (unsigned long long)m[i].incarnation);
 	}
 	if (json)
 		printf("]\n");

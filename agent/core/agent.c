@@ -285,12 +285,13 @@ static int open_signals(struct agent *a, char *err, size_t errlen)
 
 /* The tasks layer: the in-loop SDFS client, this node's worker, the
  * coordinator (active on the node the role rule names). */
-static void worker_hello(void *arg, uint64_t epoch, struct wire_addr coordinator)
+static void worker_hello(void *arg, uint64_t epoch, struct wire_addr coordinator,
+			 struct wire_addr standby)
 {
 	struct agent *a = arg;
 
 	if (a->coord)
-		coord_learn(a->coord, epoch, coordinator);
+		coord_learn(a->coord, epoch, coordinator, standby);
 }
 
 static int start_tasks(struct agent *a, char *err, size_t errlen)

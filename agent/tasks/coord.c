@@ -42,6 +42,22 @@ static void role_compute(struct coord *c, uint64_t now_ms, struct roles *out)
 
 	n = swim_members(c->env.swim, m, n);
 	for (int i = 0; i < n; i++) {
+		/* the standby's stream from the coordinator closed and SWIM
+		 * suspects it: the process is most likely gone */
+		if (c->follow.lost && wire_addr_eq(m[i].addr, c->known_coord) &&
+		    wire_addr_eq(c->follow.from, c->known_coord) && m[i].status == SWIM_SUSPECT &&
+		    !c->active && !in.coordinator_lost) {
+			in.coordinator_lost = 1;
+			if (!c->lost_ms) {
+				char who[32];
+				wire_addr_str(m[i].addr, who, sizeof(who));
+				c->lost_ms = now_ms;
+				log_msg(LOG_WARN,
+					"coordinator: failover: the stream from coordinator "
+					"%s closed and SWIM suspects it",
+					who);
+			}
+		}
 		if (!wire_addr_eq(m[i].addr, c->env.self) && m[i].status != SWIM_LEFT &&
 		    !c->seen_other) {
 			c->seen_other = 1;
@@ -60,17 +76,46 @@ static void role_compute(struct coord *c, uint64_t now_ms, struct roles *out)
 static void activate(struct coord *c, const struct roles *ro)
 {
 	struct coord_rec r = {.type = COORD_REC_EPOCH};
+	struct coord_state *st = NULL;
+	uint64_t now = loop_now_ms();
 
-	coord_jobs_start(c);
+	/* the standby's copy of the state it followed, if it is the one of the
+	 * epoch taken over (coord_follow.c) */
+	if (ro->takeover && c->known_epoch)
+		st = coord_follow_take(c, c->known_epoch);
+	if (ro->takeover && !ro->cold && !st)
+		log_msg(LOG_WARN, "coordinator: the standby holds no state of epoch %llu",
+			(unsigned long long)c->known_epoch);
+	c->gen++;
+	c->jobs_then = 0; /* no answer of an earlier epoch counts, unless adopted */
+	coord_jobs_start(c, st);
 	c->epoch = c->known_epoch = ro->epoch;
 	c->known_coord = c->env.self;
+	c->active = 1;
+	c->took_over_ms = now;
+	c->first_dispatch_ms = 0;
 	r.u.epoch.epoch = c->epoch;
 	r.u.epoch.coordinator = c->env.self;
 	coord_record(c, &r, NULL);
-	c->active = 1;
 	c->next_reconcile = 0;
-	log_msg(LOG_INFO, "coordinator: active, epoch %llu (%s)", (unsigned long long)c->epoch,
-		ro->takeover ? (ro->cold ? "cold takeover" : "takeover") : "sitting");
+	if (st) {
+		struct coord_state_info si;
+		coord_state_info(c->st, &si);
+		log_msg(LOG_INFO,
+			"coordinator: active, epoch %llu (takeover with the standby's "
+			"state: %u jobs, record %llu)",
+			(unsigned long long)c->epoch, si.jobs, (unsigned long long)si.seq);
+		coord_jobs_adopt(c);
+	} else {
+		log_msg(LOG_INFO, "coordinator: active, epoch %llu (%s)",
+			(unsigned long long)c->epoch,
+			ro->takeover ? (ro->cold ? "cold takeover" : "takeover") : "sitting");
+	}
+	if (c->lost_ms)
+		log_msg(LOG_INFO,
+			"coordinator: failover: the old coordinator was lost %llu ms "
+			"before this takeover",
+			(unsigned long long)(now - c->lost_ms));
 }
 
 static void deactivate(struct coord *c)
@@ -81,6 +126,9 @@ static void deactivate(struct coord *c)
 	log_msg(LOG_WARN, "coordinator: inactive (the coordinator is now %s); jobs dropped",
 		c->coordinator.ip ? who : "nobody");
 	c->active = 0;
+	c->deposed = 0;
+	c->gen++;
+	coord_repl_stop(c);
 	coord_streams_close_all(c);
 	coord_submit_close_all(c);
 	coord_jobs_reset(c);
@@ -110,7 +158,10 @@ static void role_update(struct coord *c, uint64_t now_ms)
 	else if (!mine && c->active)
 		deactivate(c);
 	if (c->active) {
-		c->known_standby = ro.standby;
+		if (!wire_addr_eq(c->known_standby, ro.standby)) {
+			c->known_standby = ro.standby;
+			coord_streams_announce(c); /* every node names the same standby */
+		}
 		if (c->majority && !ro.active)
 			log_msg(LOG_WARN,
 				"coordinator: no majority alive (%u of %u): dispatching paused",
@@ -119,15 +170,33 @@ static void role_update(struct coord *c, uint64_t now_ms)
 	}
 }
 
-void coord_learn(struct coord *c, uint64_t epoch, struct wire_addr coordinator)
+void coord_learn(struct coord *c, uint64_t epoch, struct wire_addr coordinator,
+		 struct wire_addr standby)
 {
-	if (epoch < c->known_epoch ||
-	    (epoch == c->known_epoch && wire_addr_eq(coordinator, c->known_coord)))
+	if (epoch < c->known_epoch)
 		return;
+	if (epoch == c->known_epoch && wire_addr_eq(coordinator, c->known_coord)) {
+		if (!c->active && standby.ip && !wire_addr_eq(standby, c->known_standby)) {
+			c->known_standby = standby; /* a new standby announced */
+			c->next_reconcile = 0;
+		}
+		return;
+	}
 	c->known_epoch = epoch;
 	c->known_coord = coordinator;
-	c->known_standby = (struct wire_addr){0, 0};
+	c->known_standby = standby;
 	c->next_reconcile = 0; /* the roles again at the next tick */
+}
+
+void coord_deposed(struct coord *c, uint64_t epoch)
+{
+	if (!c->active || epoch <= c->epoch || c->deposed)
+		return;
+	c->deposed = 1;
+	log_msg(LOG_WARN,
+		"coordinator: epoch %llu is known in the cluster, above %llu: "
+		"dispatching stopped",
+		(unsigned long long)epoch, (unsigned long long)c->epoch);
 }
 
 void coord_pump(struct coord *c)
@@ -135,13 +204,24 @@ void coord_pump(struct coord *c)
 	struct sched_dispatch *d;
 	uint64_t now = loop_now_ms();
 
-	if (!c->active || !c->majority || c->pumping)
+	if (!c->active || !c->majority || c->deposed || c->pumping)
 		return;
 	c->pumping = 1;
 	coord_jobs_feed(c, now);
 	d = xmalloc(sizeof(*d));
-	while (c->active && sched_pop(c->sched, now, d))
+	while (c->active && sched_pop(c->sched, now, d)) {
 		coord_stream_dispatch(c, d);
+		if (!c->first_dispatch_ms) {
+			c->first_dispatch_ms = now;
+			log_msg(LOG_INFO,
+				"coordinator: first dispatch of epoch %llu, %llu ms after "
+				"taking over%s",
+				(unsigned long long)c->epoch,
+				(unsigned long long)(now - c->took_over_ms),
+				c->lost_ms ? "" : " (no failover)");
+			c->lost_ms = 0;
+		}
+	}
 	free(d);
 	c->pumping = 0;
 }
@@ -161,6 +241,8 @@ static uint64_t tick(void *m, uint64_t now_ms)
 	}
 	if (!c->active)
 		return c->next_reconcile;
+	coord_repl_tick(c, now_ms);
+	coord_adopt_tick(c, now_ms);
 	if (sched_next_deadline(c->sched) <= now_ms)
 		coord_pump(c);
 	next = sched_next_deadline(c->sched);
@@ -171,6 +253,15 @@ static void member(void *m, const struct swim_member *mem, int old)
 {
 	struct coord *c = m;
 
+	if (wire_addr_eq(mem->addr, c->known_coord) && !c->active &&
+	    (mem->status == SWIM_FAILED || mem->status == SWIM_LEFT) && old != (int)mem->status) {
+		char who[32];
+		wire_addr_str(mem->addr, who, sizeof(who));
+		c->lost_ms = loop_now_ms();
+		log_msg(LOG_WARN, "coordinator: failover: coordinator %s is %s (epoch %llu)", who,
+			mem->status == SWIM_LEFT ? "gone (left)" : "declared failed",
+			(unsigned long long)c->known_epoch);
+	}
 	/* the cluster's size shrinks only by a leave (roles.h) */
 	if (mem->status == SWIM_LEFT && old != SWIM_LEFT && old != SWIM_STATUS_MAX &&
 	    c->cluster_size > 0)
@@ -185,13 +276,22 @@ static size_t stats(void *m, char *buf, size_t cap)
 			 "coord_active %d\ncoord_epoch %llu\ncoord_dispatched %llu\n"
 			 "coord_results %llu\ncoord_refused %llu\ncoord_streams %llu\n"
 			 "coord_stream_failures %llu\ncoord_records %llu\n"
-			 "coord_record_errors %llu\ncoord_commands %llu\ncoord_redirects %llu\n",
+			 "coord_record_errors %llu\ncoord_commands %llu\ncoord_redirects %llu\n"
+			 "coord_durable_seq %llu\ncoord_standby_snapshots %llu\n"
+			 "coord_standby_records_sent %llu\ncoord_standby_resyncs %llu\n"
+			 "standby_records_applied %llu\nstandby_snapshots %llu\n"
+			 "standby_gaps %llu\nstandby_refused %llu\n",
 			 c->active, (unsigned long long)c->epoch,
 			 (unsigned long long)c->n_dispatched, (unsigned long long)c->n_results,
 			 (unsigned long long)c->n_refused, (unsigned long long)c->n_streams,
 			 (unsigned long long)c->n_stream_fail, (unsigned long long)c->n_records,
 			 (unsigned long long)c->n_record_errors, (unsigned long long)c->n_cmds,
-			 (unsigned long long)c->n_redirects);
+			 (unsigned long long)c->n_redirects,
+			 (unsigned long long)(c->active ? coord_durable_seq(c) : 0),
+			 (unsigned long long)c->repl.snaps, (unsigned long long)c->repl.recs_sent,
+			 (unsigned long long)c->repl.resyncs, (unsigned long long)c->follow.applied,
+			 (unsigned long long)c->follow.snaps, (unsigned long long)c->follow.gaps,
+			 (unsigned long long)c->follow.refused);
 	n = n < 0 ? 0 : (int)MIN((size_t)n, cap);
 	return (size_t)n + coord_submit_stats(c, buf + n, cap - (size_t)n);
 }
@@ -201,6 +301,9 @@ static void cancel(void *m)
 	struct coord *c = m;
 
 	c->active = 0;
+	coord_repl_stop(c);
+	if (c->follow.conn)
+		conn_close(c->follow.conn);
 	coord_streams_close_all(c);
 	coord_submit_close_all(c);
 }
@@ -236,6 +339,8 @@ int coord_new(const struct coord_env *env, struct coord **out)
 	c->env = *env;
 	c->owner = loop_register(env->loop, &coord_ops, c);
 	ret = c->owner < 0 ? c->owner : coord_cmd_new(c);
+	if (!ret)
+		ret = coord_follow_new(c);
 	if (ret) {
 		free(c);
 		return ret;
@@ -248,6 +353,8 @@ void coord_free(struct coord *c)
 {
 	if (!c)
 		return;
+	coord_repl_stop(c);
+	coord_follow_reset(c);
 	coord_jobs_reset(c);
 	coord_submit_free(c);
 	free(c);

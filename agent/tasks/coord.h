@@ -42,8 +42,10 @@ struct coord_env {
 int coord_new(const struct coord_env *env, struct coord **out);
 void coord_free(struct coord *c);
 
-/* The worker accepted a HELLO: epoch's coordinator (roles.h's input). */
-void coord_learn(struct coord *c, uint64_t epoch, struct wire_addr coordinator);
+/* The worker accepted a HELLO: epoch's coordinator and the standby it
+ * feeds (roles.h's input: every node names the same standby). */
+void coord_learn(struct coord *c, uint64_t epoch, struct wire_addr coordinator,
+		 struct wire_addr standby);
 
 /* "key value" lines for `agent self`: role, coordinator, standby, epoch. */
 size_t coord_describe(const struct coord *c, char *buf, size_t cap);

@@ -326,7 +326,14 @@ static void serve(void *arg, struct conn *conn, const struct wire_hdr *h, const 
 		ret = cmd_results(c, &req, &b);
 		break;
 	}
-	coord_cmd_answer(c, conn, coord_cmd_status(ret), b.p ? b.p : "", b.len);
+	if (req.cmd == COORD_RPC_STOP || req.cmd == COORD_RPC_BATCH) {
+		/* a change: answered once its record is on the standby */
+		struct coord_state_info si;
+		coord_state_info(c->st, &si);
+		coord_answer_durable(c, conn, si.seq, coord_cmd_status(ret), b.p ? b.p : "", b.len);
+	} else {
+		coord_cmd_answer(c, conn, coord_cmd_status(ret), b.p ? b.p : "", b.len);
+	}
 	free(b.p);
 }
 

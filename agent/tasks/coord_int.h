@@ -18,6 +18,7 @@
 
 struct conn;
 struct coord_sub;
+struct repl_log;
 
 #define CW_MAX		1024  /* workers (task streams), sized for 1000 nodes */
 #define CW_INFLIGHT_MAX 64    /* batches sent to one worker and not answered */
@@ -58,6 +59,10 @@ struct cjob {
 	struct dataset_index ix;
 	uint64_t next_qid; /* the next dataset query to queue */
 	uint8_t stopped;
+	uint8_t ready;	      /* its index is here: it may be dispatched */
+	uint8_t loading;      /* ... being fetched (after a takeover) */
+	uint64_t retry_ms;    /* a failed fetch is tried again after this */
+	uint64_t client_then; /* client queries accepted when this node took it over */
 };
 
 /* A launch waiting for the model's and the index's versions. */
@@ -73,6 +78,36 @@ struct launch {
 	size_t index_len;
 };
 
+/* The stream to the hot standby (coord_repl.c). */
+enum repl_phase { RP_IDLE, RP_CONNECTING, RP_HELLO, RP_STREAMING, RP_PHASE_MAX };
+
+struct repl {
+	enum repl_phase phase;
+	struct conn *conn;
+	struct wire_addr to;	/* the standby this stream feeds */
+	uint64_t acked;		/* the standby holds the records up to this */
+	uint64_t sent;		/* records sent (or covered by a snapshot) up to this */
+	uint8_t need_snap;	/* records were lost for it: a snapshot next */
+	uint64_t retry_ms;	/* no new stream before this */
+	struct repl_log *log;	/* records after acked, encoded */
+	struct repl_wait *wait; /* answers held until their record is on the standby */
+	uint64_t snaps, snap_bytes, recs_sent, resyncs;
+};
+
+/* The standby's copy of the state (coord_follow.c). */
+struct follow {
+	struct conn *conn;	/* the coordinator feeding it */
+	struct coord_state *st; /* NULL: nothing usable */
+	uint64_t epoch;		/* the epoch whose chain st follows */
+	struct wire_addr from;	/* that epoch's coordinator */
+	uint8_t *snap;		/* a snapshot being received */
+	uint32_t snap_total, snap_got;
+	uint64_t snap_seq;
+	uint64_t applied, snaps, gaps, refused;
+	uint64_t last_ms; /* when it last heard from the coordinator */
+	uint8_t lost;	  /* its stream closed under it (the process died?) */
+};
+
 struct coord {
 	struct coord_env env;
 	int owner;
@@ -80,6 +115,7 @@ struct coord {
 	uint8_t active;	  /* this node coordinates */
 	uint8_t majority; /* ... and sees a majority alive: it dispatches */
 	uint8_t seen_other;
+	uint8_t deposed;		/* a worker or the standby knows a higher epoch */
 	uint8_t role;			/* enum roles_role, as `self` shows it */
 	struct wire_addr coordinator;	/* the roles' answer (ip 0: none yet), for redirects */
 	struct wire_addr standby;	/* named, not yet fed (no replication in this step) */
@@ -99,6 +135,12 @@ struct coord {
 	int pumping;
 	uint64_t next_reconcile;
 	struct coord_sub *sub; /* the submitters (coord_submit.c), made at the first */
+	struct repl repl;
+	struct follow follow;
+	/* the last failover: when this node took over and first dispatched */
+	uint64_t took_over_ms, first_dispatch_ms, lost_ms;
+	uint64_t gen;	    /* activations: a callback from an earlier one is ignored */
+	uint32_t jobs_then; /* jobs in the state when this node took over */
 	/* counters */
 	uint64_t n_dispatched, n_results, n_refused, n_streams, n_stream_fail, n_records,
 		n_record_errors, n_cmds, n_redirects;
@@ -108,9 +150,15 @@ struct coord {
 /* coord.c: dispatches what the scheduler decides. */
 void coord_pump(struct coord *c);
 
+/* A worker or the standby has seen epoch, above this coordinator's: it
+ * stops dispatching until the newer coordinator's HELLO deposes it. */
+void coord_deposed(struct coord *c, uint64_t epoch);
+
 /* coord_stream.c: opens streams to live members, closes the others. */
 void coord_streams_reconcile(struct coord *c, uint64_t now_ms);
 void coord_streams_close_all(struct coord *c);
+/* A HELLO again on every ready stream: the roles (a new standby). */
+void coord_streams_announce(struct coord *c);
 /* Sends d as a DISPATCH; on failure the stream closes (its work is put back). */
 void coord_stream_dispatch(struct coord *c, const struct sched_dispatch *d);
 
@@ -118,7 +166,12 @@ void coord_stream_dispatch(struct coord *c, const struct sched_dispatch *d);
 /* Applies r (its seq set here) to the state. 0 or the error (logged). */
 int coord_record(struct coord *c, struct coord_rec *r, struct coord_effect *eff);
 /* The state, the scheduler and the runtime, new (on activation) or gone. */
-void coord_jobs_start(struct coord *c);
+void coord_jobs_start(struct coord *c, struct coord_state *st);
+/* coord_adopt.c: after a takeover with an adopted state, the runtime of
+ * its jobs (indexes fetched again, the scheduler told, pending client
+ * queries queued again).  tick retries what failed. */
+void coord_jobs_adopt(struct coord *c);
+void coord_adopt_tick(struct coord *c, uint64_t now_ms);
 void coord_jobs_reset(struct coord *c);
 /* Queues dataset queries of running jobs up to FEED_MAX each. */
 void coord_jobs_feed(struct coord *c, uint64_t now_ms);
@@ -131,6 +184,25 @@ void coord_jobs_launch(struct coord *c, struct conn *conn, const struct coord_rp
 int coord_jobs_stop(struct coord *c, const char *job, char *why, size_t cap);
 int coord_jobs_batch(struct coord *c, const char *job, uint16_t batch, char *why, size_t cap);
 struct cjob *coord_job_by_id(struct coord *c, const char *id);
+
+/* coord_repl.c: the coordinator's side of the standby's stream */
+/* Ships the record just applied (encoded in buf) to the standby. */
+void coord_repl_record(struct coord *c, uint64_t seq, const uint8_t *rec, size_t len);
+/* Opens, keeps and closes the stream as the named standby changes. */
+void coord_repl_tick(struct coord *c, uint64_t now_ms);
+void coord_repl_stop(struct coord *c);
+/* The last record the standby holds: the state's own seq while there is
+ * no standby to feed (a cluster of one). */
+uint64_t coord_durable_seq(const struct coord *c);
+/* Answers conn (as coord_cmd_answer) once the record seq is durable. */
+void coord_answer_durable(struct coord *c, struct conn *conn, uint64_t seq, uint8_t status,
+			  const char *text, size_t len);
+
+/* coord_follow.c: the standby's side */
+int coord_follow_new(struct coord *c);
+/* Hands the followed state over (NULL when it does not follow epoch), for a takeover. */
+struct coord_state *coord_follow_take(struct coord *c, uint64_t epoch);
+void coord_follow_reset(struct coord *c);
 
 /* coord_cmd.c */
 int coord_cmd_new(struct coord *c);

@@ -32,6 +32,11 @@ int coord_record(struct coord *c, struct coord_rec *r, struct coord_effect *eff)
 	coord_state_info(c->st, &si);
 	r->seq = si.seq + 1;
 	ret = coord_state_apply(c->st, r, eff);
+	if (ret == 0) {
+		int n = coord_rec_encode(r, c->out, sizeof(c->out));
+		if (n > 0)
+			coord_repl_record(c, r->seq, c->out, (size_t)n);
+	}
 	if (ret) {
 		c->n_record_errors++;
 		log_msg(LOG_WARN, "coordinator: record %s for job %s refused: %s",
@@ -43,7 +48,7 @@ int coord_record(struct coord *c, struct coord_rec *r, struct coord_effect *eff)
 	return ret;
 }
 
-void coord_jobs_start(struct coord *c)
+void coord_jobs_start(struct coord *c, struct coord_state *st)
 {
 	struct sched_config cfg;
 
@@ -51,7 +56,7 @@ void coord_jobs_start(struct coord *c)
 	sched_config_default(&cfg);
 	if (c->env.queue_max)
 		cfg.queue_max = c->env.queue_max;
-	c->st = coord_state_new();
+	c->st = st ? st : coord_state_new();
 	c->sched = sched_new(&cfg);
 }
 
@@ -95,11 +100,15 @@ void coord_jobs_feed(struct coord *c, uint64_t now_ms)
 		struct sched_job_info si;
 		uint64_t end = (j->set.flags & COORD_JOB_LOOP) ? UINT64_MAX : j->set.images;
 
-		if (!j->used || j->stopped || (j->set.flags & COORD_JOB_CLIENT) ||
+		if (!j->used || !j->ready || j->stopped || (j->set.flags & COORD_JOB_CLIENT) ||
 		    j->next_qid >= end || sched_job_info(c->sched, (uint32_t)i + 1, now_ms, &si))
 			continue;
 		for (uint32_t q = si.queued; q < FEED_MAX && j->next_qid < end; q++) {
-			int ret = sched_enqueue(c->sched, (uint32_t)i + 1, j->next_qid, now_ms);
+			int ret = 0;
+			/* after a takeover, the queries answered under the old
+			 * epoch (above its low-water mark) are not run again */
+			if (coord_state_answered(c->st, j->set.id, j->next_qid) != 1)
+				ret = sched_enqueue(c->sched, (uint32_t)i + 1, j->next_qid, now_ms);
 			if (ret && ret != -EEXIST)
 				break;
 			j->next_qid++;
@@ -140,7 +149,7 @@ void coord_jobs_result(struct coord *c, uint32_t wid, const struct task_result *
 	rec->u.results.n = (uint16_t)n;
 	if (n && coord_record(c, rec, NULL) == 0) {
 		coord_submit_results(c, rec->job, ji.rseq);
-		coord_submit_durable(c, rec->seq); /* no standby yet: durable at once */
+		coord_submit_durable(c, coord_durable_seq(c)); /* at once without a standby */
 	}
 out:
 	free(rec);
@@ -211,12 +220,15 @@ static void launch_commit(struct launch *l)
 		launch_end(l, ret, text);
 		goto out;
 	}
-	c->jobs[eff.job_num - 1] = (struct cjob){.used = 1, .set = *s, .ix = ix};
+	c->jobs[eff.job_num - 1] = (struct cjob){.used = 1, .ready = 1, .set = *s, .ix = ix};
 	log_msg(LOG_INFO,
 		"coordinator: job %s launched: %s@%llu over %s@%llu (%u images), batch %u", s->id,
 		s->model, (unsigned long long)s->model_version, s->dataset,
 		(unsigned long long)s->index_version, s->images, s->batch);
-	snprintf(text, sizeof(text), "%s", s->id);
+	snprintf(text, sizeof(text), "%s\n", s->id);
+	if (l->conn) /* answered once the launch is on the standby */
+		coord_answer_durable(c, l->conn, r->seq, 0, text, SIZE_MAX);
+	l->conn = NULL;
 	launch_end(l, 0, text);
 	coord_pump(c);
 out:

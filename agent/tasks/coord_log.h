@@ -229,6 +229,15 @@ int coord_state_answered(const struct coord_state *s, const char *job, uint64_t 
 int coord_state_client_accepted(const struct coord_state *s, const char *job, uint64_t client,
 				uint64_t cqid);
 
+/*
+ * The dataset image query qid of job runs on: a dataset query's id names
+ * it (id mod images); a client query's image is the one it was accepted
+ * with, while it is pending.  0 with *image set, IDN_ENOJOB, or -ENOENT (a
+ * client query not pending: answered already, or never accepted).
+ */
+int coord_state_query_image(const struct coord_state *s, const char *job, uint64_t qid,
+			    uint32_t *image);
+
 struct coord_pending {
 	uint64_t qid, client, cqid;
 	uint32_t image;
@@ -254,5 +263,22 @@ struct coord_result {
  */
 int coord_state_results(const struct coord_state *s, const char *job, uint64_t from,
 			struct coord_result *out, int max);
+
+/*
+ * Whether an answer from a batch of an earlier epoch may be recorded by
+ * a coordinator that took over a state holding jobs_then jobs, of which
+ * this one (job_num) had accepted client_then client queries: job numbers
+ * and client query ids given after the takeover may name other jobs and
+ * queries than the same numbers did under the old coordinator (its
+ * records that never reached the standby), so only the ones both epochs
+ * agree on count.  A dataset query's id names its image, in both.
+ */
+static inline int coord_old_answer_ok(uint32_t job_num, uint32_t jobs_then, uint64_t qid,
+				      uint64_t client_then)
+{
+	if (job_num < 1 || job_num > jobs_then)
+		return 0;
+	return !(qid & COORD_QID_CLIENT) || (qid & ~COORD_QID_CLIENT) < client_then;
+}
 
 #endif

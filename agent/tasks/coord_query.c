@@ -8,6 +8,7 @@
 #include "err.h"
 #include "util.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,6 +70,24 @@ int coord_state_answered(const struct coord_state *s, const char *job, uint64_t 
 	if (qid & COORD_QID_CLIENT)
 		return coord_idset_has(&j->done_cl, qid & ~COORD_QID_CLIENT);
 	return coord_idset_has(&j->done_ds, qid);
+}
+
+int coord_state_query_image(const struct coord_state *s, const char *job, uint64_t qid,
+			    uint32_t *image)
+{
+	const struct coord_job *j = coord_job_find(s, job);
+	uint64_t ix;
+
+	if (!j)
+		return IDN_ENOJOB;
+	if (!(qid & COORD_QID_CLIENT)) {
+		*image = (uint32_t)(qid % j->set.images);
+		return 0;
+	}
+	if (!coord_map_find(&j->pend_ix, qid, &ix))
+		return -ENOENT;
+	*image = j->pend[ix].image;
+	return 0;
 }
 
 int coord_state_pending(const struct coord_state *s, const char *job, uint64_t from,

@@ -76,6 +76,7 @@ static void on_welcome(struct coord *c, struct cworker *w, const struct task_wel
 	if (m->status == IDN_ESTALE_EPOCH) { /* a newer coordinator: its HELLO deposes this one */
 		log_msg(LOG_WARN, "coordinator: worker %s has seen epoch %llu, above %llu", who,
 			(unsigned long long)m->epoch, (unsigned long long)c->epoch);
+		coord_deposed(c, m->epoch);
 		conn_close(w->conn);
 		return;
 	}
@@ -108,13 +109,26 @@ static void on_answer(struct coord *c, struct cworker *w, const uint8_t *p, size
 	uint32_t wid = (uint32_t)(w - c->w);
 
 	if (p[0] == TASK_RESULT && task_result_decode(p, len, res) == 0) {
-		batch_take(w, res->batch, &b);
-		*r = (struct sched_result){
-			.worker = wid, .job = res->job, .batch = res->batch, .n = res->n};
+		/* a batch of an earlier epoch (sent by the coordinator this one took
+		 * over from): its batch id means nothing here; its answers count
+		 * for the queries still to do (sched_result's -ESTALE) */
+		uint64_t batch = res->epoch == c->epoch ? res->batch : 0;
+		if (batch)
+			batch_take(w, batch, &b);
+		*r = (struct sched_result){.worker = wid, .job = res->job, .batch = batch};
 		for (int i = 0; i < res->n; i++) {
-			r->a[i] = (struct sched_answer){res->a[i].id, res->a[i].status};
-			r->service_ns = MAX(r->service_ns, res->a[i].service_ns);
+			const struct task_answer *a = &res->a[i];
+			if (!batch &&
+			    !coord_old_answer_ok(res->job, c->jobs_then, a->id,
+						 res->job >= 1 && res->job <= COORD_JOBS_MAX
+							 ? c->jobs[res->job - 1].client_then
+							 : 0))
+				continue; /* names another query here than it did there */
+			res->a[r->n] = *a;
+			r->a[r->n++] = (struct sched_answer){a->id, a->status};
+			r->service_ns = MAX(r->service_ns, a->service_ns);
 		}
+		res->n = r->n;
 		c->n_results++;
 		coord_jobs_result(c, wid, res, r);
 	} else if (p[0] == TASK_REFUSE && task_refuse_decode(p, len, &f) == 0) {
@@ -124,6 +138,7 @@ static void on_answer(struct coord *c, struct cworker *w, const uint8_t *p, size
 		log_msg(LOG_WARN, "coordinator: worker %s refused batch %llu: %s (%d)", who,
 			(unsigned long long)f.batch, f.reason, f.error);
 		if (f.error == IDN_ESTALE_EPOCH) {
+			coord_deposed(c, f.epoch);
 			drop(c, w);
 		} else if (batch_take(w, f.batch, &b) == 0) {
 			/* a failed batch: each of its queries failed with the error */
@@ -174,7 +189,8 @@ static void on_stream(void *arg, struct conn *conn, enum conn_ev ev, uint64_t ta
 		return;
 	}
 	if (ev == CONN_EV_CONNECTED) {
-		struct task_hello hello = {.epoch = c->epoch, .coordinator = c->env.self};
+		struct task_hello hello = {
+			.epoch = c->epoch, .coordinator = c->env.self, .standby = c->known_standby};
 		int n = task_hello_encode(&hello, c->out, sizeof(c->out));
 		w->state = CW_HELLO;
 		if (n < 0 || conn_send_frame(conn, WIRE_RPC_REQ, c->out, (size_t)n, SEND_MS, 0) ||
@@ -257,6 +273,18 @@ void coord_streams_reconcile(struct coord *c, uint64_t now_ms)
 	}
 }
 
+void coord_streams_announce(struct coord *c)
+{
+	struct task_hello hello = {
+		.epoch = c->epoch, .coordinator = c->env.self, .standby = c->known_standby};
+	int n = task_hello_encode(&hello, c->out, sizeof(c->out));
+
+	for (int i = 0; i < c->nw && n > 0; i++)
+		if (c->w[i].conn && c->w[i].state == CW_READY &&
+		    conn_send_frame(c->w[i].conn, WIRE_RPC_REQ, c->out, (size_t)n, SEND_MS, 0))
+			drop(c, &c->w[i]);
+}
+
 void coord_streams_close_all(struct coord *c)
 {
 	for (int i = 0; i < c->nw; i++) {
@@ -282,7 +310,10 @@ void coord_stream_dispatch(struct coord *c, const struct sched_dispatch *d)
 	snprintf(m->model, sizeof(m->model), "%s", j->set.model);
 	snprintf(m->dataset, sizeof(m->dataset), "%s", j->set.dataset);
 	for (int i = 0; i < d->n; i++) {
-		uint32_t img = (uint32_t)(d->q[i] % j->set.images);
+		uint32_t img = 0; /* a client query answered meanwhile: its result is a duplicate */
+		coord_state_query_image(c->st, j->set.id, d->q[i], &img);
+		if (img >= j->ix.nimages)
+			img = 0;
 		m->q[i] = (struct task_query){d->q[i], j->ix.images[img].shard, img};
 	}
 	len = task_dispatch_encode(m, c->out, sizeof(c->out));

@@ -205,7 +205,7 @@ void sub_on_submit(struct sconn *s)
 	push_results(s, sub_state_seq(c));
 	if (news)
 		coord_pump(c);
-	coord_submit_durable(c, sub_state_seq(c));
+	coord_submit_durable(c, coord_durable_seq(c)); /* at once without a standby */
 }
 
 void coord_submit_results(struct coord *c, const char *job, uint64_t from)

@@ -30,6 +30,7 @@ int task_hello_encode(const struct task_hello *m, uint8_t *buf, size_t cap)
 	wire_put_u8(&b, TASK_HELLO);
 	wire_put_u64(&b, m->epoch);
 	wire_put_addr(&b, m->coordinator);
+	wire_put_addr(&b, m->standby);
 	return done(&b);
 }
 
@@ -40,6 +41,7 @@ int task_hello_decode(const uint8_t *p, size_t len, struct task_hello *m)
 
 	m->epoch = wire_get_u64(&r);
 	m->coordinator = wire_get_addr(&r);
+	m->standby = wire_get_addr(&r);
 	return check(&r, type == TASK_HELLO && m->epoch > 0);
 }
 

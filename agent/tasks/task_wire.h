@@ -41,6 +41,8 @@ extern const char *const task_lat_src_names[TASK_LAT_SRC_MAX];
 struct task_hello {
 	uint64_t epoch;
 	struct wire_addr coordinator;
+	struct wire_addr standby; /* the standby it feeds (ip 0: none); a HELLO again
+				   * on the stream announces a new one */
 };
 
 struct task_welcome {

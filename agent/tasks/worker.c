@@ -287,7 +287,7 @@ static void welcome(struct worker *w, struct conn *c, const struct task_hello *h
 	w->stream = c;
 	w->n_streams++;
 	if (w->env.hello)
-		w->env.hello(w->env.arg, h->epoch, h->coordinator);
+		w->env.hello(w->env.arg, h->epoch, h->coordinator, h->standby);
 	log_msg(LOG_INFO, "task stream from coordinator %s, epoch %llu", who,
 		(unsigned long long)h->epoch);
 	send_msg(w, c, task_welcome_encode(&m, w->out, sizeof(w->out)));
@@ -319,9 +319,14 @@ static void on_stream(void *arg, struct conn *c, enum conn_ev ev, uint64_t tag, 
 		return;
 	}
 	conn_frame(c, &h, &p, &len);
-	if (h.type == WIRE_RPC_REQ && len > 0 && p[0] == TASK_DISPATCH)
+	if (h.type == WIRE_RPC_REQ && len > 0 && p[0] == TASK_DISPATCH) {
 		dispatch(w, c, p, len);
-	else
+	} else if (h.type == WIRE_RPC_REQ && len > 0 && p[0] == TASK_HELLO && c == w->stream) {
+		/* the coordinator announces its roles again (a new standby) */
+		struct task_hello m;
+		if (task_hello_decode(p, len, &m) == 0 && m.epoch == w->epoch && w->env.hello)
+			w->env.hello(w->env.arg, m.epoch, m.coordinator, m.standby);
+	} else if (!(h.type == WIRE_RPC_REQ && len > 0 && p[0] == TASK_HELLO))
 		refuse(w, c, 0, -EINVAL, "not a task message");
 	if (conn_recv_frame(c, WIRE_HDR_LEN + TASK_DISPATCH_MAX + WIRE_TAG_LEN, 0, 0))
 		conn_close(c);

@@ -40,7 +40,8 @@ struct worker_env {
 	uint64_t cache_limit;  /* bytes of models and shards kept */
 	/* A HELLO was accepted: the coordinator of the highest epoch seen
 	 * (may be NULL). */
-	void (*hello)(void *arg, uint64_t epoch, struct wire_addr coordinator);
+	void (*hello)(void *arg, uint64_t epoch, struct wire_addr coordinator,
+		      struct wire_addr standby);
 	void *arg;
 };
 

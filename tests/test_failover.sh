@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# Description: coordinator failover on 10 real agents with engines, two
+# jobs (ResNet18 and AlexNet over a 64-image dataset) running through
+# each fault: kill -9 of the coordinator (its hot standby takes over with
+# epoch + 1 and the state it followed); kill -9 of the coordinator and two
+# workers at once; SIGSTOP of the coordinator past the failure timeout,
+# then SIGCONT (it is not obeyed, stops dispatching and rejoins as a
+# worker of the new epoch); a partition of {coordinator + 3} from the 6
+# others (the cut-off coordinator stops, the majority side takes over,
+# after the heal there is one coordinator); `leave` on the coordinator.
+# After each: both jobs complete and `results` holds each image of each
+# job exactly once; killed nodes are restarted and rejoin as workers.
+# Timeout: 900
+set -u
+source "$IDUNNO_ROOT/tests/cluster.sh"
+fails=0
+ok() { echo "ok   $*"; }
+bad() { echo "FAIL $*"; fails=$((fails + 1)); }
+W=$CL_DIR/work
+mkdir -p "$W"
+PY=/usr/bin/python3
+N=10
+
+$PY -c 'import PIL, numpy' 2>/dev/null || { echo "skip: python3-pil/numpy not installed"; exit 77; }
+"$IDUNNO_ROOT/bench/mkdataset" --count 64 --seed 64 --out "$W/img" >/dev/null 2>"$W/mk.err" ||
+  { echo "skip: bench/mkdataset: $(cat "$W/mk.err")"; exit 77; }
+cl_nft_ready || { echo "skip: nftables unavailable (root and nft are needed for the partition)"; exit 77; }
+
+# Ten engines on two cores starve the agents' loops: the failure detector
+# of test_coord.sh (suspicion 1.1 to 4.5 s) keeps SWIM from declaring
+# loaded members failed.
+printf 'probe_interval_ms = 200\nprobe_timeout_ms = 150\nsuspicion_mult = 8\n' >"$W/swim.conf"
+CL_CONFIG=$W/swim.conf
+CL_ENGINE=1
+cl_start $N
+cl_wait_converged $N 40 && ok "$N agents with engines joined" || bad "no convergence"
+"$CL_BIN/engine" weights --model resnet18 --seed 1 --out "$W/r18.st" >/dev/null
+"$CL_BIN/engine" weights --model alexnet --seed 2 --out "$W/alex.st" >/dev/null
+cl_agent 1 model put r18 "$W/r18.st" >/dev/null && cl_agent 1 model put alex "$W/alex.st" >/dev/null &&
+  cl_agent 1 dataset put d "$W/img" >/dev/null && ok "models and a 64-image dataset put" || bad "put"
+
+self_field() { cl_agent "$1" self 2>/dev/null | awk -v k="$2" '$1 == k { print $2 }'; }
+node_of() { local a=${1%:*}; echo "${a##*.}"; }
+# the coordinator and the standby, as node numbers, in node I's view
+coord_of() { node_of "$(self_field "$1" coordinator)"; }
+standby_of() { node_of "$(self_field "$1" standby)"; }
+alive_node() { local i; for i in $(cl_running); do [[ " $* " == *" $i "* ]] || { echo "$i"; return; }; done; }
+
+# wait_coord ASK EXCLUDE...: waits until node ASK names a coordinator not in EXCLUDE, prints it
+wait_coord() {
+  local ask=$1 c
+  shift
+  for _ in $(seq 300); do
+    c=$(coord_of "$ask")
+    [[ -n $c && $c != none && " $* " != *" $c "* ]] && [[ $(self_field "$c" role) == coordinator ]] &&
+      { echo "$c"; return 0; }
+    sleep 0.1
+  done
+  return 1
+}
+job_json() { cl_agent "$1" job ls --json 2>/dev/null; }
+completed() { job_json "$1" | $PY -c 'import json,sys; print(next(j["completed"] for j in json.load(sys.stdin) if j["job"] == sys.argv[1]))' "$2" 2>/dev/null; }
+wait_done() { # wait_done NODE JOB SECONDS
+  local deadline=$((SECONDS + $3))
+  while ((SECONDS < deadline)); do
+    job_json "$1" | $PY -c 'import json,sys; sys.exit(0 if next(j["state"] for j in json.load(sys.stdin) if j["job"] == sys.argv[1]) == "done" else 1)' "$2" 2>/dev/null && return 0
+    sleep 0.5
+  done
+  return 1
+}
+check_once() { # check_once NODE JOB: each image of the dataset exactly once in results
+  cl_agent "$1" results "$2" --json >"$W/res.$2" 2>&1 && $PY - "$W/res.$2" "$W/img" <<'PY'
+import json, os, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+names = sorted(os.listdir(sys.argv[2]))
+q = sorted(r["query"] for r in lines)
+assert q == list(range(len(names))), f"{len(q)} results, queries {q[:10]}..."
+assert sorted(r["image"] for r in lines) == names
+assert all(r["status"] == 0 for r in lines)
+PY
+}
+
+# start_jobs ASK: launches the two jobs through node ASK, waits until both
+# have run some queries; sets J1 J2
+start_jobs() {
+  J1=$(cl_agent "$1" job launch r18 --dataset d --batch 1)
+  J2=$(cl_agent "$1" job launch alex --dataset d --batch 1)
+  for _ in $(seq 300); do
+    a=$(completed "$1" "$J1")
+    b=$(completed "$1" "$J2")
+    ((${a:-0} >= 4 && ${b:-0} >= 4)) && return 0
+    sleep 0.1
+  done
+  return 1
+}
+# finish NAME ASK: both jobs complete through node ASK, each image once
+finish() {
+  if wait_done "$2" "$J1" 240 && wait_done "$2" "$J2" 240 && check_once "$2" "$J1" && check_once "$2" "$J2"; then
+    ok "$1: both jobs complete, each of the 64 images exactly once in each job's results"
+  else
+    bad "$1: $(job_json "$2") $(head -c 300 "$W/res.$J1" 2>/dev/null)"
+  fi
+}
+log_line() { grep -h "$2" "$CL_DIR/node$1/agent.log" | tail -1 | sed 's/^[^ ]* [A-Z]* *//'; }
+
+c=$(wait_coord 2) && ok "node $c coordinates, node $(standby_of "$c") is its standby" || bad "no coordinator"
+
+# --- 1. kill -9 of the coordinator ---
+sb=$(standby_of "$c")
+start_jobs "$sb" || bad "jobs did not start"
+ep=$(self_field "$sb" coordinator_epoch)
+cl_kill "$c"
+nc=$(wait_coord "$sb" "$c") && [[ $nc == "$sb" && $(self_field "$nc" coordinator_epoch) == $((ep + 1)) ]] &&
+  ok "coordinator $c killed: its standby $nc took over, epoch $ep -> $((ep + 1)): $(log_line "$nc" 'first dispatch')" ||
+  bad "takeover after killing $c: '$nc' $(cl_agent "$sb" self | tr '\n' ' ')"
+grep -q "takeover with the standby's state" "$CL_DIR/node$nc/agent.log" && ok "node $nc: $(log_line "$nc" "takeover with")" ||
+  bad "node $nc did not take over with the standby's state"
+finish "after the coordinator's kill" "$nc"
+cl_restart "$c" "$nc"
+c=$nc
+
+# --- 2. kill -9 of the coordinator and two workers at once ---
+cl_wait_converged $N 40 || bad "node restarted did not rejoin"
+sb=$(standby_of "$c")
+w1=$(alive_node "$c" "$sb")
+w2=$(alive_node "$c" "$sb" "$w1")
+start_jobs "$sb" || bad "jobs did not start"
+kill -9 "${CL_PID[$c]}" "${CL_PID[$w1]}" "${CL_PID[$w2]}"
+for i in $c $w1 $w2; do cl_kill "$i"; done # reaped quietly
+nc=$(wait_coord "$sb" "$c") && [[ $nc == "$sb" ]] &&
+  ok "coordinator $c and workers $w1 $w2 killed at once: standby $nc took over" ||
+  bad "takeover after killing $c $w1 $w2: '$nc'"
+finish "after killing the coordinator and two workers" "$nc"
+for i in $c $w1 $w2; do cl_restart "$i" "$nc"; done
+c=$nc
+
+# --- 3. SIGSTOP of the coordinator past the failure timeout, then SIGCONT ---
+cl_wait_converged $N 40 || bad "restarted nodes did not rejoin"
+sb=$(standby_of "$c")
+start_jobs "$sb" || bad "jobs did not start"
+cl_stop "$c"
+nc=$(wait_coord "$sb" "$c") && ok "coordinator $c stopped: node $nc took over" || bad "no takeover after SIGSTOP of $c"
+cl_cont "$c"
+for _ in $(seq 200); do [[ $(self_field "$c" role) != coordinator ]] && break; sleep 0.1; done
+[[ $(self_field "$c" role) != coordinator && $(self_field "$c" coordinator_epoch) == $(self_field "$nc" coordinator_epoch) ]] &&
+  ok "node $c resumed: it is a $(self_field "$c" role) of epoch $(self_field "$c" coordinator_epoch) ($(log_line "$c" 'coordinator: inactive\|dispatching stopped'))" ||
+  bad "node $c after SIGCONT: $(cl_agent "$c" self | tr '\n' ' ')"
+d1=$(cl_agent "$c" stats | awk '$1 == "coord_dispatched" { print $2 }')
+finish "after SIGSTOP and SIGCONT of the coordinator" "$nc"
+[[ $(cl_agent "$c" stats | awk '$1 == "coord_dispatched" { print $2 }') == "$d1" ]] &&
+  ok "the resumed node dispatched nothing more" || bad "the resumed node dispatched again"
+c=$nc
+
+# --- 4. partition {coordinator + 3} | {6 others}, then heal ---
+cl_wait_converged $N 40 || bad "not converged before the partition"
+sb=$(standby_of "$c")
+minority="$c"
+for i in $(seq $N); do
+  [[ $i == "$c" || $i == "$sb" ]] && continue
+  (($(wc -w <<<"$minority") < 4)) && minority="$minority $i"
+done
+majority=$(for i in $(seq $N); do [[ " $minority " == *" $i "* ]] || echo "$i"; done | tr '\n' ' ')
+start_jobs "$sb" || bad "jobs did not start"
+cl_partition "$minority" "$majority" || bad "partition rules"
+nc=$(wait_coord "$sb" "$c") && ok "partition {$minority} | {$majority}: node $nc coordinates the majority side" ||
+  bad "no coordinator on the majority side"
+for _ in $(seq 100); do grep -q "no majority alive" "$CL_DIR/node$c/agent.log" && break; sleep 0.1; done
+grep -q "no majority alive" "$CL_DIR/node$c/agent.log" && ok "node $c, cut off: $(log_line "$c" 'no majority alive')" ||
+  bad "node $c did not stop dispatching without a majority"
+finish "during the partition" "$nc"
+cl_heal
+cl_wait_converged $N 60 || bad "not converged after the heal"
+coords=0
+for _ in $(seq 100); do
+  coords=$(for i in $(cl_running); do self_field "$i" role; done | grep -c '^coordinator$')
+  ((coords == 1)) && break
+  sleep 0.2
+done
+((coords == 1)) && [[ $(self_field "$c" role) != coordinator ]] && ok "after the heal: one coordinator (node $nc), node $c a $(self_field "$c" role)" ||
+  bad "after the heal: $coords coordinators"
+check_once "$nc" "$J1" && check_once "$nc" "$J2" && ok "after the heal: each image once in both jobs' results" ||
+  bad "results after the heal"
+c=$nc
+
+# --- 5. leave on the coordinator ---
+sb=$(standby_of "$c")
+start_jobs "$sb" || bad "jobs did not start"
+cl_agent "$c" leave >/dev/null
+nc=$(wait_coord "$sb" "$c") && [[ $nc == "$sb" ]] && ok "coordinator $c left: standby $nc took over ($(log_line "$nc" 'first dispatch'))" ||
+  bad "no hand-over after leave: '$nc'"
+finish "after the coordinator left" "$nc"
+
+for i in $(cl_running); do
+  e=$(cl_agent "$i" stats | awk '$1 == "coord_record_errors" { s += $2 } END { print s + 0 }')
+  ((e == 0)) || bad "node $i: $e records refused"
+done
+((fails == 0)) || { echo "$fails check(s) failed"; exit 1; }
+echo "all checks passed"
