@@ -10,6 +10,8 @@
 # after the heal there is one coordinator); `leave` on the coordinator.
 # After each: both jobs complete and `results` holds each image of each
 # job exactly once; killed nodes are restarted and rejoin as workers.
+# qgen submits to a client-only job through the first kill: its ledger
+# shows 0 lost, 0 duplicated, checked against the job's results.
 # Timeout: 900
 set -u
 source "$IDUNNO_ROOT/tests/cluster.sh"
@@ -105,8 +107,12 @@ log_line() { grep -h "$2" "$CL_DIR/node$1/agent.log" | tail -1 | sed 's/^[^ ]* [
 
 c=$(wait_coord 2) && ok "node $c coordinates, node $(standby_of "$c") is its standby" || bad "no coordinator"
 
-# --- 1. kill -9 of the coordinator ---
+# --- 1. kill -9 of the coordinator (with qgen submitting to a third job) ---
 sb=$(standby_of "$c")
+J3=$(cl_agent "$sb" job launch r18 --dataset d --batch 2 --client-only)
+"$CL_BIN/qgen" --agent "$(cl_addr "$sb")" --key-file "$CL_KEY" --rate 4 --duration 14 --check-results \
+  --json "$J3" >"$W/qgen.json" 2>"$W/qgen.err" &
+qgen=$!
 start_jobs "$sb" || bad "jobs did not start"
 ep=$(self_field "$sb" coordinator_epoch)
 cl_kill "$c"
@@ -116,6 +122,18 @@ nc=$(wait_coord "$sb" "$c") && [[ $nc == "$sb" && $(self_field "$nc" coordinator
 grep -q "takeover with the standby's state" "$CL_DIR/node$nc/agent.log" && ok "node $nc: $(log_line "$nc" "takeover with")" ||
   bad "node $nc did not take over with the standby's state"
 finish "after the coordinator's kill" "$nc"
+if wait $qgen && $PY - "$W/qgen.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+j = r["jobs"][0]
+assert r["ok"] and j["lost"] == 0 and j["duplicated"] == 0 and j["answered"] >= 20, r
+print(f'{j["answered"]} answered, {j["resubmitted"]} re-submitted after {j["reconnects"]} reconnects, 0 lost, 0 duplicated')
+PY
+then
+  ok "qgen through the coordinator's kill: $($PY -c 'import json,sys; j=json.load(open(sys.argv[1]))["jobs"][0]; print(j["answered"], "answered,", j["resubmitted"], "re-submitted,", j["reconnects"], "reconnects, 0 lost, 0 duplicated, results checked")' "$W/qgen.json")"
+else
+  bad "qgen through the coordinator's kill: $(cat "$W/qgen.err") $(head -c 600 "$W/qgen.json")"
+fi
 cl_restart "$c" "$nc"
 c=$nc
 
