@@ -57,6 +57,13 @@ static void role_compute(struct coord *c, uint64_t now_ms, struct roles *out)
 	free(m);
 }
 
+/* A cold recovery ended (coord_recover.c): dispatch starts. */
+static void recovered(struct coord *c, int status)
+{
+	(void)status;
+	coord_pump(c);
+}
+
 static void activate(struct coord *c, const struct roles *ro)
 {
 	struct coord_rec r = {.type = COORD_REC_EPOCH};
@@ -71,6 +78,10 @@ static void activate(struct coord *c, const struct roles *ro)
 	c->next_reconcile = 0;
 	log_msg(LOG_INFO, "coordinator: active, epoch %llu (%s)", (unsigned long long)c->epoch,
 		ro->takeover ? (ro->cold ? "cold takeover" : "takeover") : "sitting");
+	/* nothing was handed over: the jobs and their answered queries from SDFS */
+	coord_persist_reset(c);
+	if (ro->takeover && ro->cold)
+		coord_persist_recover(c, recovered);
 }
 
 static void deactivate(struct coord *c)
@@ -82,6 +93,8 @@ static void deactivate(struct coord *c)
 		c->coordinator.ip ? who : "nobody");
 	c->active = 0;
 	coord_streams_close_all(c);
+	coord_recover_reset(c);
+	coord_persist_reset(c);
 	coord_jobs_reset(c);
 }
 
@@ -134,7 +147,7 @@ void coord_pump(struct coord *c)
 	struct sched_dispatch *d;
 	uint64_t now = loop_now_ms();
 
-	if (!c->active || !c->majority || c->pumping)
+	if (!c->active || !c->majority || c->pumping || c->recovering)
 		return;
 	c->pumping = 1;
 	coord_jobs_feed(c, now);
@@ -163,6 +176,8 @@ static uint64_t tick(void *m, uint64_t now_ms)
 	if (sched_next_deadline(c->sched) <= now_ms)
 		coord_pump(c);
 	next = sched_next_deadline(c->sched);
+	next = MIN(next, coord_recover_tick(c, now_ms));
+	next = MIN(next, coord_persist_tick(c, now_ms));
 	return MIN(next, c->next_reconcile);
 }
 
@@ -191,7 +206,9 @@ static size_t stats(void *m, char *buf, size_t cap)
 			 (unsigned long long)c->n_stream_fail, (unsigned long long)c->n_records,
 			 (unsigned long long)c->n_record_errors, (unsigned long long)c->n_cmds,
 			 (unsigned long long)c->n_redirects);
-	return n < 0 ? 0 : MIN((size_t)n, cap);
+	if (n < 0 || (size_t)n >= cap)
+		return n < 0 ? 0 : cap;
+	return (size_t)n + coord_persist_stats(c, buf + n, cap - (size_t)n);
 }
 
 static void cancel(void *m)
@@ -246,5 +263,7 @@ void coord_free(struct coord *c)
 	if (!c)
 		return;
 	coord_jobs_reset(c);
+	coord_recover_free(c);
+	coord_persist_free(c);
 	free(c);
 }
