@@ -20,7 +20,7 @@ mkdir -p "$W"
 PY=/usr/bin/python3
 
 $PY -c 'import PIL, numpy' 2>/dev/null || { echo "skip: python3-pil/numpy not installed"; exit 77; }
-for n in 40 160; do
+for n in 40 400; do
   "$IDUNNO_ROOT/bench/mkdataset" --count $n --seed $n --out "$W/img$n" >/dev/null 2>"$W/mk.err" ||
     { echo "skip: bench/mkdataset: $(cat "$W/mk.err")"; exit 77; }
 done
@@ -33,7 +33,7 @@ cl_start 5
 cl_wait_converged 5 20 && ok "5 agents with engines joined" || bad "no convergence"
 "$CL_BIN/engine" weights --model alexnet --seed 2 --out "$W/alex.st" >/dev/null
 cl_agent 1 model put alex "$W/alex.st" >/dev/null && cl_agent 1 dataset put d40 "$W/img40" >/dev/null &&
-  cl_agent 1 dataset put d160 "$W/img160" >/dev/null && ok "model alex, datasets d40 and d160 put" ||
+  cl_agent 1 dataset put d400 "$W/img400" >/dev/null && ok "model alex, datasets d40 and d400 put" ||
   bad "model or dataset put"
 for _ in $(seq 50); do cl_agent 1 self | grep -q '^role coordinator' && break; sleep 0.1; done
 
@@ -91,23 +91,23 @@ st=$(cl_agent 1 stats)
   bad "stats: $(grep coord_ <<<"$st" | tr '\n' ' ')"
 
 # --- coordinator and standby killed together mid-job: a cold recovery ---
-j2=$(cl_agent 1 job launch alex --dataset d160 --batch 2)
-out=$(cl_agent 1 job batch "$j2" 3) && [[ $(job_field 1 "$j2" batch) == 3 ]] && ok "job $j2 launched, batch 3: $out" ||
+j2=$(cl_agent 1 job launch alex --dataset d400 --batch 1)
+out=$(cl_agent 1 job batch "$j2" 2) && [[ $(job_field 1 "$j2" batch) == 2 ]] && ok "job $j2 launched, batch 2: $out" ||
   bad "job $j2: $out"
 n=0
-for _ in $(seq 400); do
-  n=$(queries 1 "$j2")
-  ((n >= 40)) && cl_agent 2 ls "results/$j2/" | grep -q . && break
-  sleep 0.25
+for _ in $(seq 400); do # until its first part is in SDFS
+  cl_agent 2 ls "results/$j2/" | grep -q . && break
+  sleep 0.1
 done
+n=$(queries 1 "$j2")
 standby=$(cl_agent 1 self | awk '$1 == "standby" { print $2 }')
 before=$(cl_agent 1 job ls --json | $PY -c 'import json,sys; print(sorted((j["job"],j["model"],j["dataset"],j["batch"],j["images"]) for j in json.load(sys.stdin)))')
-if ((n >= 40 && n < 160)) && [[ $standby == "$(cl_addr 2)" ]]; then
-  cl_kill 1 & cl_kill 2 & wait
-  ok "nodes 1 (coordinator) and 2 (standby) killed with -9 after $n of 160 queries"
+kill -9 "${CL_PID[1]}" "${CL_PID[2]}"
+wait "${CL_PID[1]}" "${CL_PID[2]}" 2>/dev/null
+if ((n >= 1 && n < 400)) && [[ $standby == "$(cl_addr 2)" ]]; then
+  ok "nodes 1 (coordinator) and 2 (standby) killed with -9 at once after $n of 400 queries"
 else
   bad "job $j2 not mid-run with a part persisted ($n queries) or the standby not node 2 ($standby)"
-  cl_kill 1 & cl_kill 2 & wait
 fi
 for _ in $(seq 600); do cl_agent 3 self | grep -q '^role coordinator' && break; sleep 0.1; done
 cl_agent 3 self | grep -q '^role coordinator' && ok "node 3 coordinates: $(cl_agent 3 self | tr '\n' ' ')" ||
@@ -115,14 +115,17 @@ cl_agent 3 self | grep -q '^role coordinator' && ok "node 3 coordinates: $(cl_ag
 for _ in $(seq 200); do grep -q "cold recovery done" "$CL_DIR/node3/agent.log" && break; sleep 0.2; done
 line=$(grep -m1 "cold recovery done" "$CL_DIR/node3/agent.log") && ok "logged: ${line#*coordinator: }" ||
   bad "no recovery logged: $(grep 'cold' "$CL_DIR/node3/agent.log" | tail -3)"
+r2=$(grep -m1 "cold recovery: job $j2 " "$CL_DIR/node3/agent.log" | sed -n 's/.*: \([0-9]*\) results,.*/\1/p')
+[[ -n $r2 ]] && ((r2 >= 1)) && ok "job $j2: $r2 results recovered from its parts (not run again)" ||
+  bad "job $j2: no results recovered: $(grep "cold recovery" "$CL_DIR/node3/agent.log")"
 after=$(cl_agent 4 job ls --json | $PY -c 'import json,sys; print(sorted((j["job"],j["model"],j["dataset"],j["batch"],j["images"]) for j in json.load(sys.stdin)))')
 [[ $after == "$before" ]] && ok "the same jobs after the recovery: $after" || bad "jobs: before $before, after $after"
 [[ $(job_field 4 "$j1" state) == done && $(queries 4 "$j1") == 40 ]] && ok "job $j1 is done with its 40 results" ||
   bad "job $j1 after the recovery: $(cl_agent 4 job ls)"
 wait_done 3 "$j2" 240 && ok "job $j2 done on the new coordinator" || bad "not done: $(cl_agent 3 job ls)"
-cl_agent 5 results "$j2" --json >"$W/res.$j2" && each_once "$W/res.$j2" "$W/img160" &&
-  [[ $(queries 3 "$j2") == 160 ]] &&
-  ok "results $j2: each of the 160 images exactly once, qinfo 160" ||
+cl_agent 5 results "$j2" --json >"$W/res.$j2" && each_once "$W/res.$j2" "$W/img400" &&
+  [[ $(queries 3 "$j2") == 400 ]] &&
+  ok "results $j2: each of the 400 images exactly once, qinfo 400" ||
   bad "results $j2: $(wc -l <"$W/res.$j2") lines, qinfo $(queries 3 "$j2")"
 cl_agent 5 results "$j1" --json >"$W/res2.$j1" && each_once "$W/res2.$j1" "$W/img40" &&
   ok "results $j1 after the recovery: each of the 40 images once" || bad "results $j1: $(wc -l <"$W/res2.$j1") lines"

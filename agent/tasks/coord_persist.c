@@ -74,6 +74,7 @@ struct coord_persist {
 	uint32_t ck_gen;
 	uint64_t ck_retry_ms;
 	struct ack ack[ACK_MAX];
+	struct coord_job_info ji[COORD_JOBS_MAX]; /* the tick's scratch */
 	uint64_t n_parts, n_persisted, n_put_failures, n_ckpts;
 };
 
@@ -287,7 +288,7 @@ out:
 static uint64_t parts_tick(struct coord_persist *p, uint64_t now)
 {
 	struct coord *c = p->c;
-	struct coord_job_info *ji = xcalloc(COORD_JOBS_MAX, sizeof(*ji));
+	struct coord_job_info *ji = p->ji;
 	int n = coord_state_jobs(c->st, ji, COORD_JOBS_MAX);
 	uint64_t next = LOOP_NEVER;
 
@@ -318,7 +319,6 @@ static uint64_t parts_tick(struct coord_persist *p, uint64_t now)
 		if (part_put(p, pj, &ji[i]))
 			pj->retry_ms = now + RETRY_MS, next = MIN(next, pj->retry_ms);
 	}
-	free(ji);
 	return next;
 }
 
