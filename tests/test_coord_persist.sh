@@ -4,9 +4,10 @@
 # results/JOB/RRRRRRRRRRRR (`agent ls results/JOB/`) whose lines together
 # hold each image once, `results JOB` (parts, then memory) holds each
 # image once and as many as qinfo counts, and the checkpoint coord/jobs
-# exists; then the coordinator and its standby are killed with -9 at once
-# mid-job: the lowest alive member takes over cold, rebuilds the jobs
-# from SDFS (the same jobs, settings and states in `job ls`), runs only
+# exists; `results` mid-run holds no query twice; a job is stopped; then
+# the coordinator and its standby are killed with -9 at once mid-job: the lowest alive member takes over cold, rebuilds the jobs
+# from SDFS (the same jobs and settings in `job ls`, the stopped one
+# stopped), runs only
 # what was not persisted, and the job ends with each image exactly once
 # in `results` and qinfo's count equal to the dataset's size.
 # Timeout: 500
@@ -100,6 +101,14 @@ for _ in $(seq 400); do # until its first part is in SDFS
   sleep 0.1
 done
 n=$(queries 1 "$j2")
+# mid-run, `results` joins the parts and the memory: each query at most once
+cl_agent 4 results "$j2" --json >"$W/mid.$j2" && $PY - "$W/mid.$j2" "$n" <<'PY' && ok "results $j2 mid-run: $(wc -l <"$W/mid.$j2") results, no query twice" || bad "results $j2 mid-run: $(wc -l <"$W/mid.$j2") lines"
+import json, sys
+q = [json.loads(l)["query"] for l in open(sys.argv[1])]
+assert len(q) == len(set(q)) and len(q) >= int(sys.argv[2]), (len(q), len(set(q)), sys.argv[2])
+PY
+j3=$(cl_agent 1 job launch alex --dataset d40 --batch 5) && out=$(cl_agent 1 job stop "$j3") &&
+  ok "job $j3 launched and stopped: $out" || bad "job $j3: $j3 $out"
 standby=$(cl_agent 1 self | awk '$1 == "standby" { print $2 }')
 before=$(cl_agent 1 job ls --json | $PY -c 'import json,sys; print(sorted((j["job"],j["model"],j["dataset"],j["batch"],j["images"]) for j in json.load(sys.stdin)))')
 kill -9 "${CL_PID[1]}" "${CL_PID[2]}"
@@ -122,6 +131,7 @@ after=$(cl_agent 4 job ls --json | $PY -c 'import json,sys; print(sorted((j["job
 [[ $after == "$before" ]] && ok "the same jobs after the recovery: $after" || bad "jobs: before $before, after $after"
 [[ $(job_field 4 "$j1" state) == done && $(queries 4 "$j1") == 40 ]] && ok "job $j1 is done with its 40 results" ||
   bad "job $j1 after the recovery: $(cl_agent 4 job ls)"
+[[ $(job_field 4 "$j3" state) == stopped ]] && ok "job $j3 is stopped again" || bad "job $j3 after the recovery: $(cl_agent 4 job ls)"
 wait_done 3 "$j2" 240 && ok "job $j2 done on the new coordinator" || bad "not done: $(cl_agent 3 job ls)"
 cl_agent 5 results "$j2" --json >"$W/res.$j2" && each_once "$W/res.$j2" "$W/img400" &&
   [[ $(queries 3 "$j2") == 400 ]] &&
