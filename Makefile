@@ -183,6 +183,8 @@ LINK_test_coord_log  := $(OUT)/agent/tasks/coord_rec.o $(OUT)/agent/tasks/coord_
 LINK_test_coord_rpc  := $(OUT)/agent/tasks/coord_rpc.o $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_roles      := $(OUT)/agent/tasks/roles.o $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_coord_ckpt := $(OUT)/agent/tasks/coord_ckpt.o $(LINK_test_coord_log)
+LINK_test_result_replay := $(OUT)/agent/tasks/result_replay.o $(OUT)/agent/tasks/result_part.o \
+                        $(OUT)/models/imagenet_classes.o $(LINK_test_coord_log)
 LINK_test_result_part := $(OUT)/agent/tasks/result_part.o $(OUT)/agent/tasks/coord_rec.o \
                         $(OUT)/agent/tasks/dataset.o $(STORE_OBJ) $(OUT)/models/imagenet_classes.o \
                         $(WIRE_OBJ) $(COMMON_OBJ)

@@ -5,9 +5,9 @@
 # hold each image once, `results JOB` (parts, then memory) holds each
 # image once and as many as qinfo counts, and the checkpoint coord/jobs
 # exists; `results` mid-run holds no query twice; a job is stopped; then
-# the coordinator and its standby are killed with -9 at once mid-job: the lowest alive member takes over cold, rebuilds the jobs
-# from SDFS (the same jobs and settings in `job ls`, the stopped one
-# stopped), runs only
+# the coordinator and its standby are killed with -9 at once mid-job: the
+# lowest alive member takes over cold, rebuilds the jobs from SDFS (the
+# same jobs and settings in `job ls`, the stopped one stopped), runs only
 # what was not persisted, and the job ends with each image exactly once
 # in `results` and qinfo's count equal to the dataset's size.
 # Timeout: 500

@@ -28,7 +28,8 @@ pure=(wire/*.c wire/*.h membership/*.c membership/*.h core/log_buffer.c core/log
       tasks/sched_ds.c tasks/sched_run.c tasks/sched_report.c
       tasks/coord_log.h tasks/coord_log_int.h tasks/coord_rec.c tasks/coord_state.c
       tasks/coord_snapshot.c tasks/coord_query.c tasks/coord_map.c tasks/roles.c tasks/roles.h
-      tasks/result_part.c tasks/result_part.h tasks/coord_ckpt.c tasks/coord_ckpt.h)
+      tasks/result_part.c tasks/result_part.h tasks/result_replay.c tasks/result_replay.h
+      tasks/coord_ckpt.c tasks/coord_ckpt.h)
 
 for dir in */; do
   layer=${dir%/}

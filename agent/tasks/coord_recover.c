@@ -7,8 +7,8 @@
  * part that does not exist.
  *
  * Every result read is applied again as the record that made it (a
- * RESULTS, and for a client's query the QUERIES_ACCEPTED before it), in
- * rseq order, then a PERSISTED: so the rebuilt state numbers its results
+ * RESULTS, and for a client's query the QUERIES_ACCEPTED before it:
+ * result_replay.h), in rseq order, then a PERSISTED: so the rebuilt state numbers its results
  * as before, knows every answered query (the dataset feed skips them,
  * a client's re-submission is answered as answered), and its next part
  * goes after the last one in SDFS.  A job is stopped again after its
@@ -31,6 +31,7 @@
 #include "sdfs/store.h"
 #include "tasks/coord_ckpt.h"
 #include "tasks/result_part.h"
+#include "tasks/result_replay.h"
 #include "util.h"
 
 #include <errno.h>
@@ -54,10 +55,9 @@ struct coord_recover {
 	uint64_t retry_ms;    /* the step is (re)started then */
 	coord_recover_fn done;
 	struct coord_ckpt_job *jobs;
-	int njobs, at;		     /* the job being rebuilt */
-	uint8_t lost;		     /* its dataset index is gone: it comes back stopped */
-	uint64_t next;		     /* the rseq of its next part */
-	struct coord_rec *acc, *res; /* records being built */
+	int njobs, at; /* the job being rebuilt */
+	uint8_t lost;  /* its dataset index is gone: it comes back stopped */
+	uint64_t next; /* the rseq of its next part */
 	uint64_t n_results, n_parts, started_ms;
 };
 
@@ -201,12 +201,12 @@ static void on_index(void *arg, int status, uint64_t version, uint64_t size, uin
 			"gone or unreadable: the job comes back stopped",
 			cj->set.id, cj->set.dataset, (unsigned long long)cj->set.index_version);
 	}
-	launch = r->acc; /* reused: the accept record is not in use here */
-	memset(launch, 0, sizeof(*launch));
+	launch = xcalloc(1, sizeof(*launch));
 	launch->type = COORD_REC_JOB_LAUNCH;
 	memcpy(launch->job, cj->set.id, sizeof(launch->job));
 	launch->u.launch = cj->set;
 	ret = coord_jobs_add(r->c, launch, &ix);
+	free(launch);
 	dataset_index_free(&ix);
 	if (ret) {
 		log_msg(LOG_ERROR, "coordinator: cold recovery: job %s not restored: %s",
@@ -220,46 +220,9 @@ static void on_index(void *arg, int status, uint64_t version, uint64_t size, uin
 	step(r);
 }
 
-/* Applies the RESULTS being built: 0, or -EINVAL when one was not new. */
-static int flush(struct coord_recover *r)
+static int replay_apply(void *arg, struct coord_rec *rec, struct coord_effect *eff)
 {
-	struct coord_effect *eff;
-	int ret = 0;
-
-	if (r->res->u.results.n == 0)
-		return 0;
-	eff = xmalloc(sizeof(*eff));
-	ret = coord_record(r->c, r->res, eff);
-	for (int i = 0; !ret && i < r->res->u.results.n; i++)
-		ret = eff->verdict[i] == COORD_NEW ? 0 : -EINVAL;
-	r->res->u.results.n = 0;
-	free(eff);
-	return ret;
-}
-
-/* One line of a part, applied: 0 or -EINVAL. */
-static int apply_line(struct coord_recover *r, const char *id, const struct coord_result *res)
-{
-	struct coord_answer a = res->a;
-
-	if (a.qid & COORD_QID_CLIENT) {
-		struct coord_effect *eff = xmalloc(sizeof(*eff));
-		int ret;
-		memset(r->acc, 0, sizeof(*r->acc));
-		r->acc->type = COORD_REC_QUERIES_ACCEPTED;
-		snprintf(r->acc->job, sizeof(r->acc->job), "%s", id);
-		r->acc->u.accept.client = res->client;
-		r->acc->u.accept.n = 1;
-		r->acc->u.accept.q[0] = (struct coord_accept_q){res->cqid, res->image};
-		ret = coord_record(r->c, r->acc, eff);
-		a.qid = eff->qid[0];
-		ret = ret || eff->verdict[0] != COORD_NEW ? -EINVAL : 0;
-		free(eff);
-		if (ret)
-			return ret;
-	}
-	r->res->u.results.a[r->res->u.results.n++] = a;
-	return r->res->u.results.n == COORD_REC_Q_MAX ? flush(r) : 0;
+	return coord_record(arg, rec, eff);
 }
 
 static void on_part(void *arg, int status, uint64_t version, uint64_t size, uint32_t crc,
@@ -268,6 +231,7 @@ static void on_part(void *arg, int status, uint64_t version, uint64_t size, uint
 	struct coord_recover *r = got(arg, data);
 	struct coord_rec pr = {.type = COORD_REC_PERSISTED};
 	struct coord_job_info ji = {0};
+	struct result_replay rp;
 	struct coord_result res;
 	char input[DATASET_NAME_MAX * 6 + 1];
 	const char *id, *p, *end;
@@ -285,18 +249,17 @@ static void on_part(void *arg, int status, uint64_t version, uint64_t size, uint
 		retry(r, status, "get a result part");
 		return;
 	}
-	memset(r->res, 0, sizeof(*r->res));
-	r->res->type = COORD_REC_RESULTS;
-	snprintf(r->res->job, sizeof(r->res->job), "%s", id);
+	result_replay_init(&rp, id, replay_apply, r->c);
 	for (p = (const char *)data, end = p + size; p < end && !bad;) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
 		bad = !nl || result_part_parse(p, len, &res, input, sizeof(input)) ||
-		      res.rseq != r->next + (uint64_t)lines || apply_line(r, id, &res);
+		      res.rseq != r->next + (uint64_t)lines || result_replay_add(&rp, &res);
 		lines += !bad;
 		p += len + 1;
 	}
-	bad = flush(r) || bad || lines == 0;
+	bad = result_replay_flush(&rp) || bad || lines == 0;
+	result_replay_free(&rp);
 	free(data);
 	if (coord_state_job(r->c->st, id, &ji) == 0 && ji.rseq > ji.persisted) {
 		snprintf(pr.job, sizeof(pr.job), "%s", id);
@@ -363,8 +326,6 @@ int coord_persist_recover(struct coord *c, coord_recover_fn done)
 	if (!r) {
 		r = c->recover = xcalloc(1, sizeof(*r));
 		r->c = c;
-		r->acc = xmalloc(sizeof(*r->acc));
-		r->res = xmalloc(sizeof(*r->res));
 	}
 	if (r->state != RS_IDLE)
 		return -EBUSY;
@@ -409,8 +370,6 @@ void coord_recover_free(struct coord *c)
 	if (!c->recover)
 		return;
 	coord_recover_reset(c);
-	free(c->recover->acc);
-	free(c->recover->res);
 	free(c->recover);
 	c->recover = NULL;
 }
