@@ -222,7 +222,7 @@ static void on_part_put(void *arg, int status, uint64_t version, uint64_t size, 
 	struct coord_job_info ji;
 	uint64_t now = loop_now_ms();
 
-	(void)version, (void)size, (void)crc;
+	(void)version, (void)crc;
 	free(data);
 	pj->busy = 0;
 	if (pj->gen != p->gen || !c->active || !c->jobs[num - 1].used)
@@ -238,6 +238,10 @@ static void on_part_put(void *arg, int status, uint64_t version, uint64_t size, 
 	    coord_record(c, &r, NULL) == 0) {
 		p->n_parts++;
 		p->n_persisted += pj->upto - ji.persisted;
+		log_msg(LOG_DEBUG,
+			"coordinator: job %s: results %llu..%llu in SDFS (%llu bytes) in %llu ms",
+			r.job, (unsigned long long)ji.persisted + 1, (unsigned long long)pj->upto,
+			(unsigned long long)size, (unsigned long long)(now - pj->started));
 		coord_state_job(c->st, r.job, &ji);
 		/* what is left: older than the put when the part was full,
 		 * else recorded while it was in flight */
