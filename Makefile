@@ -190,6 +190,12 @@ LINK_test_submit_wire := $(OUT)/agent/tasks/submit_wire.o $(OUT)/agent/tasks/dat
 LINK_test_roles      := $(OUT)/agent/tasks/roles.o $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_repl       := $(OUT)/agent/tasks/repl_wire.o $(OUT)/agent/tasks/repl_log.o \
                         $(LINK_test_coord_log)
+LINK_test_coord_ckpt := $(OUT)/agent/tasks/coord_ckpt.o $(LINK_test_coord_log)
+LINK_test_result_replay := $(OUT)/agent/tasks/result_replay.o $(OUT)/agent/tasks/result_part.o \
+                        $(OUT)/models/imagenet_classes.o $(LINK_test_coord_log)
+LINK_test_result_part := $(OUT)/agent/tasks/result_part.o $(OUT)/agent/tasks/coord_rec.o \
+                        $(OUT)/agent/tasks/dataset.o $(STORE_OBJ) $(OUT)/models/imagenet_classes.o \
+                        $(WIRE_OBJ) $(COMMON_OBJ)
 test_link = $(or $(LINK_$(1)),$(AGENT_LIB_OBJ) $(AGENT_BPF_OBJ) $(NET_OBJ))
 test_libs = $(or $(LIBS_$(1)),$(if $(LINK_$(1)),$(SODIUM_LIBS) $(LDLIBS),$(AGENT_LIBS) $(AGENT_BPF_LIBS) $(NET_LIBS)))
 

@@ -1,44 +1,94 @@
 /*
  * qgen_check.c - `qgen --check-results`: the ledger against the job's
- * results as `agent results` reads them (the RESULTS job command, paged,
- * asked at the coordinator): every query the ledger has an answer for must
- * be there exactly once, under the query id its answer carried.
+ * results as `agent results` reads them (the parts persisted in SDFS, then
+ * the coordinator's memory): every query the ledger has an answer for
+ * must be there exactly once, under the query id its answer carried.
  */
 #include "qgen.h"
 
-#include "tasks/coord_rpc.h"
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
-#define REDIRECTS_MAX 3
+extern char **environ;
 
-/* One RESULTS page: 0 with *body, or -1 with the reason in err. */
-static int results_call(struct qgen *g, const struct coord_rpc_req *req, uint8_t **body,
-			size_t *len, char *err, size_t errlen)
+/*
+ * The query ids of the job's results, as `agent results JOB --json` prints
+ * them (the agent program beside qgen: it reads the parts in SDFS, then
+ * the coordinator's memory), asked through each agent in turn until one
+ * answers.  0 with *q (malloc'd) and *nq, or -1 with the reason in err.
+ */
+static int results_read(struct qgen *g, const char *job, uint64_t **q, uint64_t *nq, char *err,
+			size_t errlen)
 {
-	uint8_t p[COORD_RPC_REQ_MAX];
-	struct wire_addr to = g->agents[0];
-	int n = coord_rpc_req_encode(req, p, sizeof(p));
+	char self[PATH_MAX], agent[PATH_MAX + 8], addr[32];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	uint64_t cap = 0;
 
-	for (int hop = 0; n > 0; hop++) {
-		if (client_call(&g->cl, to, p, (size_t)n, body, len, err, errlen))
-			return -1;
-		if ((*body)[0] == 0)
-			return 0;
-		if ((*body)[0] != COORD_RPC_REDIRECT || hop == REDIRECTS_MAX ||
-		    wire_addr_parse((char *)*body + 1, 0, &to)) {
-			snprintf(err, errlen, "%.*s", (int)strcspn((char *)*body + 1, "\n"),
-				 (char *)*body + 1);
-			free(*body);
+	if (n <= 0) {
+		snprintf(err, errlen, "cannot find the agent program: %s", strerror(errno));
+		return -1;
+	}
+	self[n] = '\0';
+	snprintf(agent, sizeof(agent), "%.*s/agent", (int)(strrchr(self, '/') - self), self);
+	snprintf(err, errlen, "no agent answered");
+	for (int i = 0; i < g->nagents; i++) {
+		char *argv[] = {agent, "results",    (char *)job,	  "--json", "--agent",
+				addr,  "--key-file", (char *)g->key_file, NULL};
+		char line[4096];
+		int fd[2], status = 0, ok = 1;
+		posix_spawn_file_actions_t fa;
+		pid_t pid;
+		FILE *f;
+
+		wire_addr_str(g->agents[i], addr, sizeof(addr));
+		if (pipe(fd))
+			break;
+		posix_spawn_file_actions_init(&fa);
+		posix_spawn_file_actions_adddup2(&fa, fd[1], 1);
+		posix_spawn_file_actions_addclose(&fa, fd[0]);
+		posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+		if (posix_spawn(&pid, agent, &fa, NULL, argv, environ)) {
+			posix_spawn_file_actions_destroy(&fa);
+			close(fd[0]);
+			close(fd[1]);
+			snprintf(err, errlen, "cannot run %.200s", agent);
 			return -1;
 		}
-		free(*body);
+		posix_spawn_file_actions_destroy(&fa);
+		close(fd[1]);
+		f = fdopen(fd[0], "r");
+		*nq = 0;
+		while (f && fgets(line, sizeof(line), f)) {
+			unsigned long long qid;
+			if (sscanf(line, "{\"query\":%llu,", &qid) != 1) {
+				ok = 0;
+				continue;
+			}
+			if (*nq == cap) {
+				cap = cap ? 2 * cap : 4096;
+				*q = xrealloc(*q, cap * sizeof(**q));
+			}
+			(*q)[(*nq)++] = qid;
+		}
+		if (f)
+			fclose(f);
+		else
+			close(fd[0]);
+		waitpid(pid, &status, 0);
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && ok)
+			return 0;
+		snprintf(err, errlen, "agent results %s through %s: %s", job, addr,
+			 ok ? "failed" : "a malformed line");
 	}
-	snprintf(err, errlen, "a bad request");
 	return -1;
 }
 
@@ -51,41 +101,13 @@ static int u64_cmp(const void *a, const void *b)
 
 int qgen_check_results(struct qgen *g, struct qjob *j)
 {
-	struct coord_rpc_req req = {.cmd = COORD_RPC_RESULTS, .from = 1};
-	uint64_t *q = NULL, nq = 0, cap = 0;
+	uint64_t *q = NULL, nq = 0;
 	char err[300];
 	int ret = 0;
 
-	snprintf(req.job, sizeof(req.job), "%s", j->id);
-	for (;;) {
-		uint8_t *body;
-		size_t len;
-		char *line, *save = NULL, *head;
-		unsigned long long next = 0, rseq, qid;
-		if (results_call(g, &req, &body, &len, err, sizeof(err))) {
-			snprintf(j->why, sizeof(j->why), "results: %.280s", err);
-			ret = -1;
-			break;
-		}
-		head = strtok_r((char *)body + 1, "\n", &save);
-		for (line = strtok_r(NULL, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-			if (sscanf(line, "%llu %llu", &rseq, &qid) != 2) {
-				snprintf(j->why, sizeof(j->why), "results: a malformed line");
-				ret = -1;
-				continue;
-			}
-			if (nq == cap) {
-				cap = cap ? 2 * cap : 4096;
-				q = xrealloc(q, cap * sizeof(*q));
-			}
-			q[nq++] = qid;
-		}
-		if (!head || sscanf(head, "more %llu", &next) != 1 || next <= req.from) {
-			free(body);
-			break;
-		}
-		req.from = next;
-		free(body);
+	if (results_read(g, j->id, &q, &nq, err, sizeof(err))) {
+		snprintf(j->why, sizeof(j->why), "results: %.280s", err);
+		ret = -1;
 	}
 	if (!ret && nq)
 		qsort(q, nq, sizeof(*q), u64_cmp);

@@ -29,7 +29,9 @@ pure=(wire/*.c wire/*.h membership/*.c membership/*.h core/log_buffer.c core/log
       tasks/coord_log.h tasks/coord_log_int.h tasks/coord_rec.c tasks/coord_state.c
       tasks/coord_snapshot.c tasks/coord_query.c tasks/coord_map.c tasks/roles.c tasks/roles.h
       tasks/repl_wire.c tasks/repl_wire.h tasks/repl_log.c tasks/repl_log.h
-      tasks/submit_wire.c tasks/submit_wire.h)
+      tasks/submit_wire.c tasks/submit_wire.h
+      tasks/result_part.c tasks/result_part.h tasks/result_replay.c tasks/result_replay.h
+      tasks/coord_ckpt.c tasks/coord_ckpt.h)
 
 for dir in */; do
   layer=${dir%/}

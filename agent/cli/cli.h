@@ -45,6 +45,16 @@ int cli_memfd(const char *cmd, const void *p, size_t len);
 int cli_job(struct cli *c);
 int cli_qinfo(struct cli *c);
 int cli_assign(struct cli *c);
+/*
+ * Asks req (tasks/coord_rpc.h) of the agent, following the coordinator's
+ * address.  0 with *body (malloc'd; [0] is 0, the text follows), or 1
+ * with the reason printed under cmd's name.
+ */
+struct coord_rpc_req;
+int cli_job_call(struct cli *c, const char *cmd, const struct coord_rpc_req *req, uint8_t **body,
+		 size_t *len);
+/* `results JOB [LOCAL]` (cli_results.c): the parts in SDFS, then the
+ * coordinator's memory. */
 int cli_results(struct cli *c);
 
 /* `agent submit JOB IMAGE... [--client ID]` (cli_submit.c): client queries,

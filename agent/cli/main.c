@@ -36,6 +36,7 @@ static void usage(FILE *f)
 		"       agent get-versions NAME N LOCAL   its newest N versions, delimited\n"
 		"       agent delete NAME           remove every version everywhere\n"
 		"       agent ls NAME               the members holding it\n"
+		"       agent ls PREFIX/            the files under PREFIX/, cluster-wide\n"
 		"       agent store                 what this agent holds\n"
 		"       agent model put NAME FILE   check a weights file (engine check), store it\n"
 		"       agent model ls              the models in SDFS\n"

@@ -195,12 +195,29 @@ int sdfs_delete(struct client *cl, const char *name)
 	return 0;
 }
 
+/* ls PREFIX/: every file under it cluster-wide, its newest version and size. */
+static int ls_prefix(struct client *cl, const char *prefix)
+{
+	struct sdfs_entry *e;
+	int n = sdfs_list(cl, prefix, &e);
+
+	if (n < 0)
+		return 1;
+	for (int i = 0; i < n; i++)
+		printf("%s version %llu %llu bytes\n", e[i].name, (unsigned long long)e[i].version,
+		       (unsigned long long)e[i].size);
+	free(e);
+	return 0;
+}
+
 int sdfs_ls(struct client *cl, const char *name)
 {
 	struct holding *hs;
 	struct wire_addr *all, *order;
 	int n, k = 0;
 
+	if (name[0] && name[strlen(name) - 1] == '/')
+		return ls_prefix(cl, name);
 	if (sdfs_cli_check_name("ls", name))
 		return 2;
 	n = sdfs_cli_gather(cl, name, &hs);

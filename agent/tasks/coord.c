@@ -73,6 +73,20 @@ static void role_compute(struct coord *c, uint64_t now_ms, struct roles *out)
 	free(m);
 }
 
+/* A cold recovery ended (coord_recover.c): dispatch starts. */
+static void recovered(struct coord *c, int status)
+{
+	struct coord_state_info si;
+
+	(void)status;
+	/* answers of the old epoch's batches count for the recovered jobs
+	 * (numbered in launch order, as before); client query ids were given
+	 * again in another order, so none of theirs (client_then 0) */
+	coord_state_info(c->st, &si);
+	c->jobs_then = si.jobs;
+	coord_pump(c);
+}
+
 static void activate(struct coord *c, const struct roles *ro)
 {
 	struct coord_rec r = {.type = COORD_REC_EPOCH};
@@ -105,11 +119,19 @@ static void activate(struct coord *c, const struct roles *ro)
 			"coordinator: active, epoch %llu (takeover with the standby's "
 			"state: %u jobs, record %llu)",
 			(unsigned long long)c->epoch, si.jobs, (unsigned long long)si.seq);
+		coord_persist_reset(c);
 		coord_jobs_adopt(c);
 	} else {
 		log_msg(LOG_INFO, "coordinator: active, epoch %llu (%s)",
 			(unsigned long long)c->epoch,
 			ro->takeover ? (ro->cold ? "cold takeover" : "takeover") : "sitting");
+	}
+	if (!st) {
+		/* nothing was handed over: the jobs and their answered queries
+		 * from SDFS (a new cluster finds none) */
+		coord_persist_reset(c);
+		if (ro->takeover)
+			coord_persist_recover(c, recovered);
 	}
 	if (c->lost_ms)
 		log_msg(LOG_INFO,
@@ -131,6 +153,8 @@ static void deactivate(struct coord *c)
 	coord_repl_stop(c);
 	coord_streams_close_all(c);
 	coord_submit_close_all(c);
+	coord_recover_reset(c);
+	coord_persist_reset(c);
 	coord_jobs_reset(c);
 }
 
@@ -204,7 +228,7 @@ void coord_pump(struct coord *c)
 	struct sched_dispatch *d;
 	uint64_t now = loop_now_ms();
 
-	if (!c->active || !c->majority || c->deposed || c->pumping)
+	if (!c->active || !c->majority || c->deposed || c->pumping || c->recovering)
 		return;
 	c->pumping = 1;
 	coord_jobs_feed(c, now);
@@ -246,6 +270,8 @@ static uint64_t tick(void *m, uint64_t now_ms)
 	if (sched_next_deadline(c->sched) <= now_ms)
 		coord_pump(c);
 	next = sched_next_deadline(c->sched);
+	next = MIN(next, coord_recover_tick(c, now_ms));
+	next = MIN(next, coord_persist_tick(c, now_ms));
 	return MIN(next, c->next_reconcile);
 }
 
@@ -292,7 +318,9 @@ static size_t stats(void *m, char *buf, size_t cap)
 			 (unsigned long long)c->repl.resyncs, (unsigned long long)c->follow.applied,
 			 (unsigned long long)c->follow.snaps, (unsigned long long)c->follow.gaps,
 			 (unsigned long long)c->follow.refused);
-	n = n < 0 ? 0 : (int)MIN((size_t)n, cap);
+	if (n < 0 || (size_t)n >= cap)
+		return n < 0 ? 0 : cap;
+	n += (int)coord_persist_stats(c, buf + n, cap - (size_t)n);
 	return (size_t)n + coord_submit_stats(c, buf + n, cap - (size_t)n);
 }
 
@@ -357,5 +385,7 @@ void coord_free(struct coord *c)
 	coord_follow_reset(c);
 	coord_jobs_reset(c);
 	coord_submit_free(c);
+	coord_recover_free(c);
+	coord_persist_free(c);
 	free(c);
 }

@@ -11,7 +11,9 @@
  * takeover, a majority to dispatch; a node learns the sitting coordinator
  * and its epoch from the HELLO its worker accepts.  First step
  * (docs/tasks.md, "Coordinator (first step)"): a standby is named but fed
- * nothing, so a takeover starts empty; results in memory.
+ * nothing, so a takeover by it starts empty; results go to SDFS in parts,
+ * and a cold takeover rebuilds the jobs from SDFS (coord_persist.c,
+ * coord_recover.c).
  */
 #ifndef IDUNNO_COORD_H
 #define IDUNNO_COORD_H

@@ -236,6 +236,7 @@ static int cmd_results(struct coord *c, const struct coord_rpc_req *req, struct 
 {
 	struct coord_result *r = xcalloc(RESULTS_PAGE, sizeof(*r));
 	struct cjob *j = coord_job_by_id(c, req->job);
+	struct coord_job_info ji;
 	uint64_t from = req->from ? req->from : 1;
 	int n;
 
@@ -245,12 +246,13 @@ static int cmd_results(struct coord *c, const struct coord_rpc_req *req, struct 
 		return IDN_ENOJOB;
 	}
 	n = coord_state_results(c->st, req->job, from, r, RESULTS_PAGE);
-	if (n < 0)
-		n = 0;
+	if (n < 0 || coord_state_job(c->st, req->job, &ji))
+		n = 0, ji.persisted = 0;
 	if (n == RESULTS_PAGE)
-		sb_printf(b, "more %llu\n", (unsigned long long)(r[n - 1].rseq + 1));
+		sb_printf(b, "more %llu", (unsigned long long)(r[n - 1].rseq + 1));
 	else
-		sb_printf(b, "end\n");
+		sb_printf(b, "end");
+	sb_printf(b, " persisted %llu\n", (unsigned long long)ji.persisted);
 	for (int i = 0; i < n; i++) {
 		const struct coord_answer *a = &r[i].a;
 		char who[32];
@@ -292,6 +294,12 @@ static void serve(void *arg, struct conn *conn, const struct wire_hdr *h, const 
 			coord_cmd_answer(c, conn, EAGAIN, "no coordinator yet", SIZE_MAX);
 		return;
 	}
+	if (c->recovering && (req.cmd == COORD_RPC_LAUNCH || req.cmd == COORD_RPC_STOP ||
+			      req.cmd == COORD_RPC_BATCH)) {
+		coord_cmd_answer(c, conn, EAGAIN,
+				 "the coordinator is recovering its jobs from SDFS", SIZE_MAX);
+		return;
+	}
 	switch (req.cmd) {
 	case COORD_RPC_LAUNCH:
 		coord_jobs_launch(c, conn, &req);
@@ -326,14 +334,11 @@ static void serve(void *arg, struct conn *conn, const struct wire_hdr *h, const 
 		ret = cmd_results(c, &req, &b);
 		break;
 	}
-	if (req.cmd == COORD_RPC_STOP || req.cmd == COORD_RPC_BATCH) {
-		/* a change: answered once its record is on the standby */
-		struct coord_state_info si;
-		coord_state_info(c->st, &si);
-		coord_answer_durable(c, conn, si.seq, coord_cmd_status(ret), b.p ? b.p : "", b.len);
-	} else {
+	if (!ret && (req.cmd == COORD_RPC_STOP || req.cmd == COORD_RPC_BATCH))
+		/* a change: answered once the standby and the checkpoint hold it */
+		coord_persist_ack(c, conn, 0, b.p ? b.p : "", b.len);
+	else
 		coord_cmd_answer(c, conn, coord_cmd_status(ret), b.p ? b.p : "", b.len);
-	}
 	free(b.p);
 }
 

@@ -17,7 +17,9 @@
  * Text answers are formatted by the coordinator (as text, or JSON with
  * COORD_RPC_JSON), except RESULTS, whose body is raw lines the CLI
  * formats (class names are the CLI's to add):
- *   "more NEXT" or "end"  (NEXT: the `from` of the next request)
+ *   "more NEXT persisted P" or "end persisted P"  (NEXT: the `from` of
+ *   the next request; results up to rseq P are in SDFS, result_part.h, and
+ *   no longer in memory)
  *   then per result: "RSEQ QID WORKER STATUS SERVICE_NS C0 P0 .. C4 P4 IMAGE-NAME"
  */
 #ifndef IDUNNO_COORD_RPC_H
