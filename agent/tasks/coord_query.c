@@ -1,7 +1,7 @@
 /*
  * coord_query.c - the reads of the coordinator's state (coord_log.h):
  * info, a job or every job, whether a query is answered, the pending
- * client queries, the results held in memory.  None changes the state.
+ * client queries, the results held in memory, a job's latency.  None changes the state.
  */
 #include "tasks/coord_log_int.h"
 
@@ -107,4 +107,14 @@ int coord_state_results(const struct coord_state *s, const char *job, uint64_t f
 	for (; i < j->n && n < max; i++)
 		out[n++] = j->log[i];
 	return n;
+}
+
+int coord_state_latency(const struct coord_state *s, const char *job, struct coord_latency *out)
+{
+	const struct coord_job *j = coord_job_find(s, job);
+
+	if (!j)
+		return IDN_ENOJOB;
+	*out = j->lat;
+	return 0;
 }
