@@ -383,9 +383,9 @@ static void one_stream(int nrec, int cuts)
 				      lat.h.count == ji[k].answered - ji[k].failed &&
 				      lat.by_src[TASK_LAT_RING] + lat.by_src[TASK_LAT_BPF] ==
 					      lat.h.count,
-				      "latency of %s: %llu queries, %llu answered, %llu failed",
-				      ji[k].set.id, (unsigned long long)lat.h.count,
-				      (unsigned long long)ji[k].answered, (unsigned long long)ji[k].failed);
+			      "latency of %s: %llu queries, %llu answered, %llu failed",
+			      ji[k].set.id, (unsigned long long)lat.h.count,
+			      (unsigned long long)ji[k].answered, (unsigned long long)ji[k].failed);
 		}
 		CHECK(total == led.n, "answered %llu, ledger %zu", (unsigned long long)total,
 		      led.n);
@@ -714,7 +714,8 @@ static void test_latency(void)
 				CHECK(coord_state_snapshot_decode(p, len, &d) == -EINVAL && !d,
 				      "a count off by one refused");
 				p[i + 16] = 100;
-				CHECK(coord_state_snapshot_decode(p, len, &d) == 0, "restored decodes");
+				CHECK(coord_state_snapshot_decode(p, len, &d) == 0,
+				      "restored decodes");
 				coord_state_free(d);
 			}
 		}

@@ -19,11 +19,11 @@
  * ids of every answered query (for deduplication), the counts qinfo
  * shows, and the histogram of the service times of the queries answered
  * with status 0, with how many of them each latency source gave (qjob,
- * /metrics): replicated, so a new coordinator shows the same figures.  Memory is bounded (docs/tasks.md, "Coordinator state and
- * roles"): results persisted to SDFS leave memory (PERSISTED), and
- * answered ids are kept as a low-water mark plus the ids above it, which
- * stay few because query ids are dense (dataset queries are numbered by
- * image, client queries in the order they are accepted).
+ * /metrics): replicated, so a new coordinator shows the same figures.  Memory is bounded
+ * (docs/tasks.md, "Coordinator state and roles"): results persisted to SDFS leave memory
+ * (PERSISTED), and answered ids are kept as a low-water mark plus the ids above it, which stay few
+ * because query ids are dense (dataset queries are numbered by image, client queries in the order
+ * they are accepted).
  *
  * Query ids, per job (the u64 of a DISPATCH): image i of pass p of the
  * dataset is p x images + i (a job without COORD_JOB_LOOP has one pass);
@@ -40,7 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define COORD_LOG_VERSION 2 /* 2: an answer's lat_src, a job's latency histogram */
+#define COORD_LOG_VERSION 2	       /* 2: an answer's lat_src, a job's latency histogram */
 #define COORD_JOB_ID_MAX  16	       /* [a-z0-9-]{1,16} */
 #define COORD_JOBS_MAX	  256	       /* jobs in the state, stopped ones included */
 #define COORD_BATCH_MAX	  256	       /* a job's batch size (TASK_BATCH_MAX) */
@@ -232,7 +232,7 @@ int coord_state_answered(const struct coord_state *s, const char *job, uint64_t 
 
 /* A job's service times (status 0 answers; hist.h), by latency source. */
 struct coord_latency {
-	struct hist h;			      /* ns; h.count = answered - failed */
+	struct hist h;			   /* ns; h.count = answered - failed */
 	uint64_t by_src[TASK_LAT_SRC_MAX]; /* answers per enum task_lat_src (sum h.count) */
 };
 /* job's latency (0), or IDN_ENOJOB. */
