@@ -48,6 +48,8 @@ static void usage(FILE *f)
 		"batch\n"
 		"       agent qinfo [JOB]           query rate over the last 10 s, queries "
 		"processed\n"
+		"       agent qjob JOB              service time per query: mean, std, median, "
+		"p90/95/99\n"
 		"       agent assign                which workers serve which job, with shares\n"
 		"       agent results JOB [LOCAL]   the job's results, each query once\n"
 		"       (every command also --json; any agent forwards to the coordinator)\n"
@@ -109,6 +111,7 @@ static const struct {
 	{"dataset", 1, 1, cli_dataset},
 	{"job", 1, 1, cli_job},
 	{"qinfo", 0, 1, cli_qinfo},
+	{"qjob", 1, 0, cli_qjob},
 	{"assign", 0, 0, cli_assign},
 	{"results", 1, 1, cli_results},
 };
