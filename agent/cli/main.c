@@ -25,6 +25,7 @@ static void usage(FILE *f)
 		"                 [--engine PATH (default: beside agent)] [--engine-threads N]\n"
 		"                 [--no-engine (store and coordinate only)]\n"
 		"                 [--no-coordinator (never take the role: tests with a stand-in)]\n"
+		"                 [--metrics HOST:PORT (serve Prometheus /metrics there)]\n"
 		"       agent keygen FILE\n"
 		"       agent members [--json]      the membership as this agent sees it\n"
 		"       agent self                  this agent\n"

@@ -10,6 +10,7 @@
 #include "core/conn.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/metrics.h"
 #include "core/udp.h"
 #include "ctl/ctl.h"
 #include "sdfs/sdfs.h"
@@ -54,6 +55,7 @@ struct agent {
 	struct sdfs_client *sdfs_client;
 	struct worker *worker;
 	struct coord *coord;
+	struct metrics *metrics; /* with --metrics */
 	struct wire_replay *replay;
 	struct wire_addr self;
 	uint64_t epoch, seq;
@@ -182,6 +184,30 @@ static size_t describe(void *arg, char *buf, size_t cap)
 	if (a->coord && off < cap)
 		off += coord_describe(a->coord, buf + off, cap - off);
 	return off;
+}
+
+/* /metrics: every module's counters, the membership, the coordinator's jobs. */
+static void render_metrics(void *arg, struct prom_buf *b)
+{
+	struct agent *a = arg;
+	size_t cap = 64 << 10;
+	char *text = xmalloc(cap);
+	int n = swim_members(a->swim, NULL, 0), count[SWIM_STATUS_MAX] = {0};
+	struct swim_member *m = xcalloc((size_t)n + 1, sizeof(*m));
+
+	text[loop_stats(a->loop, text, cap - 1)] = '\0';
+	prom_stats(b, text);
+	n = swim_members(a->swim, m, n);
+	for (int i = 0; i < n; i++)
+		count[m[i].status < SWIM_STATUS_MAX ? m[i].status : SWIM_FAILED]++;
+	prom_family(b, "idunno_members", "gauge", "Members this agent knows, by status.");
+	for (int s = 0; s < SWIM_STATUS_MAX; s++)
+		prom_printf(b, "idunno_members{status=\"%s\"} %d\n", swim_status_names[s],
+			    count[s]);
+	if (a->coord)
+		coord_metrics(a->coord, b);
+	free(m);
+	free(text);
 }
 
 /* ---- membership's events ---- */
@@ -337,8 +363,16 @@ static int start_tasks(struct agent *a, char *err, size_t errlen)
 					    .joining = o->have_join,
 					    .never = o->no_coordinator},
 			&a->coord);
-	if (ret)
+	if (ret) {
 		util_seterr(err, errlen, "coordinator: %s", strerror(-ret));
+		return ret;
+	}
+	if (o->have_metrics)
+		ret = metrics_new(&(struct metrics_env){.loop = a->loop,
+							.bind = o->metrics,
+							.render = render_metrics,
+							.arg = a},
+				  &a->metrics, err, errlen);
 	return ret;
 }
 
@@ -455,6 +489,7 @@ int agent_run(const struct agent_opts *o, char *err, size_t errlen)
 out:
 	/* the ring goes first: nothing of ours is in flight after it */
 	loop_free(a->loop);
+	metrics_free(a->metrics);
 	coord_free(a->coord);
 	worker_free(a->worker);
 	sdfs_client_free(a->sdfs_client);
