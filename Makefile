@@ -182,6 +182,7 @@ LINK_test_coord_log  := $(OUT)/agent/tasks/coord_rec.o $(OUT)/agent/tasks/coord_
                         $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_coord_rpc  := $(OUT)/agent/tasks/coord_rpc.o $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_roles      := $(OUT)/agent/tasks/roles.o $(WIRE_OBJ) $(COMMON_OBJ)
+LINK_test_prom       := $(OUT)/agent/core/prom.o $(OUT)/agent/core/http.o $(COMMON_OBJ)
 test_link = $(or $(LINK_$(1)),$(AGENT_LIB_OBJ) $(AGENT_BPF_OBJ) $(NET_OBJ))
 test_libs = $(or $(LIBS_$(1)),$(if $(LINK_$(1)),$(SODIUM_LIBS) $(LDLIBS),$(AGENT_LIBS) $(AGENT_BPF_LIBS) $(NET_LIBS)))
 

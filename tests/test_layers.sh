@@ -27,7 +27,8 @@ pure=(wire/*.c wire/*.h membership/*.c membership/*.h core/log_buffer.c core/log
       sdfs/sdfs_plan.c sdfs/sdfs_plan.h tasks/sched.c tasks/sched.h tasks/sched_int.h
       tasks/sched_ds.c tasks/sched_run.c tasks/sched_report.c
       tasks/coord_log.h tasks/coord_log_int.h tasks/coord_rec.c tasks/coord_state.c
-      tasks/coord_snapshot.c tasks/coord_query.c tasks/coord_map.c tasks/roles.c tasks/roles.h)
+      tasks/coord_snapshot.c tasks/coord_query.c tasks/coord_map.c tasks/roles.c tasks/roles.h
+      core/prom.c core/prom.h core/http.c core/http.h)
 
 for dir in */; do
   layer=${dir%/}
