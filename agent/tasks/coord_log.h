@@ -19,11 +19,12 @@
  * ids of every answered query (for deduplication), the counts qinfo
  * shows, and the histogram of the service times of the queries answered
  * with status 0, with how many of them each latency source gave (qjob,
- * /metrics): replicated, so a new coordinator shows the same figures.  Memory is bounded
- * (docs/tasks.md, "Coordinator state and roles"): results persisted to SDFS leave memory
- * (PERSISTED), and answered ids are kept as a low-water mark plus the ids above it, which stay few
- * because query ids are dense (dataset queries are numbered by image, client queries in the order
- * they are accepted).
+ * /metrics): replicated, so a new coordinator shows the same figures.
+ * Memory is bounded (docs/tasks.md, "Coordinator state and roles"):
+ * results persisted to SDFS leave memory (PERSISTED), and answered ids
+ * are kept as a low-water mark plus the ids above it, which stay few
+ * because query ids are dense (dataset queries are numbered by image,
+ * client queries in the order they are accepted).
  *
  * Query ids, per job (the u64 of a DISPATCH): image i of pass p of the
  * dataset is p x images + i (a job without COORD_JOB_LOOP has one pass);
@@ -126,7 +127,8 @@ struct coord_rec {
  * -EINVAL (a field out of range) / -EMSGSIZE (cap too small); decode 0,
  * or -EINVAL for anything truncated, trailing, of another version or
  * type, or with a field out of range (a bad job id or name, batch, weight,
- * count, class, probability, a positive status, seq or epoch 0).
+ * count, class, probability, a positive status, a latency source, seq or
+ * epoch 0).
  */
 int coord_rec_encode(const struct coord_rec *r, uint8_t *buf, size_t cap);
 int coord_rec_decode(const uint8_t *p, size_t len, struct coord_rec *r);
