@@ -186,28 +186,13 @@ static size_t describe(void *arg, char *buf, size_t cap)
 	return off;
 }
 
-/* /metrics: every module's counters, the membership, the coordinator's jobs. */
-static void render_metrics(void *arg, struct prom_buf *b)
+/* /metrics beyond the modules' counters: the coordinator's jobs. */
+static void render_jobs(void *arg, struct prom_buf *b)
 {
 	struct agent *a = arg;
-	size_t cap = 64 << 10;
-	char *text = xmalloc(cap);
-	int n = swim_members(a->swim, NULL, 0), count[SWIM_STATUS_MAX] = {0};
-	struct swim_member *m = xcalloc((size_t)n + 1, sizeof(*m));
 
-	text[loop_stats(a->loop, text, cap - 1)] = '\0';
-	prom_stats(b, text);
-	n = swim_members(a->swim, m, n);
-	for (int i = 0; i < n; i++)
-		count[m[i].status < SWIM_STATUS_MAX ? m[i].status : SWIM_FAILED]++;
-	prom_family(b, "idunno_members", "gauge", "Members this agent knows, by status.");
-	for (int s = 0; s < SWIM_STATUS_MAX; s++)
-		prom_printf(b, "idunno_members{status=\"%s\"} %d\n", swim_status_names[s],
-			    count[s]);
 	if (a->coord)
 		coord_metrics(a->coord, b);
-	free(m);
-	free(text);
 }
 
 /* ---- membership's events ---- */
@@ -369,8 +354,9 @@ static int start_tasks(struct agent *a, char *err, size_t errlen)
 	}
 	if (o->have_metrics)
 		ret = metrics_new(&(struct metrics_env){.loop = a->loop,
+							.swim = a->swim,
 							.bind = o->metrics,
-							.render = render_metrics,
+							.render = render_jobs,
 							.arg = a},
 				  &a->metrics, err, errlen);
 	return ret;

@@ -8,6 +8,7 @@
 #include "core/metrics.h"
 #include "core/http.h"
 #include "core/loop.h"
+#include "membership/swim.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -20,7 +21,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define ACCEPT_RETRY_MS 100 /* after a failed accept (out of descriptors, say) */
+#define ACCEPT_RETRY_MS 100	   /* after a failed accept (out of descriptors, say) */
+#define STATS_MAX	(64 << 10) /* the modules' stats text */
 
 enum op { OP_ACCEPT = 1, OP_RECV, OP_SEND };
 
@@ -83,6 +85,28 @@ static void arm(struct metrics *m, int i, unsigned op)
 	c->op = op;
 }
 
+/* Every metric: the modules' stats, the members by status, render's. */
+static void render(struct metrics *m, struct prom_buf *b)
+{
+	char *text = xmalloc(STATS_MAX);
+	int n = swim_members(m->env.swim, NULL, 0), count[SWIM_STATUS_MAX] = {0};
+	struct swim_member *mem = xcalloc((size_t)n + 1, sizeof(*mem));
+
+	text[loop_stats(m->env.loop, text, STATS_MAX - 1)] = '\0';
+	prom_stats(b, text);
+	n = swim_members(m->env.swim, mem, n);
+	for (int i = 0; i < n; i++)
+		count[mem[i].status < SWIM_STATUS_MAX ? mem[i].status : SWIM_FAILED]++;
+	prom_family(b, "idunno_members", "gauge", "Members this agent knows, by status.");
+	for (int s = 0; s < SWIM_STATUS_MAX; s++)
+		prom_printf(b, "idunno_members{status=\"%s\"} %d\n", swim_status_names[s],
+			    count[s]);
+	if (m->env.render)
+		m->env.render(m->env.arg, b);
+	free(mem);
+	free(text);
+}
+
 /* The answer to a complete (or refused) request head. */
 static void answer(struct metrics *m, struct mconn *c, enum http_parse p, const char *path,
 		   int head)
@@ -92,7 +116,7 @@ static void answer(struct metrics *m, struct mconn *c, enum http_parse p, const 
 
 	if (p == HTTP_GET && !strcmp(path, "/metrics")) {
 		m->n_scrapes++;
-		m->env.render(m->env.arg, &body);
+		render(m, &body);
 	} else {
 		type = "text/plain; charset=utf-8";
 		if (p == HTTP_GET) {
