@@ -10,7 +10,8 @@
 # and its source is named, the same through a non-coordinator; an unknown
 # job is refused; on the HTTP side an unknown path gets 404, POST 405,
 # garbage and a TLS hello 400, connections that send nothing are closed at
-# their deadline (more of them than the server's slots), and the agent
+# their deadline (more of them than the server's slots), 500 random and
+# mutated request heads each get a valid status line, and the agent
 # serves on and answers its CLI after all of it; a metrics address in use
 # or malformed stops `agent run` with the reason.  Skips (77) without
 # promtool (Debian package prometheus; `make deps`).
@@ -125,7 +126,7 @@ code() { curl -s -m 10 -o /dev/null -w '%{http_code}' "$@"; }
 [[ $(code "http://127.0.0.1:$MP/nope") == 404 ]] && ok "unknown path: 404" || bad "unknown path not 404"
 [[ $(code -X POST "http://127.0.0.1:$MP/metrics") == 405 ]] && ok "POST: 405" || bad "POST not 405"
 [[ $(code -I "http://127.0.0.1:$MP/metrics") == 200 ]] && ok "HEAD: 200" || bad "HEAD not 200"
-$PY - "$MP" <<'PY' && ok "garbage, a TLS hello, a bad header: 400 each; 9 silent connections closed at their deadline" || bad "raw HTTP checks"
+$PY - "$MP" <<'PY' && ok "garbage, a TLS hello, a bad header: 400 each; 9 silent connections closed at their deadline; 500 fuzzed heads answered" || bad "raw HTTP checks"
 import socket, sys, time
 port = int(sys.argv[1])
 def ask(data):
@@ -150,6 +151,32 @@ for s in socks:
     s.close()
 got = ask(b"GET /metrics HTTP/1.0\r\n\r\n")
 assert got.startswith(b"HTTP/1.1 200 ") and b"idunno_metrics_timeouts_total" in got, got[:80]
+# 500 random and mutated heads: each answered 200, 400, 404 or 405 (or closed unanswered
+# after an incomplete head and the client's end of sending)
+import random
+rnd, base = random.Random(7), b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+for i in range(500):
+    if i % 2:
+        data = bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 300)))
+    else:
+        b = bytearray(base)
+        for _ in range(rnd.randrange(1, 4)):
+            b[rnd.randrange(len(b))] = rnd.randrange(256)
+        data = bytes(b)
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+    got = b""
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            got += b
+    except ConnectionResetError:
+        pass
+    s.close()
+    assert got == b"" or got[:12] in (b"HTTP/1.1 200", b"HTTP/1.1 400", b"HTTP/1.1 404", b"HTTP/1.1 405"), (data, got[:40])
 PY
 scrape 1 >"$W/m1b"
 t=$(value "$W/m1b" idunno_metrics_timeouts_total); b=$(value "$W/m1b" idunno_metrics_bad_requests_total)
