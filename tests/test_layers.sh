@@ -31,7 +31,8 @@ pure=(wire/*.c wire/*.h membership/*.c membership/*.h core/log_buffer.c core/log
       tasks/repl_wire.c tasks/repl_wire.h tasks/repl_log.c tasks/repl_log.h
       tasks/submit_wire.c tasks/submit_wire.h
       tasks/result_part.c tasks/result_part.h tasks/result_replay.c tasks/result_replay.h
-      tasks/coord_ckpt.c tasks/coord_ckpt.h)
+      tasks/coord_ckpt.c tasks/coord_ckpt.h
+      core/prom.c core/prom.h core/http.c core/http.h)
 
 for dir in */; do
   layer=${dir%/}

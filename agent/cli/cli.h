@@ -40,10 +40,11 @@ int cli_memfd(const char *cmd, const void *p, size_t len);
 
 /*
  * Jobs on the coordinator (cli_jobs.c): `job launch|ls|stop|batch`
- * (arg[0] is the verb), `qinfo [JOB]`, `assign`, `results JOB [LOCAL]`.
+ * (arg[0] is the verb), `qinfo [JOB]`, `qjob JOB`, `assign`, `results JOB [LOCAL]`.
  */
 int cli_job(struct cli *c);
 int cli_qinfo(struct cli *c);
+int cli_qjob(struct cli *c);
 int cli_assign(struct cli *c);
 /*
  * Asks req (tasks/coord_rpc.h) of the agent, following the coordinator's

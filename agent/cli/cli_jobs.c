@@ -4,6 +4,7 @@
  *   job launch MODEL --dataset NAME [--batch N] [--weight W] [--loop | --client-only]
  *   job ls | job stop JOB | job batch JOB N
  *   qinfo [JOB]          (C1) rate over the last 10 s, queries processed
+ *   qjob JOB             (C2) service time per query: mean, std, quantiles
  *   assign               (C5) workers and their share of each job
  *
  * An agent that is not the coordinator answers with the coordinator's
@@ -192,6 +193,20 @@ int cli_qinfo(struct cli *c)
 		snprintf(req.job, sizeof(req.job), "%s", c->arg[0]);
 	}
 	return job_print(c, "qinfo", &req);
+}
+
+int cli_qjob(struct cli *c)
+{
+	struct coord_rpc_req req = {.cmd = COORD_RPC_QJOB};
+
+	if (c->nargs != 1) {
+		fprintf(stderr, "usage: agent qjob JOB [--json]\n");
+		return 2;
+	}
+	if (!job_id_ok("qjob", c->arg[0]))
+		return 1;
+	snprintf(req.job, sizeof(req.job), "%s", c->arg[0]);
+	return job_print(c, "qjob", &req);
 }
 
 int cli_assign(struct cli *c)

@@ -55,6 +55,12 @@ int cli_run(int argc, char **argv)
 				fprintf(stderr, "agent run: --replicas: 1 to 16, not '%s'\n", v);
 				return 2;
 			}
+		} else if (!strcmp(argv[i], "--metrics")) {
+			if (wire_addr_parse(v, 0, &o.metrics) || o.metrics.port == 0) {
+				fprintf(stderr, "agent run: --metrics: '%s' is not HOST:PORT\n", v);
+				return 2;
+			}
+			o.have_metrics = 1;
 		} else if (!strcmp(argv[i], "--engine")) {
 			o.engine = v;
 		} else if (!strcmp(argv[i], "--engine-threads")) {

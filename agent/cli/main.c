@@ -25,6 +25,7 @@ static void usage(FILE *f)
 		"                 [--engine PATH (default: beside agent)] [--engine-threads N]\n"
 		"                 [--no-engine (store and coordinate only)]\n"
 		"                 [--no-coordinator (never take the role: tests with a stand-in)]\n"
+		"                 [--metrics HOST:PORT (serve Prometheus /metrics there)]\n"
 		"       agent keygen FILE\n"
 		"       agent members [--json]      the membership as this agent sees it\n"
 		"       agent self                  this agent\n"
@@ -50,6 +51,8 @@ static void usage(FILE *f)
 		"batch\n"
 		"       agent qinfo [JOB]           query rate over the last 10 s, queries "
 		"processed\n"
+		"       agent qjob JOB              service time per query: mean, std, median, "
+		"p90/95/99\n"
 		"       agent assign                which workers serve which job, with shares\n"
 		"       agent results JOB [LOCAL]   the job's results, each query once\n"
 		"       agent submit JOB IMAGE... [--client ID]   submit queries, print their "
@@ -113,6 +116,7 @@ static const struct {
 	{"dataset", 1, 1, cli_dataset},
 	{"job", 1, 1, cli_job},
 	{"qinfo", 0, 1, cli_qinfo},
+	{"qjob", 1, 0, cli_qjob},
 	{"assign", 0, 0, cli_assign},
 	{"results", 1, 1, cli_results},
 	{"submit", 2, 1, cli_submit},

@@ -52,4 +52,8 @@ void coord_learn(struct coord *c, uint64_t epoch, struct wire_addr coordinator,
 /* "key value" lines for `agent self`: role, coordinator, standby, epoch. */
 size_t coord_describe(const struct coord *c, char *buf, size_t cap);
 
+struct prom_buf;
+/* The per-job series for /metrics (coord_metrics.c); nothing unless active. */
+void coord_metrics(struct coord *c, struct prom_buf *b);
+
 #endif

@@ -18,6 +18,13 @@
  *                                       [{"worker","slots","busy","batches",
  *                                         "jobs":[{"job","share"}]}]
  *   results  raw lines (coord_rpc.h), RESULTS_PAGE at a time
+ *   qjob     JOB MODEL, source, then QUERIES MEAN STD MEDIAN P90 P95 P99 in ms
+ *                                       {"job","model","source","queries_bpf",
+ *                                        "queries_ring","answered","failed","count",
+ *                                        "mean_ms","std_ms","median_ms","p90_ms",
+ *                                        "p95_ms","p99_ms"}
+ *            (the status 0 answers' service times, from the replicated
+ *            histogram; source "bpf", "ring", "mixed" or "none")
  */
 #include "tasks/coord_int.h"
 
@@ -269,6 +276,59 @@ static int cmd_results(struct coord *c, const struct coord_rpc_req *req, struct 
 	return 0;
 }
 
+static const char *lat_source(const struct coord_latency *l)
+{
+	if (!l->h.count)
+		return "none";
+	if (l->by_src[TASK_LAT_BPF] == l->h.count)
+		return "bpf";
+	return l->by_src[TASK_LAT_BPF] ? "mixed" : "ring";
+}
+
+static int cmd_qjob(struct coord *c, const struct coord_rpc_req *req, struct sb *b)
+{
+	struct coord_latency *l = xmalloc(sizeof(*l));
+	struct coord_job_info ji;
+	struct hist_stats hs;
+	const double ms = 1e6;
+
+	if (coord_job_id_check(req->job) || coord_state_job(c->st, req->job, &ji) ||
+	    coord_state_latency(c->st, req->job, l)) {
+		sb_printf(b, "no job %s", req->job);
+		free(l);
+		return IDN_ENOJOB;
+	}
+	hist_stats(&l->h, &hs);
+	if (req->flags & COORD_RPC_JSON)
+		sb_printf(b,
+			  "{\"job\":\"%s\",\"model\":\"%s\",\"source\":\"%s\",\"queries_bpf\":%llu,"
+			  "\"queries_ring\":%llu,\"answered\":%llu,\"failed\":%llu,\"count\":%llu,"
+			  "\"mean_ms\":%.3f,\"std_ms\":%.3f,\"median_ms\":%.3f,\"p90_ms\":%.3f,"
+			  "\"p95_ms\":%.3f,\"p99_ms\":%.3f}\n",
+			  ji.set.id, ji.set.model, lat_source(l),
+			  (unsigned long long)l->by_src[TASK_LAT_BPF],
+			  (unsigned long long)l->by_src[TASK_LAT_RING],
+			  (unsigned long long)ji.answered, (unsigned long long)ji.failed,
+			  (unsigned long long)hs.count, hs.mean / ms, hs.std / ms, hs.p50 / ms,
+			  hs.p90 / ms, hs.p95 / ms, hs.p99 / ms);
+	else
+		sb_printf(
+			b,
+			"job %s (%s): service time per query, %llu queries answered (%llu failed)\n"
+			"source %s (bpf %llu, ring %llu)\n"
+			"%10s %10s %10s %10s %10s %10s %10s\n"
+			"%10llu %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f\n",
+			ji.set.id, ji.set.model, (unsigned long long)ji.answered,
+			(unsigned long long)ji.failed, lat_source(l),
+			(unsigned long long)l->by_src[TASK_LAT_BPF],
+			(unsigned long long)l->by_src[TASK_LAT_RING], "QUERIES", "MEAN_MS",
+			"STD_MS", "MEDIAN_MS", "P90_MS", "P95_MS", "P99_MS",
+			(unsigned long long)hs.count, hs.mean / ms, hs.std / ms, hs.p50 / ms,
+			hs.p90 / ms, hs.p95 / ms, hs.p99 / ms);
+	free(l);
+	return 0;
+}
+
 static void serve(void *arg, struct conn *conn, const struct wire_hdr *h, const uint8_t *p,
 		  size_t len)
 {
@@ -329,6 +389,9 @@ static void serve(void *arg, struct conn *conn, const struct wire_hdr *h, const 
 		break;
 	case COORD_RPC_ASSIGN:
 		cmd_assign(c, &req, &b);
+		break;
+	case COORD_RPC_QJOB:
+		ret = cmd_qjob(c, &req, &b);
 		break;
 	default:
 		ret = cmd_results(c, &req, &b);

@@ -143,6 +143,7 @@ void coord_jobs_result(struct coord *c, uint32_t wid, const struct task_result *
 			.qid = r->a[i].query, .worker = c->w[wid].addr, .status = r->a[i].status};
 		if (res && verdict[i] == SCHED_DONE) {
 			a->service_ns = res->a[i].service_ns / (res->n ? res->n : 1);
+			a->lat_src = res->lat_src < TASK_LAT_SRC_MAX ? res->lat_src : TASK_LAT_RING;
 			memcpy(a->cls, res->a[i].cls, sizeof(a->cls));
 			memcpy(a->prob, res->a[i].prob, sizeof(a->prob));
 		}

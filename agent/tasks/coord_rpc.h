@@ -1,6 +1,6 @@
 /*
  * coord_rpc.h - the job commands between the CLI and an agent (job
- * launch, ls, stop, batch, qinfo, assign, results, submit): one request frame,
+ * launch, ls, stop, batch, qinfo, assign, results, submit, qjob): one request frame,
  * one response frame, routed to the tasks layer by the first payload
  * byte (COORD_RPC_LAUNCH..COORD_RPC_END - 1).  Pure codecs, no I/O.
  *
@@ -40,6 +40,7 @@ enum coord_rpc_cmd {
 	COORD_RPC_ASSIGN,
 	COORD_RPC_RESULTS,
 	COORD_RPC_SUBMIT, /* opens a submitter's connection (submit_wire.h) */
+	COORD_RPC_QJOB,	  /* C2: a job's service time per query (its histogram) */
 	COORD_RPC_END
 };
 
