@@ -321,7 +321,9 @@ static uint64_t parts_tick(struct coord_persist *p, uint64_t now)
 			pj->since_ms = now;
 		flush = ji[i].stopped || ji[i].dataset_done || ji[i].in_memory >= PART_MAX ||
 			now >= pj->since_ms + PART_DELAY_MS;
-		if (pj->busy)
+		/* after a takeover, a job's index (its images' names) is fetched
+		 * again first (coord_adopt.c) */
+		if (pj->busy || !p->c->jobs[ji[i].num - 1].ready)
 			continue;
 		if (now < pj->retry_ms) {
 			next = MIN(next, pj->retry_ms);
