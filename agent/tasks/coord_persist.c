@@ -348,6 +348,11 @@ uint64_t coord_persist_tick(struct coord *c, uint64_t now_ms)
 
 	if (!c->active || c->recovering || !c->st)
 		return LOOP_NEVER;
+	/* a coordinator cut off from the majority, or told of a newer one,
+	 * writes nothing to SDFS: the coordinator the majority follows writes
+	 * the same part names */
+	if (!c->majority || c->deposed)
+		return MIN(now_ms + 500, acks_run(p, now_ms));
 	next = parts_tick(p, now_ms);
 	ckpt_tick(p, now_ms);
 	if (p->ck_done < p->ck_want && !p->ck_busy)
