@@ -152,6 +152,8 @@ $(BENCH_PROGS): $(BINDIR)/%: $(OUT)/bench/%.o $(NET_OBJ)
 # Tests without a LINK_ line get everything.
 SODIUM_LIBS := $(shell $(PKG) --libs libsodium 2>/dev/null || echo -lsodium)
 LINK_test_wire       := $(WIRE_OBJ) $(COMMON_OBJ)
+LINK_test_wire_gate  := $(WIRE_OBJ) $(COMMON_OBJ)
+LINK_probe_flood     := $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_err        := $(COMMON_OBJ)
 LINK_test_swim       := $(MEMBERSHIP_OBJ) $(OUT)/agent/sdfs/place.o $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_place      := $(OUT)/agent/sdfs/place.o $(WIRE_OBJ) $(COMMON_OBJ)
