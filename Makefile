@@ -7,6 +7,7 @@
 #   make bench           run the benchmarks and print their tables
 #   make demo            the main job (see README.md)
 #   make deps            install every Debian package the project needs
+#   make fuzz            build the libFuzzer targets and run each (tests/fuzz/fuzz.mk)
 #   make V=1             show the commands
 
 .DELETE_ON_ERROR:
@@ -253,5 +254,7 @@ format:
 
 clean:
 	rm -rf build bin
+
+include tests/fuzz/fuzz.mk
 
 -include $(shell find build -name '*.d' 2>/dev/null)
