@@ -5,6 +5,7 @@
  * The streams themselves: sdfs_int.h.
  */
 #include "sdfs/sdfs.h"
+#include "core/log.h"
 #include "core/loop.h"
 #include "membership/swim.h"
 #include "sdfs/sdfs_int.h"
@@ -173,6 +174,11 @@ int sdfs_new(const struct sdfs_env *env, struct loop *l, struct conns *t, const 
 
 	if (ret)
 		goto err;
+	if (store_planted(s->store))
+		log_msg(LOG_WARN,
+			"sdfs: removed %d entries of %s by a replica's name that were no "
+			"regular file (links planted there?)",
+			store_planted(s->store), dir);
 	s->env = *env;
 	s->loop = l;
 	s->conns = t;

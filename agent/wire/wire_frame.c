@@ -23,6 +23,7 @@ const char *const wire_reject_names[WIRE_REJECT_MAX] = {
 	[WIRE_R_DEST] = "wrong_dest",
 	[WIRE_R_BOOT] = "before_boot",
 	[WIRE_R_THROTTLED] = "throttled",
+	[WIRE_R_CUT] = "cut",
 };
 
 int wire_seal(const struct wire_key *key, const struct wire_hdr *h, const void *payload, size_t len,

@@ -69,6 +69,7 @@ enum wire_reject {
 	WIRE_R_DEST,	  /* authenticated, but sealed for another receiver */
 	WIRE_R_BOOT,	  /* sent before the receiver started (a restarted node) */
 	WIRE_R_THROTTLED, /* not checked: its source sent too many rejected frames */
+	WIRE_R_CUT,	  /* TCP: the connection closed in the middle of a frame */
 	WIRE_REJECT_MAX
 };
 
