@@ -165,6 +165,7 @@ LINK_test_store      := $(STORE_OBJ) $(COMMON_OBJ)
 LINK_test_store_full := $(STORE_OBJ) $(COMMON_OBJ)
 LINK_test_store_planted := $(STORE_OBJ) $(COMMON_OBJ)
 LINK_test_sdfs_wire  := $(OUT)/agent/sdfs/sdfs_wire.o $(STORE_OBJ) $(WIRE_OBJ) $(COMMON_OBJ)
+LINK_test_sdfs_backoff := $(OUT)/agent/sdfs/sdfs_backoff.o $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_sdfs_plan  := $(OUT)/agent/sdfs/sdfs_plan.o $(OUT)/agent/sdfs/place.o $(WIRE_OBJ) \
                         $(COMMON_OBJ)
 # The log and its buffer, with the test's own fake loop in place of loop.o
