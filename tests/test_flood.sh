@@ -5,7 +5,8 @@
 # is declared failed, all 5 stay alive in every view, every datagram that
 # reached node 1 is counted (bad_tag or throttled), and the MAC checks are
 # bounded by the source's reject bucket: at most its burst (200) plus 50 a
-# second, the rest dropped unchecked as throttled.
+# second, the rest dropped unchecked as throttled.  Empty datagrams are
+# counted too (as short).
 # Timeout: 120
 set -u
 source "$IDUNNO_ROOT/tests/cluster.sh"
@@ -47,4 +48,11 @@ ok "every node sees 5 alive after the flood"
   ok "MAC checks bounded by the reject bucket ($tags <= 200 + 50 x ${elapsed} s), $thr dropped unchecked" ||
   bad "bad_tag $tags (bound $((200 + 50 * elapsed))), throttled $thr"
 [[ $during == 1 ]] && ok "stats during the flood: one source throttled" || bad "udp_throttled_sources '$during' during the flood"
+s0=$(stat_of 1 rejected_short)
+/usr/bin/python3 -c "import socket, sys
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(3): u.sendto(b'', ('127.0.0.1', int(sys.argv[1])))" "$CL_PORT"
+sleep 0.5
+s1=$(stat_of 1 rejected_short)
+((s1 - s0 == 3)) && ok "3 empty datagrams counted as short" || bad "empty datagrams: short $s0 -> $s1"
 ((fails == 0)) || { echo "$fails check(s) failed"; exit 1; }
