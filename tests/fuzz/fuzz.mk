@@ -13,7 +13,7 @@ FUZZ_SAN  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 FUZZ_CFLAGS := $(STD) -g -O1 -Wall -Wextra -Wno-unused-parameter $(INCLUDES) -Itests/fuzz \
                $(BLAS_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -MMD -MP
 FUZZ_LIBS := $(SODIUM_LIBS) $(NET_LIBS)
-FUZZ_ALL  := frame swim sdfs_req sdfs_ans task_wire coord_rpc coord_rec coord_snapshot dataset \
+FUZZ_ALL  := frame swim rpc sdfs_req sdfs_ans task_wire coord_rpc coord_rec coord_snapshot dataset \
              safetensors jpeg config
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_SECONDS ?= 60
@@ -28,6 +28,7 @@ FZ_MODEL   := $(call fuzz_objs,models/safetensors.c models/model.c models/model_
 
 FUZZ_LINK_frame          :=
 FUZZ_LINK_swim           := $(call fuzz_objs,$(wildcard agent/membership/*.c))
+FUZZ_LINK_rpc            := $(call fuzz_objs,agent/ctl/rpc.c) $(FUZZ_LINK_swim)
 FUZZ_LINK_sdfs_req       := $(call fuzz_objs,agent/sdfs/sdfs_wire.c) $(FZ_STORE)
 FUZZ_LINK_sdfs_ans       := $(FUZZ_LINK_sdfs_req)
 FUZZ_LINK_task_wire      := $(call fuzz_objs,agent/tasks/task_wire.c)

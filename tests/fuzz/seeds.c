@@ -5,6 +5,7 @@
  *
  *   fuzz_seeds DIR
  */
+#include "ctl/rpc.h"
 #include "image.h"
 #include "membership/swim.h"
 #include "safetensors.h"
@@ -84,6 +85,23 @@ static void wire_seeds(void)
 	h.type = WIRE_RPC_REQ;
 	n = wire_seal(&key, &h, "\x01", 1, f, sizeof(f));
 	emit("frame", "rpc", f, (size_t)n, NULL, 0);
+}
+
+static void rpc_seeds(void)
+{
+	struct rpc_req r = {.cmd = RPC_GREP, .flags = 1, .arglen = 5, .arg = "error"};
+	struct swim_member m[2] = {{{0x7f000001, 7600}, SWIM_ALIVE, 5, 0},
+				   {{0x7f000002, 7600}, SWIM_SUSPECT, 6, 0}};
+	uint8_t buf[2048];
+
+	emit_sel("rpc", "req", 0, buf, rpc_req_encode(&r, buf, sizeof(buf)));
+	/* answers' bodies after their status byte, as the CLI decodes them */
+	emit_sel("rpc", "members", 1, buf + 1, rpc_members_encode(0, m, 2, buf, sizeof(buf)) - 1);
+	rpc_grep_head_encode(0, 2, buf);
+	memcpy(buf + RPC_GREP_HEAD, "a\nb\n", 4);
+	emit_sel("rpc", "grep", 2, buf, RPC_GREP_HEAD + 4);
+	emit_sel("rpc", "self", 3, buf + 1,
+		 rpc_self_encode(m, "engine ok\n", buf, sizeof(buf)) - 1);
 }
 
 static void sdfs_seeds(void)
@@ -293,6 +311,7 @@ int main(int argc, char **argv)
 	dir = argv[1];
 	mkdir(dir, 0755);
 	wire_seeds();
+	rpc_seeds();
 	sdfs_seeds();
 	task_seeds();
 	coord_seeds();
