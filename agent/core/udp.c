@@ -272,7 +272,7 @@ int udp_new(const struct udp_env *env, struct udp **out, char *err, size_t errle
 
 	u->env = *env;
 	wire_gate_config_default(&gc);
-	u->gate = wire_gate_new(env->gate ? env->gate : &gc, loop_now_ms());
+	u->gate = wire_gate_new(&gc, loop_now_ms());
 	u->slots = xcalloc(NSEND, sizeof(*u->slots));
 	u->br = aligned_alloc(4096, NBUF * sizeof(struct io_uring_buf));
 	u->bufs = xmalloc((size_t)NBUF * BUFSZ);

@@ -17,7 +17,6 @@
 struct loop;
 struct swim;
 struct udp;
-struct wire_gate_config;
 
 struct udp_env {
 	struct loop *loop;
@@ -35,7 +34,6 @@ struct udp_env {
 	/* A datagram refused for reason r. */
 	void (*rejected)(void *arg, enum wire_reject r);
 	void *arg;
-	const struct wire_gate_config *gate; /* NULL: wire_gate_config_default */
 };
 
 /* Registers with the loop, starts receiving and sends SWIM's traffic.
