@@ -38,6 +38,8 @@ grep -q "^JOB .*RATE_10S" "$out/log" && grep -q "^WORKER .*JOB:SHARE" "$out/log"
 grep -qE "Killed|Terminated|line [0-9]+:" "$out/log" && bad "job-control noise: $(grep -E 'Killed|Terminated|line [0-9]+:' "$out/log" | head -2)" ||
   ok "no job-control noise"
 sleep 1
-pgrep -f "idunno-cluster-.*node" >/dev/null && bad "agents left running: $(pgrep -af 'idunno-cluster-.*node' | head -2)" || ok "nothing left running"
+port=$(awk '/agents alive, port/ { print $NF }' "$out/log")
+[[ -n $port ]] && ! pgrep -f "127\.0\.0\.[0-9]+:$port " >/dev/null && ok "nothing of its cluster (port $port) left running" ||
+  bad "agents of port '$port' left running: $(pgrep -af "127\.0\.0\.[0-9]+:$port " | head -2)"
 ((fails == 0)) || { echo "$fails check(s) failed"; exit 1; }
 echo "all checks passed"

@@ -233,8 +233,8 @@ check_once "$nc" "$J1" && check_once "$nc" "$J2" && ok "after the heal: each ima
 c=$nc
 
 # --- 5. leave on the coordinator ---
+start_jobs "$(standby_of "$c")" || bad "jobs did not start"
 sb=$(standby_of "$c")
-start_jobs "$sb" || bad "jobs did not start"
 cl_agent "$c" leave >/dev/null
 nc=$(wait_coord "$sb" "$c") && [[ $nc == "$sb" ]] && ok "coordinator $c left: standby $nc took over ($(log_line "$nc" 'first dispatch'))" ||
   bad "no hand-over after leave: '$nc'"

@@ -96,8 +96,10 @@ static void activate(struct coord *c, const struct roles *ro)
 
 	/* the standby's copy of the state it followed, if it is the one of the
 	 * epoch taken over (coord_follow.c) */
-	if (ro->takeover && c->known_epoch)
-		st = coord_follow_take(c, c->known_epoch);
+	if (ro->takeover && !ro->cold && c->known_epoch)
+		st = coord_follow_take(c, c->known_epoch, c->known_coord);
+	else
+		coord_follow_reset(c); /* a copy from an earlier turn as standby: stale */
 	if (ro->takeover && !ro->cold && !st)
 		log_msg(LOG_WARN, "coordinator: the standby holds no state of epoch %llu",
 			(unsigned long long)c->known_epoch);
@@ -151,11 +153,11 @@ static void deactivate(struct coord *c)
 	c->active = 0;
 	c->deposed = 0;
 	c->gen++;
+	coord_persist_reset(c); /* its held answers: EAGAIN, as the others */
 	coord_repl_stop(c);
 	coord_streams_close_all(c);
 	coord_submit_close_all(c);
 	coord_recover_reset(c);
-	coord_persist_reset(c);
 	coord_jobs_reset(c);
 }
 
@@ -210,7 +212,9 @@ static void role_update(struct coord *c, uint64_t now_ms)
 void coord_learn(struct coord *c, uint64_t epoch, struct wire_addr coordinator,
 		 struct wire_addr standby)
 {
-	if (epoch < c->known_epoch)
+	if (epoch < c->known_epoch ||
+	    (epoch == c->known_epoch && !wire_addr_eq(coordinator, c->known_coord) &&
+	     wire_addr_loses_tie(coordinator, c->known_coord)))
 		return;
 	if (epoch == c->known_epoch && wire_addr_eq(coordinator, c->known_coord)) {
 		if (!c->active && standby.ip && !wire_addr_eq(standby, c->known_standby)) {

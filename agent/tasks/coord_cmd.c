@@ -360,6 +360,17 @@ static void serve(void *arg, struct conn *conn, const struct wire_hdr *h, const 
 				 "the coordinator is recovering its jobs from SDFS", SIZE_MAX);
 		return;
 	}
+	/* changes only where the majority is: a coordinator cut off, or one a
+	 * newer coordinator has deposed, could not make them durable there */
+	if ((!c->majority || c->deposed) &&
+	    (req.cmd == COORD_RPC_LAUNCH || req.cmd == COORD_RPC_STOP ||
+	     req.cmd == COORD_RPC_BATCH || req.cmd == COORD_RPC_SUBMIT)) {
+		coord_cmd_answer(c, conn, EAGAIN,
+				 c->deposed ? "this coordinator is deposed: ask again"
+					    : "the coordinator sees no majority of the cluster",
+				 SIZE_MAX);
+		return;
+	}
 	switch (req.cmd) {
 	case COORD_RPC_LAUNCH:
 		coord_jobs_launch(c, conn, &req);

@@ -63,17 +63,19 @@ void coord_follow_reset(struct coord *c)
 	f->snap_total = f->snap_got = 0;
 }
 
-struct coord_state *coord_follow_take(struct coord *c, uint64_t epoch)
+struct coord_state *coord_follow_take(struct coord *c, uint64_t epoch, struct wire_addr from)
 {
 	struct follow *f = &c->follow;
 	struct coord_state *st = NULL;
+	struct conn *conn = f->conn;
 
-	if (f->st && f->epoch == epoch) {
+	if (f->st && f->epoch == epoch && wire_addr_eq(f->from, from)) {
 		st = f->st;
 		f->st = NULL;
 	}
-	if (f->conn)
-		conn_close(f->conn);
+	f->conn = NULL; /* detached: a frame still delivered is not applied */
+	if (conn)
+		conn_close(conn);
 	coord_follow_reset(c);
 	return st;
 }
@@ -220,7 +222,10 @@ static void serve(void *arg, struct conn *conn, const struct wire_hdr *h, const 
 	}
 	wire_addr_str(m.coordinator, who, sizeof(who));
 	conn_own(conn, on_conn, c);
-	if (m.epoch < c->known_epoch || (c->active && m.epoch <= c->epoch) ||
+	if (m.epoch < c->known_epoch ||
+	    (c->active &&
+	     (m.epoch < c->epoch ||
+	      (m.epoch == c->epoch && wire_addr_loses_tie(m.coordinator, c->env.self)))) ||
 	    (m.epoch == c->known_epoch && !wire_addr_eq(m.coordinator, c->known_coord) &&
 	     wire_addr_loses_tie(m.coordinator, c->known_coord))) {
 		f->refused++;

@@ -212,8 +212,9 @@ void coord_answer_durable(struct coord *c, struct conn *conn, uint64_t seq, uint
 
 /* coord_follow.c: the standby's side */
 int coord_follow_new(struct coord *c);
-/* Hands the followed state over (NULL when it does not follow epoch), for a takeover. */
-struct coord_state *coord_follow_take(struct coord *c, uint64_t epoch);
+/* Hands the followed state over for a takeover: NULL unless it follows
+ * epoch's coordinator from. */
+struct coord_state *coord_follow_take(struct coord *c, uint64_t epoch, struct wire_addr from);
 void coord_follow_reset(struct coord *c);
 
 /* coord_cmd.c */

@@ -127,6 +127,11 @@ void coord_jobs_result(struct coord *c, uint32_t wid, const struct task_result *
 	struct coord_job_info ji;
 	int n = 0;
 
+	if (!c->sched || !c->st) { /* stepped down: nothing to record into */
+		free(rec);
+		free(verdict);
+		return;
+	}
 	sched_result(c->sched, r, loop_now_ms(), verdict);
 	/* a cold recovery replays the results in SDFS first, in their order */
 	if (c->recovering || r->job < 1 || r->job > COORD_JOBS_MAX || !c->jobs[r->job - 1].used)

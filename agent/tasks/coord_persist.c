@@ -353,6 +353,14 @@ uint64_t coord_persist_tick(struct coord *c, uint64_t now_ms)
 	 * the same part names */
 	if (!c->majority || c->deposed)
 		return MIN(now_ms + 500, acks_run(p, now_ms));
+	/* and only results its standby holds: a part then holds what the
+	 * coordinator after a failover holds too, under the same rseq */
+	{
+		struct coord_state_info si;
+		coord_state_info(c->st, &si);
+		if (coord_durable_seq(c) < si.seq)
+			return MIN(now_ms + 50, acks_run(p, now_ms));
+	}
 	next = parts_tick(p, now_ms);
 	ckpt_tick(p, now_ms);
 	if (p->ck_done < p->ck_want && !p->ck_busy)

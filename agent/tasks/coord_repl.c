@@ -60,7 +60,10 @@ uint64_t coord_durable_seq(const struct coord *c)
 
 	if (c->st)
 		coord_state_info(c->st, &si);
-	if (!standby_named(c))
+	/* with no standby to feed, only a cluster of one has nothing to wait
+	 * for; a coordinator whose standby is gone (or cut off with it) waits
+	 * for the next one the roles name */
+	if (!standby_named(c) && c->cluster_size <= 1)
 		return si.seq;
 	return MIN(c->repl.acked, si.seq);
 }
@@ -107,6 +110,11 @@ void coord_answer_durable(struct coord *c, struct conn *conn, uint64_t seq, uint
 
 	if (len == SIZE_MAX)
 		len = strlen(text);
+	if (!c->active) {
+		coord_cmd_answer(c, conn, EAGAIN,
+				 "no longer the coordinator: not known to be done\n", SIZE_MAX);
+		return;
+	}
 	if (seq <= coord_durable_seq(c)) {
 		coord_cmd_answer(c, conn, status, text, len);
 		return;
@@ -128,10 +136,18 @@ static void durable_moved(struct coord *c)
 
 /* ---- the stream ---- */
 
+/* Closes the stream and detaches it at once: an event the connection
+ * layer still delivers for it (a frame received before the close) is
+ * then not ours (on_stream's conn != c->repl.conn). */
 static void stream_close(struct coord *c)
 {
-	if (c->repl.conn)
-		conn_close(c->repl.conn); /* CONN_EV_CLOSED resets the phase */
+	struct conn *conn = c->repl.conn;
+
+	c->repl.conn = NULL;
+	c->repl.phase = RP_IDLE;
+	c->repl.retry_ms = loop_now_ms() + RETRY_MS;
+	if (conn)
+		conn_close(conn);
 }
 
 static int send_frame(struct coord *c, const uint8_t *p, size_t len)
@@ -223,13 +239,25 @@ static void send_records(struct coord *c)
 
 void coord_repl_record(struct coord *c, uint64_t seq, const uint8_t *rec, size_t len)
 {
+	int ret;
+
 	if (!standby_named(c)) {
+		/* whoever is named next starts from a snapshot */
+		if (c->repl.log)
+			repl_log_clear(c->repl.log);
+		c->repl.need_snap = 1;
 		durable_moved(c);
 		return;
 	}
 	if (!c->repl.log)
 		c->repl.log = repl_log_new(LOG_MAX_BYTES);
-	if (repl_log_append(c->repl.log, seq, rec, len) == -ENOSPC) {
+	ret = repl_log_append(c->repl.log, seq, rec, len);
+	if (ret == -EINVAL) { /* not after the log's last record: start over */
+		repl_log_clear(c->repl.log);
+		ret = repl_log_append(c->repl.log, seq, rec, len);
+		c->repl.need_snap = 1;
+	}
+	if (ret == -ENOSPC) {
 		/* the standby is too far behind: it gets a snapshot when it asks */
 		c->repl.need_snap = 1;
 		c->repl.resyncs++;

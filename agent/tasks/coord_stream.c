@@ -280,7 +280,7 @@ void coord_streams_announce(struct coord *c)
 	int n = task_hello_encode(&hello, c->out, sizeof(c->out));
 
 	for (int i = 0; i < c->nw && n > 0; i++)
-		if (c->w[i].conn && c->w[i].state == CW_READY &&
+		if (c->w[i].conn && (c->w[i].state == CW_READY || c->w[i].state == CW_HELLO) &&
 		    conn_send_frame(c->w[i].conn, WIRE_RPC_REQ, c->out, (size_t)n, SEND_MS, 0))
 			drop(c, &c->w[i]);
 }
@@ -288,9 +288,13 @@ void coord_streams_announce(struct coord *c)
 void coord_streams_close_all(struct coord *c)
 {
 	for (int i = 0; i < c->nw; i++) {
+		struct conn *conn = c->w[i].conn;
 		leave_sched(c, &c->w[i]);
-		if (c->w[i].conn)
-			conn_close(c->w[i].conn);
+		/* detached at once: a RESULT still delivered is not ours */
+		c->w[i].conn = NULL;
+		c->w[i].state = CW_IDLE;
+		if (conn)
+			conn_close(conn);
 	}
 }
 
