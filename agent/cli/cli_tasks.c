@@ -285,7 +285,7 @@ static int load_index(struct client *cl, const char *name, struct dataset_index 
 	if (ret) {
 		fprintf(stderr, "agent dataset ls: %s: %s\n", path,
 			ret == -ENOENT ? "no such dataset" : strerror(-ret));
-		return 1;
+		return ret == -ENOENT ? CLI_NOT_FOUND : CLI_FAILED;
 	}
 	ret = dataset_index_decode(data, len, ix, err, sizeof(err));
 	free(data);
