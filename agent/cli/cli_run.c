@@ -50,8 +50,10 @@ static int seed_answers(struct client *cl, struct wire_addr seed, char *err, siz
 	size_t len;
 	int fd = client_connect(cl, seed, err, errlen), n, ret;
 
-	if (fd < 0)
+	if (fd < 0) {
+		util_seterr(err, errlen, "%s", strerror(-fd));
 		return fd;
+	}
 	n = rpc_req_encode(&req, payload, sizeof(payload));
 	ret = n < 0 ? n : client_send_request(cl, fd, seed, payload, (size_t)n);
 	p = (struct pollfd){fd, POLLIN, 0};

@@ -342,11 +342,12 @@ static int dataset_ls_one(struct cli *c, const char *name)
 	struct dataset_index ix;
 	uint64_t v;
 	char path[128];
+	int ret;
 
 	if (!cli_name_ok("dataset ls", name))
 		return 2;
-	if (load_index(&c->cl, name, &ix, &v))
-		return 1;
+	if ((ret = load_index(&c->cl, name, &ix, &v)))
+		return ret;
 	if (c->json)
 		printf("{\"name\":\"%s\",\"version\":%llu,\"bytes\":%llu,\"shards\":[", name,
 		       (unsigned long long)v, (unsigned long long)dataset_index_bytes(&ix));

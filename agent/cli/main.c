@@ -102,26 +102,30 @@ static int is_option(const char *a)
 }
 
 /*
- * Parses argv[first..] as cmd's: options into c and p, the arguments into
- * c->arg (which holds the verb of a group already).  Returns -1 to go on,
+ * Parses argv[2..] as cmd's (argv[verb], a group's verb, left out):
+ * options into c and p, the arguments into c->arg (which holds the verb
+ * already).  Returns -1 to go on,
  * or the exit code (0 after --help).
  */
-static int parse(const struct cli_cmd *cmd, int argc, char **argv, int first, struct cli *c,
+static int parse(const struct cli_cmd *cmd, int argc, char **argv, int verb, struct cli *c,
 		 struct parsed *p)
 {
 	int opts = 1, npos = 0;
 
-	for (int i = first; i < argc; i++)
+	for (int i = 2; i < argc; i++)
 		if (opts && (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))) {
 			cli_help(stdout, cmd, AGENT_DEFAULT_PORT);
 			return 0;
 		} else if (opts && !strcmp(argv[i], "--")) {
 			opts = 0;
 		}
-	for (int i = first; i < argc; i++) {
+	opts = 1;
+	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i], *eq, *val = NULL;
 		const struct opt *o = NULL;
 		size_t nl;
+		if (i == verb)
+			continue;
 		if (opts && !strcmp(a, "--")) {
 			opts = 0;
 			continue;
@@ -193,6 +197,30 @@ static int parse(const struct cli_cmd *cmd, int argc, char **argv, int first, st
 	return -1;
 }
 
+static int wants_help(int argc, char **argv)
+{
+	for (int i = 2; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return 1;
+	return 0;
+}
+
+/* A group's verb: the first argument that is not an option or an
+ * option's value (`agent job --agent A ls`).  Its index, or 0. */
+static int find_verb(int argc, char **argv)
+{
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			return i + 1 < argc ? i + 1 : 0;
+		if (!is_option(argv[i]))
+			return i;
+		for (size_t k = 0; k < ARRAY_SIZE(options); k++)
+			if (!strcmp(options[k].name, argv[i]) && options[k].value)
+				i++;
+	}
+	return 0;
+}
+
 static int keygen(const char *path)
 {
 	int ret = wire_key_generate(path);
@@ -238,7 +266,7 @@ int main(int argc, char **argv)
 	struct parsed p = {0};
 	const struct cli_cmd *cmd;
 	char name[64];
-	int ret, first = 2;
+	int ret, verb;
 
 	if (argc < 2) {
 		cli_usage(stderr, AGENT_DEFAULT_PORT);
@@ -260,25 +288,26 @@ int main(int argc, char **argv)
 		return CLI_OK;
 	}
 	cmd = find_cmd(argv[1]);
-	if (!cmd && argc > 2 && !is_option(argv[2])) { /* a verb of a group */
-		snprintf(name, sizeof(name), "%s %s", argv[1], argv[2]);
+	verb = cmd ? 0 : find_verb(argc, argv);
+	if (!cmd && verb) { /* a verb of a group */
+		snprintf(name, sizeof(name), "%s %s", argv[1], argv[verb]);
 		cmd = find_cmd(name);
-		first = 3;
 	}
 	if (!cmd) {
 		if (is_option(argv[1])) {
 			fprintf(stderr, "agent: unknown option '%s' (agent --help)\n", argv[1]);
 		} else if (!group_help(NULL, argv[1])) {
 			fprintf(stderr, "agent: unknown subcommand '%s' (agent --help)\n", argv[1]);
-		} else if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+		} else if (!verb && wants_help(argc, argv)) {
 			group_help(stdout, argv[1]);
 			return CLI_OK;
 		} else {
 			group_help(stderr, argv[1]);
-			if (argc < 3 || is_option(argv[2]))
+			if (!verb)
 				fprintf(stderr, "agent %s: a verb is needed\n", argv[1]);
 			else
-				fprintf(stderr, "agent %s: unknown verb '%s'\n", argv[1], argv[2]);
+				fprintf(stderr, "agent %s: unknown verb '%s'\n", argv[1],
+					argv[verb]);
 		}
 		return CLI_USAGE;
 	}
@@ -296,9 +325,9 @@ int main(int argc, char **argv)
 	}
 	c.arg = xcalloc((size_t)argc + 1, sizeof(*c.arg));
 	p.pass = xcalloc((size_t)argc + 1, sizeof(*p.pass));
-	if (first == 3) /* the handlers of a group take the verb first */
-		c.arg[c.nargs++] = argv[2];
-	ret = parse(cmd, argc, argv, first, &c, &p);
+	if (verb) /* the handlers of a group take the verb first */
+		c.arg[c.nargs++] = argv[verb];
+	ret = parse(cmd, argc, argv, verb, &c, &p);
 	if (ret < 0 && sodium_init() < 0) {
 		fprintf(stderr, "agent: libsodium failed to start\n");
 		ret = CLI_FAILED;
