@@ -275,12 +275,14 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "__grep-local") && argc == 5) /* the agent's own grep child */
 		return ctl_grep_child(argv[2], argv[3], argv[4]);
 	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		if (argc > 2 && (cmd = find_cmd(argv[2])))
-			cli_help(stdout, cmd, AGENT_DEFAULT_PORT);
-		else if (argc > 2 && group_help(stdout, argv[2]))
-			;
-		else
+		if (argc < 3) {
 			cli_usage(stdout, AGENT_DEFAULT_PORT);
+		} else if ((cmd = find_cmd(argv[2]))) {
+			cli_help(stdout, cmd, AGENT_DEFAULT_PORT);
+		} else if (!group_help(stdout, argv[2])) {
+			fprintf(stderr, "agent: unknown subcommand '%s' (agent --help)\n", argv[2]);
+			return CLI_USAGE;
+		}
 		return CLI_OK;
 	}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
