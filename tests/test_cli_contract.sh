@@ -5,13 +5,15 @@
 # an unknown option, an option of another subcommand and an option
 # without its value exit 2 naming it; then on 3 agents: --json parses
 # and has the documented keys (members, self, stats, grep, put, get,
-# get-versions, delete, ls, holders, store, model ls, dataset ls, job ls,
-# qinfo, assign); grep exits 0/1/2; get NAME - and get-versions ... -
+# get-versions, delete, ls, holders, store, model put/ls, dataset put/ls, job
+# launch/ls/batch/stop, qinfo, assign, submit, results); grep exits 0/1/2; get NAME - and get-versions ... -
 # write to stdout; get refuses to overwrite without --force; not found
 # exits 4 and an unreachable agent 3; IDUNNO_AGENT is the default
 # --agent; a key file readable by others is warned about; run with
 # several --join seeds joins through one that answers, and with none
-# answering says so on the terminal and joins once one comes up.
+# answering says so on the terminal and joins once one comes up; fsck is
+# healthy, then under-replicated (exit 1) with a holder killed, then
+# healthy again once repair has run.
 # Timeout: 150
 set -u
 source "$IDUNNO_ROOT/tests/cluster.sh"
@@ -91,13 +93,40 @@ json ls -- 'assert isinstance(j, list) and any(e["name"] == "c/f" and e["version
 json ls c/ -- 'assert [e["name"] for e in j] == ["c/f"]'
 json holders c/f -- 'assert len(j) == 3 and all({"addr", "versions", "newest"} <= set(h) for h in j)'
 json store -- 'assert isinstance(j, list) and sum(e["name"] == "c/f" for e in j) == 2 and all({"name", "version", "bytes"} <= set(e) for e in j)'
+json put "$W/f2" c/del -- "assert j['name'] == 'c/del'"
+json delete c/del -- "assert $(keys '{"name", "upto", "members", "unreachable"}') and j['members'] == 3 and j['unreachable'] == 0"
 json grep -E 'agent [0-9.:]+ starting' -- "assert $(keys '{"pattern", "matches", "counts", "total", "unreachable"}') and j['total'] == 3 and len(j['matches']) == 3 and all(set(m) == {'node', 'line'} for m in j['matches'])"
 json grep -c 'starting' -- "assert j['matches'] == [] and len(j['counts']) == 3"
-json model ls -- 'assert isinstance(j, list)'
-json dataset ls -- 'assert isinstance(j, list)'
-json job ls -- 'assert isinstance(j, list)'
+json model ls -- 'assert j == []'
+json dataset ls -- 'assert j == []'
+json job ls -- 'assert j == []'
 json assign -- 'assert j is not None'
 json qinfo -- 'assert j is not None'
+
+# --- the task subcommands' --json: a model, a dataset, a client-only job ---
+if $PY -c 'import PIL' 2>/dev/null && "$CL_BIN/engine" weights --model resnet18 --seed 1 --out "$W/r18.st" >/dev/null 2>&1; then
+  mkdir -p "$W/img"
+  $PY -c 'import sys; from PIL import Image
+for i in range(3): Image.new("RGB", (64, 48), (40 * i, 90, 200)).save(f"{sys.argv[1]}/i{i}.jpg", "JPEG")' "$W/img"
+  json model put r18 "$W/r18.st" -- "assert $(keys '{"name", "arch", "tensors", "bytes", "file", "version"}') and j['arch'] == 'resnet18'"
+  json model ls -- 'assert [m["name"] for m in j] == ["r18"] and {"name", "version", "bytes", "arch", "tensors"} <= set(j[0])'
+  json dataset put d "$W/img" -- "assert $(keys '{"name", "images", "shards", "bytes", "index", "version"}') and j['images'] == 3"
+  json dataset ls -- 'assert [d["name"] for d in j] == ["d"] and {"name", "version", "images", "shards", "bytes"} <= set(j[0])'
+  json dataset ls d -- "assert $(keys '{"name", "version", "bytes", "shards", "images"}') and len(j['images']) == 3"
+  json job launch r18 --dataset d --client-only --batch 2 -- "assert $(keys '{"job"}')"
+  job=$($PY -c 'import json, sys; print(json.load(open(sys.argv[1]))["job"])' "$W/j")
+  json job ls -- "assert any(x['job'] == '$job' for x in j)"
+  json qinfo "$job" -- "assert j['job'] == '$job'"
+  json job batch "$job" 4 -- "assert j == {'job': '$job', 'batch': 4}"
+  "$A" submit "$job" nosuch.jpg --json "${K[@]}" >"$W/sub" 2>"$W/err"; rc=$?
+  $PY -c 'import json, sys; j = json.loads(open(sys.argv[1]).read()); assert {"cqid", "image", "ack"} <= set(j) and j["image"] == "nosuch.jpg"' "$W/sub" &&
+    [[ $rc == 1 ]] && ok "submit --json: an unknown image answered as a JSON line, exit 1: $(cat "$W/sub")" || bad "submit --json: exit $rc: $(cat "$W/sub" "$W/err")"
+  "$A" results "$job" --json "${K[@]}" >"$W/res" 2>"$W/err" && $PY -c 'import json, sys; [json.loads(l) for l in open(sys.argv[1])]' "$W/res" &&
+    ok "results --json: JSON lines ($(wc -l <"$W/res") results)" || bad "results --json: $(cat "$W/err")"
+  json job stop "$job" -- 'assert j is not None'
+else
+  echo "     (model, dataset and job --json not checked here: no python3-pil or engine; test_tasks_cli and test_coord check them)"
+fi
 
 # --- get and get-versions to stdout; overwriting; exit codes ---
 cmp -s <("$A" get c/f - "${K[@]}") "$W/f2" && ok "get NAME - writes the file to stdout, nothing else" || bad "get c/f -"
@@ -170,5 +199,17 @@ grep -q "^  $(cl_addr 8): " "$CL_DIR/node5/stdout" && ok "no seed answers: said 
 run_node 8 --join "$(cl_addr 1)"
 cl_wait_converged 6 30 && ok "the seed came up later: node 5 joined through it" ||
   bad "node 5 did not join once node 8 came up: $(cl_view 5 | tr '\n' ' ')"
+
+# --- fsck: healthy; a holder killed: under-replicated (exit 1) until repaired ---
+"$A" put "$W/f1" c/fsck "${K[@]}" >/dev/null || bad "put c/fsck"
+for _ in $(seq 100); do "$A" fsck c/ "${K[@]}" >/dev/null 2>&1 && break; sleep 0.2; done # c/f onto the newcomers
+json fsck c/ -- "assert $(keys '{"prefix", "replicas", "live", "under_replicated", "corrupt_found", "files", "bytes", "healthy", "status"}') and j['status'] == 'healthy' and j['replicas'] == 4 and j['live'] == 6"
+victim=$("$A" holders c/fsck --json "${K[@]}" | $PY -c 'import json, sys; print(next(h["addr"] for h in json.load(sys.stdin) if not h["addr"].startswith("127.0.0.1:")).split(":")[0].split(".")[3])')
+cl_kill "$victim"
+"$A" fsck c/fsck "${K[@]}" >"$W/fsck" 2>/dev/null; rc=$?
+[[ $rc == 1 ]] && grep -q "^c/fsck: under-replicated: version [0-9]* on 3 of 4 live replicas" "$W/fsck" && grep -q "^status: UNDER-REPLICATED" "$W/fsck" &&
+  ok "fsck: node $victim (a holder) killed: c/fsck under-replicated, exit 1" || bad "fsck after the kill: exit $rc: $(cat "$W/fsck")"
+for _ in $(seq 100); do "$A" fsck c/ "${K[@]}" >"$W/fsck" 2>/dev/null && break; sleep 0.2; done
+grep -q "^status: HEALTHY" "$W/fsck" && ok "fsck: healthy again once repaired: $(head -1 "$W/fsck")" || bad "fsck never healthy: $(cat "$W/fsck")"
 
 ((fails == 0)) || { echo "$fails check(s) failed"; exit 1; }

@@ -107,6 +107,7 @@ int cli_delete(struct cli *c);
 int cli_ls(struct cli *c);
 int cli_holders(struct cli *c);
 int cli_store(struct cli *c);
+int cli_fsck(struct cli *c); /* sdfs_fsck.c */
 
 /* `agent run`: parses the daemon's options and runs it (cli_run.c). */
 int cli_run(int argc, char **argv);

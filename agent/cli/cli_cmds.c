@@ -88,6 +88,16 @@ const struct cli_cmd cli_cmds[] = {
 	{"store", "", 0, 0, CJ, "what this agent holds, every version",
 	 "lines \"NAME version V N bytes\"; --json: a list of {name, version, bytes}\n",
 	 "agent store --agent 10.0.0.3:7600", cli_store},
+	{"fsck", "[PREFIX]", 0, 1, CJ,
+	 "SDFS health: under-replicated files, corrupt replicas found",
+	 "lists every file (under PREFIX) whose newest version is on fewer live members\n"
+	 "than the agent's replication factor (at most the live members), and each\n"
+	 "agent's corrupt replicas found (and repaired) since it started; a summary\n"
+	 "line and \"status: HEALTHY\" or \"status: UNDER-REPLICATED\".  Exit 0 healthy,\n"
+	 "1 under-replicated.\n"
+	 "--json: {prefix, replicas, live, under_replicated: [{name, version, replicas}],\n"
+	 "corrupt_found: {NODE: n}, files, bytes, healthy, status}\n",
+	 "agent fsck models/", cli_fsck},
 	{"model put", "NAME FILE", 2, 2, CJ, "check a weights file (engine check), store it", NULL,
 	 "agent model put resnet18 models/resnet18.safetensors", cli_model},
 	{"model ls", "", 0, 0, CJ, "the models in SDFS", NULL, "agent model ls", cli_model},

@@ -179,6 +179,11 @@ static size_t describe(void *arg, char *buf, size_t cap)
 
 	size_t off = a->worker ? worker_describe(a->worker, buf, cap) : 0;
 
+	if (off < cap) /* the replication factor, for agent fsck */
+		off += (size_t)MAX(0, snprintf(buf + off, cap - off, "sdfs_replicas %d\n",
+					       a->o->replicas > 0 ? a->o->replicas : 4));
+	off = MIN(off, cap);
+
 	if (a->coord && off < cap)
 		off += coord_describe(a->coord, buf + off, cap - off);
 	return off;
