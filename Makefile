@@ -7,6 +7,7 @@
 #   make bench           run the benchmarks and print their tables
 #   make demo            the main job (see README.md)
 #   make deps            install every Debian package the project needs
+#   make fuzz            build the libFuzzer targets and run each (tests/fuzz/fuzz.mk)
 #   make V=1             show the commands
 
 .DELETE_ON_ERROR:
@@ -155,6 +156,8 @@ $(BENCH_PROGS): $(BINDIR)/%: $(OUT)/bench/%.o $(NET_OBJ)
 # Tests without a LINK_ line get everything.
 SODIUM_LIBS := $(shell $(PKG) --libs libsodium 2>/dev/null || echo -lsodium)
 LINK_test_wire       := $(WIRE_OBJ) $(COMMON_OBJ)
+LINK_test_wire_gate  := $(WIRE_OBJ) $(COMMON_OBJ)
+LINK_probe_flood     := $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_err        := $(COMMON_OBJ)
 LINK_test_swim       := $(MEMBERSHIP_OBJ) $(OUT)/agent/sdfs/place.o $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_place      := $(OUT)/agent/sdfs/place.o $(WIRE_OBJ) $(COMMON_OBJ)
@@ -163,7 +166,9 @@ STORE_OBJ            := $(OUT)/agent/sdfs/store.o $(OUT)/agent/sdfs/store_write.
                         $(OUT)/agent/sdfs/store_crc.o
 LINK_test_store      := $(STORE_OBJ) $(COMMON_OBJ)
 LINK_test_store_full := $(STORE_OBJ) $(COMMON_OBJ)
+LINK_test_store_planted := $(STORE_OBJ) $(COMMON_OBJ)
 LINK_test_sdfs_wire  := $(OUT)/agent/sdfs/sdfs_wire.o $(STORE_OBJ) $(WIRE_OBJ) $(COMMON_OBJ)
+LINK_test_sdfs_backoff := $(OUT)/agent/sdfs/sdfs_backoff.o $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_sdfs_plan  := $(OUT)/agent/sdfs/sdfs_plan.o $(OUT)/agent/sdfs/place.o $(WIRE_OBJ) \
                         $(COMMON_OBJ)
 # The log and its buffer, with the test's own fake loop in place of loop.o
@@ -190,6 +195,13 @@ LINK_test_submit_wire := $(OUT)/agent/tasks/submit_wire.o $(OUT)/agent/tasks/dat
 LINK_test_roles      := $(OUT)/agent/tasks/roles.o $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_repl       := $(OUT)/agent/tasks/repl_wire.o $(OUT)/agent/tasks/repl_log.o \
                         $(LINK_test_coord_log)
+LINK_test_coord_ckpt := $(OUT)/agent/tasks/coord_ckpt.o $(LINK_test_coord_log)
+LINK_test_result_replay := $(OUT)/agent/tasks/result_replay.o $(OUT)/agent/tasks/result_part.o \
+                        $(OUT)/models/imagenet_classes.o $(LINK_test_coord_log)
+LINK_test_result_part := $(OUT)/agent/tasks/result_part.o $(OUT)/agent/tasks/coord_rec.o \
+                        $(OUT)/agent/tasks/dataset.o $(STORE_OBJ) $(OUT)/models/imagenet_classes.o \
+                        $(WIRE_OBJ) $(COMMON_OBJ)
+LINK_test_prom       := $(OUT)/agent/core/prom.o $(OUT)/agent/core/http.o $(COMMON_OBJ)
 test_link = $(or $(LINK_$(1)),$(AGENT_LIB_OBJ) $(AGENT_BPF_OBJ) $(NET_OBJ))
 test_libs = $(or $(LIBS_$(1)),$(if $(LINK_$(1)),$(SODIUM_LIBS) $(LDLIBS),$(AGENT_LIBS) $(AGENT_BPF_LIBS) $(NET_LIBS)))
 
@@ -269,5 +281,7 @@ format:
 
 clean:
 	rm -rf build bin
+
+include tests/fuzz/fuzz.mk
 
 -include $(shell find build -name '*.d' 2>/dev/null)

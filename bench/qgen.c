@@ -284,6 +284,7 @@ int main(int argc, char **argv)
 	ret = parse(g, argc, argv, &key_file);
 	if (ret)
 		goto out;
+	g->key_file = key_file ? key_file : "cluster.key";
 	ret = wire_key_load(key_file ? key_file : "cluster.key", &key);
 	if (ret) {
 		fprintf(stderr, "qgen: key file %s: %s\n", key_file ? key_file : "cluster.key",

@@ -46,6 +46,7 @@ struct qgen {
 	uint64_t client_id, seed;
 	int json, tty, check_results;
 	const char *ledger_path;
+	const char *key_file; /* for `agent results` (--check-results) */
 	struct qjob *j;
 	int nj;
 	uint64_t t0_ns, end_us;

@@ -29,11 +29,13 @@ cl_addr() { echo "127.0.0.$1:$CL_PORT"; }
 # Agents run no engine unless CL_ENGINE is set (CL_ENGINE_THREADS: its
 # threads): membership and SDFS tests need none.  CL_NO_COORD: no agent
 # coordinates (tests that drive workers with tests/probe_coord).
+# CL_METRICS_PORT: node I serves /metrics on 127.0.0.I:CL_METRICS_PORT.
 cl_start_node() {
   local i=$1 join=${2:-}
   mkdir -p "$CL_DIR/node$i"
   "$CL_BIN/agent" run --bind "$(cl_addr "$i")" --data-dir "$CL_DIR/node$i" --key-file "$CL_KEY" \
     ${CL_CONFIG:+--config "$CL_CONFIG"} ${join:+--join "$(cl_addr "$join")"} ${CL_NO_COORD:+--no-coordinator} \
+    ${CL_METRICS_PORT:+--metrics "127.0.0.$i:$CL_METRICS_PORT"} \
     $([[ -n ${CL_ENGINE:-} ]] && echo "--engine-threads ${CL_ENGINE_THREADS:-1}" || echo --no-engine) \
     >>"$CL_DIR/node$i/stdout" 2>&1 &
   CL_PID[$i]=$!

@@ -16,7 +16,10 @@
  * trailing byte, a wrong version or type, bad names, batches, weights,
  * counts, classes, probabilities, statuses, seq and epoch 0 are refused;
  * 200000 random and mutated records and snapshots never crash a decoder,
- * and those accepted re-encode to the same bytes.
+ * and those accepted re-encode to the same bytes.  Each job's latency
+ * histogram counts its status 0 answers once each, by latency source,
+ * gives the known mean and quantiles, and survives a snapshot; one that
+ * does not add up is refused.
  */
 #include "check.h"
 #include "err.h"
@@ -136,6 +139,7 @@ static void answer_fill(struct coord_answer *a, uint64_t qid)
 	a->worker = rnd() & 1 ? W1 : W2;
 	a->status = below(20) == 0 ? -EIO : 0;
 	a->service_ns = 1000 + below(100000);
+	a->lat_src = (uint8_t)below(TASK_LAT_SRC_MAX);
 	for (int k = 0; k < COORD_TOP; k++) {
 		a->cls[k] = (uint16_t)below(1000);
 		a->prob[k] = (float)(below(1000)) / 1000.0f;
@@ -374,6 +378,14 @@ static void one_stream(int nrec, int cuts)
 			CHECK(ji[k].answered == ji[k].rseq, "answered %llu, rseq %llu",
 			      (unsigned long long)ji[k].answered, (unsigned long long)ji[k].rseq);
 			total += ji[k].answered;
+			struct coord_latency lat;
+			CHECK(coord_state_latency(s, ji[k].set.id, &lat) == 0 &&
+				      lat.h.count == ji[k].answered - ji[k].failed &&
+				      lat.by_src[TASK_LAT_RING] + lat.by_src[TASK_LAT_BPF] ==
+					      lat.h.count,
+			      "latency of %s: %llu queries, %llu answered, %llu failed",
+			      ji[k].set.id, (unsigned long long)lat.h.count,
+			      (unsigned long long)ji[k].answered, (unsigned long long)ji[k].failed);
 		}
 		CHECK(total == led.n, "answered %llu, ledger %zu", (unsigned long long)total,
 		      led.n);
@@ -621,8 +633,94 @@ static void test_semantics(void)
 		CHECK(coord_state_job(S, "loop", &ji) == 0 && ji.in_memory == 0 &&
 			      ji.dataset_below == 20224 && !ji.dataset_done && ji.answered == 20224,
 		      "loop: all persisted, mark %llu", (unsigned long long)ji.dataset_below);
-		CHECK(len < 512, "a state of 20224 persisted results takes %zu bytes", len);
+		/* the ids and the log stay small; the histogram is bounded */
+		CHECK(len < 512 + 10 * HIST_NBUCKETS,
+		      "a state of 20224 persisted results takes %zu bytes", len);
 		free(bytes);
+	}
+	coord_state_free(S);
+}
+
+/* The latency histogram: status 0 answers only, once each, by source;
+ * replicated through records and snapshots; a snapshot whose histogram
+ * does not add up is refused. */
+static void test_latency(void)
+{
+	struct coord_latency lat, lat2;
+	struct coord_state *copy;
+	struct hist_stats hs;
+	uint64_t sum = 0;
+
+	S = coord_state_new();
+	seq = 0;
+	launch("lat", 1000, 0);
+	CHECK(put() == 0, "launch lat");
+	CHECK(coord_state_latency(S, "lat", &lat) == 0 && lat.h.count == 0, "empty latency");
+	CHECK(coord_state_latency(S, "nope", &lat) == IDN_ENOJOB, "latency of no job");
+	/* 100 answers: 1..100 ms, the even ones from BPF; 10 failed ones; duplicates */
+	for (uint64_t q = 0; q < 110; q += 10) {
+		memset(&rec, 0, sizeof(rec));
+		rec.type = COORD_REC_RESULTS;
+		strcpy(rec.job, "lat");
+		rec.u.results.n = 10;
+		for (int i = 0; i < 10; i++) {
+			struct coord_answer *a = &rec.u.results.a[i];
+			answer_fill(a, q + (uint64_t)i);
+			a->status = q >= 100 ? -EIO : 0;
+			a->service_ns = (q + (uint64_t)i + 1) * 1000000;
+			a->lat_src = (q + (uint64_t)i) % 2 == 0 ? TASK_LAT_RING : TASK_LAT_BPF;
+			if (!a->status)
+				sum += a->service_ns;
+		}
+		CHECK(put() == 0, "results %llu", (unsigned long long)q);
+	}
+	rec.u.results.a[0].qid = 5; /* a duplicate is not counted again */
+	rec.u.results.a[0].status = 0;
+	rec.u.results.n = 1;
+	CHECK(put() == 0 && eff.verdict[0] == COORD_DUP, "duplicate");
+	REQUIRE(coord_state_latency(S, "lat", &lat) == 0, "latency");
+	hist_stats(&lat.h, &hs);
+	CHECK(lat.h.count == 100 && lat.h.sum == sum, "100 status 0 answers counted (%llu), sum",
+	      (unsigned long long)lat.h.count);
+	CHECK(lat.by_src[TASK_LAT_RING] == 50 && lat.by_src[TASK_LAT_BPF] == 50, "by source");
+	CHECK(fabs(hs.mean - 50.5e6) < 1, "mean %.0f", hs.mean);
+	CHECK(fabs(hs.p50 - 50e6) <= 50e6 * 0.0625, "median %.0f", hs.p50);
+	CHECK(fabs(hs.p99 - 99e6) <= 99e6 * 0.0625, "p99 %.0f", hs.p99);
+	CHECK(fabs(hs.std - 29.01e6) <= 29.01e6 * 0.05, "std %.0f", hs.std);
+
+	/* replicated: a copy through the snapshot holds the same histogram */
+	copy = clone(S);
+	CHECK(coord_state_latency(copy, "lat", &lat2) == 0 && !memcmp(&lat, &lat2, sizeof(lat)),
+	      "the snapshot carries the histogram");
+	coord_state_free(copy);
+
+	/* a snapshot whose histogram does not add up is refused */
+	{
+		size_t len;
+		uint8_t *p = snap(S, &len);
+		struct coord_state *d;
+		int found = 0;
+		/* find by_src[ring] = 50, by_src[bpf] = 50, count = 100 (little endian) */
+		for (size_t i = 0; i + 24 <= len && !found; i++) {
+			uint64_t v[3];
+			memcpy(v, p + i, sizeof(v));
+			if (v[0] == 50 && v[1] == 50 && v[2] == 100) {
+				found = 1;
+				p[i] = 51; /* by source no longer adds up */
+				CHECK(coord_state_snapshot_decode(p, len, &d) == -EINVAL && !d,
+				      "by_src not adding up refused");
+				p[i] = 50;
+				p[i + 16] = 101; /* count != answered - failed */
+				CHECK(coord_state_snapshot_decode(p, len, &d) == -EINVAL && !d,
+				      "a count off by one refused");
+				p[i + 16] = 100;
+				CHECK(coord_state_snapshot_decode(p, len, &d) == 0,
+				      "restored decodes");
+				coord_state_free(d);
+			}
+		}
+		CHECK(found, "the histogram's counts are in the snapshot");
+		free(p);
 	}
 	coord_state_free(S);
 }
@@ -771,6 +869,9 @@ static void test_malformed(void)
 	r = rec;
 	r.u.results.n = 0;
 	check_bad(&r, "no answer");
+	r = rec;
+	r.u.results.a[0].lat_src = TASK_LAT_SRC_MAX;
+	check_bad(&r, "latency source 2");
 
 	memset(&rec, 0, sizeof(rec));
 	rec.type = COORD_REC_EPOCH;
@@ -920,6 +1021,7 @@ int main(void)
 {
 	test_job_ids();
 	test_semantics();
+	test_latency();
 	test_malformed();
 	for (int seed = 0; seed < 12; seed++) {
 		rng = 0x9e3779b97f4a7c15ull * (uint64_t)(seed + 1);

@@ -24,12 +24,15 @@ declare -A allowed=(
 # Files that must stay pure: no loop, no io_uring, no clock of their own.
 pure=(wire/*.c wire/*.h membership/*.c membership/*.h core/log_buffer.c core/log_buffer.h
       sdfs/place.c sdfs/place.h
-      sdfs/sdfs_plan.c sdfs/sdfs_plan.h tasks/sched.c tasks/sched.h tasks/sched_int.h
+      sdfs/sdfs_plan.c sdfs/sdfs_plan.h sdfs/sdfs_backoff.c sdfs/sdfs_backoff.h tasks/sched.c tasks/sched.h tasks/sched_int.h
       tasks/sched_ds.c tasks/sched_run.c tasks/sched_report.c
       tasks/coord_log.h tasks/coord_log_int.h tasks/coord_rec.c tasks/coord_state.c
       tasks/coord_snapshot.c tasks/coord_query.c tasks/coord_map.c tasks/roles.c tasks/roles.h
       tasks/repl_wire.c tasks/repl_wire.h tasks/repl_log.c tasks/repl_log.h
-      tasks/submit_wire.c tasks/submit_wire.h)
+      tasks/submit_wire.c tasks/submit_wire.h
+      tasks/result_part.c tasks/result_part.h tasks/result_replay.c tasks/result_replay.h
+      tasks/coord_ckpt.c tasks/coord_ckpt.h
+      core/prom.c core/prom.h core/http.c core/http.h)
 
 for dir in */; do
   layer=${dir%/}

@@ -88,12 +88,28 @@ int cli_memfd(const char *cmd, const void *p, size_t len);
 
 /*
  * Jobs on the coordinator (cli_jobs.c): `job launch|ls|stop|batch`
- * (arg[0] is the verb), `qinfo [JOB]`, `assign`, `results JOB [LOCAL]`.
+ * (arg[0] is the verb), `qinfo [JOB]`, `qjob JOB`, `assign`, `results JOB [LOCAL]`.
  */
 int cli_job(struct cli *c);
 int cli_qinfo(struct cli *c);
+int cli_qjob(struct cli *c);
 int cli_assign(struct cli *c);
+/*
+ * Asks req (tasks/coord_rpc.h) of the agent, following the coordinator's
+ * address.  0 with *body (malloc'd; [0] is 0, the text follows), or 1
+ * with the reason printed under cmd's name.
+ */
+struct coord_rpc_req;
+int cli_job_call(struct cli *c, const char *cmd, const struct coord_rpc_req *req, uint8_t **body,
+		 size_t *len);
+/* `results JOB [LOCAL]` (cli_results.c): the parts in SDFS, then the
+ * coordinator's memory. */
 int cli_results(struct cli *c);
+/* The same results, each given to each(arg, result, its input's name)
+ * instead of printed: 0, or 1 (the reason printed). */
+struct coord_result;
+typedef void (*cli_result_fn)(void *arg, const struct coord_result *r, const char *input);
+int cli_results_each(struct cli *c, const char *job, cli_result_fn each, void *arg);
 
 /* `agent submit JOB IMAGE... [--client ID]` (cli_submit.c): client queries,
  * every result printed as it comes. */

@@ -29,7 +29,8 @@ const struct cli_cmd cli_cmds[] = {
 	 "  --engine PATH         the engine binary (default: bin/engine beside agent)\n"
 	 "  --engine-threads N    its compute threads, 1 to 256 (default 1)\n"
 	 "  --no-engine           run no engine: store and coordinate only\n"
-	 "  --no-coordinator      never take the coordinator's role (tests)\n",
+	 "  --no-coordinator      never take the coordinator's role (tests)\n"
+	 "  --metrics HOST:PORT   serve Prometheus /metrics there (docs/agent.md)\n",
 	 "agent run --bind 10.0.0.2:7600 --join 10.0.0.1:7600 --join 10.0.0.3:7600 \\\n"
 	 "            --data-dir /var/lib/idunno --key-file /etc/idunno/cluster.key",
 	 NULL},
@@ -120,6 +121,10 @@ const struct cli_cmd cli_cmds[] = {
 	 cli_job},
 	{"qinfo", "[JOB]", 0, 1, CJ, "query rate over the last 10 s, queries processed", NULL,
 	 "agent qinfo j1", cli_qinfo},
+	{"qjob", "JOB", 1, 1, CJ, "service time per query: mean, std, median, p90/95/99",
+	 "--json: {job, model, source, queries_bpf, queries_ring, answered, failed, count,\n"
+	 "mean_ms, std_ms, median_ms, p90_ms, p95_ms, p99_ms}\n",
+	 "agent qjob j1 --json", cli_qjob},
 	{"assign", "", 0, 0, CJ, "which workers serve which job, with shares", NULL, "agent assign",
 	 cli_assign},
 	{"results", "JOB [LOCAL]", 1, 2, CJ, "the job's results, each query once",

@@ -4,16 +4,14 @@
  *   job launch MODEL --dataset NAME [--batch N] [--weight W] [--loop | --client-only]
  *   job ls | job stop JOB | job batch JOB N
  *   qinfo [JOB]          (C1) rate over the last 10 s, queries processed
+ *   qjob JOB             (C2) service time per query: mean, std, quantiles
  *   assign               (C5) workers and their share of each job
- *   results JOB [LOCAL]  (C4) every result of the job, each query once
  *
  * An agent that is not the coordinator answers with the coordinator's
  * address, and the command is asked there (coord_rpc.h).  Answers are
- * printed as the coordinator formats them, except results: the CLI adds
- * the class names (models/imagenet_classes.txt) to the class indexes.
+ * printed as the coordinator formats them.  `results` is cli_results.c.
  */
 #include "cli/cli.h"
-#include "model.h"
 #include "tasks/coord_rpc.h"
 #include "util.h"
 
@@ -25,13 +23,8 @@
 #define REDIRECTS_MAX 3
 #define DEFAULT_BATCH 4
 
-/*
- * Asks req of the agent, following the coordinator's address.  0 with
- * *body (malloc'd; [0] is 0, the text follows), or 1 with the reason
- * printed under cmd's name.
- */
-static int job_call(struct cli *c, const char *cmd, const struct coord_rpc_req *req, uint8_t **body,
-		    size_t *len)
+int cli_job_call(struct cli *c, const char *cmd, const struct coord_rpc_req *req, uint8_t **body,
+		 size_t *len)
 {
 	uint8_t payload[COORD_RPC_REQ_MAX];
 	struct wire_addr to = c->cl.agent;
@@ -71,7 +64,7 @@ static int job_print(struct cli *c, const char *cmd, struct coord_rpc_req *req)
 	size_t len;
 
 	req->flags |= c->json ? COORD_RPC_JSON : 0;
-	if (job_call(c, cmd, req, &body, &len))
+	if (cli_job_call(c, cmd, req, &body, &len))
 		return 1;
 	fwrite(body + 1, 1, len - 1, stdout);
 	free(body);
@@ -135,7 +128,7 @@ static int launch(struct cli *c)
 	if (!req.dataset[0] || !cli_name_ok("job launch", req.model) ||
 	    !cli_name_ok("job launch", req.dataset))
 		goto usage;
-	if (job_call(c, "job launch", &req, &body, &len))
+	if (cli_job_call(c, "job launch", &req, &body, &len))
 		return 1;
 	if (c->json)
 		printf("{\"job\":\"%.*s\"}\n", (int)strcspn((char *)body + 1, "\n"),
@@ -202,119 +195,23 @@ int cli_qinfo(struct cli *c)
 	return job_print(c, "qinfo", &req);
 }
 
+int cli_qjob(struct cli *c)
+{
+	struct coord_rpc_req req = {.cmd = COORD_RPC_QJOB};
+
+	if (c->nargs != 1) {
+		fprintf(stderr, "usage: agent qjob JOB [--json]\n");
+		return 2;
+	}
+	if (!job_id_ok("qjob", c->arg[0]))
+		return 1;
+	snprintf(req.job, sizeof(req.job), "%s", c->arg[0]);
+	return job_print(c, "qjob", &req);
+}
+
 int cli_assign(struct cli *c)
 {
 	struct coord_rpc_req req = {.cmd = COORD_RPC_ASSIGN};
 
 	return job_print(c, "assign", &req);
-}
-
-/* ---- results ---- */
-
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
-
-/* One raw line (coord_rpc.h) printed as text or a JSON line. 0 or -1. */
-static int result_print(FILE *f, int json, char *line)
-{
-	unsigned long long rseq, qid, service;
-	unsigned cls[5];
-	double prob[5];
-	char worker[32];
-	int status, off = 0;
-
-	if (sscanf(line, "%llu %llu %31s %d %llu %u %lf %u %lf %u %lf %u %lf %u %lf %n", &rseq,
-		   &qid, worker, &status, &service, &cls[0], &prob[0], &cls[1], &prob[1], &cls[2],
-		   &prob[2], &cls[3], &prob[3], &cls[4], &prob[4], &off) != 15 ||
-	    !off)
-		return -1;
-	for (int k = 0; k < 5; k++)
-		if (cls[k] >= MODEL_CLASSES)
-			return -1;
-	if (json) {
-		fprintf(f, "{\"query\":%llu,\"image\":", qid);
-		json_str(f, line + off);
-		fprintf(f, ",\"worker\":\"%s\",\"status\":%d,\"service_ms\":%.3f,\"top5\":[",
-			worker, status, service / 1e6);
-		for (int k = 0; k < 5 && !status; k++) {
-			fprintf(f, "%s{\"class\":%u,\"name\":", k ? "," : "", cls[k]);
-			json_str(f, model_imagenet_classes[cls[k]]);
-			fprintf(f, ",\"prob\":%.6f}", prob[k]);
-		}
-		fprintf(f, "]}\n");
-		return 0;
-	}
-	fprintf(f, "%-8llu %-24s %-22s", qid, line + off, worker);
-	if (status)
-		fprintf(f, "  failed: %s", strerror(status < 0 && status > -4096 ? -status : EIO));
-	for (int k = 0; k < 5 && !status; k++)
-		fprintf(f, "%s%s %.4f", k ? ", " : "  ", model_imagenet_classes[cls[k]], prob[k]);
-	fputc('\n', f);
-	return 0;
-}
-
-int cli_results(struct cli *c)
-{
-	struct coord_rpc_req req = {.cmd = COORD_RPC_RESULTS, .from = 1};
-	FILE *f = stdout;
-	uint64_t n = 0;
-	int ret = 0;
-
-	if (c->nargs < 1 || c->nargs > 2) {
-		fprintf(stderr, "usage: agent results JOB [LOCAL] [--json]\n");
-		return 2;
-	}
-	if (!job_id_ok("results", c->arg[0]))
-		return 1;
-	snprintf(req.job, sizeof(req.job), "%s", c->arg[0]);
-	if (c->nargs == 2 && !(f = fopen(c->arg[1], "w"))) {
-		fprintf(stderr, "agent results: %s: %s\n", c->arg[1], strerror(errno));
-		return 1;
-	}
-	for (;;) {
-		uint8_t *body;
-		size_t len;
-		char *line, *save = NULL, *head;
-		unsigned long long next = 0;
-		if (job_call(c, "results", &req, &body, &len)) {
-			ret = 1;
-			break;
-		}
-		head = strtok_r((char *)body + 1, "\n", &save);
-		for (line = strtok_r(NULL, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-			if (result_print(f, c->json, line)) {
-				fprintf(stderr, "agent results: a malformed result line\n");
-				ret = 1;
-			}
-			n++;
-		}
-		if (!head || sscanf(head, "more %llu", &next) != 1 || next <= req.from) {
-			free(body);
-			break;
-		}
-		req.from = next;
-		free(body);
-	}
-	if (f != stdout) {
-		if (fclose(f) && !ret) {
-			fprintf(stderr, "agent results: %s: %s\n", c->arg[1], strerror(errno));
-			ret = 1;
-		} else if (!ret) {
-			printf("%llu results of job %s written to %s\n", (unsigned long long)n,
-			       c->arg[0], c->arg[1]);
-		}
-	}
-	return ret;
 }

@@ -110,9 +110,9 @@ static void check_seeds(struct agent_opts *o)
 
 static int takes_value(const char *opt)
 {
-	static const char *const with[] = {"--bind",	 "--join",	    "--data-dir",
-					   "--key-file", "--config",	    "--replicas",
-					   "--engine",	 "--engine-threads"};
+	static const char *const with[] = {"--bind",	 "--join",	     "--data-dir",
+					   "--key-file", "--config",	     "--replicas",
+					   "--engine",	 "--engine-threads", "--metrics"};
 
 	for (size_t i = 0; i < ARRAY_SIZE(with); i++)
 		if (!strcmp(opt, with[i]))
@@ -169,6 +169,12 @@ int cli_run(int argc, char **argv)
 				fprintf(stderr, "agent run: --replicas: 1 to 16, not '%s'\n", v);
 				return 2;
 			}
+		} else if (!strcmp(argv[i], "--metrics")) {
+			if (wire_addr_parse(v, 0, &o.metrics) || o.metrics.port == 0) {
+				fprintf(stderr, "agent run: --metrics: '%s' is not HOST:PORT\n", v);
+				return 2;
+			}
+			o.have_metrics = 1;
 		} else if (!strcmp(argv[i], "--engine")) {
 			o.engine = v;
 		} else if (!strcmp(argv[i], "--engine-threads")) {

@@ -10,6 +10,7 @@
 #include "core/conn.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/metrics.h"
 #include "core/udp.h"
 #include "ctl/ctl.h"
 #include "sdfs/sdfs.h"
@@ -54,6 +55,7 @@ struct agent {
 	struct sdfs_client *sdfs_client;
 	struct worker *worker;
 	struct coord *coord;
+	struct metrics *metrics; /* with --metrics */
 	struct wire_replay *replay;
 	struct wire_addr self;
 	uint64_t epoch, seq;
@@ -82,6 +84,13 @@ static enum wire_reject admit(void *arg, const struct wire_hdr *h)
 	struct agent *a = arg;
 
 	return wire_replay_check(a->replay, h, util_wall_ms());
+}
+
+static enum wire_reject fresh(void *arg, const struct wire_hdr *h)
+{
+	struct agent *a = arg;
+
+	return wire_replay_fresh(a->replay, h, util_wall_ms());
 }
 
 static void rejected(void *arg, enum wire_reject r)
@@ -187,6 +196,15 @@ static size_t describe(void *arg, char *buf, size_t cap)
 	if (a->coord && off < cap)
 		off += coord_describe(a->coord, buf + off, cap - off);
 	return off;
+}
+
+/* /metrics beyond the modules' counters: the coordinator's jobs. */
+static void render_jobs(void *arg, struct prom_buf *b)
+{
+	struct agent *a = arg;
+
+	if (a->coord)
+		coord_metrics(a->coord, b);
 }
 
 /* ---- membership's events ---- */
@@ -344,8 +362,17 @@ static int start_tasks(struct agent *a, char *err, size_t errlen)
 					    .never = o->no_coordinator,
 					    .queue_max = o->coord_queue_max},
 			&a->coord);
-	if (ret)
+	if (ret) {
 		util_seterr(err, errlen, "coordinator: %s", strerror(-ret));
+		return ret;
+	}
+	if (o->have_metrics)
+		ret = metrics_new(&(struct metrics_env){.loop = a->loop,
+							.swim = a->swim,
+							.bind = o->metrics,
+							.render = render_jobs,
+							.arg = a},
+				  &a->metrics, err, errlen);
 	return ret;
 }
 
@@ -366,6 +393,7 @@ static int start_modules(struct agent *a, char *err, size_t errlen)
 			       .key = &o->key,
 			       .self = a->self,
 			       .seal = seal,
+			       .fresh = fresh,
 			       .admit = admit,
 			       .rejected = rejected,
 			       .arg = a};
@@ -463,6 +491,7 @@ int agent_run(const struct agent_opts *o, char *err, size_t errlen)
 out:
 	/* the ring goes first: nothing of ours is in flight after it */
 	loop_free(a->loop);
+	metrics_free(a->metrics);
 	coord_free(a->coord);
 	worker_free(a->worker);
 	sdfs_client_free(a->sdfs_client);

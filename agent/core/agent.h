@@ -21,11 +21,13 @@ struct agent_opts {
 	const char *data_dir;
 	struct wire_key key;
 	struct swim_config swim;
-	int replicas;	    /* SDFS replication factor */
-	const char *engine; /* the engine binary (default: beside this one) */
-	int no_engine;	    /* run no engine: store and coordinate only */
-	int engine_threads; /* its compute threads (default 1) */
-	int no_coordinator; /* never coordinate (tests driving workers with a stand-in) */
+	int replicas;		  /* SDFS replication factor */
+	const char *engine;	  /* the engine binary (default: beside this one) */
+	int no_engine;		  /* run no engine: store and coordinate only */
+	int engine_threads;	  /* its compute threads (default 1) */
+	int no_coordinator;	  /* never coordinate (tests driving workers with a stand-in) */
+	int have_metrics;	  /* serve Prometheus /metrics (core/metrics.h) ... */
+	struct wire_addr metrics; /* ... on this address */
 	/* the coordinator's queued queries per job (config coord_queue_max; 0: 4096) */
 	uint32_t coord_queue_max;
 };

@@ -26,8 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RECONCILE_MS 500  /* streams checked against the membership */
-#define SETTLE_MS    2000 /* a joining node's wait for the sitting coordinator's HELLO */
+#define RECONCILE_MS  500  /* streams checked against the membership */
+#define SETTLE_MS     2000 /* a joining node's wait for the sitting coordinator's HELLO */
+#define COLD_GRACE_MS 3000 /* a cold takeover's wait for a hot standby's HELLO */
 
 /* What the roles say now (roles.h), from the view and what this agent knows. */
 static void role_compute(struct coord *c, uint64_t now_ms, struct roles *out)
@@ -73,6 +74,20 @@ static void role_compute(struct coord *c, uint64_t now_ms, struct roles *out)
 	free(m);
 }
 
+/* A cold recovery ended (coord_recover.c): dispatch starts. */
+static void recovered(struct coord *c, int status)
+{
+	struct coord_state_info si;
+
+	(void)status;
+	/* answers of the old epoch's batches count for the recovered jobs
+	 * (numbered in launch order, as before); client query ids were given
+	 * again in another order, so none of theirs (client_then 0) */
+	coord_state_info(c->st, &si);
+	c->jobs_then = si.jobs;
+	coord_pump(c);
+}
+
 static void activate(struct coord *c, const struct roles *ro)
 {
 	struct coord_rec r = {.type = COORD_REC_EPOCH};
@@ -105,11 +120,19 @@ static void activate(struct coord *c, const struct roles *ro)
 			"coordinator: active, epoch %llu (takeover with the standby's "
 			"state: %u jobs, record %llu)",
 			(unsigned long long)c->epoch, si.jobs, (unsigned long long)si.seq);
+		coord_persist_reset(c);
 		coord_jobs_adopt(c);
 	} else {
 		log_msg(LOG_INFO, "coordinator: active, epoch %llu (%s)",
 			(unsigned long long)c->epoch,
 			ro->takeover ? (ro->cold ? "cold takeover" : "takeover") : "sitting");
+	}
+	if (!st) {
+		/* nothing was handed over: the jobs and their answered queries
+		 * from SDFS (a new cluster finds none) */
+		coord_persist_reset(c);
+		if (ro->takeover)
+			coord_persist_recover(c, recovered);
 	}
 	if (c->lost_ms)
 		log_msg(LOG_INFO,
@@ -131,6 +154,8 @@ static void deactivate(struct coord *c)
 	coord_repl_stop(c);
 	coord_streams_close_all(c);
 	coord_submit_close_all(c);
+	coord_recover_reset(c);
+	coord_persist_reset(c);
 	coord_jobs_reset(c);
 }
 
@@ -143,6 +168,18 @@ static void role_update(struct coord *c, uint64_t now_ms)
 	/* a node that joins learns the sitting coordinator from its HELLO
 	 * before it may take the role itself */
 	settling = c->env.joining && (!c->seen_other || now_ms < c->settle_ms) && ro.takeover;
+	/* a cold takeover (this view sees no live standby) waits: when the
+	 * standby is alive after all (a false failure in this view), it takes
+	 * over at once and its HELLO of the new epoch ends the wait; two
+	 * coordinators of one epoch are never both started on purpose */
+	if (ro.self == ROLES_COORDINATOR && ro.takeover && ro.cold && c->known_epoch > 0 &&
+	    !c->active) {
+		if (!c->cold_since)
+			c->cold_since = now_ms;
+		settling |= now_ms < c->cold_since + COLD_GRACE_MS;
+	} else {
+		c->cold_since = 0;
+	}
 	mine = ro.self == ROLES_COORDINATOR && !c->env.never && !settling;
 	if (!wire_addr_eq(ro.coordinator, c->coordinator)) {
 		char s[32];
@@ -190,7 +227,8 @@ void coord_learn(struct coord *c, uint64_t epoch, struct wire_addr coordinator,
 
 void coord_deposed(struct coord *c, uint64_t epoch)
 {
-	if (!c->active || epoch <= c->epoch || c->deposed)
+	/* the same epoch: another coordinator of it won the tie (lower address) */
+	if (!c->active || epoch < c->epoch || c->deposed)
 		return;
 	c->deposed = 1;
 	log_msg(LOG_WARN,
@@ -204,7 +242,7 @@ void coord_pump(struct coord *c)
 	struct sched_dispatch *d;
 	uint64_t now = loop_now_ms();
 
-	if (!c->active || !c->majority || c->deposed || c->pumping)
+	if (!c->active || !c->majority || c->deposed || c->pumping || c->recovering)
 		return;
 	c->pumping = 1;
 	coord_jobs_feed(c, now);
@@ -246,6 +284,8 @@ static uint64_t tick(void *m, uint64_t now_ms)
 	if (sched_next_deadline(c->sched) <= now_ms)
 		coord_pump(c);
 	next = sched_next_deadline(c->sched);
+	next = MIN(next, coord_recover_tick(c, now_ms));
+	next = MIN(next, coord_persist_tick(c, now_ms));
 	return MIN(next, c->next_reconcile);
 }
 
@@ -292,7 +332,9 @@ static size_t stats(void *m, char *buf, size_t cap)
 			 (unsigned long long)c->repl.resyncs, (unsigned long long)c->follow.applied,
 			 (unsigned long long)c->follow.snaps, (unsigned long long)c->follow.gaps,
 			 (unsigned long long)c->follow.refused);
-	n = n < 0 ? 0 : (int)MIN((size_t)n, cap);
+	if (n < 0 || (size_t)n >= cap)
+		return n < 0 ? 0 : cap;
+	n += (int)coord_persist_stats(c, buf + n, cap - (size_t)n);
 	return (size_t)n + coord_submit_stats(c, buf + n, cap - (size_t)n);
 }
 
@@ -357,5 +399,7 @@ void coord_free(struct coord *c)
 	coord_follow_reset(c);
 	coord_jobs_reset(c);
 	coord_submit_free(c);
+	coord_recover_free(c);
+	coord_persist_free(c);
 	free(c);
 }

@@ -11,7 +11,9 @@
  * takeover, a majority to dispatch; a node learns the sitting coordinator
  * and its epoch from the HELLO its worker accepts.  First step
  * (docs/tasks.md, "Coordinator (first step)"): a standby is named but fed
- * nothing, so a takeover starts empty; results in memory.
+ * nothing, so a takeover by it starts empty; results go to SDFS in parts,
+ * and a cold takeover rebuilds the jobs from SDFS (coord_persist.c,
+ * coord_recover.c).
  */
 #ifndef IDUNNO_COORD_H
 #define IDUNNO_COORD_H
@@ -49,5 +51,9 @@ void coord_learn(struct coord *c, uint64_t epoch, struct wire_addr coordinator,
 
 /* "key value" lines for `agent self`: role, coordinator, standby, epoch. */
 size_t coord_describe(const struct coord *c, char *buf, size_t cap);
+
+struct prom_buf;
+/* The per-job series for /metrics (coord_metrics.c); nothing unless active. */
+void coord_metrics(struct coord *c, struct prom_buf *b);
 
 #endif

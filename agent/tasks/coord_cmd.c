@@ -18,6 +18,13 @@
  *                                       [{"worker","slots","busy","batches",
  *                                         "jobs":[{"job","share"}]}]
  *   results  raw lines (coord_rpc.h), RESULTS_PAGE at a time
+ *   qjob     JOB MODEL, source, then QUERIES MEAN STD MEDIAN P90 P95 P99 in ms
+ *                                       {"job","model","source","queries_bpf",
+ *                                        "queries_ring","answered","failed","count",
+ *                                        "mean_ms","std_ms","median_ms","p90_ms",
+ *                                        "p95_ms","p99_ms"}
+ *            (the status 0 answers' service times, from the replicated
+ *            histogram; source "bpf", "ring", "mixed" or "none")
  */
 #include "tasks/coord_int.h"
 
@@ -236,6 +243,7 @@ static int cmd_results(struct coord *c, const struct coord_rpc_req *req, struct 
 {
 	struct coord_result *r = xcalloc(RESULTS_PAGE, sizeof(*r));
 	struct cjob *j = coord_job_by_id(c, req->job);
+	struct coord_job_info ji;
 	uint64_t from = req->from ? req->from : 1;
 	int n;
 
@@ -245,12 +253,13 @@ static int cmd_results(struct coord *c, const struct coord_rpc_req *req, struct 
 		return IDN_ENOJOB;
 	}
 	n = coord_state_results(c->st, req->job, from, r, RESULTS_PAGE);
-	if (n < 0)
-		n = 0;
+	if (n < 0 || coord_state_job(c->st, req->job, &ji))
+		n = 0, ji.persisted = 0;
 	if (n == RESULTS_PAGE)
-		sb_printf(b, "more %llu\n", (unsigned long long)(r[n - 1].rseq + 1));
+		sb_printf(b, "more %llu", (unsigned long long)(r[n - 1].rseq + 1));
 	else
-		sb_printf(b, "end\n");
+		sb_printf(b, "end");
+	sb_printf(b, " persisted %llu\n", (unsigned long long)ji.persisted);
 	for (int i = 0; i < n; i++) {
 		const struct coord_answer *a = &r[i].a;
 		char who[32];
@@ -264,6 +273,59 @@ static int cmd_results(struct coord *c, const struct coord_rpc_req *req, struct 
 			  r[i].image < j->ix.nimages ? j->ix.images[r[i].image].name : "?");
 	}
 	free(r);
+	return 0;
+}
+
+static const char *lat_source(const struct coord_latency *l)
+{
+	if (!l->h.count)
+		return "none";
+	if (l->by_src[TASK_LAT_BPF] == l->h.count)
+		return "bpf";
+	return l->by_src[TASK_LAT_BPF] ? "mixed" : "ring";
+}
+
+static int cmd_qjob(struct coord *c, const struct coord_rpc_req *req, struct sb *b)
+{
+	struct coord_latency *l = xmalloc(sizeof(*l));
+	struct coord_job_info ji;
+	struct hist_stats hs;
+	const double ms = 1e6;
+
+	if (coord_job_id_check(req->job) || coord_state_job(c->st, req->job, &ji) ||
+	    coord_state_latency(c->st, req->job, l)) {
+		sb_printf(b, "no job %s", req->job);
+		free(l);
+		return IDN_ENOJOB;
+	}
+	hist_stats(&l->h, &hs);
+	if (req->flags & COORD_RPC_JSON)
+		sb_printf(b,
+			  "{\"job\":\"%s\",\"model\":\"%s\",\"source\":\"%s\",\"queries_bpf\":%llu,"
+			  "\"queries_ring\":%llu,\"answered\":%llu,\"failed\":%llu,\"count\":%llu,"
+			  "\"mean_ms\":%.3f,\"std_ms\":%.3f,\"median_ms\":%.3f,\"p90_ms\":%.3f,"
+			  "\"p95_ms\":%.3f,\"p99_ms\":%.3f}\n",
+			  ji.set.id, ji.set.model, lat_source(l),
+			  (unsigned long long)l->by_src[TASK_LAT_BPF],
+			  (unsigned long long)l->by_src[TASK_LAT_RING],
+			  (unsigned long long)ji.answered, (unsigned long long)ji.failed,
+			  (unsigned long long)hs.count, hs.mean / ms, hs.std / ms, hs.p50 / ms,
+			  hs.p90 / ms, hs.p95 / ms, hs.p99 / ms);
+	else
+		sb_printf(
+			b,
+			"job %s (%s): service time per query, %llu queries answered (%llu failed)\n"
+			"source %s (bpf %llu, ring %llu)\n"
+			"%10s %10s %10s %10s %10s %10s %10s\n"
+			"%10llu %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f\n",
+			ji.set.id, ji.set.model, (unsigned long long)ji.answered,
+			(unsigned long long)ji.failed, lat_source(l),
+			(unsigned long long)l->by_src[TASK_LAT_BPF],
+			(unsigned long long)l->by_src[TASK_LAT_RING], "QUERIES", "MEAN_MS",
+			"STD_MS", "MEDIAN_MS", "P90_MS", "P95_MS", "P99_MS",
+			(unsigned long long)hs.count, hs.mean / ms, hs.std / ms, hs.p50 / ms,
+			hs.p90 / ms, hs.p95 / ms, hs.p99 / ms);
+	free(l);
 	return 0;
 }
 
@@ -290,6 +352,12 @@ static void serve(void *arg, struct conn *conn, const struct wire_hdr *h, const 
 			coord_cmd_answer(c, conn, COORD_RPC_REDIRECT, who, SIZE_MAX);
 		else
 			coord_cmd_answer(c, conn, EAGAIN, "no coordinator yet", SIZE_MAX);
+		return;
+	}
+	if (c->recovering && (req.cmd == COORD_RPC_LAUNCH || req.cmd == COORD_RPC_STOP ||
+			      req.cmd == COORD_RPC_BATCH)) {
+		coord_cmd_answer(c, conn, EAGAIN,
+				 "the coordinator is recovering its jobs from SDFS", SIZE_MAX);
 		return;
 	}
 	switch (req.cmd) {
@@ -322,18 +390,18 @@ static void serve(void *arg, struct conn *conn, const struct wire_hdr *h, const 
 	case COORD_RPC_ASSIGN:
 		cmd_assign(c, &req, &b);
 		break;
+	case COORD_RPC_QJOB:
+		ret = cmd_qjob(c, &req, &b);
+		break;
 	default:
 		ret = cmd_results(c, &req, &b);
 		break;
 	}
-	if (req.cmd == COORD_RPC_STOP || req.cmd == COORD_RPC_BATCH) {
-		/* a change: answered once its record is on the standby */
-		struct coord_state_info si;
-		coord_state_info(c->st, &si);
-		coord_answer_durable(c, conn, si.seq, coord_cmd_status(ret), b.p ? b.p : "", b.len);
-	} else {
+	if (!ret && (req.cmd == COORD_RPC_STOP || req.cmd == COORD_RPC_BATCH))
+		/* a change: answered once the standby and the checkpoint hold it */
+		coord_persist_ack(c, conn, 0, b.p ? b.p : "", b.len);
+	else
 		coord_cmd_answer(c, conn, coord_cmd_status(ret), b.p ? b.p : "", b.len);
-	}
 	free(b.p);
 }
 

@@ -2,7 +2,9 @@
  * coord_int.h - what the coordinator's files share (coord.c: the module,
  * the role and the dispatch pump; coord_stream.c: the task streams;
  * coord_jobs.c: records, launches, queries and results; coord_cmd.c: the
- * job commands; coord_submit*.c: client query submission).
+ * job commands; coord_submit*.c: client query submission; coord_persist.c:
+ * result parts and the job checkpoint put to SDFS; coord_recover.c: a cold
+ * takeover rebuilding from them).
  */
 #ifndef IDUNNO_COORD_INT_H
 #define IDUNNO_COORD_INT_H
@@ -19,6 +21,8 @@
 struct conn;
 struct coord_sub;
 struct repl_log;
+struct coord_persist;
+struct coord_recover;
 
 #define CW_MAX		1024  /* workers (task streams), sized for 1000 nodes */
 #define CW_INFLIGHT_MAX 64    /* batches sent to one worker and not answered */
@@ -125,6 +129,7 @@ struct coord {
 	struct wire_addr known_standby; /* and the standby it named */
 	uint32_t cluster_size;		/* members known; shrinks only by a leave */
 	uint64_t settle_ms;		/* a joining node takes no role before this */
+	uint64_t cold_since;		/* when this node first saw itself take over cold */
 	/* the state: records, the scheduler, the runtime */
 	struct coord_state *st;
 	struct sched *sched;
@@ -141,6 +146,10 @@ struct coord {
 	uint64_t took_over_ms, first_dispatch_ms, lost_ms;
 	uint64_t gen;	    /* activations: a callback from an earlier one is ignored */
 	uint32_t jobs_then; /* jobs in the state when this node took over */
+	/* what is kept in SDFS (coord_persist.c, coord_recover.c) */
+	struct coord_persist *persist;
+	struct coord_recover *recover;
+	uint8_t recovering; /* a cold recovery reads SDFS: no dispatch, no job change */
 	/* counters */
 	uint64_t n_dispatched, n_results, n_refused, n_streams, n_stream_fail, n_records,
 		n_record_errors, n_cmds, n_redirects;
@@ -184,6 +193,9 @@ void coord_jobs_launch(struct coord *c, struct conn *conn, const struct coord_rp
 int coord_jobs_stop(struct coord *c, const char *job, char *why, size_t cap);
 int coord_jobs_batch(struct coord *c, const char *job, uint16_t batch, char *why, size_t cap);
 struct cjob *coord_job_by_id(struct coord *c, const char *id);
+/* A job from its LAUNCH record r and its dataset's index (taken on
+ * success): the record, the scheduler, the runtime.  0 or the error. */
+int coord_jobs_add(struct coord *c, struct coord_rec *r, struct dataset_index *ix);
 
 /* coord_repl.c: the coordinator's side of the standby's stream */
 /* Ships the record just applied (encoded in buf) to the standby. */
@@ -227,5 +239,29 @@ void coord_submit_close_all(struct coord *c);
 /* Its counters as "key value" lines (agent stats). */
 size_t coord_submit_stats(const struct coord *c, char *buf, size_t cap);
 void coord_submit_free(struct coord *c);
+/* coord_persist.c: result parts and the job checkpoint in SDFS */
+/* Puts what is due; the next deadline (LOOP_NEVER: none). */
+uint64_t coord_persist_tick(struct coord *c, uint64_t now_ms);
+/* A job was launched, stopped or given a batch: the checkpoint is due. */
+void coord_persist_jobs_changed(struct coord *c);
+/* Answers conn as coord_cmd_answer, once the checkpoint holds every
+ * change made so far (at most 3 s later). */
+void coord_persist_ack(struct coord *c, struct conn *conn, uint8_t status, const char *text,
+		       size_t len);
+/* The coordinator starts or stops: puts in flight are forgotten. */
+void coord_persist_reset(struct coord *c);
+size_t coord_persist_stats(const struct coord *c, char *buf, size_t cap);
+void coord_persist_free(struct coord *c);
+
+/* coord_recover.c: a cold takeover rebuilds the jobs and their answered
+ * queries from SDFS; c->recovering until done(c, status) is called (0, or
+ * -EINVAL: the checkpoint was unreadable, nothing was recovered). */
+typedef void (*coord_recover_fn)(struct coord *c, int status);
+int coord_persist_recover(struct coord *c, coord_recover_fn done);
+/* Retries a step that failed; the next deadline. */
+uint64_t coord_recover_tick(struct coord *c, uint64_t now_ms);
+/* The coordinator stopped: the recovery is dropped (done is not called). */
+void coord_recover_reset(struct coord *c);
+void coord_recover_free(struct coord *c);
 
 #endif

@@ -103,15 +103,18 @@ void coord_jobs_feed(struct coord *c, uint64_t now_ms)
 		if (!j->used || !j->ready || j->stopped || (j->set.flags & COORD_JOB_CLIENT) ||
 		    j->next_qid >= end || sched_job_info(c->sched, (uint32_t)i + 1, now_ms, &si))
 			continue;
-		for (uint32_t q = si.queued; q < FEED_MAX && j->next_qid < end; q++) {
-			int ret = 0;
-			/* after a takeover, the queries answered under the old
-			 * epoch (above its low-water mark) are not run again */
-			if (coord_state_answered(c->st, j->set.id, j->next_qid) != 1)
-				ret = sched_enqueue(c->sched, (uint32_t)i + 1, j->next_qid, now_ms);
+		for (uint32_t q = si.queued; q < FEED_MAX && j->next_qid < end;) {
+			int ret;
+			/* answered already: by a coordinator before a cold recovery */
+			if (coord_state_answered(c->st, j->set.id, j->next_qid) == 1) {
+				j->next_qid++;
+				continue;
+			}
+			ret = sched_enqueue(c->sched, (uint32_t)i + 1, j->next_qid, now_ms);
 			if (ret && ret != -EEXIST)
 				break;
 			j->next_qid++;
+			q++;
 		}
 	}
 }
@@ -125,7 +128,8 @@ void coord_jobs_result(struct coord *c, uint32_t wid, const struct task_result *
 	int n = 0;
 
 	sched_result(c->sched, r, loop_now_ms(), verdict);
-	if (r->job < 1 || r->job > COORD_JOBS_MAX || !c->jobs[r->job - 1].used)
+	/* a cold recovery replays the results in SDFS first, in their order */
+	if (c->recovering || r->job < 1 || r->job > COORD_JOBS_MAX || !c->jobs[r->job - 1].used)
 		goto out;
 	snprintf(rec->job, sizeof(rec->job), "%s", c->jobs[r->job - 1].set.id);
 	if (coord_state_job(c->st, rec->job, &ji))
@@ -139,6 +143,7 @@ void coord_jobs_result(struct coord *c, uint32_t wid, const struct task_result *
 			.qid = r->a[i].query, .worker = c->w[wid].addr, .status = r->a[i].status};
 		if (res && verdict[i] == SCHED_DONE) {
 			a->service_ns = res->a[i].service_ns / (res->n ? res->n : 1);
+			a->lat_src = res->lat_src < TASK_LAT_SRC_MAX ? res->lat_src : TASK_LAT_RING;
 			memcpy(a->cls, res->a[i].cls, sizeof(a->cls));
 			memcpy(a->prob, res->a[i].prob, sizeof(a->prob));
 		}
@@ -181,6 +186,24 @@ static void on_launch_conn(void *arg, struct conn *conn, enum conn_ev ev, uint64
 		l->conn = NULL;
 }
 
+int coord_jobs_add(struct coord *c, struct coord_rec *r, struct dataset_index *ix)
+{
+	struct coord_effect *eff = xmalloc(sizeof(*eff));
+	int ret = coord_record(c, r, eff);
+
+	if (!ret)
+		ret = sched_job_add(c->sched, eff->job_num, r->u.launch.weight, r->u.launch.batch,
+				    loop_now_ms());
+	if (!ret) {
+		c->jobs[eff->job_num - 1] =
+			(struct cjob){.used = 1, .ready = 1, .set = r->u.launch, .ix = *ix};
+		memset(ix, 0, sizeof(*ix));
+		coord_persist_jobs_changed(c);
+	}
+	free(eff);
+	return ret;
+}
+
 /* Both versions are known: the record, the scheduler, the runtime. */
 static void launch_commit(struct launch *l)
 {
@@ -188,7 +211,6 @@ static void launch_commit(struct launch *l)
 	struct coord_rec *r = xcalloc(1, sizeof(*r));
 	struct coord_job_settings *s = &r->u.launch;
 	struct coord_state_info si;
-	struct coord_effect eff;
 	struct dataset_index ix = {0};
 	char err[200], text[300];
 	int ret;
@@ -211,23 +233,20 @@ static void launch_commit(struct launch *l)
 	s->weight = l->req.weight_milli / 1000.0;
 	s->flags = (l->req.flags & COORD_RPC_LOOP) ? COORD_JOB_LOOP : 0;
 	s->flags |= (l->req.flags & COORD_RPC_CLIENT) ? COORD_JOB_CLIENT : 0;
-	ret = coord_record(c, r, &eff);
-	if (!ret)
-		ret = sched_job_add(c->sched, eff.job_num, s->weight, s->batch, loop_now_ms());
+	ret = coord_jobs_add(c, r, &ix);
 	if (ret) {
 		snprintf(text, sizeof(text), "job not launched: %s", idn_strerror(ret));
 		dataset_index_free(&ix);
 		launch_end(l, ret, text);
 		goto out;
 	}
-	c->jobs[eff.job_num - 1] = (struct cjob){.used = 1, .ready = 1, .set = *s, .ix = ix};
 	log_msg(LOG_INFO,
 		"coordinator: job %s launched: %s@%llu over %s@%llu (%u images), batch %u", s->id,
 		s->model, (unsigned long long)s->model_version, s->dataset,
 		(unsigned long long)s->index_version, s->images, s->batch);
 	snprintf(text, sizeof(text), "%s\n", s->id);
-	if (l->conn) /* answered once the launch is on the standby */
-		coord_answer_durable(c, l->conn, r->seq, 0, text, SIZE_MAX);
+	if (l->conn) /* answered once the standby and the checkpoint in SDFS hold it */
+		coord_persist_ack(c, l->conn, 0, text, SIZE_MAX);
 	l->conn = NULL;
 	launch_end(l, 0, text);
 	coord_pump(c);
@@ -343,6 +362,7 @@ int coord_jobs_stop(struct coord *c, const char *job, char *why, size_t cap)
 	}
 	j->stopped = 1;
 	sched_job_stop(c->sched, (uint32_t)(j - c->jobs) + 1);
+	coord_persist_jobs_changed(c);
 	snprintf(why, cap, "job %s stopped", job);
 	return 0;
 }
@@ -370,6 +390,7 @@ int coord_jobs_batch(struct coord *c, const char *job, uint16_t batch, char *why
 	}
 	j->set.batch = batch;
 	sched_job_set_batch(c->sched, (uint32_t)(j - c->jobs) + 1, batch);
+	coord_persist_jobs_changed(c);
 	snprintf(why, cap, "job %s: batch %u from its next dispatch", job, batch);
 	return 0;
 }

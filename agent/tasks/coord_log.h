@@ -16,12 +16,15 @@
  *
  * Per job the state keeps its settings, the client queries accepted and
  * not yet answered (re-dispatched after a failover), the result log, the
- * ids of every answered query (for deduplication) and the counts qinfo
- * shows.  Memory is bounded (docs/tasks.md, "Coordinator state and
- * roles"): results persisted to SDFS leave memory (PERSISTED), and
- * answered ids are kept as a low-water mark plus the ids above it, which
- * stay few because query ids are dense (dataset queries are numbered by
- * image, client queries in the order they are accepted).
+ * ids of every answered query (for deduplication), the counts qinfo
+ * shows, and the histogram of the service times of the queries answered
+ * with status 0, with how many of them each latency source gave (qjob,
+ * /metrics): replicated, so a new coordinator shows the same figures.
+ * Memory is bounded (docs/tasks.md, "Coordinator state and roles"):
+ * results persisted to SDFS leave memory (PERSISTED), and answered ids
+ * are kept as a low-water mark plus the ids above it, which stay few
+ * because query ids are dense (dataset queries are numbered by image,
+ * client queries in the order they are accepted).
  *
  * Query ids, per job (the u64 of a DISPATCH): image i of pass p of the
  * dataset is p x images + i (a job without COORD_JOB_LOOP has one pass);
@@ -30,13 +33,15 @@
 #ifndef IDUNNO_COORD_LOG_H
 #define IDUNNO_COORD_LOG_H
 
+#include "hist.h"
 #include "tasks/dataset.h"
+#include "tasks/task_wire.h"
 #include "wire/wire_addr.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define COORD_LOG_VERSION 1
+#define COORD_LOG_VERSION 2	       /* 2: an answer's lat_src, a job's latency histogram */
 #define COORD_JOB_ID_MAX  16	       /* [a-z0-9-]{1,16} */
 #define COORD_JOBS_MAX	  256	       /* jobs in the state, stopped ones included */
 #define COORD_BATCH_MAX	  256	       /* a job's batch size (TASK_BATCH_MAX) */
@@ -86,6 +91,7 @@ struct coord_answer {
 	struct wire_addr worker;
 	int32_t status;	     /* 0, or a negative error: failed for good */
 	uint64_t service_ns; /* the worker's service time for it */
+	uint8_t lat_src;     /* enum task_lat_src: where service_ns came from */
 	uint16_t cls[COORD_TOP];
 	float prob[COORD_TOP];
 };
@@ -121,7 +127,8 @@ struct coord_rec {
  * -EINVAL (a field out of range) / -EMSGSIZE (cap too small); decode 0,
  * or -EINVAL for anything truncated, trailing, of another version or
  * type, or with a field out of range (a bad job id or name, batch, weight,
- * count, class, probability, a positive status, seq or epoch 0).
+ * count, class, probability, a positive status, a latency source, seq or
+ * epoch 0).
  */
 int coord_rec_encode(const struct coord_rec *r, uint8_t *buf, size_t cap);
 int coord_rec_decode(const uint8_t *p, size_t len, struct coord_rec *r);
@@ -237,6 +244,14 @@ int coord_state_client_accepted(const struct coord_state *s, const char *job, ui
  */
 int coord_state_query_image(const struct coord_state *s, const char *job, uint64_t qid,
 			    uint32_t *image);
+
+/* A job's service times (status 0 answers; hist.h), by latency source. */
+struct coord_latency {
+	struct hist h;			   /* ns; h.count = answered - failed */
+	uint64_t by_src[TASK_LAT_SRC_MAX]; /* answers per enum task_lat_src (sum h.count) */
+};
+/* job's latency (0), or IDN_ENOJOB. */
+int coord_state_latency(const struct coord_state *s, const char *job, struct coord_latency *out);
 
 struct coord_pending {
 	uint64_t qid, client, cqid;

@@ -79,6 +79,7 @@ struct coord_job {
 	size_t head, n, cap_log;
 	uint64_t rseq, persisted;
 	uint64_t accepted, answered, failed, duplicates, service_ns_sum;
+	struct coord_latency lat; /* the status 0 answers' service times */
 };
 
 struct coord_state {

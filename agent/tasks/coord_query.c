@@ -1,7 +1,7 @@
 /*
  * coord_query.c - the reads of the coordinator's state (coord_log.h):
  * info, a job or every job, whether a query is answered, the pending
- * client queries, the results held in memory.  None changes the state.
+ * client queries, the results held in memory, a job's latency.  None changes the state.
  */
 #include "tasks/coord_log_int.h"
 
@@ -139,4 +139,14 @@ int coord_state_client_accepted(const struct coord_state *s, const char *job, ui
 		return IDN_ENOJOB;
 	pos = coord_client_pos(j, client, &found);
 	return found && coord_idset_has(&j->clients[pos].accepted, cqid);
+}
+
+int coord_state_latency(const struct coord_state *s, const char *job, struct coord_latency *out)
+{
+	const struct coord_job *j = coord_job_find(s, job);
+
+	if (!j)
+		return IDN_ENOJOB;
+	*out = j->lat;
+	return 0;
 }

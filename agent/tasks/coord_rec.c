@@ -66,7 +66,8 @@ int coord_settings_ok(const struct coord_job_settings *j)
 
 int coord_answer_ok(const struct coord_answer *a)
 {
-	if (a->qid == UINT64_MAX || a->status > 0 || a->worker.ip == 0)
+	if (a->qid == UINT64_MAX || a->status > 0 || a->worker.ip == 0 ||
+	    a->lat_src >= TASK_LAT_SRC_MAX)
 		return 0;
 	if (a->status == 0)
 		for (int k = 0; k < COORD_TOP; k++)
@@ -145,6 +146,7 @@ void coord_put_answer(struct wire_buf *b, const struct coord_answer *a)
 	wire_put_addr(b, a->worker);
 	wire_put_u32(b, (uint32_t)a->status);
 	wire_put_u64(b, a->service_ns);
+	wire_put_u8(b, a->lat_src);
 	for (int k = 0; k < COORD_TOP; k++) {
 		wire_put_u16(b, a->cls[k]);
 		wire_put_f32(b, a->prob[k]);
@@ -157,6 +159,7 @@ void coord_get_answer(struct wire_rd *r, struct coord_answer *a)
 	a->worker = wire_get_addr(r);
 	a->status = (int32_t)wire_get_u32(r);
 	a->service_ns = wire_get_u64(r);
+	a->lat_src = wire_get_u8(r);
 	for (int k = 0; k < COORD_TOP; k++) {
 		a->cls[k] = wire_get_u16(r);
 		a->prob[k] = wire_get_f32(r);

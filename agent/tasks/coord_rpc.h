@@ -1,6 +1,6 @@
 /*
  * coord_rpc.h - the job commands between the CLI and an agent (job
- * launch, ls, stop, batch, qinfo, assign, results, submit): one request frame,
+ * launch, ls, stop, batch, qinfo, assign, results, submit, qjob): one request frame,
  * one response frame, routed to the tasks layer by the first payload
  * byte (COORD_RPC_LAUNCH..COORD_RPC_END - 1).  Pure codecs, no I/O.
  *
@@ -17,7 +17,9 @@
  * Text answers are formatted by the coordinator (as text, or JSON with
  * COORD_RPC_JSON), except RESULTS, whose body is raw lines the CLI
  * formats (class names are the CLI's to add):
- *   "more NEXT" or "end"  (NEXT: the `from` of the next request)
+ *   "more NEXT persisted P" or "end persisted P"  (NEXT: the `from` of
+ *   the next request; results up to rseq P are in SDFS, result_part.h, and
+ *   no longer in memory)
  *   then per result: "RSEQ QID WORKER STATUS SERVICE_NS C0 P0 .. C4 P4 IMAGE-NAME"
  */
 #ifndef IDUNNO_COORD_RPC_H
@@ -38,6 +40,7 @@ enum coord_rpc_cmd {
 	COORD_RPC_ASSIGN,
 	COORD_RPC_RESULTS,
 	COORD_RPC_SUBMIT, /* opens a submitter's connection (submit_wire.h) */
+	COORD_RPC_QJOB,	  /* C2: a job's service time per query (its histogram) */
 	COORD_RPC_END
 };
 

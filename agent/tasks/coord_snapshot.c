@@ -53,6 +53,59 @@ static void get_idset(struct wire_rd *r, struct coord_idset *s)
 	}
 }
 
+/* A job's latency: by_src[], count, sum, then the non-empty buckets as
+ * (u16 index, u64 count), ascending. */
+static void put_latency(struct wire_buf *b, const struct coord_latency *l)
+{
+	uint16_t n = 0;
+
+	for (int k = 0; k < TASK_LAT_SRC_MAX; k++)
+		wire_put_u64(b, l->by_src[k]);
+	wire_put_u64(b, l->h.count);
+	wire_put_u64(b, l->h.sum);
+	for (unsigned i = 0; i < HIST_NBUCKETS; i++)
+		n += l->h.b[i] != 0;
+	wire_put_u16(b, n);
+	for (unsigned i = 0; i < HIST_NBUCKETS; i++)
+		if (l->h.b[i]) {
+			wire_put_u16(b, (uint16_t)i);
+			wire_put_u64(b, l->h.b[i]);
+		}
+}
+
+/* Canonical: buckets ascending and non-empty, their counts and by_src[]
+ * adding up to count, which is the job's answers with status 0. */
+static void get_latency(struct wire_rd *r, struct coord_latency *l, uint64_t ok_answers)
+{
+	uint64_t total = 0, by = 0;
+	uint16_t n;
+
+	for (int k = 0; k < TASK_LAT_SRC_MAX; k++) {
+		l->by_src[k] = wire_get_u64(r);
+		by += l->by_src[k];
+	}
+	l->h.count = wire_get_u64(r);
+	l->h.sum = wire_get_u64(r);
+	n = wire_get_u16(r);
+	if (r->err || n > HIST_NBUCKETS || l->h.count != ok_answers || by != l->h.count) {
+		r->err = 1;
+		return;
+	}
+	for (uint16_t i = 0, prev = 0; i < n && !r->err; i++) {
+		uint16_t ix = wire_get_u16(r);
+		uint64_t c = wire_get_u64(r);
+		if (ix >= HIST_NBUCKETS || (i && ix <= prev) || c == 0 || c > l->h.count - total) {
+			r->err = 1;
+			return;
+		}
+		l->h.b[ix] = c;
+		total += c;
+		prev = ix;
+	}
+	if (total != l->h.count)
+		r->err = 1;
+}
+
 static void put_result(struct wire_buf *b, const struct coord_result *x)
 {
 	wire_put_u64(b, x->rseq);
@@ -77,6 +130,7 @@ static void put_job(struct wire_buf *b, const struct coord_job *j)
 	wire_put_u64(b, j->failed);
 	wire_put_u64(b, j->duplicates);
 	wire_put_u64(b, j->service_ns_sum);
+	put_latency(b, &j->lat);
 	put_idset(b, &j->done_ds);
 	put_idset(b, &j->done_cl);
 	wire_put_u32(b, j->nclients);
@@ -105,7 +159,7 @@ static void put_job(struct wire_buf *b, const struct coord_job *j)
 
 static size_t job_size(const struct coord_job *j)
 {
-	size_t n = 256 + idset_size(&j->done_ds) + idset_size(&j->done_cl);
+	size_t n = 256 + 10 * HIST_NBUCKETS + idset_size(&j->done_ds) + idset_size(&j->done_cl);
 
 	for (uint32_t i = 0; i < j->nclients; i++)
 		n += 8 + idset_size(&j->clients[i].accepted) + idset_size(&j->clients[i].answered);
@@ -151,6 +205,11 @@ static void get_job(struct wire_rd *r, struct coord_job *j)
 	j->failed = wire_get_u64(r);
 	j->duplicates = wire_get_u64(r);
 	j->service_ns_sum = wire_get_u64(r);
+	if (j->failed > j->answered) {
+		r->err = 1;
+		return;
+	}
+	get_latency(r, &j->lat, j->answered - j->failed);
 	get_idset(r, &j->done_ds);
 	get_idset(r, &j->done_cl);
 	if (r->err || !coord_settings_ok(&j->set) || j->stopped > 1) {
@@ -195,7 +254,7 @@ static void get_job(struct wire_rd *r, struct coord_job *j)
 			coord_pend_add(j, &p);
 	}
 	nlog = wire_get_u64(r);
-	if (r->err || nlog > (r->len - r->off) / 84 || nlog != j->rseq - j->persisted ||
+	if (r->err || nlog > (r->len - r->off) / 85 || nlog != j->rseq - j->persisted ||
 	    j->persisted > j->rseq) {
 		r->err = 1;
 		return;

@@ -252,6 +252,10 @@ static void apply_results(struct coord_job *j, const struct coord_rec *r, struct
 			j->answered++;
 			j->failed += a->status < 0;
 			j->service_ns_sum += a->service_ns;
+			if (a->status == 0) {
+				hist_record(&j->lat.h, a->service_ns);
+				j->lat.by_src[a->lat_src]++;
+			}
 		} else if (v == COORD_DUP) {
 			j->duplicates++;
 		}

@@ -1,0 +1,91 @@
+/*
+ * coord_metrics.c - the coordinator's per-job series on the agent's
+ * /metrics (core/metrics.h), labelled job and model; written only while
+ * this node coordinates (the counters and the histogram are replicated
+ * state, so a new coordinator goes on from the same values):
+ *
+ *   idunno_job_queries_completed_total   counter    queries answered (failed ones too)
+ *   idunno_job_queries_failed_total      counter    ... of which failed for good
+ *   idunno_job_queue_depth               gauge      queries waiting for a worker
+ *   idunno_job_queries_inflight          gauge      queries running on workers
+ *   idunno_job_query_rate_per_second     gauge      completed per second, last 10 s
+ *   idunno_job_query_service_seconds     histogram  service time per query (status 0)
+ */
+#include "tasks/coord_int.h"
+
+#include "core/loop.h"
+#include "core/prom.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+enum series { S_COMPLETED, S_FAILED, S_QUEUE, S_INFLIGHT, S_RATE, S_SERIES_MAX };
+
+static const struct {
+	const char *name, *type, *help;
+} series[S_SERIES_MAX] = {
+	{"idunno_job_queries_completed_total", "counter",
+	 "Queries of the job answered, failed ones included (qinfo's count)."},
+	{"idunno_job_queries_failed_total", "counter", "Queries of the job that failed for good."},
+	{"idunno_job_queue_depth", "gauge", "Queries of the job waiting for a worker."},
+	{"idunno_job_queries_inflight", "gauge", "Queries of the job running on workers."},
+	{"idunno_job_query_rate_per_second", "gauge",
+	 "Queries of the job completed per second over the last 10 s."},
+};
+
+#define HIST_NAME "idunno_job_query_service_seconds"
+
+static void labels(const struct coord_job_info *ji, char *out, size_t cap)
+{
+	char job[64], model[2 * DATASET_NAME_MAX + 2];
+
+	prom_escape(ji->set.id, job, sizeof(job));
+	prom_escape(ji->set.model, model, sizeof(model));
+	snprintf(out, cap, "job=\"%s\",model=\"%s\"", job, model);
+}
+
+void coord_metrics(struct coord *c, struct prom_buf *b)
+{
+	struct coord_job_info *ji;
+	struct sched_job_info *si;
+	struct coord_latency *lat;
+	char lb[300];
+	uint64_t now = loop_now_ms();
+	int n;
+
+	if (!c->active || !c->st || !c->sched)
+		return;
+	ji = xcalloc(COORD_JOBS_MAX, sizeof(*ji));
+	si = xcalloc(COORD_JOBS_MAX, sizeof(*si));
+	n = coord_state_jobs(c->st, ji, COORD_JOBS_MAX);
+	for (int i = 0; i < n; i++)
+		sched_job_info(c->sched, ji[i].num, now, &si[i]); /* zeros when not scheduled */
+	for (int s = 0; s < S_SERIES_MAX; s++) {
+		prom_family(b, series[s].name, series[s].type, series[s].help);
+		for (int i = 0; i < n; i++) {
+			labels(&ji[i], lb, sizeof(lb));
+			if (s == S_RATE)
+				prom_printf(b, "%s{%s} %.6f\n", series[s].name, lb, si[i].rate);
+			else
+				prom_printf(b, "%s{%s} %llu\n", series[s].name, lb,
+					    (unsigned long long)(s == S_COMPLETED ? ji[i].answered
+								 : s == S_FAILED  ? ji[i].failed
+								 : s == S_QUEUE	  ? si[i].queued
+										: si[i].inflight));
+		}
+	}
+	prom_family(b, HIST_NAME, "histogram",
+		    "Service time per query of the job (answers with status 0; eBPF where the "
+		    "workers have it, else the engine's timestamps).");
+	lat = xmalloc(sizeof(*lat));
+	for (int i = 0; i < n; i++) {
+		if (coord_state_latency(c->st, ji[i].set.id, lat))
+			continue;
+		labels(&ji[i], lb, sizeof(lb));
+		prom_hist(b, HIST_NAME, lb, &lat->h);
+	}
+	free(lat);
+	free(si);
+	free(ji);
+}
