@@ -34,13 +34,13 @@ for f in zero one large; do
     bad "put $f said: $(cat "$W/put.out")"
   for n in 2 5; do
     rm -f "$W/back"
-    cl_agent "$n" get "rt/$f" "$W/back" >/dev/null 2>"$W/err" || bad "get $f through node $n: $(cat "$W/err")"
+    cl_agent "$n" get --force "rt/$f" "$W/back" >/dev/null 2>"$W/err" || bad "get $f through node $n: $(cat "$W/err")"
     [[ -f $W/back && $(sha "$W/back") == "$(sha "$W/$f")" ]] || bad "get $f through node $n: content differs"
   done
   [[ $(cl_holders "rt/$f" | wc -l) == 4 ]] || bad "rt/$f on $(cl_holders "rt/$f" | wc -l) nodes, not 4"
 done
 ((fails == 0)) && ok "0 B, 1 B and 24 MB round trips, sha256 equal, 4 replicas each"
-cl_agent 3 get rt/missing "$W/nothing" 2>"$W/err" && bad "get of a missing file succeeded"
+cl_agent 3 get --force rt/missing "$W/nothing" 2>"$W/err" && bad "get of a missing file succeeded"
 grep -q "no such file" "$W/err" && [[ ! -e $W/nothing ]] && ok "a missing file: 'no such file', no local file" ||
   bad "missing file: $(cat "$W/err")"
 
@@ -49,26 +49,26 @@ for v in 1 2 3; do
   echo "content $v" >"$W/v$v"
   cl_agent $((v + 1)) put "$W/v$v" ver/f >/dev/null || bad "put version $v"
 done
-cl_agent 6 get ver/f "$W/vback" >/dev/null && cmp -s "$W/vback" "$W/v3" && ok "get returns the newest version" ||
+cl_agent 6 get --force ver/f "$W/vback" >/dev/null && cmp -s "$W/vback" "$W/v3" && ok "get returns the newest version" ||
   bad "get did not return version 3"
-cl_agent 5 get-versions ver/f 2 "$W/gv" >/dev/null || bad "get-versions failed"
+cl_agent 5 get-versions --force ver/f 2 "$W/gv" >/dev/null || bad "get-versions failed"
 want=$(printf '%s\n' "$(cat "$W/v3")" "" "$(cat "$W/v2")" "")
 got=$(sed -E 's/^==> ver\/f version [0-9]+ \(10 bytes\) <==$/DELIM/' "$W/gv")
 [[ $(grep -c '^DELIM$' <<<"$got") == 2 && $(grep -v '^DELIM$' <<<"$got") == "$(printf 'content 3\n\ncontent 2\n')" ]] &&
   ok "get-versions 2: the newest two, newest first, each after a delimiter line" || bad "get-versions output: $(cat "$W/gv")"
 vs=$(grep -o 'version [0-9]*' "$W/gv" | awk '{print $2}')
 [[ $(sort -rn <<<"$vs") == "$vs" ]] || bad "versions not in descending order: $vs"
-cl_agent 5 get-versions ver/f 9 "$W/gv" >/dev/null && [[ $(grep -c '^==> ' "$W/gv") == 3 ]] &&
+cl_agent 5 get-versions --force ver/f 9 "$W/gv" >/dev/null && [[ $(grep -c '^==> ' "$W/gv") == 3 ]] &&
   ok "get-versions 9 of 3 gives the 3" || bad "get-versions 9"
-cl_agent 5 get-versions ver/f 0 "$W/gv" 2>/dev/null && bad "get-versions with N=0 accepted"
+cl_agent 5 get-versions --force ver/f 0 "$W/gv" 2>/dev/null && bad "get-versions with N=0 accepted"
 
 # --- ls and store against the disk ---
 agree=1
 for name in rt/zero rt/one rt/large ver/f; do
-  ls_nodes=$(cl_agent 1 ls "$name" | awk '{print $1}' | sed 's/^127\.0\.0\.\([0-9]*\):.*/\1/' | sort -n)
+  ls_nodes=$(cl_agent 1 holders "$name" | awk '{print $1}' | sed 's/^127\.0\.0\.\([0-9]*\):.*/\1/' | sort -n)
   [[ $ls_nodes == "$(cl_holders "$name")" ]] || { agree=0; bad "ls $name says $ls_nodes, disk says $(cl_holders "$name")"; }
-  [[ $(cl_agent 1 ls "$name" | awk '{print $2}' | sort -u) == "$([[ $name == ver/f ]] && echo 3 || echo 1)" ]] ||
-    { agree=0; bad "ls $name: version counts $(cl_agent 1 ls "$name" | awk '{print $2}' | sort -u | tr '\n' ' ')"; }
+  [[ $(cl_agent 1 holders "$name" | awk '{print $2}' | sort -u) == "$([[ $name == ver/f ]] && echo 3 || echo 1)" ]] ||
+    { agree=0; bad "ls $name: version counts $(cl_agent 1 holders "$name" | awk '{print $2}' | sort -u | tr '\n' ' ')"; }
 done
 for i in $(seq 6); do
   listed=$(cl_agent "$i" store | awk '{print $1, $3}' | sort)
@@ -80,8 +80,8 @@ done
 
 # --- delete ---
 cl_agent 2 delete ver/f >/dev/null || bad "delete failed"
-cl_agent 3 get ver/f "$W/x" 2>/dev/null && bad "a deleted file is still readable"
-[[ -z $(cl_holders ver/f) ]] && ! cl_agent 1 ls ver/f 2>/dev/null && ok "delete removes every version from every node" ||
+cl_agent 3 get --force ver/f "$W/x" 2>/dev/null && bad "a deleted file is still readable"
+[[ -z $(cl_holders ver/f) ]] && ! cl_agent 1 holders ver/f 2>/dev/null && ok "delete removes every version from every node" ||
   bad "after delete: held by $(cl_holders ver/f)"
 cl_agent 2 delete ver/f 2>/dev/null && bad "deleting a missing file succeeded"
 
@@ -95,11 +95,11 @@ cl_start_node "$down" 1
 cl_wait_converged 6 20 || bad "node $down did not rejoin"
 deadline=$((SECONDS + 20))
 while ((SECONDS < deadline)) && [[ -n $(cl_holders del/f) ]]; do sleep 0.3; done
-[[ -z $(cl_holders del/f) ]] && ! cl_agent 3 get del/f "$W/x" 2>/dev/null &&
+[[ -z $(cl_holders del/f) ]] && ! cl_agent 3 get --force del/f "$W/x" 2>/dev/null &&
   ok "node $down missed the delete while down; back, it dropped its copy (nothing resurrected)" ||
   bad "del/f came back: held by $(cl_holders del/f)"
 echo "put again" >"$W/d2"
-cl_agent 2 put "$W/d2" del/f >/dev/null && cl_agent 4 get del/f "$W/x" >/dev/null && cmp -s "$W/x" "$W/d2" &&
+cl_agent 2 put "$W/d2" del/f >/dev/null && cl_agent 4 get --force del/f "$W/x" >/dev/null && cmp -s "$W/x" "$W/d2" &&
   [[ $(cl_holders del/f | wc -l) == 4 ]] && ok "a put after the delete makes the name live again" ||
   bad "put after delete"
 
@@ -110,7 +110,7 @@ for name in ../escape /abs/path a//b a/./b a/../../b "a b" "$(printf 'x%.0s' $(s
   rc=$?
   [[ $rc == 2 ]] && grep -q "bad name" "$W/err" || bad "put to '$name': exit $rc: $(cat "$W/err")"
 done
-cl_agent 1 get ../x "$W/x" 2>/dev/null && bad "get of ../x accepted"
+cl_agent 1 get --force ../x "$W/x" 2>/dev/null && bad "get of ../x accepted"
 /usr/bin/python3 "$IDUNNO_ROOT/tests/sdfs_rogue.py" 127.0.0.1 "$CL_PORT" "$CL_KEY" >"$W/rogue" 2>&1 || bad "rogue: $(cat "$W/rogue")"
 grep -q "^refused 8 bad names$" "$W/rogue" || bad "rogue names: $(cat "$W/rogue")"
 grep -q "^forged chunk refused$" "$W/rogue" || bad "forged chunk: $(cat "$W/rogue")"
@@ -140,17 +140,17 @@ orders=$(for i in $(cl_holders race/f); do ls "$(cl_store_dir "$i")" | grep "^$(
   ok "two concurrent puts: versions $v1 and $v2, both on the same 4 nodes$(grep -h -v "^put " "$W/r1" "$W/r2" | sed "s/^/; /" | tr -d "\n")" || bad "replica sets differ: $orders"
 newest=c1
 ((v2 > v1)) && newest=c2 || newest=c1
-cl_agent 3 get race/f "$W/rback" >/dev/null && cmp -s "$W/rback" "$W/$newest" && ok "get returns the later of the two" ||
+cl_agent 3 get --force race/f "$W/rback" >/dev/null && cmp -s "$W/rback" "$W/$newest" && ok "get returns the later of the two" ||
   bad "get after the race"
-cl_agent 3 get-versions race/f 2 "$W/rgv" >/dev/null
+cl_agent 3 get-versions --force race/f 2 "$W/rgv" >/dev/null
 [[ $(grep -a -c '^==> race/f version' "$W/rgv") == 2 ]] || bad "get-versions after the race"
 
 # --- a flipped byte ---
-first=$(cl_agent 1 ls rt/large | head -1 | sed 's/^127\.0\.0\.\([0-9]*\):.*/\1/')
+first=$(cl_agent 1 holders rt/large | head -1 | sed 's/^127\.0\.0\.\([0-9]*\):.*/\1/')
 file=$(ls "$(cl_store_dir "$first")"/"$(cl_hex rt/large)".*)
 printf '\xff' | dd of="$file" bs=1 seek=5000000 conv=notrunc status=none
 cmp -s <(head -c 24000000 "$file") "$W/large" && bad "the flip did not change the replica"
-cl_agent 4 get rt/large "$W/fback" >/dev/null 2>"$W/err" && [[ $(sha "$W/fback") == "$(sha "$W/large")" ]] &&
+cl_agent 4 get --force rt/large "$W/fback" >/dev/null 2>"$W/err" && [[ $(sha "$W/fback") == "$(sha "$W/large")" ]] &&
   ok "the corrupt replica (node $first, read first) was not served: get returned the right bytes" ||
   bad "get with a corrupt replica: $(cat "$W/err")"
 # the get found it (and went on with another replica), or, rarely, node
@@ -175,7 +175,7 @@ while ((SECONDS < deadline)) && [[ $(cl_holders rt/large | wc -l) != 4 ]]; do sl
 
 # a flipped byte in a replica no get reads (the last in rank order): the
 # scrub finds it and it is repaired
-last=$(cl_agent 1 ls rt/one | tail -1 | sed 's/^127\.0\.0\.\([0-9]*\):.*/\1/')
+last=$(cl_agent 1 holders rt/one | tail -1 | sed 's/^127\.0\.0\.\([0-9]*\):.*/\1/')
 file=$(ls "$(cl_store_dir "$last")"/"$(cl_hex rt/one)".*)
 printf 'y' | dd of="$file" bs=1 seek=0 conv=notrunc status=none
 deadline=$((SECONDS + 30))

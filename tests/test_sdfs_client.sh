@@ -32,7 +32,7 @@ for f in zero one big; do
     out=$(probe "$how" "c/$f-$how" "$W/$f")
     [[ $out == "ok "*" $(stat -c %s "$W/$f") "* ]] || { bad "$how $f: $out"; continue; }
     rm -f "$W/back"
-    cl_agent 2 get "c/$f-$how" "$W/back" >/dev/null 2>&1 && [[ $(sha "$W/back") == "$(sha "$W/$f")" ]] &&
+    cl_agent 2 get --force "c/$f-$how" "$W/back" >/dev/null 2>&1 && [[ $(sha "$W/back") == "$(sha "$W/$f")" ]] &&
       ok "$how $f: the CLI reads the same bytes" || bad "$how $f: the CLI read differs"
     for g in get getbuf; do
       rm -f "$W/back"

@@ -35,7 +35,7 @@ for v in $victims; do wait "${CL_PID[$v]}" 2>/dev/null; done
 unread=0
 for ((f = 0; f < N; f++)); do
   rm -f "$W/back"
-  if ! cl_agent 1 get "data/f$f" "$W/back" >/dev/null 2>"$W/err" || [[ $(sha "$W/back") != "$(sha "$W/f$f")" ]]; then
+  if ! cl_agent 1 get --force "data/f$f" "$W/back" >/dev/null 2>"$W/err" || [[ $(sha "$W/back") != "$(sha "$W/f$f")" ]]; then
     unread=$((unread + 1))
     echo "  f$f: $(cat "$W/err")"
   fi
@@ -78,7 +78,7 @@ while ((SECONDS < deadline)); do
 done
 ((off == 0)) && ok "after the restart every file is on exactly 4 nodes again (extra copies dropped)" ||
   bad "$off files not on exactly 4 nodes 30 s after the restart"
-cl_agent 1 get data/f7 "$W/back" >/dev/null && [[ $(sha "$W/back") == "$(sha "$W/f7")" ]] || bad "f7 after the restart"
+cl_agent 1 get --force data/f7 "$W/back" >/dev/null && [[ $(sha "$W/back") == "$(sha "$W/f7")" ]] || bad "f7 after the restart"
 [[ $(cl_running | wc -l) == 10 ]] || bad "an agent died"
 ls "$CL_DIR"/node*/sdfs/.tmp-* 2>/dev/null && bad "temporary files left behind"
 exit $((fails > 0))

@@ -47,14 +47,14 @@ stored=0 refused=0
 for ((f = 0; f < 12; f++)); do
   if ((rc[f] == 0)); then
     stored=$((stored + 1))
-    cl_agent 2 get "full/c$f" "$W/back" >/dev/null 2>&1 && [[ $(sha "$W/back") == "$(sha "$W/c$f")" ]] ||
+    cl_agent 2 get --force "full/c$f" "$W/back" >/dev/null 2>&1 && [[ $(sha "$W/back") == "$(sha "$W/c$f")" ]] ||
       bad "c$f was acknowledged but does not read back"
     [[ $(cl_holders "full/c$f" | wc -l) == 4 ]] || bad "c$f acknowledged on $(cl_holders "full/c$f" | wc -l) nodes"
   else
     refused=$((refused + 1))
     grep -q -e "No space left" -e "could take the file" "$W/put$f" || bad "c$f failed unclearly: $(cat "$W/put$f")"
     [[ -z $(cl_holders "full/c$f") ]] || bad "failed put c$f left replicas on $(cl_holders "full/c$f")"
-    cl_agent 1 ls "full/c$f" >/dev/null 2>&1 && bad "failed put c$f shows in ls"
+    cl_agent 1 holders "full/c$f" >/dev/null 2>&1 && bad "failed put c$f shows in holders"
   fi
 done
 ((fails == 0)) && ok "$stored puts stored with 4 readable replicas, $refused failed cleanly with no trace"
@@ -80,7 +80,7 @@ for ((f = 12; f < 17; f++)); do
     refused=$((refused + 1))
     grep -q "No space left on device" "$W/put$f" || bad "c$f failed unclearly: $(cat "$W/put$f")"
     [[ -z $(cl_holders "full/c$f") ]] || bad "failed put c$f left replicas on $(cl_holders "full/c$f")"
-    cl_agent 1 ls "full/c$f" >/dev/null 2>&1 && bad "failed put c$f shows in ls"
+    cl_agent 1 holders "full/c$f" >/dev/null 2>&1 && bad "failed put c$f shows in holders"
   fi
 done
 ((refused > 0)) && grep -q "No space left" "$CL_DIR/node5/agent.log" &&

@@ -4,7 +4,8 @@
  * one else changes state; a node paused for less than the suspicion
  * timeout is not declared failed; a cut link is bridged by indirect
  * probes; 60 s at 5 % packet loss give no failure; a leaving node is
- * "left", never "failed"; a restarted node rejoins with a new incarnation;
+ * "left", never "failed"; a restarted node rejoins with a new incarnation,
+ * and a node given three seeds, the first two down, joins through the third;
  * a partition heals; in 100- and 1000-node clusters an update reaches
  * every node within 3 x log2(N) gossip rounds and a failure is known
  * everywhere with no other state change, after which all 999 survivors
@@ -53,6 +54,7 @@ static struct sim {
 	int failed_events; /* FAILED events about anyone */
 	int suspect_events;
 	uint64_t last_known; /* when the last node learned watch's current state */
+	int joins_to[MAXN];  /* JOIN messages sent to each node */
 } S;
 
 static struct wire_addr addr_of(int i)
@@ -144,6 +146,7 @@ static void drain(int i)
 		if (to < 0 || to >= S.n) /* e.g. a fake member */
 			continue;
 		S.sent++;
+		S.joins_to[to] += o.msg.type == WIRE_JOIN;
 		if (S.down[i] || S.down[to] || frand() < S.loss ||
 		    (S.partitioned && S.side[i] != S.side[to]) ||
 		    ((i == S.cut_a && to == S.cut_b) || (i == S.cut_b && to == S.cut_a))) {
@@ -303,6 +306,31 @@ static void test_leave_restart(struct swim_config *c)
 		CHECK(alive == 9, "the restarted node sees %d alive", alive);
 	}
 	printf("ok  restart: node 6 rejoins as a new incarnation; everyone agrees\n");
+}
+
+/* A node joining through several seeds, the first two down: the retries
+ * go to each in turn, and it joins through the third. */
+static void test_join_seeds(struct swim_config *c)
+{
+	struct wire_addr seeds[3] = {addr_of(3), addr_of(4), addr_of(0)};
+
+	sim_init(10, c, 1);
+	run(1000);
+	S.watch = 7;
+	S.down[3] = S.down[4] = S.down[7] = 1;
+	run(3000);
+	CHECK(count_knowing(SWIM_FAILED) == 7, "%d of 7 know node 7 failed",
+	      count_knowing(SWIM_FAILED));
+	swim_free(S.node[7]);
+	new_node(7, 2000, c); /* restarted, joining through 3 (down), 4 (down), 0 */
+	S.down[7] = 0;
+	swim_join_seeds(S.node[7], seeds, 3, S.now);
+	run(3000);
+	CHECK(S.joins_to[3] >= 1 && S.joins_to[4] >= 1 && S.joins_to[0] >= 1,
+	      "JOINs to the seeds in turn: %d, %d, %d", S.joins_to[3], S.joins_to[4],
+	      S.joins_to[0]);
+	CHECK(count_knowing(SWIM_ALIVE) == 7, "%d of 7 see node 7 back", count_knowing(SWIM_ALIVE));
+	printf("ok  join seeds: two seeds down, tried in turn; joined through the third\n");
 }
 
 static void test_partition(struct swim_config *c)
@@ -543,6 +571,7 @@ int main(void)
 	test_indirect(&c);
 	test_loss(&c);
 	test_leave_restart(&c);
+	test_join_seeds(&c);
 	test_partition(&c);
 	test_scale(&c);
 	test_scale_loss(&c);

@@ -94,12 +94,12 @@ PY
 
 # --- the files in SDFS, read back and decoded independently ---
 for f in index shard-00000; do
-  [[ $(cl_agent 1 ls "datasets/d1/$f" | wc -l) == 4 ]] || bad "datasets/d1/$f is not on 4 agents: $(cl_agent 1 ls "datasets/d1/$f" 2>&1)"
-  cl_agent 2 get "datasets/d1/$f" "$W/$f" >/dev/null || bad "get datasets/d1/$f"
+  [[ $(cl_agent 1 holders "datasets/d1/$f" | wc -l) == 4 ]] || bad "datasets/d1/$f is not on 4 agents: $(cl_agent 1 holders "datasets/d1/$f" 2>&1)"
+  cl_agent 2 get --force "datasets/d1/$f" "$W/$f" >/dev/null || bad "get datasets/d1/$f"
 done
 cat "$W"/ds/*.jpg | cmp -s - "$W/shard-00000" && ok "the shard is the 20 files back to back, byte for byte" ||
   bad "the shard differs from the files"
-shard_v=$(cl_agent 3 ls datasets/d1/shard-00000 | awk '{ print $NF }' | sort -u)
+shard_v=$(cl_agent 3 holders datasets/d1/shard-00000 | awk '{ print $NF }' | sort -u)
 $PY - "$W" "$shard_v" <<'PY' && ok "the index decodes: magic, version 1, CRC32C, the shard's SDFS version $shard_v, size and CRC32C, 20 ranges and names" || bad "index decode"
 import os, struct, sys
 w, shard_v = sys.argv[1], int(sys.argv[2])
@@ -142,7 +142,7 @@ expect 1 "bad2/img-00004b.jpg: not a JPEG" cl_agent 1 dataset put d2 "$W/ds/img-
   ok "refused datasets left nothing under datasets/d2/ on any agent" || bad "datasets/d2/ has files: $(stored_under datasets/d2/)"
 expect 2 "bad name" cl_agent 1 dataset put D2 "$W/ds"
 expect 2 "bad name" cl_agent 1 dataset put "$(printf 'x%.0s' $(seq 33))" "$W/ds"
-expect 1 "no such dataset" cl_agent 1 dataset ls nosuch
+expect 4 "no such dataset" cl_agent 1 dataset ls nosuch
 expect 1 "No such file" cl_agent 1 dataset put d3 "$W/nothing-here"
 
 # --- models ---
@@ -157,7 +157,7 @@ for m in r18:resnet18:122 alex:alexnet:16; do
     ok "model put: $(cat "$W/mput")"
   else bad "model put $name said: $(cat "$W/mput")"; fi
   V[$name]=$(awk '{ print $NF }' "$W/mput")
-  cl_agent 3 get "models/$name.safetensors" "$W/$name.back" >/dev/null && cmp -s "$W/$name.st" "$W/$name.back" ||
+  cl_agent 3 get --force "models/$name.safetensors" "$W/$name.back" >/dev/null && cmp -s "$W/$name.st" "$W/$name.back" ||
     bad "models/$name.safetensors does not read back the same"
 done
 cl_agent 2 model ls >"$W/mls" || bad "model ls failed"
@@ -199,7 +199,7 @@ expect 1 "cannot run /nonexistent/engine" env IDUNNO_ENGINE=/nonexistent/engine 
 expect 2 "bad name" cl_agent 1 model put R18 "$W/r18.st"
 expect 2 "bad name" cl_agent 1 model put ../r18 "$W/r18.st"
 expect 2 "bad name" cl_agent 1 model put "$(printf 'm%.0s' $(seq 33))" "$W/r18.st"
-expect 2 "usage: agent model" cl_agent 1 model get r18
+expect 2 "unknown verb 'get'" cl_agent 1 model get r18
 [[ $(cl_agent 2 model ls --json | $PY -c 'import json, sys; print(len(json.load(sys.stdin)))') == 2 ]] &&
   ok "model ls still lists exactly the two models" || bad "model ls after the refusals: $(cl_agent 2 model ls)"
 

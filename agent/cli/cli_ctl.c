@@ -1,6 +1,7 @@
 /*
  * cli_ctl.c - the membership and control subcommands: members, self,
- * leave, stats and grep (which asks every live member and merges).
+ * leave, stats and grep (which asks every live member and merges), and
+ * the JSON of "key value" lines.
  */
 #include "cli/cli.h"
 #include "ctl/ctl_grep.h"
@@ -9,6 +10,7 @@
 #include "util.h"
 #include "wire/wire.h"
 
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,7 +92,7 @@ static int members(struct client *cl, int json, uint8_t cmd)
 	return 0;
 }
 
-static int simple(struct client *cl, uint8_t cmd)
+static int simple(struct client *cl, uint8_t cmd, int json)
 {
 	struct rpc_req req = {.cmd = cmd};
 	uint8_t *body;
@@ -103,29 +105,120 @@ static int simple(struct client *cl, uint8_t cmd)
 	}
 	int status = body[0];
 
-	printf("%s%s", (char *)body + 1, len > 1 && body[len - 1] == '\n' ? "" : "\n");
+	if (json && !status) {
+		printf("{");
+		cli_kv_json((char *)body + 1, len - 1, 1);
+		printf("}\n");
+	} else {
+		printf("%s%s", (char *)body + 1, len > 1 && body[len - 1] == '\n' ? "" : "\n");
+	}
 	free(body);
 	return status ? 1 : 0;
 }
 
-static int grep(struct client *cl, int flags, const char *pattern)
+void cli_kv_json(const char *text, size_t tl, int first)
+{
+	for (const char *p = text, *end = text + tl; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p)), *sp;
+		size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p), vl;
+		char key[128], val[512];
+		sp = memchr(p, ' ', ll);
+		if (sp && sp > p) {
+			vl = ll - (size_t)(sp + 1 - p);
+			snprintf(key, sizeof(key), "%.*s", (int)(sp - p), p);
+			snprintf(val, sizeof(val), "%.*s", (int)vl, sp + 1);
+			printf("%s", first ? "" : ",");
+			cli_json_str(key);
+			/* values are words or numbers: numbers stay numbers */
+			if (vl && strspn(val, "0123456789") == strlen(val) &&
+			    (val[0] != '0' || !val[1]))
+				printf(":%s", val);
+			else {
+				putchar(':');
+				cli_json_str(val);
+			}
+			first = 0;
+		}
+		p += ll + 1;
+	}
+}
+
+/* What a grep collects: every match and count, for JSON at the end. */
+struct grep_out {
+	int json, count_only;
+	unsigned long long total, printed;
+	int nodes, failed;
+};
+
+static void grep_node(struct grep_out *g, const char *who, const char *text, size_t tl,
+		      uint64_t count)
+{
+	g->total += count;
+	if (g->count_only && !g->json) {
+		printf("%s: %llu\n", who, (unsigned long long)count);
+		return;
+	}
+	for (const char *line = text, *end = text + tl, *nl;
+	     !g->count_only && line < end && (nl = memchr(line, '\n', (size_t)(end - line)));
+	     line = nl + 1) {
+		if (!g->json) {
+			printf("%s: %.*s\n", who, (int)(nl - line), line);
+			continue;
+		}
+		char *l = xmalloc((size_t)(nl - line) + 1);
+		memcpy(l, line, (size_t)(nl - line));
+		l[nl - line] = '\0';
+		printf("%s{\"node\":\"%s\",\"line\":", g->printed++ ? "," : "", who);
+		cli_json_str(l);
+		printf("}");
+		free(l);
+	}
+}
+
+/*
+ * Asks every live member to search its log; exit 0 a line matched, 1
+ * nothing matched on any node, 2 a bad pattern, or a node that could not
+ * be searched and nothing matched elsewhere (as grep).
+ */
+static int grep(struct client *cl, int flags, int json, const char *pattern)
 {
 	struct swim_member *m;
 	struct rpc_req req = {.cmd = RPC_GREP, .flags = (uint8_t)flags};
-	unsigned long long total = 0;
-	int n, failed = 0, asked = 0;
+	struct grep_out g = {.json = json, .count_only = !!(flags & GREP_COUNT)};
+	char *counts, *unreach;
+	size_t cl_len = 0, ul = 0;
+	regex_t re;
+	int n, rc;
 
 	if (strlen(pattern) >= sizeof(req.arg)) {
 		fprintf(stderr, "agent grep: pattern longer than %zu bytes\n", sizeof(req.arg) - 1);
 		return 2;
 	}
+	/* checked here once, with the flags every node uses */
+	rc = regcomp(&re, pattern,
+		     REG_NOSUB | (flags & GREP_EXTENDED ? REG_EXTENDED : 0) |
+			     (flags & GREP_ICASE ? REG_ICASE : 0));
+	if (rc) {
+		char msg[256];
+		regerror(rc, &re, msg, sizeof(msg));
+		fprintf(stderr, "agent grep: bad regular expression '%s': %s\n", pattern, msg);
+		return 2;
+	}
+	regfree(&re);
 	n = client_members(cl, RPC_MEMBERS, &m);
 	if (n < 0)
 		return 1;
+	counts = xcalloc(1, 1);
+	unreach = xcalloc(1, 1);
 	req.arglen = (uint16_t)strlen(pattern);
 	memcpy(req.arg, pattern, req.arglen + 1);
+	if (json) {
+		printf("{\"pattern\":");
+		cli_json_str(pattern);
+		printf(",\"matches\":[");
+	}
 	for (int i = 0; i < n; i++) {
-		char who[32], err[256];
+		char who[32], err[256], line[64];
 		uint8_t *body;
 		size_t len, tl;
 		const char *text;
@@ -133,40 +226,39 @@ static int grep(struct client *cl, int flags, const char *pattern)
 		uint64_t count;
 		if (m[i].status != SWIM_ALIVE && m[i].status != SWIM_SUSPECT)
 			continue;
-		asked++;
 		wire_addr_str(m[i].addr, who, sizeof(who));
+		status = 0;
 		if (rpc_call(cl, m[i].addr, &req, &body, &len, err, sizeof(err))) {
-			fprintf(stderr, "agent grep: %s\n", err);
-			failed++;
+			fprintf(stderr, "agent grep: %s (not searched)\n", err);
+			body = NULL;
+		} else if (rpc_grep_decode(body, len, &status, &count, &text, &tl) || status) {
+			fprintf(stderr, "agent grep: %s: %s (not searched)\n", who,
+				status ? strerror(status) : "a malformed answer");
+			free(body);
+			body = NULL;
+		}
+		if (!body) {
+			g.failed++;
+			ul += (size_t)snprintf(line, sizeof(line), "%s\"%s\"", ul ? "," : "", who);
+			unreach = xrealloc(unreach, ul + 1);
+			strcat(unreach, line);
 			continue;
 		}
-		if (rpc_grep_decode(body, len, &status, &count, &text, &tl)) {
-			fprintf(stderr, "agent grep: %s: a malformed answer\n", who);
-			failed++;
-			free(body);
-			continue;
-		}
-		if (status) {
-			fprintf(stderr, "agent grep: %s: %.*s\n", who, (int)tl,
-				tl ? text : "error");
-			free(body);
-			free(m);
-			return 2; /* a bad pattern is bad everywhere */
-		}
-		for (const char *line = text, *end = text + tl, *nl;
-		     !(flags & GREP_COUNT) && line < end &&
-		     (nl = memchr(line, '\n', (size_t)(end - line)));
-		     line = nl + 1)
-			printf("%s: %.*s\n", who, (int)(nl - line), line);
-		printf("%s: %llu matching line%s\n", who, (unsigned long long)count,
-		       count == 1 ? "" : "s");
-		total += count;
+		g.nodes++;
+		grep_node(&g, who, text, tl, count);
+		cl_len += (size_t)snprintf(line, sizeof(line), "%s\"%s\":%llu", cl_len ? "," : "",
+					   who, (unsigned long long)count);
+		counts = xrealloc(counts, cl_len + 1);
+		strcat(counts, line);
 		free(body);
 	}
-	printf("total: %llu matching line%s on %d node%s%s\n", total, total == 1 ? "" : "s",
-	       asked - failed, asked - failed == 1 ? "" : "s", failed ? " (some unreachable)" : "");
+	if (json)
+		printf("],\"counts\":{%s},\"total\":%llu,\"unreachable\":[%s]}\n", counts, g.total,
+		       unreach);
+	free(counts);
+	free(unreach);
 	free(m);
-	return failed ? 1 : 0;
+	return g.total ? 0 : g.failed ? 2 : 1;
 }
 
 int cli_members(struct cli *c)
@@ -200,19 +292,16 @@ int cli_self(struct cli *c)
 	else
 		printf("%-22s %-8s %llu\n", a, swim_status_names[m.status],
 		       (unsigned long long)m.incarnation);
-	for (const char *p = text, *end = text + tl; p < end;) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p)), *sp;
-		size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		sp = memchr(p, ' ', ll);
-		if (sp && c->json) /* values are words or numbers: numbers stay numbers */
-			printf(strspn(sp + 1, "0123456789") == ll - (size_t)(sp + 1 - p)
-				       ? ",\"%.*s\":%.*s"
-				       : ",\"%.*s\":\"%.*s\"",
-			       (int)(sp - p), p, (int)(ll - (size_t)(sp + 1 - p)), sp + 1);
-		else if (sp)
-			printf("%.*s\n", (int)ll, p);
-		p += ll + 1;
-	}
+	if (c->json)
+		cli_kv_json(text, tl, 0);
+	else
+		for (const char *p = text, *end = text + tl; p < end;) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
+			if (memchr(p, ' ', ll))
+				printf("%.*s\n", (int)ll, p);
+			p += ll + 1;
+		}
 	if (c->json)
 		printf("}\n");
 	free(body);
@@ -221,15 +310,15 @@ int cli_self(struct cli *c)
 
 int cli_leave(struct cli *c)
 {
-	return simple(&c->cl, RPC_LEAVE);
+	return simple(&c->cl, RPC_LEAVE, 0);
 }
 
 int cli_stats(struct cli *c)
 {
-	return simple(&c->cl, RPC_STATS);
+	return simple(&c->cl, RPC_STATS, c->json);
 }
 
 int cli_grep(struct cli *c)
 {
-	return grep(&c->cl, c->flags, c->arg[0]);
+	return grep(&c->cl, c->flags, c->json, c->arg[0]);
 }

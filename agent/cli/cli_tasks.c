@@ -285,7 +285,7 @@ static int load_index(struct client *cl, const char *name, struct dataset_index 
 	if (ret) {
 		fprintf(stderr, "agent dataset ls: %s: %s\n", path,
 			ret == -ENOENT ? "no such dataset" : strerror(-ret));
-		return 1;
+		return ret == -ENOENT ? CLI_NOT_FOUND : CLI_FAILED;
 	}
 	ret = dataset_index_decode(data, len, ix, err, sizeof(err));
 	free(data);
@@ -342,11 +342,12 @@ static int dataset_ls_one(struct cli *c, const char *name)
 	struct dataset_index ix;
 	uint64_t v;
 	char path[128];
+	int ret;
 
 	if (!cli_name_ok("dataset ls", name))
 		return 2;
-	if (load_index(&c->cl, name, &ix, &v))
-		return 1;
+	if ((ret = load_index(&c->cl, name, &ix, &v)))
+		return ret;
 	if (c->json)
 		printf("{\"name\":\"%s\",\"version\":%llu,\"bytes\":%llu,\"shards\":[", name,
 		       (unsigned long long)v, (unsigned long long)dataset_index_bytes(&ix));

@@ -42,7 +42,6 @@ int client_connect(struct client *cl, struct wire_addr to, char *err, size_t err
 	char where[32];
 	int fd, ret = 0, one = 1;
 
-	(void)cl;
 	wire_addr_str(to, where, sizeof(where));
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
@@ -65,6 +64,7 @@ int client_connect(struct client *cl, struct wire_addr to, char *err, size_t err
 		ret = -so;
 	}
 	if (ret) {
+		cl->agent_failed |= wire_addr_eq(to, cl->agent);
 		util_seterr(err, errlen, "cannot reach agent at %s: %s", where, strerror(-ret));
 		close(fd);
 		return ret;
@@ -180,6 +180,8 @@ int client_call(struct client *cl, struct wire_addr to, const void *payload, siz
 		ret = ret && r != -EBUSY ? ret : r;
 	}
 	close(fd);
+	if (ret)
+		cl->agent_failed |= wire_addr_eq(to, cl->agent);
 	if (ret == -EBUSY)
 		util_seterr(err, errlen,
 			    "%s: the agent is busy (no connection free for this client); try again",

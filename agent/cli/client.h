@@ -20,6 +20,7 @@ struct client {
 	struct wire_key key;
 	struct wire_addr id; /* sender id for replay protection: 0.x.y.z, random */
 	uint64_t epoch, seq;
+	int agent_failed; /* a call to `agent` itself got no answer (exit code 3) */
 };
 
 /* Sets up cl for agent with key (a fresh epoch for replay protection). */

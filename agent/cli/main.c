@@ -1,10 +1,12 @@
 /*
  * main.c - the agent program: the daemon (`agent run`) and its client
- * subcommands, which talk to an agent over authenticated RPC.  One table
- * below names every subcommand, its argument count and its handler.
+ * subcommands, which talk to an agent over authenticated RPC.  The command
+ * line is parsed against the subcommand table (cli_cmds.c): help and the
+ * version before anything else is read, every option checked to exist and
+ * to apply to the subcommand, the arguments counted; then the key is read
+ * and the handler runs.
  */
 #include "cli/cli.h"
-#include "cli/sdfs_cli.h"
 #include "core/agent.h"
 #include "ctl/ctl_grep.h"
 #include "util.h"
@@ -16,205 +18,325 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: agent run --bind HOST:PORT [--join HOST:PORT] --data-dir DIR --key-file "
-		"FILE\n"
-		"                 [--config FILE] [--replicas N (SDFS, default 4)]\n"
-		"                 [--engine PATH (default: beside agent)] [--engine-threads N]\n"
-		"                 [--no-engine (store and coordinate only)]\n"
-		"                 [--no-coordinator (never take the role: tests with a stand-in)]\n"
-		"                 [--metrics HOST:PORT (serve Prometheus /metrics there)]\n"
-		"       agent keygen FILE\n"
-		"       agent members [--json]      the membership as this agent sees it\n"
-		"       agent self                  this agent\n"
-		"       agent leave                 leave the cluster (the agent then exits)\n"
-		"       agent stats                 counters, rejected input by reason\n"
-		"       agent grep [-c] [-E] [--] PATTERN   search every live node's log\n"
-		"       agent put LOCAL NAME        store a file in SDFS (a new version)\n"
-		"       agent get NAME LOCAL        fetch its newest version\n"
-		"       agent get-versions NAME N LOCAL   its newest N versions, delimited\n"
-		"       agent delete NAME           remove every version everywhere\n"
-		"       agent ls NAME               the members holding it\n"
-		"       agent ls PREFIX/            the files under PREFIX/, cluster-wide\n"
-		"       agent store                 what this agent holds\n"
-		"       agent model put NAME FILE   check a weights file (engine check), store it\n"
-		"       agent model ls              the models in SDFS\n"
-		"       agent dataset put NAME DIR-OR-FILES...   pack JPEGs into shards in SDFS\n"
-		"       agent dataset ls [NAME]     the datasets, or one dataset's images\n"
-		"       agent job launch MODEL --dataset NAME [--batch N (default 4)] [--weight "
-		"W]\n"
-		"                 [--loop | --client-only]   start a job over a dataset (or only\n"
-		"                                   the queries submitted to it); prints its id\n"
-		"       agent job ls | job stop JOB | job batch JOB N   the jobs; stop one; its "
-		"batch\n"
-		"       agent qinfo [JOB]           query rate over the last 10 s, queries "
-		"processed\n"
-		"       agent qjob JOB              service time per query: mean, std, median, "
-		"p90/95/99\n"
-		"       agent assign                which workers serve which job, with shares\n"
-		"       agent results JOB [LOCAL]   the job's results, each query once\n"
-		"       agent submit JOB IMAGE... [--client ID]   submit queries, print their "
-		"results\n"
-		"       (every command also --json; any agent forwards to the coordinator)\n"
-		"client options: --agent HOST:PORT (default 127.0.0.1:%d),\n"
-		"                --key-file FILE (default $IDUNNO_KEY_FILE, else ./cluster.key)\n",
-		AGENT_DEFAULT_PORT);
-}
-
-/* ---- the subcommand table ---- */
-
-static int put(struct cli *c)
-{
-	return sdfs_put(&c->cl, c->arg[0], c->arg[1]);
-}
-
-static int get(struct cli *c)
-{
-	return sdfs_get(&c->cl, c->arg[0], c->arg[1]);
-}
-
-static int get_versions(struct cli *c)
-{
-	return sdfs_get_versions(&c->cl, c->arg[0], c->arg[1], c->arg[2]);
-}
-
-static int delete (struct cli *c)
-{
-	return sdfs_delete(&c->cl, c->arg[0]);
-}
-
-static int ls(struct cli *c)
-{
-	return sdfs_ls(&c->cl, c->arg[0]);
-}
-
-static int store(struct cli *c)
-{
-	return sdfs_store(&c->cl);
-}
-
-static const struct {
+/* The options any subcommand may accept; pass: handed to the handler
+ * among its arguments (after the positional ones), with its value. */
+static const struct opt {
 	const char *name;
-	int nargs;
-	int more; /* takes more arguments than nargs too */
-	int (*fn)(struct cli *c);
-} commands[] = {
-	{"members", 0, 0, cli_members},
-	{"self", 0, 0, cli_self},
-	{"leave", 0, 0, cli_leave},
-	{"stats", 0, 0, cli_stats},
-	{"grep", 1, 0, cli_grep},
-	{"put", 2, 0, put},
-	{"get", 2, 0, get},
-	{"get-versions", 3, 0, get_versions},
-	{"delete", 1, 0, delete},
-	{"ls", 1, 0, ls},
-	{"store", 0, 0, store},
-	{"model", 1, 1, cli_model},
-	{"dataset", 1, 1, cli_dataset},
-	{"job", 1, 1, cli_job},
-	{"qinfo", 0, 1, cli_qinfo},
-	{"qjob", 1, 0, cli_qjob},
-	{"assign", 0, 0, cli_assign},
-	{"results", 1, 1, cli_results},
-	{"submit", 2, 1, cli_submit},
+	int value;
+	unsigned set; /* the OPT_* a subcommand needs to accept it */
+	int pass;
+} options[] = {
+	{"--agent", 1, OPT_CONN, 0},	{"--key-file", 1, OPT_CONN, 0},
+	{"--json", 0, OPT_JSON, 0},	{"-c", 0, OPT_GREP, 0},
+	{"-E", 0, OPT_GREP, 0},		{"-i", 0, OPT_GREP, 0},
+	{"--force", 0, OPT_FORCE, 0},	{"--dataset", 1, OPT_LAUNCH, 1},
+	{"--batch", 1, OPT_LAUNCH, 1},	{"--weight", 1, OPT_LAUNCH, 1},
+	{"--loop", 0, OPT_LAUNCH, 1},	{"--client-only", 0, OPT_LAUNCH, 1},
+	{"--client", 1, OPT_SUBMIT, 1},
 };
 
-static int keygen(int argc, char **argv)
+struct parsed {
+	const char *agent, *key_file;
+	char **pass; /* pass-through options and values */
+	int npass;
+};
+
+static const struct cli_cmd *find_cmd(const char *name)
 {
+	for (int i = 0; i < cli_ncmds; i++)
+		if (!strcmp(cli_cmds[i].name, name))
+			return &cli_cmds[i];
+	return NULL;
+}
+
+/* A group (job, model, dataset): its verbs, for its help or an error (f
+ * NULL: only counted).  Returns how many. */
+static int group_help(FILE *f, const char *group)
+{
+	size_t gl = strlen(group);
+	int n = 0;
+
+	for (int i = 0; i < cli_ncmds; i++)
+		if (!strncmp(cli_cmds[i].name, group, gl) && cli_cmds[i].name[gl] == ' ') {
+			if (!f) {
+				n++;
+				continue;
+			}
+			if (!n++)
+				fprintf(f, "usage:\n");
+			fprintf(f, "  agent %s %s\n      %s\n", cli_cmds[i].name, cli_cmds[i].args,
+				cli_cmds[i].summary);
+		}
+	if (n && f)
+		fprintf(f, "(agent %s VERB --help for a verb's options)\n", group);
+	return n;
+}
+
+/* The argument names after the first `have` of args ("NAME N LOCAL", 1: "N LOCAL"). */
+static const char *missing(const char *args, int have)
+{
+	const char *p = args;
+
+	for (int i = 0; i < have && p; i++)
+		if ((p = strchr(p, ' ')))
+			p++;
+	return p && *p ? p : args;
+}
+
+/* A short-option cluster ("-ci"): every letter one of cmd's flags. */
+static int short_cluster(const char *a, unsigned opts)
+{
+	if (a[0] != '-' || a[1] == '-' || strlen(a) < 3 || !(opts & OPT_GREP))
+		return 0;
+	return strspn(a + 1, "cEi") == strlen(a + 1);
+}
+
+static void set_flag(struct cli *c, char f)
+{
+	c->flags |= f == 'c' ? GREP_COUNT : f == 'E' ? GREP_EXTENDED : GREP_ICASE;
+}
+
+static int is_option(const char *a)
+{
+	return a[0] == '-' && a[1] != '\0'; /* "-" alone is an argument: stdout */
+}
+
+/*
+ * Parses argv[2..] as cmd's (argv[verb], a group's verb, left out):
+ * options into c and p, the arguments into c->arg (which holds the verb
+ * already).  Returns -1 to go on,
+ * or the exit code (0 after --help).
+ */
+static int parse(const struct cli_cmd *cmd, int argc, char **argv, int verb, struct cli *c,
+		 struct parsed *p)
+{
+	int opts = 1, npos = 0;
+
+	for (int i = 2; i < argc; i++)
+		if (opts && (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))) {
+			cli_help(stdout, cmd, AGENT_DEFAULT_PORT);
+			return 0;
+		} else if (opts && !strcmp(argv[i], "--")) {
+			opts = 0;
+		}
+	opts = 1;
+	for (int i = 2; i < argc; i++) {
+		const char *a = argv[i], *eq, *val = NULL;
+		const struct opt *o = NULL;
+		size_t nl;
+		if (i == verb)
+			continue;
+		if (opts && !strcmp(a, "--")) {
+			opts = 0;
+			continue;
+		}
+		if (!opts || !is_option(a)) {
+			c->arg[c->nargs++] = argv[i];
+			npos++;
+			continue;
+		}
+		if (short_cluster(a, cmd->opts)) {
+			for (const char *f = a + 1; *f; f++)
+				set_flag(c, *f);
+			continue;
+		}
+		eq = strchr(a, '=');
+		nl = eq && a[1] == '-' ? (size_t)(eq - a) : strlen(a);
+		for (size_t k = 0; k < ARRAY_SIZE(options) && !o; k++)
+			if (strlen(options[k].name) == nl && !strncmp(options[k].name, a, nl))
+				o = &options[k];
+		if (!o) {
+			fprintf(stderr, "agent %s: unknown option '%.*s' (agent %s --help)\n",
+				cmd->name, (int)nl, a, cmd->name);
+			return CLI_USAGE;
+		}
+		if (!(o->set & cmd->opts)) {
+			fprintf(stderr, "agent %s: option %s does not apply to %s\n", cmd->name,
+				o->name, cmd->name);
+			return CLI_USAGE;
+		}
+		if (o->value) {
+			val = eq && a[1] == '-' ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+			if (!val || !*val) {
+				fprintf(stderr, "agent %s: option %s needs a value\n", cmd->name,
+					o->name);
+				return CLI_USAGE;
+			}
+		} else if (eq && a[1] == '-') {
+			fprintf(stderr, "agent %s: option %s takes no value\n", cmd->name, o->name);
+			return CLI_USAGE;
+		}
+		if (o->pass) {
+			p->pass[p->npass++] = (char *)o->name;
+			if (val)
+				p->pass[p->npass++] = (char *)val;
+		} else if (!strcmp(o->name, "--agent")) {
+			p->agent = val;
+		} else if (!strcmp(o->name, "--key-file")) {
+			p->key_file = val;
+		} else if (!strcmp(o->name, "--json")) {
+			c->json = 1;
+		} else if (!strcmp(o->name, "--force")) {
+			c->force = 1;
+		} else {
+			set_flag(c, o->name[1]);
+		}
+	}
+	if (npos < cmd->min || (cmd->max >= 0 && npos > cmd->max)) {
+		if (npos < cmd->min)
+			fprintf(stderr, "agent %s: missing %s: usage: agent %s %s\n", cmd->name,
+				missing(cmd->args, npos), cmd->name, cmd->args);
+		else
+			fprintf(stderr, "agent %s: unexpected argument '%s': usage: agent %s %s\n",
+				cmd->name, c->arg[c->nargs - (npos - cmd->max)], cmd->name,
+				cmd->args);
+		return CLI_USAGE;
+	}
+	for (int k = 0; k < p->npass; k++)
+		c->arg[c->nargs++] = p->pass[k];
+	return -1;
+}
+
+static int wants_help(int argc, char **argv)
+{
+	for (int i = 2; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return 1;
+	return 0;
+}
+
+/* A group's verb: the first argument that is not an option or an
+ * option's value (`agent job --agent A ls`).  Its index, or 0. */
+static int find_verb(int argc, char **argv)
+{
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			return i + 1 < argc ? i + 1 : 0;
+		if (!is_option(argv[i]))
+			return i;
+		for (size_t k = 0; k < ARRAY_SIZE(options); k++)
+			if (!strcmp(options[k].name, argv[i]) && options[k].value)
+				i++;
+	}
+	return 0;
+}
+
+static int keygen(const char *path)
+{
+	int ret = wire_key_generate(path);
+
+	if (ret) {
+		fprintf(stderr, "agent keygen: %s: %s\n", path,
+			ret == -EEXIST ? "exists (not overwritten)" : strerror(-ret));
+		return CLI_FAILED;
+	}
+	printf("wrote a new cluster key to %s\n", path);
+	return CLI_OK;
+}
+
+/* The agent to ask and the key; then the handler. */
+static int run_client(const struct cli_cmd *cmd, struct cli *c, const struct parsed *p)
+{
+	const char *env = getenv("IDUNNO_AGENT"), *agent_s = p->agent, *key_file = p->key_file;
 	int ret;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: agent keygen FILE\n");
-		return 2;
+	if (!agent_s)
+		agent_s = env && *env ? env : "127.0.0.1";
+	if (wire_addr_parse(agent_s, AGENT_DEFAULT_PORT, &c->cl.agent)) {
+		fprintf(stderr, "agent %s: %s: '%s' is not HOST:PORT\n", cmd->name,
+			p->agent ? "--agent" : "$IDUNNO_AGENT", agent_s);
+		return CLI_USAGE;
 	}
-	ret = wire_key_generate(argv[2]);
-	if (ret) {
-		fprintf(stderr, "agent keygen: %s: %s\n", argv[2],
-			ret == -EEXIST ? "exists (not overwritten)" : strerror(-ret));
-		return 1;
-	}
-	printf("wrote a new cluster key to %s\n", argv[2]);
-	return 0;
+	if (!key_file)
+		key_file = getenv("IDUNNO_KEY_FILE");
+	if (!key_file || !*key_file)
+		key_file = "cluster.key";
+	if (cli_key_load(cmd->name, key_file, &c->cl.key))
+		return CLI_FAILED;
+	client_init(&c->cl, c->cl.agent, &c->cl.key);
+	ret = cmd->fn(c);
+	if (ret == CLI_FAILED && c->cl.agent_failed)
+		ret = CLI_UNREACHABLE;
+	return ret;
 }
 
 int main(int argc, char **argv)
 {
 	struct cli c = {0};
-	const char *agent_s = "127.0.0.1", *key_file = getenv("IDUNNO_KEY_FILE");
-	const char *cmd;
-	char **args;
-	int ret;
+	struct parsed p = {0};
+	const struct cli_cmd *cmd;
+	char name[64];
+	int ret, verb;
 
-	if (sodium_init() < 0) {
-		fprintf(stderr, "agent: libsodium failed to start\n");
-		return 1;
-	}
 	if (argc < 2) {
-		usage(stderr);
-		return 2;
+		cli_usage(stderr, AGENT_DEFAULT_PORT);
+		return CLI_USAGE;
 	}
-	cmd = argv[1];
-	if (!strcmp(cmd, "__grep-local") && argc == 5) /* the agent's own grep child */
+	if (!strcmp(argv[1], "__grep-local") && argc == 5) /* the agent's own grep child */
 		return ctl_grep_child(argv[2], argv[3], argv[4]);
-	if (!strcmp(cmd, "run"))
-		return cli_run(argc - 1, argv + 1);
-	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
-		usage(stdout);
-		return 0;
-	}
-	if (!strcmp(cmd, "keygen"))
-		return keygen(argc, argv);
-	c.arg = args = xcalloc((size_t)argc, sizeof(*args));
-	for (int i = 2, opts = 1; i < argc; i++) {
-		if (opts && !strcmp(argv[i], "--")) {
-			opts = 0; /* the rest are arguments, e.g. a pattern starting with '-' */
-			continue;
+	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		if (argc < 3) {
+			cli_usage(stdout, AGENT_DEFAULT_PORT);
+		} else if ((cmd = find_cmd(argv[2]))) {
+			cli_help(stdout, cmd, AGENT_DEFAULT_PORT);
+		} else if (!group_help(stdout, argv[2])) {
+			fprintf(stderr, "agent: unknown subcommand '%s' (agent --help)\n", argv[2]);
+			return CLI_USAGE;
 		}
-		if (!opts)
-			args[c.nargs++] = argv[i];
-		else if (!strcmp(argv[i], "--agent") && i + 1 < argc)
-			agent_s = argv[++i];
-		else if (!strcmp(argv[i], "--key-file") && i + 1 < argc)
-			key_file = argv[++i];
-		else if (!strcmp(argv[i], "--json"))
-			c.json = 1;
-		else if (!strcmp(argv[i], "-c"))
-			c.flags |= GREP_COUNT;
-		else if (!strcmp(argv[i], "-E"))
-			c.flags |= GREP_EXTENDED;
-		else
-			args[c.nargs++] = argv[i];
+		return CLI_OK;
 	}
-	if (wire_addr_parse(agent_s, AGENT_DEFAULT_PORT, &c.cl.agent)) {
-		fprintf(stderr, "agent: --agent: '%s' is not HOST:PORT\n", agent_s);
-		ret = 2;
-		goto out;
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("agent (IDunno) %s\n", IDUNNO_VERSION);
+		return CLI_OK;
 	}
-	if (!key_file)
-		key_file = "cluster.key";
-	ret = wire_key_load(key_file, &c.cl.key);
-	if (ret) {
-		fprintf(stderr, "agent: key file %s: %s\n", key_file,
-			ret == -EINVAL ? "not a key" : strerror(-ret));
-		ret = 1;
-		goto out;
+	cmd = find_cmd(argv[1]);
+	verb = cmd ? 0 : find_verb(argc, argv);
+	if (!cmd && verb) { /* a verb of a group */
+		snprintf(name, sizeof(name), "%s %s", argv[1], argv[verb]);
+		cmd = find_cmd(name);
 	}
-	client_init(&c.cl, c.cl.agent, &c.cl.key);
-	ret = -1;
-	for (size_t i = 0; i < ARRAY_SIZE(commands) && ret < 0; i++)
-		if (!strcmp(cmd, commands[i].name) &&
-		    (c.nargs == commands[i].nargs ||
-		     (commands[i].more && c.nargs > commands[i].nargs)))
-			ret = commands[i].fn(&c);
-	if (ret < 0) {
-		fprintf(stderr, "agent: unknown command or wrong arguments: %s\n", cmd);
-		usage(stderr);
-		ret = 2;
+	if (!cmd) {
+		if (is_option(argv[1])) {
+			fprintf(stderr, "agent: unknown option '%s' (agent --help)\n", argv[1]);
+		} else if (!group_help(NULL, argv[1])) {
+			fprintf(stderr, "agent: unknown subcommand '%s' (agent --help)\n", argv[1]);
+		} else if (!verb && wants_help(argc, argv)) {
+			group_help(stdout, argv[1]);
+			return CLI_OK;
+		} else {
+			group_help(stderr, argv[1]);
+			if (!verb)
+				fprintf(stderr, "agent %s: a verb is needed\n", argv[1]);
+			else
+				fprintf(stderr, "agent %s: unknown verb '%s'\n", argv[1],
+					argv[verb]);
+		}
+		return CLI_USAGE;
 	}
-out:
-	free(args);
+	if (!strcmp(cmd->name, "run")) {
+		for (int i = 2; i < argc; i++)
+			if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+				cli_help(stdout, cmd, AGENT_DEFAULT_PORT);
+				return CLI_OK;
+			}
+		if (sodium_init() < 0) {
+			fprintf(stderr, "agent: libsodium failed to start\n");
+			return CLI_FAILED;
+		}
+		return cli_run(argc - 1, argv + 1);
+	}
+	c.arg = xcalloc((size_t)argc + 1, sizeof(*c.arg));
+	p.pass = xcalloc((size_t)argc + 1, sizeof(*p.pass));
+	if (verb) /* the handlers of a group take the verb first */
+		c.arg[c.nargs++] = argv[verb];
+	ret = parse(cmd, argc, argv, verb, &c, &p);
+	if (ret < 0 && sodium_init() < 0) {
+		fprintf(stderr, "agent: libsodium failed to start\n");
+		ret = CLI_FAILED;
+	}
+	if (ret < 0)
+		ret = cmd->fn ? run_client(cmd, &c, &p) : keygen(c.arg[0]);
+	free(c.arg);
+	free(p.pass);
 	return ret;
 }

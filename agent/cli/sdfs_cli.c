@@ -1,8 +1,10 @@
 /*
  * sdfs_cli.c - SDFS subcommands (see sdfs_cli.h): what they share for
- * talking to members (calls, streams, who holds what), and delete, ls and
- * store.  Put is in sdfs_put.c, the gets in sdfs_get.c.
+ * talking to members (calls, streams, who holds what), and delete,
+ * holders and store.  Put is in sdfs_put.c, the gets in sdfs_get.c, ls in
+ * sdfs_list.c.
  */
+#include "cli/cli.h"
 #include "cli/sdfs_cli.h"
 #include "cli/sdfs_cli_int.h"
 #include "sdfs/place.h"
@@ -145,7 +147,7 @@ int sdfs_cli_find(struct client *cl, const char *cmd, const char *name, struct h
 		  uint64_t *v)
 {
 	if (sdfs_cli_check_name(cmd, name))
-		return 2;
+		return CLI_USAGE;
 	*n = sdfs_cli_gather(cl, name, hs);
 	if (*n < 0)
 		return 1;
@@ -153,22 +155,23 @@ int sdfs_cli_find(struct client *cl, const char *cmd, const char *name, struct h
 	if (!*v) {
 		fprintf(stderr, "agent %s: %s: no such file\n", cmd, name);
 		free(*hs);
-		return 1;
+		return CLI_NOT_FOUND;
 	}
 	return 0;
 }
 
-/* ---- delete, ls, store ---- */
+/* ---- delete, holders, store ---- */
 
-int sdfs_delete(struct client *cl, const char *name)
+int cli_delete(struct cli *c)
 {
+	const char *name = c->arg[0];
 	struct holding *hs;
 	uint64_t upto;
 	int n, had = 0, failed = 0, status;
 
 	/* every version up to the newest one now: a put racing with this
 	 * delete and ordered after it survives */
-	status = sdfs_cli_find(cl, "delete", name, &hs, &n, &upto);
+	status = sdfs_cli_find(&c->cl, "delete", name, &hs, &n, &upto);
 	if (status)
 		return status;
 	for (int i = 0; i < n; i++) {
@@ -177,7 +180,7 @@ int sdfs_delete(struct client *cl, const char *name)
 		size_t len;
 		char err[256];
 		snprintf(r.name, sizeof(r.name), "%s", name);
-		if (sdfs_cli_call(cl, hs[i].who, &r, &body, &len, err, sizeof(err))) {
+		if (sdfs_cli_call(&c->cl, hs[i].who, &r, &body, &len, err, sizeof(err))) {
 			fprintf(stderr, "agent delete: %s\n", err);
 			failed++;
 			continue;
@@ -189,40 +192,32 @@ int sdfs_delete(struct client *cl, const char *name)
 		free(body);
 	}
 	free(hs);
-	printf("deleted %s (versions up to %llu) from %d member%s%s\n", name,
-	       (unsigned long long)upto, had, had == 1 ? "" : "s",
-	       failed ? "; some were unreachable: they drop it when they next hear of it" : "");
-	return 0;
+	if (c->json) {
+		printf("{\"name\":");
+		cli_json_str(name);
+		printf(",\"upto\":%llu,\"members\":%d,\"unreachable\":%d}\n",
+		       (unsigned long long)upto, had, failed);
+	} else {
+		printf("deleted %s (versions up to %llu) from %d member%s%s\n", name,
+		       (unsigned long long)upto, had, had == 1 ? "" : "s",
+		       failed ? "; some were unreachable: they drop it when they next hear of it"
+			      : "");
+	}
+	return CLI_OK;
 }
 
-/* ls PREFIX/: every file under it cluster-wide, its newest version and size. */
-static int ls_prefix(struct client *cl, const char *prefix)
+int cli_holders(struct cli *c)
 {
-	struct sdfs_entry *e;
-	int n = sdfs_list(cl, prefix, &e);
-
-	if (n < 0)
-		return 1;
-	for (int i = 0; i < n; i++)
-		printf("%s version %llu %llu bytes\n", e[i].name, (unsigned long long)e[i].version,
-		       (unsigned long long)e[i].size);
-	free(e);
-	return 0;
-}
-
-int sdfs_ls(struct client *cl, const char *name)
-{
+	const char *name = c->arg[0];
 	struct holding *hs;
 	struct wire_addr *all, *order;
 	int n, k = 0;
 
-	if (name[0] && name[strlen(name) - 1] == '/')
-		return ls_prefix(cl, name);
-	if (sdfs_cli_check_name("ls", name))
-		return 2;
-	n = sdfs_cli_gather(cl, name, &hs);
+	if (sdfs_cli_check_name("holders", name))
+		return CLI_USAGE;
+	n = sdfs_cli_gather(&c->cl, name, &hs);
 	if (n < 0)
-		return 1;
+		return CLI_FAILED;
 	all = xcalloc((size_t)n + 1, sizeof(*all));
 	order = xcalloc((size_t)n + 1, sizeof(*order));
 	for (int i = 0; i < n; i++)
@@ -230,50 +225,78 @@ int sdfs_ls(struct client *cl, const char *name)
 			all[k++] = hs[i].who;
 	/* in the file's rank order: the order a get tries them in */
 	k = place_replicas(name, all, k, k, order);
+	if (c->json && k)
+		printf("[");
 	for (int j = 0; j < k; j++)
 		for (int i = 0; i < n; i++)
 			if (wire_addr_eq(hs[i].who, order[j])) {
 				char who[32];
 				wire_addr_str(hs[i].who, who, sizeof(who));
-				printf("%-22s %d version%s, newest %llu\n", who, hs[i].st.n,
-				       hs[i].st.n == 1 ? "" : "s",
-				       (unsigned long long)hs[i].st.v[0]);
+				if (c->json)
+					printf("%s{\"addr\":\"%s\",\"versions\":%d,\"newest\":%"
+					       "llu}",
+					       j ? "," : "", who, hs[i].st.n,
+					       (unsigned long long)hs[i].st.v[0]);
+				else
+					printf("%-22s %d version%s, newest %llu\n", who, hs[i].st.n,
+					       hs[i].st.n == 1 ? "" : "s",
+					       (unsigned long long)hs[i].st.v[0]);
 			}
+	if (c->json && k)
+		printf("]\n");
 	if (!k)
-		fprintf(stderr, "agent ls: %s: no such file\n", name);
+		fprintf(stderr, "agent holders: %s: no such file\n", name);
 	free(all);
 	free(order);
 	free(hs);
-	return k ? 0 : 1;
+	return k ? CLI_OK : CLI_NOT_FOUND;
 }
+
+struct store_print {
+	int json, n;
+};
 
 static int print_entry(void *arg, const char *name, uint64_t version, uint64_t size)
 {
-	(void)arg;
-	if (size != SDFS_TOMB_SIZE) /* deletion markers are not files */
+	struct store_print *p = arg;
+
+	if (size == SDFS_TOMB_SIZE) /* deletion markers are not files */
+		return 0;
+	if (p->json) {
+		printf("%s{\"name\":", p->n++ ? "," : "");
+		cli_json_str(name);
+		printf(",\"version\":%llu,\"bytes\":%llu}", (unsigned long long)version,
+		       (unsigned long long)size);
+	} else {
 		printf("%s version %llu %llu bytes\n", name, (unsigned long long)version,
 		       (unsigned long long)size);
+	}
 	return 0;
 }
 
-int sdfs_store(struct client *cl)
+int cli_store(struct cli *c)
 {
 	struct sdfs_req r = {.cmd = SDFS_LIST};
+	struct store_print p = {.json = c->json};
 	uint8_t *body;
 	size_t len;
 	char err[256];
 	int ret;
 
-	if (sdfs_cli_call(cl, cl->agent, &r, &body, &len, err, sizeof(err))) {
+	if (sdfs_cli_call(&c->cl, c->cl.agent, &r, &body, &len, err, sizeof(err))) {
 		fprintf(stderr, "agent store: %s\n", err);
-		return 1;
+		return CLI_FAILED;
 	}
 	if (body[0]) {
 		sdfs_cli_status("store", "listing", body, len);
 		free(body);
-		return 1;
+		return CLI_FAILED;
 	}
-	ret = sdfs_list_decode(body, len, print_entry, NULL);
+	if (c->json)
+		printf("[");
+	ret = sdfs_list_decode(body, len, print_entry, &p);
+	if (c->json)
+		printf("]\n");
 	free(body);
-	return ret ? 1 : 0;
+	return ret ? CLI_FAILED : CLI_OK;
 }

@@ -14,22 +14,20 @@
 
 #include <stdint.h>
 
-int sdfs_put(struct client *cl, const char *local, const char *name);
-int sdfs_get(struct client *cl, const char *name, const char *local);
-int sdfs_get_versions(struct client *cl, const char *name, const char *count, const char *local);
-int sdfs_delete(struct client *cl, const char *name);
-int sdfs_ls(struct client *cl, const char *name);
-int sdfs_store(struct client *cl);
+/* The subcommands themselves (put, get, ...) are cli_put etc. in cli.h. */
+
+/* What a put prints once stored. */
+enum { SDFS_PUT_TEXT, SDFS_PUT_QUIET, SDFS_PUT_JSON };
 
 /*
  * For other subcommands (cli_tasks.c).  sdfs_put_file puts the file local
- * as name (as cmd's, printing nothing on success when quiet) and
+ * as name (as cmd's, printing as mode says: SDFS_PUT_*) and
  * sdfs_put_fd the first size bytes of fd, quietly; both return the exit
  * status (0, 1 failed with the reason printed, 2 a bad name) and the new
  * version.
  */
-int sdfs_put_file(struct client *cl, const char *cmd, const char *local, const char *name,
-		  int quiet, uint64_t *version);
+int sdfs_put_file(struct client *cl, const char *cmd, const char *local, const char *name, int mode,
+		  uint64_t *version);
 int sdfs_put_fd(struct client *cl, const char *cmd, int fd, uint64_t size, const char *name,
 		uint64_t *version);
 /*
@@ -43,6 +41,8 @@ int sdfs_get_mem(struct client *cl, const char *name, uint64_t max, uint8_t **da
 struct sdfs_entry {
 	char name[STORE_NAME_MAX + 1];
 	uint64_t version, size; /* the newest version not deleted */
+	int versions;		/* how many versions not deleted, cluster-wide */
+	int replicas;		/* how many live members hold the newest one */
 };
 /*
  * Every file whose name starts with prefix, as the live members' stores

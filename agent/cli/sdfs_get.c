@@ -1,9 +1,11 @@
 /*
- * sdfs_get.c - agent get and get-versions, and a file into memory for
- * other subcommands (see sdfs_cli.h): a version is read from its holders
- * in the file's rank order, and a holder that fails or is corrupt hands
- * over to the next from the last whole chunk.
+ * sdfs_get.c - agent get and get-versions (to a file, or to standard
+ * output for "-"), and a file into memory for other subcommands (see
+ * sdfs_cli.h): a version is read from its holders in the file's rank
+ * order, and a holder that fails or is corrupt hands over to the next
+ * from the last whole chunk.
  */
+#include "cli/cli.h"
 #include "cli/sdfs_cli.h"
 #include "cli/sdfs_cli_int.h"
 #include "sdfs/place.h"
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int holds(const struct holding *h, uint64_t v)
@@ -27,27 +30,44 @@ static int holds(const struct holding *h, uint64_t v)
 	return 0;
 }
 
+/* Writes all of p to out (a file, a pipe, a terminal). 0 or -errno. */
+static int write_all(int out, const uint8_t *p, size_t len)
+{
+	while (len) {
+		ssize_t w = write(out, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
 /*
- * Reads version v of name into out (at its current position), from the
- * holders in their rank order; a holder that fails or is corrupt hands
- * over to the next from the last whole chunk.  With delim, a line
- * "==> NAME version V (SIZE bytes) <==" goes first.  Returns 0 and the size.
+ * Writes version v of name to out (in order, from its current position:
+ * out may be a pipe), from the holders in their rank order; a holder that
+ * fails or is corrupt hands over to the next from the last whole chunk.
+ * With delim, a line "==> NAME version V (SIZE bytes) <==" goes first.
+ * Returns 0 and the size; *out_err is set when writing out failed (no
+ * other holder is tried then).
  */
 static int fetch(struct client *cl, const char *name, uint64_t v, const struct holding *hs, int n,
-		 int out, uint64_t *size_out, const char *delim)
+		 int out, uint64_t *size_out, const char *delim, int *out_err)
 {
 	struct wire_addr *all = xcalloc((size_t)n + 1, sizeof(*all)),
 			 *order = xcalloc((size_t)n + 1, sizeof(*order));
 	uint8_t *frame = xmalloc(CHUNK_FRAME_MAX);
 	uint64_t done = 0, size = 0;
-	off_t base = lseek(out, 0, SEEK_CUR);
 	int k = 0, nk, ret = -ENOENT, header = 0;
 
+	*out_err = 0;
 	for (int i = 0; i < n; i++)
 		if (hs[i].ok && holds(&hs[i], v))
 			all[k++] = hs[i].who;
 	nk = place_replicas(name, all, k, k, order);
-	for (int i = 0; i < nk; i++) {
+	for (int i = 0; i < nk && !*out_err; i++) {
 		struct sdfs_req r = {.cmd = SDFS_READ, .version = v, .offset = done};
 		char err[256], who[32];
 		uint8_t *body = NULL;
@@ -72,8 +92,8 @@ static int fetch(struct client *cl, const char *name, uint64_t v, const struct h
 			int ll = snprintf(line, sizeof(line),
 					  "==> %s version %llu (%llu bytes) <==\n", delim,
 					  (unsigned long long)v, (unsigned long long)size);
-			ret = pwrite(out, line, (size_t)ll, base) == ll ? 0 : -errno;
-			base += ll;
+			ret = write_all(out, (uint8_t *)line, (size_t)ll);
+			*out_err = ret != 0;
 			header = 1;
 		}
 		free(body);
@@ -83,18 +103,17 @@ static int fetch(struct client *cl, const char *name, uint64_t v, const struct h
 			ret = client_recv_all(fd, frame, fl);
 			if (!ret && chunk_open(&cl->key, r.sid, (uint32_t)c, frame, fl, &dl, &crc))
 				ret = -EBADMSG;
-			/* in 128 KiB pieces: see WRITE_PIECE in sdfs.c */
-			for (uint32_t o = 0; !ret && o < dl; o += 128u << 10) {
-				size_t pl = MIN(dl - o, 128u << 10);
-				if (pwrite(out, frame + CHUNK_HDR + o, pl,
-					   base + (off_t)(done + o)) != (ssize_t)pl)
-					ret = errno ? -errno : -EIO;
+			/* a whole chunk checked, then written: a holder that fails
+			 * leaves the output at the end of the last whole chunk */
+			if (!ret) {
+				ret = write_all(out, frame + CHUNK_HDR, dl);
+				*out_err = ret != 0;
 			}
 			if (!ret)
 				done += dl;
 		}
 		close(fd);
-		if (!ret)
+		if (!ret || *out_err)
 			break;
 		fprintf(stderr, "agent: reading %s v%llu from %s stopped at byte %llu: %s%s\n",
 			name, (unsigned long long)v, who, (unsigned long long)done, strerror(-ret),
@@ -103,64 +122,114 @@ static int fetch(struct client *cl, const char *name, uint64_t v, const struct h
 	free(frame);
 	free(all);
 	free(order);
-	if (!ret) {
-		lseek(out, base + (off_t)size, SEEK_SET);
+	if (!ret)
 		*size_out = size;
-	}
 	return ret;
 }
 
-/* Opens a temporary file beside local; it is renamed into place at the end. */
-static int open_out(const char *cmd, const char *local, char *tmp, size_t tl)
-{
-	int fd;
+/*
+ * Where a get writes: standard output for "-", else a temporary file
+ * beside local, renamed into place at the end.  Checked before anything
+ * is fetched: local must not exist (unless --force) and its folder must.
+ */
+struct out {
+	const char *cmd, *local;
+	char tmp[4200];
+	int fd, std;
+};
 
-	snprintf(tmp, tl, "%s.part-%d", local, (int)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		fprintf(stderr, "agent %s: %s: %s\n", cmd, tmp, strerror(errno));
-	return fd;
+static int out_check(struct out *o, const char *cmd, const char *local, int force)
+{
+	char dir[4096];
+	const char *slash = strrchr(local, '/');
+	struct stat st;
+
+	*o = (struct out){.cmd = cmd, .local = local, .fd = -1, .std = !strcmp(local, "-")};
+	if (o->std)
+		return 0;
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - local) + 1 : 1,
+		 slash ? local : ".");
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "agent %s: %s: no such folder %s\n", cmd, local, dir);
+		return CLI_FAILED;
+	}
+	if (stat(local, &st) == 0 && (S_ISDIR(st.st_mode) || !force)) {
+		fprintf(stderr, "agent %s: %s: %s\n", cmd, local,
+			S_ISDIR(st.st_mode) ? "is a folder"
+					    : "exists (not overwritten; --force overwrites it)");
+		return CLI_FAILED;
+	}
+	return 0;
 }
 
-static int close_out(const char *cmd, int fd, const char *tmp, const char *local, int ok)
+static int out_open(struct out *o)
 {
-	if (ok && (close(fd) < 0 || rename(tmp, local) < 0)) {
-		fprintf(stderr, "agent %s: %s: %s\n", cmd, local, strerror(errno));
+	if (o->std) {
+		o->fd = STDOUT_FILENO;
+		return 0;
+	}
+	snprintf(o->tmp, sizeof(o->tmp), "%s.part-%d", o->local, (int)getpid());
+	o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (o->fd < 0)
+		fprintf(stderr, "agent %s: %s: %s\n", o->cmd, o->local, strerror(errno));
+	return o->fd < 0 ? -1 : 0;
+}
+
+/* Closes (renames into place when ok; removes otherwise). Returns ok. */
+static int out_close(struct out *o, int ok)
+{
+	if (o->std)
+		return ok;
+	if (ok && (close(o->fd) < 0 || rename(o->tmp, o->local) < 0)) {
+		fprintf(stderr, "agent %s: %s: %s\n", o->cmd, o->local, strerror(errno));
 		ok = 0;
 	} else if (!ok) {
-		close(fd);
+		close(o->fd);
 	}
 	if (!ok)
-		unlink(tmp);
+		unlink(o->tmp);
 	return ok;
 }
 
-int sdfs_get(struct client *cl, const char *name, const char *local)
+int cli_get(struct cli *c)
 {
+	const char *name = c->arg[0];
 	struct holding *hs;
-	char tmp[4200];
+	struct out o;
 	uint64_t v, size = 0;
-	int n, fd, ret;
+	int n, ret, out_err;
 
-	ret = sdfs_cli_find(cl, "get", name, &hs, &n, &v);
+	if (sdfs_cli_check_name("get", name))
+		return CLI_USAGE;
+	if ((ret = out_check(&o, "get", c->arg[1], c->force)))
+		return ret;
+	ret = sdfs_cli_find(&c->cl, "get", name, &hs, &n, &v);
 	if (ret)
 		return ret;
-	fd = open_out("get", local, tmp, sizeof(tmp));
-	if (fd < 0) {
+	if (out_open(&o)) {
 		free(hs);
-		return 1;
+		return CLI_FAILED;
 	}
-	ret = fetch(cl, name, v, hs, n, fd, &size, NULL);
+	ret = fetch(&c->cl, name, v, hs, n, o.fd, &size, NULL, &out_err);
 	if (ret)
-		fprintf(stderr, "agent get: %s: no replica could give version %llu: %s\n", name,
-			(unsigned long long)v, strerror(-ret));
-	if (!close_out("get", fd, tmp, local, !ret))
+		fprintf(stderr, "agent get: %s: %s version %llu: %s\n", name,
+			out_err ? "writing" : "no replica could give", (unsigned long long)v,
+			strerror(-ret));
+	if (!out_close(&o, !ret))
 		ret = -EIO;
-	if (!ret)
+	if (!ret && !o.std && c->json) {
+		printf("{\"name\":");
+		cli_json_str(name);
+		printf(",\"version\":%llu,\"bytes\":%llu,\"local\":", (unsigned long long)v,
+		       (unsigned long long)size);
+		cli_json_str(o.local);
+		printf("}\n");
+	} else if (!ret && !o.std) {
 		printf("got %s version %llu (%llu bytes)\n", name, (unsigned long long)v,
 		       (unsigned long long)size);
+	}
 	free(hs);
-	return ret ? 1 : 0;
+	return ret ? CLI_FAILED : CLI_OK;
 }
 
 static int cmp_desc(const void *a, const void *b)
@@ -169,24 +238,28 @@ static int cmp_desc(const void *a, const void *b)
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
-int sdfs_get_versions(struct client *cl, const char *name, const char *count, const char *local)
+int cli_get_versions(struct cli *c)
 {
+	const char *name = c->arg[0], *count = c->arg[1];
 	struct holding *hs;
 	uint64_t all[4096];
-	char tmp[4200], *end;
+	struct out o;
+	char *end;
 	long want = strtol(count, &end, 10);
-	int n, na = 0, fd, ret = 0, got = 0;
+	int n, na = 0, ret = 0, got = 0, out_err = 0;
 
 	if (sdfs_cli_check_name("get-versions", name))
-		return 2;
+		return CLI_USAGE;
 	if (*end || want < 1 || want > 4096) {
 		fprintf(stderr, "agent get-versions: N is a number from 1 to 4096, not '%s'\n",
 			count);
-		return 2;
+		return CLI_USAGE;
 	}
-	n = sdfs_cli_gather(cl, name, &hs);
+	if ((ret = out_check(&o, "get-versions", c->arg[2], c->force)))
+		return ret;
+	n = sdfs_cli_gather(&c->cl, name, &hs);
 	if (n < 0)
-		return 1;
+		return CLI_FAILED;
 	for (int i = 0; i < n; i++) /* the union of every member's versions */
 		for (int j = 0; hs[i].ok && j < hs[i].st.n; j++) {
 			int dup = 0;
@@ -198,34 +271,43 @@ int sdfs_get_versions(struct client *cl, const char *name, const char *count, co
 	if (na == 0) {
 		fprintf(stderr, "agent get-versions: %s: no such file\n", name);
 		free(hs);
-		return 1;
+		return CLI_NOT_FOUND;
 	}
 	qsort(all, (size_t)na, sizeof(*all), cmp_desc);
-	fd = open_out("get-versions", local, tmp, sizeof(tmp));
-	if (fd < 0) {
+	if (out_open(&o)) {
 		free(hs);
-		return 1;
+		return CLI_FAILED;
 	}
 	for (int i = 0; i < na && i < want && !ret; i++) {
 		/* the delimiter states the size, so the bytes that follow are
 		 * unambiguous; a newline follows every version's content */
 		uint64_t size = 0;
-		ret = fetch(cl, name, all[i], hs, n, fd, &size, name);
+		ret = fetch(&c->cl, name, all[i], hs, n, o.fd, &size, name, &out_err);
+		if (!ret)
+			ret = write_all(o.fd, (const uint8_t *)"\n", 1);
 		if (ret) {
 			fprintf(stderr, "agent get-versions: %s version %llu: %s\n", name,
 				(unsigned long long)all[i], strerror(-ret));
 			break;
 		}
-		if (write(fd, "\n", 1) != 1)
-			ret = -errno;
 		got++;
 	}
-	if (!close_out("get-versions", fd, tmp, local, !ret))
+	if (!out_close(&o, !ret))
 		ret = -EIO;
-	if (!ret)
+	if (!ret && !o.std && c->json) {
+		printf("{\"name\":");
+		cli_json_str(name);
+		printf(",\"versions\":[");
+		for (int i = 0; i < got; i++)
+			printf("%s%llu", i ? "," : "", (unsigned long long)all[i]);
+		printf("],\"local\":");
+		cli_json_str(o.local);
+		printf("}\n");
+	} else if (!ret && !o.std) {
 		printf("got %d version%s of %s (of %d)\n", got, got == 1 ? "" : "s", name, na);
+	}
 	free(hs);
-	return ret ? 1 : 0;
+	return ret ? CLI_FAILED : CLI_OK;
 }
 
 /* For other subcommands: a file into memory. */
@@ -252,7 +334,10 @@ int sdfs_get_mem(struct client *cl, const char *name, uint64_t max, uint8_t **da
 		free(hs);
 		return ret;
 	}
-	ret = fetch(cl, name, v, hs, n, fd, &size, NULL);
+	{
+		int out_err;
+		ret = fetch(cl, name, v, hs, n, fd, &size, NULL, &out_err);
+	}
 	free(hs);
 	if (!ret && size > max)
 		ret = -EFBIG;

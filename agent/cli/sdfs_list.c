@@ -1,7 +1,9 @@
 /*
  * sdfs_list.c - what SDFS holds cluster-wide under a prefix: every live
- * member's store listing (SDFS_LIST), merged (see sdfs_cli.h).
+ * member's store listing (SDFS_LIST), merged (see sdfs_cli.h); and `agent
+ * ls [PREFIX]`, which prints it.
  */
+#include "cli/cli.h"
 #include "cli/sdfs_cli.h"
 #include "cli/sdfs_cli_int.h"
 #include "sdfs/sdfs_wire.h"
@@ -13,7 +15,8 @@
 
 struct listed {
 	struct sdfs_entry e;
-	int tomb; /* a deletion marker: versions up to e.version are gone */
+	int tomb;   /* a deletion marker: versions up to e.version are gone */
+	int member; /* which member listed it */
 };
 
 struct gather {
@@ -21,6 +24,7 @@ struct gather {
 	size_t na, cap;
 	const char *prefix;
 	size_t pl;
+	int member;
 };
 
 /* One entry of a LIST answer: kept when its name starts with the prefix. */
@@ -35,7 +39,8 @@ static int take(void *arg, const char *name, uint64_t version, uint64_t size)
 		g->all = xrealloc(g->all, g->cap * sizeof(*g->all));
 	}
 	g->all[g->na] = (struct listed){.e = {.version = version, .size = size},
-					.tomb = size == SDFS_TOMB_SIZE};
+					.tomb = size == SDFS_TOMB_SIZE,
+					.member = g->member};
 	snprintf(g->all[g->na++].e.name, sizeof(g->all[0].e.name), "%s", name);
 	return 0;
 }
@@ -45,7 +50,11 @@ static int cmp_listed(const void *a, const void *b)
 	const struct listed *x = a, *y = b;
 	int c = strcmp(x->e.name, y->e.name);
 
-	return c ? c : x->e.version < y->e.version ? 1 : x->e.version > y->e.version ? -1 : 0;
+	if (c)
+		return c;
+	if (x->e.version != y->e.version)
+		return x->e.version < y->e.version ? 1 : -1;
+	return x->member - y->member;
 }
 
 int sdfs_list(struct client *cl, const char *prefix, struct sdfs_entry **out)
@@ -68,6 +77,7 @@ int sdfs_list(struct client *cl, const char *prefix, struct sdfs_entry **out)
 			failed++;
 			continue;
 		}
+		g.member = i;
 		if (body[0] == 0)
 			sdfs_list_decode(body, len, take, &g);
 		free(body);
@@ -95,10 +105,62 @@ int sdfs_list(struct client *cl, const char *prefix, struct sdfs_entry **out)
 		for (size_t q = i; q < j && !best; q++)
 			if (!all[q].tomb && all[q].e.version > deleted)
 				best = &all[q];
-		if (best)
-			(*out)[k++] = best->e;
+		if (best) {
+			struct sdfs_entry *e = &(*out)[k++];
+			*e = best->e;
+			/* sorted by version: each version's members side by side */
+			for (size_t q = i; q < j; q++) {
+				if (all[q].tomb || all[q].e.version <= deleted)
+					continue;
+				e->versions += q == i || all[q - 1].e.version != all[q].e.version;
+				e->replicas += all[q].e.version == best->e.version;
+			}
+		}
 		i = j;
 	}
 	free(all);
 	return k;
+}
+
+/* `agent ls [PREFIX]`: every file, its newest version, versions, replicas, size. */
+int cli_ls(struct cli *c)
+{
+	const char *prefix = c->nargs ? c->arg[0] : "";
+	struct sdfs_entry *e;
+	int n;
+
+	if (strlen(prefix) > STORE_NAME_MAX) {
+		fprintf(stderr, "agent ls: a prefix longer than a name (%d bytes)\n",
+			STORE_NAME_MAX);
+		return CLI_USAGE;
+	}
+	n = sdfs_list(&c->cl, prefix, &e);
+	if (n < 0)
+		return CLI_FAILED;
+	if (c->json)
+		printf("[");
+	else if (n)
+		printf("%-20s %8s %8s %12s  %s\n", "VERSION", "VERSIONS", "REPLICAS", "BYTES",
+		       "NAME");
+	for (int i = 0; i < n; i++) {
+		if (!c->json) {
+			printf("%-20llu %8d %8d %12llu  %s\n", (unsigned long long)e[i].version,
+			       e[i].versions, e[i].replicas, (unsigned long long)e[i].size,
+			       e[i].name);
+			continue;
+		}
+		printf("%s{\"name\":", i ? "," : "");
+		cli_json_str(e[i].name);
+		printf(",\"version\":%llu,\"versions\":%d,\"replicas\":%d,\"bytes\":%llu}",
+		       (unsigned long long)e[i].version, e[i].versions, e[i].replicas,
+		       (unsigned long long)e[i].size);
+	}
+	if (c->json)
+		printf("]\n");
+	free(e);
+	if (!n && *prefix) {
+		fprintf(stderr, "agent ls: %s: no such file or prefix\n", prefix);
+		return CLI_NOT_FOUND;
+	}
+	return CLI_OK;
 }

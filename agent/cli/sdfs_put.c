@@ -3,6 +3,7 @@
  * of its chain (its first ranked live member, or the next when one
  * refuses before any data moved), which answers once every replica has it.
  */
+#include "cli/cli.h"
 #include "cli/sdfs_cli.h"
 #include "cli/sdfs_cli_int.h"
 #include "sdfs/place.h"
@@ -42,12 +43,36 @@ static int stream_file(struct client *cl, int fd, int in, uint64_t size, const u
 	return ret;
 }
 
+/* What a put says once stored (mode: SDFS_PUT_*). */
+static void print_put(int mode, const char *name, uint64_t version, uint64_t size,
+		      const struct sdfs_ready *rdy)
+{
+	if (mode == SDFS_PUT_QUIET)
+		return;
+	if (mode == SDFS_PUT_JSON) {
+		printf("{\"name\":");
+		cli_json_str(name);
+		printf(",\"version\":%llu,\"bytes\":%llu,\"replicas\":[",
+		       (unsigned long long)version, (unsigned long long)size);
+	} else {
+		printf("put %s version %llu (%llu bytes) on", name, (unsigned long long)version,
+		       (unsigned long long)size);
+	}
+	for (int j = 0; j < rdy->nreps; j++) {
+		char a[32];
+		wire_addr_str(rdy->reps[j], a, sizeof(a));
+		printf(mode == SDFS_PUT_JSON ? "%s\"%s\"" : "%s%s",
+		       mode == SDFS_PUT_JSON ? (j ? "," : "") : " ", a);
+	}
+	printf(mode == SDFS_PUT_JSON ? "]}\n" : "\n");
+}
+
 /*
  * Puts size bytes of in (read from offset 0) as a new version of name.
  * Returns 0 with the version, or 1 with the reason printed (as cmd's).
  */
 static int put_stream(struct client *cl, const char *cmd, int in, uint64_t size, const char *name,
-		      int quiet, uint64_t *version_out)
+		      int mode, uint64_t *version_out)
 {
 	struct wire_addr *live, ranked[64];
 	int n, k, status = 1, tries = 0;
@@ -81,18 +106,11 @@ static int put_stream(struct client *cl, const char *cmd, int in, uint64_t size,
 		}
 		{
 			struct sdfs_ready rdy;
-			char reps[(SDFS_MAX_CAND + 1) * 24] = "";
 			if (sdfs_ready_decode(body, len, &rdy)) {
 				fprintf(stderr, "agent %s: %s: a malformed answer\n", cmd, head);
 				free(body);
 				close(fd);
 				break;
-			}
-			for (int j = 0; j < rdy.nreps; j++) {
-				char a[32];
-				wire_addr_str(rdy.reps[j], a, sizeof(a));
-				snprintf(reps + strlen(reps), sizeof(reps) - strlen(reps), "%s%s",
-					 j ? " " : "", a);
 			}
 			free(body);
 			body = NULL;
@@ -100,10 +118,7 @@ static int put_stream(struct client *cl, const char *cmd, int in, uint64_t size,
 			/* even after a failed send the head may have said why */
 			if (client_recv_response(cl, fd, &body, &len) == 0) {
 				if (body[0] == 0) {
-					if (!quiet)
-						printf("put %s version %llu (%llu bytes) on %s\n",
-						       name, (unsigned long long)rdy.version,
-						       (unsigned long long)size, reps);
+					print_put(mode, name, rdy.version, size, &rdy);
 					if (version_out)
 						*version_out = rdy.version;
 					status = 0;
@@ -123,13 +138,14 @@ static int put_stream(struct client *cl, const char *cmd, int in, uint64_t size,
 	return status;
 }
 
-int sdfs_put(struct client *cl, const char *local, const char *name)
+int cli_put(struct cli *c)
 {
-	return sdfs_put_file(cl, "put", local, name, 0, NULL);
+	return sdfs_put_file(&c->cl, "put", c->arg[0], c->arg[1],
+			     c->json ? SDFS_PUT_JSON : SDFS_PUT_TEXT, NULL);
 }
 
-int sdfs_put_file(struct client *cl, const char *cmd, const char *local, const char *name,
-		  int quiet, uint64_t *version)
+int sdfs_put_file(struct client *cl, const char *cmd, const char *local, const char *name, int mode,
+		  uint64_t *version)
 {
 	struct stat st;
 	int in, status;
@@ -144,7 +160,7 @@ int sdfs_put_file(struct client *cl, const char *cmd, const char *local, const c
 			close(in);
 		return 1;
 	}
-	status = put_stream(cl, cmd, in, (uint64_t)st.st_size, name, quiet, version);
+	status = put_stream(cl, cmd, in, (uint64_t)st.st_size, name, mode, version);
 	close(in);
 	return status;
 }
@@ -154,5 +170,5 @@ int sdfs_put_fd(struct client *cl, const char *cmd, int fd, uint64_t size, const
 {
 	if (sdfs_cli_check_name(cmd, name))
 		return 2;
-	return put_stream(cl, cmd, fd, size, name, 1, version);
+	return put_stream(cl, cmd, fd, size, name, SDFS_PUT_QUIET, version);
 }

@@ -188,6 +188,11 @@ static size_t describe(void *arg, char *buf, size_t cap)
 
 	size_t off = a->worker ? worker_describe(a->worker, buf, cap) : 0;
 
+	if (off < cap) /* the replication factor, for agent fsck */
+		off += (size_t)MAX(0, snprintf(buf + off, cap - off, "sdfs_replicas %d\n",
+					       a->o->replicas > 0 ? a->o->replicas : 4));
+	off = MIN(off, cap);
+
 	if (a->coord && off < cap)
 		off += coord_describe(a->coord, buf + off, cap - off);
 	return off;
@@ -474,9 +479,10 @@ int agent_run(const struct agent_opts *o, char *err, size_t errlen)
 		(unsigned long long)swim_self(a->swim)->incarnation);
 	if (o->have_join) {
 		char seed[32];
-		wire_addr_str(o->join, seed, sizeof(seed));
-		log_msg(LOG_INFO, "joining through %s", seed);
-		swim_join(a->swim, o->join, loop_now_ms());
+		wire_addr_str(o->join[0], seed, sizeof(seed));
+		log_msg(LOG_INFO, "joining through %s%s", seed,
+			o->njoin > 1 ? " (and others)" : "");
+		swim_join_seeds(a->swim, o->join, MAX(o->njoin, 1), loop_now_ms());
 	}
 	arm_signal(a);
 	log_attach(a->loop); /* the loop writes the log from here on */

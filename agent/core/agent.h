@@ -15,8 +15,9 @@
 
 struct agent_opts {
 	struct wire_addr bind;
-	int have_join;
-	struct wire_addr join;
+	int have_join;			       /* njoin > 0 */
+	struct wire_addr join[SWIM_SEEDS_MAX]; /* the seeds, tried in turn */
+	int njoin;
 	const char *data_dir;
 	struct wire_key key;
 	struct swim_config swim;

@@ -38,7 +38,9 @@ long log_grep(const char *path, const char *pattern, int flags, char **out, size
 
 	*out = NULL;
 	*outlen = 0;
-	rc = regcomp(&re, pattern, REG_NOSUB | (flags & GREP_EXTENDED ? REG_EXTENDED : 0));
+	rc = regcomp(&re, pattern,
+		     REG_NOSUB | (flags & GREP_EXTENDED ? REG_EXTENDED : 0) |
+			     (flags & GREP_ICASE ? REG_ICASE : 0));
 	if (rc) {
 		char msg[256];
 		regerror(rc, &re, msg, sizeof(msg));

@@ -9,6 +9,7 @@
 
 #define GREP_COUNT    1 /* count only */
 #define GREP_EXTENDED 2 /* POSIX extended regular expressions */
+#define GREP_ICASE    4 /* ignore case */
 
 /*
  * Searches the file at path for pattern; appends matching lines (unless

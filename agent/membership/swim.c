@@ -8,6 +8,7 @@
 #include "util.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 const char *const swim_status_names[SWIM_STATUS_MAX] = {
 	[SWIM_ALIVE] = "alive",
@@ -188,7 +189,14 @@ void swim_set_event(struct swim *s, swim_event_fn fn, void *arg)
 
 void swim_join(struct swim *s, struct wire_addr seed, uint64_t now)
 {
-	s->seed = seed;
+	swim_join_seeds(s, &seed, 1, now);
+}
+
+void swim_join_seeds(struct swim *s, const struct wire_addr *seeds, int n, uint64_t now)
+{
+	s->nseeds = MAX(1, MIN(n, SWIM_SEEDS_MAX));
+	memcpy(s->seeds, seeds, (size_t)s->nseeds * sizeof(*seeds));
+	s->seed_next = 0;
 	s->joining = 1;
 	s->joined = 0;
 	s->next_join = now;
@@ -307,7 +315,7 @@ void swim_tick(struct swim *s, uint64_t now)
 	if (s->joining && now >= s->next_join) {
 		struct swim_msg m = {.type = WIRE_JOIN, .nupdates = 1};
 		m.updates[0] = swim_member_update(&s->mem[0]);
-		swim_out_emit(s, s->seed, &m);
+		swim_out_emit(s, s->seeds[s->seed_next++ % s->nseeds], &m);
 		s->next_join = now + s->c.join_retry_ms;
 	}
 	swim_suspicion_expire(s, now);

@@ -101,6 +101,10 @@ void swim_set_event(struct swim *s, swim_event_fn fn, void *arg);
 
 /* Joins through seed (retried until a state arrives). */
 void swim_join(struct swim *s, struct wire_addr seed, uint64_t now_ms);
+/* Joins through the first of n seeds that answers: each retry goes to the
+ * next one in turn (at most SWIM_SEEDS_MAX; n >= 1). */
+#define SWIM_SEEDS_MAX 16
+void swim_join_seeds(struct swim *s, const struct wire_addr *seeds, int n, uint64_t now_ms);
 /* Leaves: tells every member, then stops probing. */
 void swim_leave(struct swim *s, uint64_t now_ms);
 

@@ -58,7 +58,8 @@ struct swim {
 	uint32_t next_seq;
 	uint64_t next_probe, next_gossip, next_pushpull, next_reconnect, next_join, next_reap;
 	int joined, joining, left;
-	struct wire_addr seed;
+	struct wire_addr seeds[SWIM_SEEDS_MAX]; /* joined through, in turn */
+	int nseeds, seed_next;
 	struct bcast *bq; /* pending broadcasts, one per member at most */
 	int nbq, capbq;
 	struct swim_out *out; /* the outbox, popped from outhead */
