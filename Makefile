@@ -8,6 +8,7 @@
 #   make demo            the main job (see README.md)
 #   make experiments     the IDunno reports' four measurements (docs/experiments.md)
 #   make deps            install every Debian package the project needs
+#   make fuzz            build the libFuzzer targets and run each (tests/fuzz/fuzz.mk)
 #   make V=1             show the commands
 
 .DELETE_ON_ERROR:
@@ -156,6 +157,8 @@ $(BENCH_PROGS): $(BINDIR)/%: $(OUT)/bench/%.o $(NET_OBJ)
 # Tests without a LINK_ line get everything.
 SODIUM_LIBS := $(shell $(PKG) --libs libsodium 2>/dev/null || echo -lsodium)
 LINK_test_wire       := $(WIRE_OBJ) $(COMMON_OBJ)
+LINK_test_wire_gate  := $(WIRE_OBJ) $(COMMON_OBJ)
+LINK_probe_flood     := $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_err        := $(COMMON_OBJ)
 LINK_test_swim       := $(MEMBERSHIP_OBJ) $(OUT)/agent/sdfs/place.o $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_place      := $(OUT)/agent/sdfs/place.o $(WIRE_OBJ) $(COMMON_OBJ)
@@ -164,7 +167,9 @@ STORE_OBJ            := $(OUT)/agent/sdfs/store.o $(OUT)/agent/sdfs/store_write.
                         $(OUT)/agent/sdfs/store_crc.o
 LINK_test_store      := $(STORE_OBJ) $(COMMON_OBJ)
 LINK_test_store_full := $(STORE_OBJ) $(COMMON_OBJ)
+LINK_test_store_planted := $(STORE_OBJ) $(COMMON_OBJ)
 LINK_test_sdfs_wire  := $(OUT)/agent/sdfs/sdfs_wire.o $(STORE_OBJ) $(WIRE_OBJ) $(COMMON_OBJ)
+LINK_test_sdfs_backoff := $(OUT)/agent/sdfs/sdfs_backoff.o $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_sdfs_plan  := $(OUT)/agent/sdfs/sdfs_plan.o $(OUT)/agent/sdfs/place.o $(WIRE_OBJ) \
                         $(COMMON_OBJ)
 # The log and its buffer, with the test's own fake loop in place of loop.o
@@ -281,5 +286,7 @@ format:
 
 clean:
 	rm -rf build bin
+
+include tests/fuzz/fuzz.mk
 
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -26,9 +26,10 @@ extern char **environ;
  * the coordinator's memory), asked through each agent in turn until one
  * answers.  0 with *q (malloc'd) and *nq, or -1 with the reason in err.
  */
-static int results_read(struct qgen *g, const char *job, uint64_t **q, uint64_t *nq, char *err,
-			size_t errlen)
+static int results_read(struct qgen *g, const char *job, uint64_t **q, uint64_t *nq, uint64_t **cq,
+			uint64_t *ncq, char *err, size_t errlen)
 {
+	uint64_t ccap = 0;
 	char self[PATH_MAX], agent[PATH_MAX + 8], addr[32];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	uint64_t cap = 0;
@@ -66,12 +67,25 @@ static int results_read(struct qgen *g, const char *job, uint64_t **q, uint64_t 
 		posix_spawn_file_actions_destroy(&fa);
 		close(fd[1]);
 		f = fdopen(fd[0], "r");
-		*nq = 0;
+		*nq = *ncq = 0;
 		while (f && fgets(line, sizeof(line), f)) {
-			unsigned long long qid;
+			unsigned long long qid, client, cqid;
+			const char *cl = strstr(line, ",\"client\":");
 			if (sscanf(line, "{\"query\":%llu,", &qid) != 1) {
 				ok = 0;
 				continue;
+			}
+			/* this client's queries, by its own ids (for the ones
+			 * acknowledged "answered-stored": answered before, no
+			 * result sent) */
+			if (cl &&
+			    sscanf(cl, ",\"client\":%llu,\"cqid\":%llu", &client, &cqid) == 2 &&
+			    client == g->client_id) {
+				if (*ncq == ccap) {
+					ccap = ccap ? 2 * ccap : 4096;
+					*cq = xrealloc(*cq, ccap * sizeof(**cq));
+				}
+				(*cq)[(*ncq)++] = cqid;
 			}
 			if (*nq == cap) {
 				cap = cap ? 2 * cap : 4096;
@@ -99,36 +113,51 @@ static int u64_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* How many times v is in the sorted a[0..n). */
+static uint64_t count_in(const uint64_t *a, uint64_t n, uint64_t v)
+{
+	uint64_t lo = 0, hi = n, k;
+
+	while (lo < hi) { /* the first entry >= v */
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (a[mid] < v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (k = lo; k < n && a[k] == v; k++)
+		;
+	return k - lo;
+}
+
 int qgen_check_results(struct qgen *g, struct qjob *j)
 {
-	uint64_t *q = NULL, nq = 0;
+	uint64_t *q = NULL, nq = 0, *cq = NULL, ncq = 0;
 	char err[300];
 	int ret = 0;
 
-	if (results_read(g, j->id, &q, &nq, err, sizeof(err))) {
+	if (results_read(g, j->id, &q, &nq, &cq, &ncq, err, sizeof(err))) {
 		snprintf(j->why, sizeof(j->why), "results: %.280s", err);
 		ret = -1;
 	}
 	if (!ret && nq)
 		qsort(q, nq, sizeof(*q), u64_cmp);
+	if (!ret && ncq)
+		qsort(cq, ncq, sizeof(*cq), u64_cmp);
 	for (uint64_t i = 0; !ret && i < j->L.n; i++) {
 		const struct lq *x = &j->L.q[i];
-		uint64_t lo = 0, hi = nq, k;
-		if (!x->answers)
+		uint64_t k;
+		if (x->answers)
+			k = count_in(q, nq, x->a.qid); /* under the query id its answer carried */
+		else if (x->ack == SUB_ANSWERED_STORED)
+			k = count_in(cq, ncq, i); /* under its own id */
+		else
 			continue;
-		while (lo < hi) { /* the first entry >= its query id */
-			uint64_t mid = lo + (hi - lo) / 2;
-			if (q[mid] < x->a.qid)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		for (k = lo; k < nq && q[k] == x->a.qid; k++)
-			;
-		j->res_missing += k == lo;
-		j->res_twice += k - lo > 1;
+		j->res_missing += k == 0;
+		j->res_twice += k > 1;
 	}
 	j->res_checked = !ret;
 	free(q);
+	free(cq);
 	return ret;
 }

@@ -61,7 +61,33 @@ static int js_peek(struct js *j, char c)
 	return j->p < j->end && *j->p == c;
 }
 
-/* A string into out (escapes other than \" and \\ refused: names need none). */
+/* Whether s[0..n) is well-formed UTF-8 (no overlong forms, no surrogates). */
+static int utf8_ok(const unsigned char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		unsigned c = s[i], len = c < 0x80	      ? 1
+					 : (c & 0xe0) == 0xc0 ? 2
+					 : (c & 0xf0) == 0xe0 ? 3
+					 : (c & 0xf8) == 0xf0 ? 4
+							      : 0;
+		unsigned cp = len == 1 ? c : len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
+		if (!len || i + len > n)
+			return 0;
+		for (unsigned k = 1; k < len; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+		    (len == 4 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += len;
+	}
+	return 1;
+}
+
+/* A string into out (escapes other than \" and \\ refused: names need none;
+ * bytes that are not UTF-8 refused, so no message prints raw bytes). */
 static int js_string(struct js *j, char *out, size_t outlen)
 {
 	size_t n = 0;
@@ -85,6 +111,8 @@ static int js_string(struct js *j, char *out, size_t outlen)
 		return js_fail(j, "unterminated string");
 	j->p++;
 	out[n] = '\0';
+	if (!utf8_ok((const unsigned char *)out, n))
+		return js_fail(j, "string is not valid UTF-8");
 	return 0;
 }
 
@@ -322,11 +350,20 @@ static int parse_header(struct st_file *f, const char *hdr, size_t hlen, const u
 	{
 		int64_t at = 0;
 		for (int i = 0; i < f->ntensors; i++) {
-			if (r[i].begin != at) {
-				util_seterr(err, errlen, "tensor %s: data %s at byte %lld",
-					    f->tensors[r[i].idx].name,
-					    r[i].begin < at ? "overlaps another" : "leaves a hole",
-					    (long long)r[i].begin);
+			if (r[i].begin < at) {
+				util_seterr(err, errlen,
+					    "tensor %s: data overlaps another at byte %lld",
+					    f->tensors[r[i].idx].name, (long long)r[i].begin);
+				goto err;
+			}
+			if (r[i].begin > at) { /* name what lies around it, not just a byte */
+				util_seterr(err, errlen,
+					    "no tensor holds data bytes %lld..%lld (%s%s%sbefore "
+					    "tensor %s): a tensor missing from the header?",
+					    (long long)at, (long long)r[i].begin,
+					    i ? "after tensor " : "",
+					    i ? f->tensors[r[i - 1].idx].name : "", i ? ", " : "",
+					    f->tensors[r[i].idx].name);
 				goto err;
 			}
 			at = r[i].end;

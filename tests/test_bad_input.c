@@ -1,7 +1,9 @@
 /*
  * Description: bad weight files and bad images are clear errors, never
  * crashes: truncated, oversized, wrong dtype, wrong shape, missing and
- * unexpected tensors, huge and malformed headers, overlapping data,
+ * unexpected tensors, huge and malformed headers, overlapping data, data
+ * no tensor holds (a tensor left out of the header: its neighbours named),
+ * names that are not UTF-8 (refused, never printed raw),
  * another model's weights, a NaN or infinite weight, a negative
  * batch-norm variance, a weight that overflows when batch-norm is folded
  * into it (each named); non-JPEG bytes, truncated JPEGs, images with
@@ -222,6 +224,17 @@ static void weights_cases(void)
 			  "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
 			  12);
 	expect_bad("overlapping tensors", p, "overlaps", NULL);
+	path_of(p, sizeof(p), "notutf8");
+	write_header_file(
+		p, "{\"a\xff\xfe\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8);
+	expect_bad("a name not UTF-8", p, "not valid UTF-8", NULL);
+	path_of(p, sizeof(p), "hole");
+	write_header_file(p,
+			  "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+			  "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[12,20]}}",
+			  20);
+	expect_bad("a tensor left out", p, "bytes 8..12 (after tensor a, before tensor b)",
+		   "missing from the header");
 	path_of(p, sizeof(p), "empty");
 	write_header_file(p, "{\"__metadata__\":{\"format\":\"pt\"}}", 0);
 	expect_bad("no tensors", p, "conv1.weight is missing", NULL);

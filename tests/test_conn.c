@@ -5,7 +5,8 @@
  * intact; a 4 MB send to a peer reading 1 KiB at a time goes out whole;
  * queued frames leave in order; a peer that stalls gets -ETIMEDOUT; an
  * oversized announced length, a bad tag and garbage are refused with
- * -EPROTO and counted by reason; closing with a receive in flight, and
+ * -EPROTO and counted by reason, and a frame cut off by the peer's close
+ * (in its header or its body) is counted as cut; closing with a receive in flight, and
  * stopping the loop with connections open, release everything (ASan
  * checks the rest).  The listener's limits, over real TCP on 127.0.0.x:
  * a 33rd connection waiting from one address and a connection from a
@@ -270,10 +271,11 @@ static void test_stalled_peer(void)
 	      r.last[CONN_EV_RECV]);
 }
 
-static void refused(const char *what, const uint8_t *bytes, size_t n, enum wire_reject why)
+static void refused(const char *what, const uint8_t *bytes, size_t n, enum wire_reject why,
+		    int want)
 {
 	struct run r;
-	struct peer p = {.step = 64, .out = bytes, .outlen = n};
+	struct peer p = {.step = 64, .out = bytes, .outlen = n, .shut = 1};
 	pthread_t th;
 
 	setup(&r, &p);
@@ -281,7 +283,7 @@ static void refused(const char *what, const uint8_t *bytes, size_t n, enum wire_
 	CHECK(conn_recv_frame(r.c, 0, 5000, 0) == 0, "recv_frame");
 	pthread_create(&th, NULL, peer_main, &p);
 	finish(&r, &p, th);
-	CHECK(r.last[CONN_EV_FRAME] == -EPROTO, "%s: refused with -EPROTO (res %d)", what,
+	CHECK(r.last[CONN_EV_FRAME] == want, "%s: refused with %d (res %d)", what, want,
 	      r.last[CONN_EV_FRAME]);
 	CHECK(rejects[why] == 1, "%s: counted as %s", what, wire_reject_names[why]);
 }
@@ -292,12 +294,14 @@ static void test_bad_frames(void)
 	int n = seal(NULL, WIRE_RPC_REQ, nobody, body, sizeof(body), frame, sizeof(frame));
 
 	frame[n - 1] ^= 1;
-	refused("bad tag", frame, (size_t)n, WIRE_R_TAG);
+	refused("bad tag", frame, (size_t)n, WIRE_R_TAG, -EPROTO);
+	refused("cut in its header", frame, 20, WIRE_R_CUT, -ECONNRESET);
+	refused("cut in its body", frame, (size_t)n - 1, WIRE_R_CUT, -ECONNRESET);
 	n = seal(NULL, WIRE_RPC_REQ, nobody, body, sizeof(body), frame, sizeof(frame));
 	frame[8] = 0xff, frame[9] = 0xff, frame[10] = 0x0f; /* announces ~1 MB */
-	refused("oversized", frame, (size_t)n, WIRE_R_LENGTH);
+	refused("oversized", frame, (size_t)n, WIRE_R_LENGTH, -EPROTO);
 	memset(frame, 'x', 100);
-	refused("garbage", frame, 100, WIRE_R_MAGIC);
+	refused("garbage", frame, 100, WIRE_R_MAGIC, -EPROTO);
 }
 
 /* A peer with no room says "IDNB" and closes: the frame's receive ends with -EBUSY. */

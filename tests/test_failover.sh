@@ -3,16 +3,19 @@
 # jobs (ResNet18 and AlexNet over a 64-image dataset) running through
 # each fault: kill -9 of the coordinator (its hot standby takes over with
 # epoch + 1 and the state it followed); kill -9 of the coordinator and two
-# workers at once; SIGSTOP of the coordinator past the failure timeout,
-# then SIGCONT (it is not obeyed, stops dispatching and rejoins as a
-# worker of the new epoch); a partition of {coordinator + 3} from the 6
-# others (the cut-off coordinator stops, the majority side takes over,
-# after the heal there is one coordinator); `leave` on the coordinator.
-# After each: both jobs complete and `results` holds each image of each
-# job exactly once; killed nodes are restarted and rejoin as workers.
-# qgen submits to a client-only job through the first kill: its ledger
-# shows 0 lost, 0 duplicated, checked against the job's results.
-# Timeout: 900
+# workers at once; kill -9 of three workers at once; kill -9 of the
+# coordinator and its standby at once (a cold takeover rebuilds the jobs
+# and their persisted results from SDFS); SIGSTOP of the coordinator past
+# the failure timeout, then SIGCONT (it is not obeyed, stops dispatching
+# and rejoins as a worker of the new epoch); a partition of {coordinator
+# + 3} from the 6 others (the cut-off coordinator stops, the majority
+# side takes over, after the heal there is one coordinator); `leave` on
+# the coordinator.  After each: both jobs complete and `results` holds
+# each image of each job exactly once; killed nodes are restarted and
+# rejoin as workers.  qgen submits to a client-only job through the
+# first kill: its ledger shows 0 lost, 0 duplicated, checked against the
+# job's results.
+# Timeout: 1200
 set -u
 source "$IDUNNO_ROOT/tests/cluster.sh"
 fails=0
@@ -150,6 +153,35 @@ nc=$(wait_coord "$sb" "$c") && [[ $nc == "$sb" ]] &&
   bad "takeover after killing $c $w1 $w2: '$nc'"
 finish "after killing the coordinator and two workers" "$nc"
 for i in $c $w1 $w2; do cl_restart "$i" "$nc"; done
+c=$nc
+
+# --- 2b. kill -9 of three workers at once ---
+cl_wait_converged $N 40 || bad "restarted nodes did not rejoin"
+sb=$(standby_of "$c")
+w1=$(alive_node "$c" "$sb")
+w2=$(alive_node "$c" "$sb" "$w1")
+w3=$(alive_node "$c" "$sb" "$w1" "$w2")
+start_jobs "$sb" || bad "jobs did not start"
+kill -9 "${CL_PID[$w1]}" "${CL_PID[$w2]}" "${CL_PID[$w3]}"
+for i in $w1 $w2 $w3; do cl_kill "$i"; done
+finish "after killing workers $w1 $w2 $w3 at once" "$c"
+for i in $w1 $w2 $w3; do cl_restart "$i" "$c"; done
+
+# --- 2c. kill -9 of the coordinator and its standby at once: a cold
+# takeover rebuilds from SDFS (the job checkpoint and the result parts) ---
+cl_wait_converged $N 40 || bad "restarted nodes did not rejoin"
+sb=$(standby_of "$c")
+start_jobs "$sb" || bad "jobs did not start"
+sleep 3 # a result part in SDFS (they are put within 2 s)
+kill -9 "${CL_PID[$c]}" "${CL_PID[$sb]}"
+for i in $c $sb; do cl_kill "$i"; done
+nc=$(wait_coord "$(alive_node "$c" "$sb")" "$c" "$sb") &&
+  ok "coordinator $c and standby $sb killed at once: node $nc took over" ||
+  bad "no takeover after killing $c and $sb"
+finish "after killing the coordinator and its standby" "$nc"
+line=$(log_line "$nc" 'cold recovery [a-z]*: [1-9][0-9]* jobs, [0-9]* results') &&
+  ok "node $nc rebuilt from SDFS: $line" || bad "node $nc logged no cold recovery of the jobs"
+for i in $c $sb; do cl_restart "$i" "$nc"; done
 c=$nc
 
 # --- 3. SIGSTOP of the coordinator past the failure timeout, then SIGCONT ---

@@ -24,7 +24,7 @@ declare -A allowed=(
 # Files that must stay pure: no loop, no io_uring, no clock of their own.
 pure=(wire/*.c wire/*.h membership/*.c membership/*.h core/log_buffer.c core/log_buffer.h
       sdfs/place.c sdfs/place.h
-      sdfs/sdfs_plan.c sdfs/sdfs_plan.h tasks/sched.c tasks/sched.h tasks/sched_int.h
+      sdfs/sdfs_plan.c sdfs/sdfs_plan.h sdfs/sdfs_backoff.c sdfs/sdfs_backoff.h tasks/sched.c tasks/sched.h tasks/sched_int.h
       tasks/sched_ds.c tasks/sched_run.c tasks/sched_report.c
       tasks/coord_log.h tasks/coord_log_int.h tasks/coord_rec.c tasks/coord_state.c
       tasks/coord_snapshot.c tasks/coord_query.c tasks/coord_map.c tasks/roles.c tasks/roles.h

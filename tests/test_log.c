@@ -9,7 +9,8 @@
  * log_msg only queues one write and never more than one in flight; a
  * short write continues where it stopped; lines past the 1 MiB buffer
  * are dropped, counted in log_lines_dropped, and a note with the same
- * count follows the last kept line; ENOSPC drops and counts, and the next
+ * count follows the last kept line; ENOSPC drops and counts (a line a short
+ * write cut too, which a newline then ends), and the next
  * write waits a second (no spin); on cancel the write in flight and what
  * was buffered are finished, then lines are written synchronously again.
  */
@@ -297,6 +298,28 @@ static void test_adapter(void)
 	free(text);
 	CHECK(stat_of("log_lines_dropped ") == dropped + 1, "a lost note counted as a line");
 	CHECK(stat_of("log_write_errors ") == 2, "write errors");
+
+	/* a short write, then the disk fills: the cut line is counted, ended by
+	 * a newline, and no later line is glued to it */
+	log_msg(LOG_INFO, "cut by a full disk");
+	complete(next_sqe(), 7, 0);
+	complete(next_sqe(), SIZE_MAX, -ENOSPC);
+	CHECK(stat_of("log_lines_dropped ") == dropped + 2, "the cut line was not counted");
+	fake.ops->tick(fake.m, 20000);
+	fake.ops->tick(fake.m, 21000);
+	sqe = next_sqe();
+	REQUIRE(sqe, "nothing queued after the pause");
+	CHECK(sqe->len == 1 && *(const char *)(uintptr_t)sqe->addr == '\n',
+	      "the first write after a cut line is not a newline");
+	complete(sqe, SIZE_MAX, 0);
+	log_msg(LOG_INFO, "a line after the cut one");
+	drain();
+	text = file_text();
+	a = strstr(text, "INFO  a line after the cut one\n");
+	CHECK(a && a - text >= 27 && a[-26] == '\n' && a[-27] != '\n',
+	      "the line after the cut one does not start a line of its own:\n%s",
+	      strstr(text, "space again"));
+	free(text);
 
 	/* cancel: finish the write in flight and what is buffered, then
 	 * write synchronously */

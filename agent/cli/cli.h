@@ -57,6 +57,11 @@ int cli_job_call(struct cli *c, const char *cmd, const struct coord_rpc_req *req
 /* `results JOB [LOCAL]` (cli_results.c): the parts in SDFS, then the
  * coordinator's memory. */
 int cli_results(struct cli *c);
+/* The same results, each given to each(arg, result, its input's name)
+ * instead of printed: 0, or 1 (the reason printed). */
+struct coord_result;
+typedef void (*cli_result_fn)(void *arg, const struct coord_result *r, const char *input);
+int cli_results_each(struct cli *c, const char *job, cli_result_fn each, void *arg);
 
 /* `agent submit JOB IMAGE... [--client ID]` (cli_submit.c): client queries,
  * every result printed as it comes. */

@@ -32,7 +32,9 @@ struct rs {
 	FILE *f;
 	uint64_t next; /* the rseq wanted next */
 	uint64_t n;
-	int bad; /* a malformed line or a gap: the output is not complete */
+	int bad;	    /* a malformed line or a gap: the output is not complete */
+	cli_result_fn each; /* instead of printing (cli_results_each) */
+	void *arg;
 };
 
 static void json_str(FILE *f, const char *s)
@@ -62,6 +64,9 @@ static void result_print(struct rs *s, const struct coord_result *r, const char 
 	if (s->c->json) {
 		fprintf(f, "{\"query\":%llu,\"image\":", (unsigned long long)a->qid);
 		json_str(f, input);
+		if (a->qid & COORD_QID_CLIENT)
+			fprintf(f, ",\"client\":%llu,\"cqid\":%llu", (unsigned long long)r->client,
+				(unsigned long long)r->cqid);
 		fprintf(f,
 			",\"worker\":\"%s\",\"status\":%d,\"service_ms\":%.3f,\"done_ms\":%llu,"
 			"\"top5\":[",
@@ -95,7 +100,10 @@ static void take(struct rs *s, const struct coord_result *r, const char *input)
 			(unsigned long long)s->next, (unsigned long long)r->rseq - 1);
 		s->bad = 1;
 	}
-	result_print(s, r, input);
+	if (s->each)
+		s->each(s->arg, r, input);
+	else
+		result_print(s, r, input);
 	s->next = r->rseq + 1;
 }
 
@@ -235,6 +243,33 @@ static int read_memory(struct rs *s)
 	}
 }
 
+/* Every result of s->job in rseq order, each once: 0, or 1 (said why). */
+static int read_all(struct rs *s)
+{
+	for (int round = 0;; round++) {
+		int m;
+		if (round == ROUNDS_MAX) {
+			fprintf(stderr,
+				"agent results: job %s: its results kept moving to SDFS "
+				"while read (%d rounds): try again\n",
+				s->job, ROUNDS_MAX);
+			return 1;
+		}
+		if (read_parts(s))
+			return 1;
+		m = read_memory(s);
+		if (m <= 0)
+			return m < 0 || s->bad;
+	}
+}
+
+int cli_results_each(struct cli *c, const char *job, cli_result_fn each, void *arg)
+{
+	struct rs s = {.c = c, .f = stdout, .next = 1, .job = job, .each = each, .arg = arg};
+
+	return read_all(&s);
+}
+
 int cli_results(struct cli *c)
 {
 	struct rs s = {.c = c, .f = stdout, .next = 1};
@@ -254,23 +289,7 @@ int cli_results(struct cli *c)
 		fprintf(stderr, "agent results: %s: %s\n", c->arg[1], strerror(errno));
 		return 1;
 	}
-	for (int round = 0;; round++) {
-		int m;
-		if (round == ROUNDS_MAX) {
-			fprintf(stderr,
-				"agent results: job %s: its results kept moving to SDFS "
-				"while read (%d rounds): try again\n",
-				s.job, ROUNDS_MAX);
-			break;
-		}
-		if (read_parts(&s))
-			break;
-		m = read_memory(&s);
-		if (m <= 0) {
-			ret = m < 0 || s.bad;
-			break;
-		}
-	}
+	ret = read_all(&s);
 	if (s.f != stdout) {
 		if (fclose(s.f) && !ret) {
 			fprintf(stderr, "agent results: %s: %s\n", c->arg[1], strerror(errno));

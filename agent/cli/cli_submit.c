@@ -25,6 +25,7 @@
 struct q {
 	const char *name;
 	uint8_t ack, done; /* ack: SUB_STATUS_MAX until acknowledged */
+	uint8_t stored;	   /* answered before, its result to be read from the job's results */
 };
 
 static void print_result(struct cli *c, const struct q *q, const struct sub_result *r)
@@ -60,13 +61,15 @@ static void print_result(struct cli *c, const struct q *q, const struct sub_resu
 /* An ACK status that ends a query without a RESULT: printed. 1 if it is an error. */
 static int print_final(struct cli *c, const char *job, uint64_t cqid, const struct q *q)
 {
-	if (c->json) {
+	if (q->ack == SUB_ANSWERED_STORED) {
+		fprintf(stderr,
+			"agent submit: %s: answered before, but its result is not in the "
+			"results of job %s\n",
+			q->name, job);
+	} else if (c->json) {
 		printf("{\"cqid\":%llu,\"image\":", (unsigned long long)cqid);
 		cli_json_str(q->name);
 		printf(",\"ack\":\"%s\"}\n", sub_status_names[q->ack]);
-	} else if (q->ack == SUB_ANSWERED_STORED) {
-		printf("%-6llu %-24s answered before; its result is in SDFS (agent results %s)\n",
-		       (unsigned long long)cqid, q->name, job);
 	} else {
 		fprintf(stderr, "agent submit: %s: %s\n", q->name,
 			q->ack == SUB_BUSY	  ? "busy (the job's queue is full); try again"
@@ -74,7 +77,47 @@ static int print_final(struct cli *c, const char *job, uint64_t cqid, const stru
 			: q->ack == SUB_STOPPED	  ? "the job is stopped"
 						  : "no such job");
 	}
-	return q->ack != SUB_ANSWERED_STORED;
+	return 1;
+}
+
+/* ---- answers of queries answered before, read from the job's results ---- */
+
+struct stored {
+	struct cli *c;
+	struct q *q;
+	int n;
+	uint64_t client;
+};
+
+static void stored_one(void *arg, const struct coord_result *r, const char *input)
+{
+	struct stored *st = arg;
+	struct sub_result sr = {.cqid = r->cqid, .image = r->image, .a = r->a};
+
+	(void)input;
+	if (!(r->a.qid & COORD_QID_CLIENT) || r->client != st->client ||
+	    r->cqid >= (uint64_t)st->n || !st->q[r->cqid].stored)
+		return;
+	st->q[r->cqid].stored = 0;
+	print_result(st->c, &st->q[r->cqid], &sr);
+}
+
+/* Prints the stored answers; 1 when one failed or is missing. */
+static int stored_answers(struct cli *c, const char *job, struct q *q, int n, uint64_t client)
+{
+	struct stored st = {c, q, n, client};
+	int failed = 0, any = 0;
+
+	for (int i = 0; i < n; i++)
+		any |= q[i].stored;
+	if (!any)
+		return 0;
+	if (cli_results_each(c, job, stored_one, &st))
+		return 1;
+	for (int i = 0; i < n; i++)
+		if (q[i].stored)
+			failed |= print_final(c, job, (uint64_t)i, &q[i]);
+	return failed;
 }
 
 static int parse_id(const char *s, uint64_t *out)
@@ -117,7 +160,10 @@ static int run(struct cli *c, struct subc *s, struct q *q, int n, struct sub_sub
 				if (id >= (uint64_t)n || q[id].done)
 					continue;
 				q[id].ack = ack->status[i];
-				if (q[id].ack >= SUB_ANSWERED_STORED) {
+				if (q[id].ack == SUB_ANSWERED_STORED) {
+					q[id].done = q[id].stored = 1; /* read after the run */
+					left--;
+				} else if (q[id].ack > SUB_ANSWERED_STORED) {
 					q[id].done = 1;
 					left--;
 					failed |= print_final(c, s->job, id, &q[id]);
@@ -146,7 +192,7 @@ int cli_submit(struct cli *c)
 	struct sub_submit *m = xmalloc(sizeof(*m));
 	struct sub_ack *ack = xmalloc(sizeof(*ack));
 	struct sub_results *res = xmalloc(sizeof(*res));
-	struct subc s;
+	struct subc s = {0};
 	uint64_t client = 0;
 	char err[300];
 	int n = 0, ret;
@@ -179,6 +225,8 @@ int cli_submit(struct cli *c)
 		goto out;
 	}
 	ret = run(c, &s, q, n, m, ack, res);
+	if (ret >= 0)
+		ret |= stored_answers(c, s.job, q, n, client);
 	if (ret < 0) {
 		int left = 0;
 		for (int i = 0; i < n; i++)

@@ -81,9 +81,11 @@ int subc_open(struct subc *s, struct client *cl, struct wire_addr via, const cha
 {
 	struct coord_rpc_req req = {.cmd = COORD_RPC_SUBMIT, .from = client};
 	uint8_t p[COORD_RPC_REQ_MAX];
+	uint32_t images = s->images; /* a reconnection keeps what the first open said */
 	int n, ret;
 
 	memset(s, 0, sizeof(*s));
+	s->images = images;
 	s->cl = cl;
 	s->fd = -1;
 	s->client = client;

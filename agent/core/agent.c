@@ -86,6 +86,13 @@ static enum wire_reject admit(void *arg, const struct wire_hdr *h)
 	return wire_replay_check(a->replay, h, util_wall_ms());
 }
 
+static enum wire_reject fresh(void *arg, const struct wire_hdr *h)
+{
+	struct agent *a = arg;
+
+	return wire_replay_fresh(a->replay, h, util_wall_ms());
+}
+
 static void rejected(void *arg, enum wire_reject r)
 {
 	struct agent *a = arg;
@@ -381,6 +388,7 @@ static int start_modules(struct agent *a, char *err, size_t errlen)
 			       .key = &o->key,
 			       .self = a->self,
 			       .seal = seal,
+			       .fresh = fresh,
 			       .admit = admit,
 			       .rejected = rejected,
 			       .arg = a};

@@ -394,6 +394,9 @@ static void on_recv(struct conn *c, int res)
 	if (res == -ECONNRESET && mode == R_HDR && c->rgot == 4 &&
 	    wire_le_get(c->fbuf, 4) == WIRE_BUSY_MAGIC)
 		res = -EBUSY; /* the peer had no room for this connection */
+	else if (res == -ECONNRESET && (mode == R_BODY || (mode == R_HDR && c->rgot > 0)) &&
+		 c->t->env.rejected)
+		c->t->env.rejected(c->t->env.arg, WIRE_R_CUT); /* a frame cut off by the close */
 	if (res > 0) {
 		c->rgot += (size_t)res;
 		if (mode != R_SOME && c->rgot < c->rlen) {

@@ -10,7 +10,9 @@
  * coincided with false failures on 2 cores).  A full buffer drops lines
  * and counts them, and a line says how many once there is room.  A failed
  * write (ENOSPC, EIO) drops the lines it carried, is counted, and the next
- * write waits LOG_RETRY_MS, so a full disk costs one failed write a second.
+ * write waits LOG_RETRY_MS, so a full disk costs one failed write a second;
+ * when a short write had put part of a line in the file before that, the
+ * next write is a newline, so the cut line stays a line of its own.
  * Before log_attach and after the loop has stopped, lines are written
  * synchronously.
  */
@@ -46,7 +48,12 @@ static struct {
 	int failed;	   /* the last write failed: wait before the next */
 	uint64_t retry_at; /* when the next write may go, after a failure */
 	uint64_t write_errors;
+	const char *inflight_p; /* where the write in flight starts */
+	int mid_line;		/* the file ends in part of a line (a short write) */
+	int torn;		/* ... whose rest was dropped: a newline is owed first */
 } lg = {.fd = -1};
+
+static const char newline = '\n';
 
 static const char *const level_names[LOG_LEVEL_MAX] = {"DEBUG", "INFO", "WARN", "ERROR"};
 
@@ -112,6 +119,9 @@ static void submit(void)
 	n = log_buffer_take(&lg.buf, &p);
 	if (!n)
 		return;
+	if (lg.torn) /* end the cut line first, so no line is glued to it */
+		p = &newline, n = 1;
+	lg.inflight_p = p;
 	sqe = loop_sqe(lg.loop);
 	/* O_APPEND: the offset is ignored, every write lands at the end */
 	io_uring_prep_write(sqe, lg.fd, p, (unsigned)n, (uint64_t)-1);
@@ -134,13 +144,17 @@ static void log_complete(void *m, unsigned op, uint64_t idx, int res, uint32_t f
 
 	ASSERT(op == LOG_OP_WRITE && n);
 	lg.inflight = 0;
-	if (res > 0) {
+	if (res > 0 && lg.inflight_p == &newline) {
+		lg.torn = lg.mid_line = 0;
+	} else if (res > 0) {
 		log_buffer_consume(&lg.buf, MIN((size_t)res, n));
-	} else if (res == -EINTR || res == -EAGAIN) {
+		lg.mid_line = lg.inflight_p[MIN((size_t)res, n) - 1] != '\n';
+	} else if (res == -EINTR || res == -EAGAIN || lg.inflight_p == &newline) {
 		lg.failed = 1; /* try the same bytes again after the pause */
 	} else {
 		lg.write_errors++;
-		log_buffer_discard(&lg.buf, n);
+		log_buffer_discard(&lg.buf, n); /* counts a line cut by a short write too */
+		lg.torn = lg.mid_line;
 		lg.failed = 1;
 	}
 	if (lg.stopping && (lg.failed || !log_buffer_len(&lg.buf))) {

@@ -6,6 +6,7 @@
 #include "core/loop.h"
 #include "membership/swim.h"
 #include "util.h"
+#include "wire/wire_gate.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,6 +25,13 @@
 
 enum op { OP_RECV = 1, OP_SEND, OP_CANCEL };
 
+struct u_dgram {
+	struct wire_addr src; /* as the kernel saw it */
+	const uint8_t *data;
+	size_t n;
+	int trunc; /* longer than a receive buffer */
+};
+
 struct send_slot {
 	int busy;
 	struct msghdr mh;
@@ -35,6 +43,8 @@ struct send_slot {
 struct udp {
 	struct udp_env env;
 	int owner;
+	struct msghdr recv_mh; /* the shape of a multishot recvmsg: a source address, no control */
+	struct wire_gate *gate;
 	struct io_uring_buf_ring *br;
 	uint8_t *bufs;
 	struct send_slot *slots;
@@ -48,7 +58,8 @@ static void arm_recv(struct udp *u)
 {
 	struct io_uring_sqe *sqe = loop_sqe(u->env.loop);
 
-	io_uring_prep_recv_multishot(sqe, u->env.fd, NULL, 0, 0);
+	u->recv_mh = (struct msghdr){.msg_namelen = sizeof(struct sockaddr_in)};
+	io_uring_prep_recvmsg_multishot(sqe, u->env.fd, &u->recv_mh, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = BGID;
 	io_uring_sqe_set_data64(sqe, LOOP_UD(u->owner, OP_RECV, 0));
@@ -108,25 +119,61 @@ static void flush(struct udp *u)
 		send_one(u, &o);
 }
 
+/*
+ * One datagram of n bytes from src.  The checks go from cheap to dear:
+ * the header alone (shape, destination, then its time against this node's
+ * boot and clock), then, unless its source is throttled (wire_gate.h; a
+ * member's address never is), the MAC, the replay window and the payload.
+ */
+static void deliver(struct u_dgram d, struct udp *u)
+{
+	uint64_t now = loop_now_ms();
+	int member = swim_knows(u->env.swim, d.src);
+	const uint8_t *payload = d.data + WIRE_HDR_LEN;
+	struct wire_hdr h;
+	struct swim_msg m;
+	enum wire_reject r;
+
+	u->n_in++;
+	r = d.trunc ? WIRE_R_LENGTH : wire_peek(u->env.self, d.data, d.n, &h);
+	if (r == WIRE_OK)
+		r = u->env.fresh(u->env.arg, &h);
+	if (r == WIRE_OK && !member && !wire_gate_allow(u->gate, d.src.ip, now))
+		r = WIRE_R_THROTTLED;
+	if (r == WIRE_OK)
+		r = wire_auth(u->env.key, d.data, d.n);
+	if (r == WIRE_OK)
+		r = u->env.admit(u->env.arg, &h);
+	if (r == WIRE_OK && swim_msg_decode(h.type, payload, h.len, &m) != 0)
+		r = h.type >= WIRE_RPC_REQ ? WIRE_R_TYPE : WIRE_R_PAYLOAD;
+	if (r == WIRE_OK) {
+		swim_receive(u->env.swim, h.sender, &m, now);
+		return;
+	}
+	if (!member && r != WIRE_R_THROTTLED)
+		wire_gate_charge(u->gate, d.src.ip, now);
+	u->env.rejected(u->env.arg, r);
+}
+
 static void on_recv(struct udp *u, int res, uint32_t flags)
 {
-	if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
+	if (res >= 0 && (flags & IORING_CQE_F_BUFFER)) {
 		int bid = (int)(flags >> IORING_CQE_BUFFER_SHIFT);
-		const uint8_t *data = u->bufs + (size_t)bid * BUFSZ, *payload;
-		struct wire_hdr h;
-		struct swim_msg m;
-		enum wire_reject r;
+		uint8_t *buf = u->bufs + (size_t)bid * BUFSZ;
+		struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(buf, res, &u->recv_mh);
+		struct u_dgram d = {0};
 
-		u->n_in++;
-		r = wire_open(u->env.key, u->env.self, data, (size_t)res, &h, &payload);
-		if (r == WIRE_OK)
-			r = u->env.admit(u->env.arg, &h);
-		if (r == WIRE_OK && swim_msg_decode(h.type, payload, h.len, &m) != 0)
-			r = h.type >= WIRE_RPC_REQ ? WIRE_R_TYPE : WIRE_R_PAYLOAD;
-		if (r == WIRE_OK)
-			swim_receive(u->env.swim, h.sender, &m, loop_now_ms());
-		else
-			u->env.rejected(u->env.arg, r);
+		if (o && o->namelen >= sizeof(struct sockaddr_in)) {
+			const struct sockaddr_in *sa = io_uring_recvmsg_name(o);
+			d.src = (struct wire_addr){ntohl(sa->sin_addr.s_addr), ntohs(sa->sin_port)};
+			d.data = io_uring_recvmsg_payload(o, &u->recv_mh);
+			d.n = io_uring_recvmsg_payload_length(o, res, &u->recv_mh);
+			d.trunc = (o->flags & MSG_TRUNC) != 0;
+			deliver(d, u);
+		} else {
+			u->n_in++;
+			u->env.rejected(u->env.arg, WIRE_R_SHORT);
+		}
 		give_back(u, bid);
 	} else if (res < 0 && res != -ENOBUFS && res != -ECANCELED) {
 		log_msg(LOG_WARN, "udp receive: %s", strerror(-res));
@@ -168,9 +215,12 @@ static size_t stats(void *m, char *buf, size_t cap)
 {
 	struct udp *u = m;
 
-	return (size_t)snprintf(buf, cap, "udp_in %llu\nudp_out %llu\nudp_no_send_slot %llu\n",
+	return (size_t)snprintf(buf, cap,
+				"udp_in %llu\nudp_out %llu\nudp_no_send_slot %llu\n"
+				"udp_throttled_sources %d\n",
 				(unsigned long long)u->n_in, (unsigned long long)u->n_out,
-				(unsigned long long)u->n_no_slot);
+				(unsigned long long)u->n_no_slot,
+				wire_gate_throttled(u->gate, loop_now_ms()));
 }
 
 static void cancel(void *m)
@@ -217,9 +267,12 @@ int udp_new(const struct udp_env *env, struct udp **out, char *err, size_t errle
 {
 	struct udp *u = xcalloc(1, sizeof(*u));
 	struct io_uring_buf_reg reg = {0};
+	struct wire_gate_config gc;
 	int ret;
 
 	u->env = *env;
+	wire_gate_config_default(&gc);
+	u->gate = wire_gate_new(&gc, loop_now_ms());
 	u->slots = xcalloc(NSEND, sizeof(*u->slots));
 	u->br = aligned_alloc(4096, NBUF * sizeof(struct io_uring_buf));
 	u->bufs = xmalloc((size_t)NBUF * BUFSZ);
@@ -250,6 +303,7 @@ err:
 	free(u->bufs);
 	free(u->br);
 	free(u->slots);
+	wire_gate_free(u->gate);
 	free(u);
 	return ret;
 }
@@ -262,5 +316,6 @@ void udp_free(struct udp *u)
 	free(u->bufs);
 	free(u->br);
 	free(u->slots);
+	wire_gate_free(u->gate);
 	free(u);
 }

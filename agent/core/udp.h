@@ -1,8 +1,10 @@
 /*
  * udp.h - membership's transport in the loop: SWIM's datagrams in and out
- * over one UDP socket (a multishot receive into provided buffers, sends
+ * over one UDP socket (a multishot recvmsg into provided buffers, sends
  * from a fixed set of slots), each frame authenticated and checked for
- * replay, and SWIM's clock and member events driven from the loop.
+ * replay, and SWIM's clock and member events driven from the loop.  A
+ * datagram is checked from cheap to dear, and a source that is no member
+ * and sends rejected frames soon costs no MAC (wire/wire_gate.h).
  */
 #ifndef IDUNNO_UDP_H
 #define IDUNNO_UDP_H
@@ -25,6 +27,8 @@ struct udp_env {
 	/* Seals body as a frame of type from this agent to `to`. */
 	int (*seal)(void *arg, uint8_t type, struct wire_addr to, const void *body, size_t len,
 		    uint8_t *out, size_t cap);
+	/* The time checks alone, before the MAC: WIRE_OK or a reject reason. */
+	enum wire_reject (*fresh)(void *arg, const struct wire_hdr *h);
 	/* Replay check: WIRE_OK or a reject reason. */
 	enum wire_reject (*admit)(void *arg, const struct wire_hdr *h);
 	/* A datagram refused for reason r. */

@@ -61,8 +61,8 @@ int rpc_members_decode(const uint8_t *p, size_t len, struct swim_member *m, int 
 		x.addr = wire_get_addr(&rd);
 		x.status = (enum swim_status)wire_get_u8(&rd);
 		x.incarnation = wire_get_u64(&rd);
-		if (x.status >= SWIM_STATUS_MAX)
-			return -EINVAL;
+		if (rd.err || x.status >= SWIM_STATUS_MAX)
+			return -EINVAL; /* a count the body cannot hold: stop at once */
 		if (i < max)
 			m[i] = x;
 	}

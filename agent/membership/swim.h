@@ -122,6 +122,8 @@ void swim_flush_broadcasts(struct swim *s);
 /* Copies up to max members (self included). Returns how many there are. */
 int swim_members(const struct swim *s, struct swim_member *out, int max);
 const struct swim_member *swim_self(const struct swim *s);
+/* 1 when a is in the member table, whatever its status (self included). */
+int swim_knows(const struct swim *s, struct wire_addr a);
 /* Members alive or suspect, self included. */
 int swim_live_count(const struct swim *s);
 

@@ -99,6 +99,11 @@ void swim_members_reap(struct swim *s, uint64_t now)
 	}
 }
 
+int swim_knows(const struct swim *s, struct wire_addr a)
+{
+	return swim_member_find(s, a) >= 0;
+}
+
 int swim_live_count(const struct swim *s)
 {
 	return s->nlive;

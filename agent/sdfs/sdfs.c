@@ -5,6 +5,7 @@
  * The streams themselves: sdfs_int.h.
  */
 #include "sdfs/sdfs.h"
+#include "core/log.h"
 #include "core/loop.h"
 #include "membership/swim.h"
 #include "sdfs/sdfs_int.h"
@@ -75,14 +76,15 @@ static size_t stats(void *m, char *buf, size_t cap)
 			 "sdfs_failed %llu\nsdfs_bad_chunks %llu\nsdfs_corrupt_replicas %llu\n"
 			 "sdfs_pushed %llu\nsdfs_push_failed %llu\nsdfs_dropped %llu\n"
 			 "sdfs_repair_rounds %llu\nsdfs_bytes_in %llu\nsdfs_bytes_out %llu\n"
-			 "sdfs_replicas_checked %llu\n",
+			 "sdfs_replicas_checked %llu\nsdfs_push_deferred %llu\n",
 			 (unsigned long long)s->n_puts, (unsigned long long)s->n_writes,
 			 (unsigned long long)s->n_reads, (unsigned long long)s->n_refused,
 			 (unsigned long long)s->n_failed, (unsigned long long)s->n_bad_chunks,
 			 (unsigned long long)s->n_corrupt, (unsigned long long)s->n_pushed,
 			 (unsigned long long)s->n_push_failed, (unsigned long long)s->n_dropped,
 			 (unsigned long long)s->n_rounds, (unsigned long long)s->bytes_in,
-			 (unsigned long long)s->bytes_out, (unsigned long long)s->n_scrubbed);
+			 (unsigned long long)s->bytes_out, (unsigned long long)s->n_scrubbed,
+			 (unsigned long long)s->n_push_deferred);
 
 	return n < 0 ? 0 : MIN((size_t)n, cap);
 }
@@ -173,6 +175,11 @@ int sdfs_new(const struct sdfs_env *env, struct loop *l, struct conns *t, const 
 
 	if (ret)
 		goto err;
+	if (store_planted(s->store))
+		log_msg(LOG_WARN,
+			"sdfs: removed %d entries of %s by a replica's name that were no "
+			"regular file (links planted there?)",
+			store_planted(s->store), dir);
 	s->env = *env;
 	s->loop = l;
 	s->conns = t;

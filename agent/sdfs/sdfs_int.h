@@ -27,6 +27,7 @@
 
 #include "core/conn.h"
 #include "sdfs/sdfs.h"
+#include "sdfs/sdfs_backoff.h"
 #include "sdfs/sdfs_plan.h"
 #include "sdfs/sdfs_wire.h"
 #include "sdfs/store.h"
@@ -196,6 +197,8 @@ struct sdfs {
 	/* counters */
 	uint64_t n_puts, n_writes, n_reads, n_refused, n_failed, n_bad_chunks, n_corrupt, n_pushed,
 		n_push_failed, n_dropped, n_rounds, bytes_in, bytes_out, n_scrubbed;
+	uint64_t n_push_deferred; /* repair pushes held back: their target's disk is full */
+	struct sdfs_backoff full; /* members that refused a push for want of space */
 };
 
 /* ---- sdfs_stream.c: the stream table ---- */

@@ -66,6 +66,7 @@ void repair_push_done(struct sdfs *s, struct xfer *x, const uint8_t *ans, size_t
 	sdfs_status_decode(ans, len, &status, &text, &tlen);
 	wire_addr_str(x->peer, to, sizeof(to));
 	if (status == 0 || status == EEXIST) {
+		sdfs_backoff_ok(&s->full, x->peer);
 		s->n_pushed += status == 0;
 		log_msg(LOG_INFO, "sdfs: pushed %s v%llu to %s (%.1f ms)", x->req.name,
 			(unsigned long long)x->version, to,
@@ -74,6 +75,14 @@ void repair_push_done(struct sdfs *s, struct xfer *x, const uint8_t *ans, size_t
 		s->n_push_failed++;
 		log_msg(LOG_WARN, "sdfs: push of %s v%llu to %s failed: %.*s", x->req.name,
 			(unsigned long long)x->version, to, (int)MIN(tlen, 200u), text);
+		if (status == ENOSPC || status == EDQUOT) {
+			uint64_t now = loop_now_ms();
+			sdfs_backoff_full(&s->full, x->peer, now);
+			log_msg(LOG_WARN,
+				"sdfs: no repair pushes to %s for %llu s: its disk is full", to,
+				(unsigned long long)sdfs_backoff_wait(&s->full, x->peer, now) /
+					1000);
+		}
 	}
 }
 
@@ -88,6 +97,9 @@ static void run_todo(struct sdfs *s)
 			snprintf(r.name, sizeof(r.name), "%s", a->name);
 			r.cand[0] = s->env.self;
 			call_start(s, a->to, &r, NULL, 0);
+		} else if (a->op == SDFS_PLAN_PUSH &&
+			   sdfs_backoff_wait(&s->full, a->to, loop_now_ms())) {
+			s->n_push_deferred++; /* its disk is full: not this round */
 		} else if (a->op == SDFS_PLAN_PUSH &&
 			   push_start(s, a->name, a->version, a->to) == -EBUSY) {
 			s->todo_next--;

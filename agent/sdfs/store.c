@@ -128,8 +128,9 @@ static uint64_t size_of_file(uint64_t st)
 
 /*
  * Reads the folder into the index: temporary files a crash left are
- * removed, and of several markers of one name (a crash between writing a
- * new one and removing the old) only the newest stays.
+ * removed, so is anything by a replica's name that is no regular file (a
+ * planted link is never followed, and never listed or retried), and of several markers of one name
+ * (a crash between writing a new one and removing the old) only the newest stays.
  */
 static int scan(struct store *s)
 {
@@ -148,6 +149,8 @@ static int scan(struct store *s)
 			if (fstatat(s->dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 			    S_ISREG(st.st_mode))
 				store_index_add(s->ix, name, v, size_of_file((uint64_t)st.st_size));
+			else if (unlinkat(s->dirfd, e->d_name, 0) == 0)
+				s->planted++; /* a link, fifo or socket by a replica's name */
 		} else if (!parse_tomb(e->d_name, name, sizeof(name), &v)) {
 			uint64_t old = store_index_tomb(s->ix, name);
 			tomb_of(name, MIN(old, v), f, sizeof(f));
@@ -214,6 +217,11 @@ int store_remove(struct store *s, const char *name, uint64_t version)
 		return -errno;
 	store_index_remove(s->ix, name, version);
 	return 0;
+}
+
+int store_planted(const struct store *s)
+{
+	return s->planted;
 }
 
 int store_dir_fd(const struct store *s)

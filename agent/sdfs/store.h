@@ -91,6 +91,9 @@ int store_has(struct store *s, const char *name, uint64_t version);
  * store_sync() (which blocks).
  */
 int store_dir_fd(const struct store *s);
+/* Entries by a replica's name that were no regular file (a planted link,
+ * say), removed when the store was opened. */
+int store_planted(const struct store *s);
 int store_sync(struct store *s);
 /* Removes one version (a corrupt replica, say). 0 or -errno. */
 int store_remove(struct store *s, const char *name, uint64_t version);

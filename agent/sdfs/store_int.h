@@ -29,6 +29,7 @@ struct store {
 	int dirfd;
 	unsigned counter;	/* temporary file names */
 	struct store_index *ix; /* what the folder holds */
+	int planted;		/* entries removed at open: not regular files */
 };
 
 /* The file of (name, version) in the folder: hex of the name, a dot, the

@@ -40,12 +40,14 @@ int store_read_begin(struct store *s, const char *name, uint64_t version, struct
 	if (version == 0 && store_versions(s, name, &version, 1) <= 0)
 		return -ENOENT;
 	store_file_of(name, version, f, sizeof(f));
-	fd = store_open_beneath(s, f, O_RDONLY, 0);
+	/* never blocks on a planted fifo; a link (ELOOP) is as bad as a corrupt file */
+	fd = store_open_beneath(s, f, O_RDONLY | O_NONBLOCK, 0);
 	if (fd < 0)
-		return fd;
-	if (fstat(fd, &st) < 0 || st.st_size < STORE_TRAILER ||
+		return fd == -ELOOP ? -EBADMSG : fd;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < STORE_TRAILER ||
 	    pread(fd, tr, STORE_TRAILER, st.st_size - STORE_TRAILER) != STORE_TRAILER)
 		goto bad;
+	fcntl(fd, F_SETFL, 0); /* a regular file: its reads may wait (io_uring's) */
 	sz = wire_le_get(tr, 8);
 	if (wire_le_get(tr + 16, 4) != STORE_MAGIC || wire_le_get(tr + 8, 4) != STORE_CHUNK ||
 	    wire_le_get(tr + 12, 4) != (sz + STORE_CHUNK - 1) / STORE_CHUNK ||

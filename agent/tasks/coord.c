@@ -26,8 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RECONCILE_MS 500  /* streams checked against the membership */
-#define SETTLE_MS    2000 /* a joining node's wait for the sitting coordinator's HELLO */
+#define RECONCILE_MS  500  /* streams checked against the membership */
+#define SETTLE_MS     2000 /* a joining node's wait for the sitting coordinator's HELLO */
+#define COLD_GRACE_MS 3000 /* a cold takeover's wait for a hot standby's HELLO */
 
 /* What the roles say now (roles.h), from the view and what this agent knows. */
 static void role_compute(struct coord *c, uint64_t now_ms, struct roles *out)
@@ -167,6 +168,18 @@ static void role_update(struct coord *c, uint64_t now_ms)
 	/* a node that joins learns the sitting coordinator from its HELLO
 	 * before it may take the role itself */
 	settling = c->env.joining && (!c->seen_other || now_ms < c->settle_ms) && ro.takeover;
+	/* a cold takeover (this view sees no live standby) waits: when the
+	 * standby is alive after all (a false failure in this view), it takes
+	 * over at once and its HELLO of the new epoch ends the wait; two
+	 * coordinators of one epoch are never both started on purpose */
+	if (ro.self == ROLES_COORDINATOR && ro.takeover && ro.cold && c->known_epoch > 0 &&
+	    !c->active) {
+		if (!c->cold_since)
+			c->cold_since = now_ms;
+		settling |= now_ms < c->cold_since + COLD_GRACE_MS;
+	} else {
+		c->cold_since = 0;
+	}
 	mine = ro.self == ROLES_COORDINATOR && !c->env.never && !settling;
 	if (!wire_addr_eq(ro.coordinator, c->coordinator)) {
 		char s[32];
@@ -214,7 +227,8 @@ void coord_learn(struct coord *c, uint64_t epoch, struct wire_addr coordinator,
 
 void coord_deposed(struct coord *c, uint64_t epoch)
 {
-	if (!c->active || epoch <= c->epoch || c->deposed)
+	/* the same epoch: another coordinator of it won the tie (lower address) */
+	if (!c->active || epoch < c->epoch || c->deposed)
 		return;
 	c->deposed = 1;
 	log_msg(LOG_WARN,

@@ -220,7 +220,9 @@ static void serve(void *arg, struct conn *conn, const struct wire_hdr *h, const 
 	}
 	wire_addr_str(m.coordinator, who, sizeof(who));
 	conn_own(conn, on_conn, c);
-	if (m.epoch < c->known_epoch || (c->active && m.epoch <= c->epoch)) {
+	if (m.epoch < c->known_epoch || (c->active && m.epoch <= c->epoch) ||
+	    (m.epoch == c->known_epoch && !wire_addr_eq(m.coordinator, c->known_coord) &&
+	     wire_addr_loses_tie(m.coordinator, c->known_coord))) {
 		f->refused++;
 		log_msg(LOG_WARN,
 			"standby: stream from %s refused: epoch %llu, this node knows %llu", who,

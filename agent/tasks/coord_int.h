@@ -130,6 +130,7 @@ struct coord {
 	struct wire_addr known_standby; /* and the standby it named */
 	uint32_t cluster_size;		/* members known; shrinks only by a leave */
 	uint64_t settle_ms;		/* a joining node takes no role before this */
+	uint64_t cold_since;		/* when this node first saw itself take over cold */
 	/* the state: records, the scheduler, the runtime */
 	struct coord_state *st;
 	struct sched *sched;

@@ -321,7 +321,9 @@ static uint64_t parts_tick(struct coord_persist *p, uint64_t now)
 			pj->since_ms = now;
 		flush = ji[i].stopped || ji[i].dataset_done || ji[i].in_memory >= PART_MAX ||
 			now >= pj->since_ms + PART_DELAY_MS;
-		if (pj->busy)
+		/* after a takeover, a job's index (its images' names) is fetched
+		 * again first (coord_adopt.c) */
+		if (pj->busy || !p->c->jobs[ji[i].num - 1].ready)
 			continue;
 		if (now < pj->retry_ms) {
 			next = MIN(next, pj->retry_ms);
@@ -346,6 +348,11 @@ uint64_t coord_persist_tick(struct coord *c, uint64_t now_ms)
 
 	if (!c->active || c->recovering || !c->st)
 		return LOOP_NEVER;
+	/* a coordinator cut off from the majority, or told of a newer one,
+	 * writes nothing to SDFS: the coordinator the majority follows writes
+	 * the same part names */
+	if (!c->majority || c->deposed)
+		return MIN(now_ms + 500, acks_run(p, now_ms));
 	next = parts_tick(p, now_ms);
 	ckpt_tick(p, now_ms);
 	if (p->ck_done < p->ck_want && !p->ck_busy)

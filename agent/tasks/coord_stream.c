@@ -74,7 +74,7 @@ static void on_welcome(struct coord *c, struct cworker *w, const struct task_wel
 
 	wire_addr_str(w->addr, who, sizeof(who));
 	if (m->status == IDN_ESTALE_EPOCH) { /* a newer coordinator: its HELLO deposes this one */
-		log_msg(LOG_WARN, "coordinator: worker %s has seen epoch %llu, above %llu", who,
+		log_msg(LOG_WARN, "coordinator: worker %s follows epoch %llu (this one: %llu)", who,
 			(unsigned long long)m->epoch, (unsigned long long)c->epoch);
 		coord_deposed(c, m->epoch);
 		conn_close(w->conn);

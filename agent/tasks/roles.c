@@ -8,13 +8,6 @@
 
 const char *const roles_role_names[ROLES_ROLE_MAX] = {"worker", "standby", "coordinator"};
 
-static int addr_cmp(struct wire_addr a, struct wire_addr b)
-{
-	if (a.ip != b.ip)
-		return a.ip < b.ip ? -1 : 1;
-	return a.port < b.port ? -1 : a.port > b.port;
-}
-
 /* The member at a (the first one listed, should a view repeat it), or NULL. */
 static const struct swim_member *find(const struct roles_input *in, struct wire_addr a)
 {
@@ -42,9 +35,9 @@ static struct wire_addr next_alive(const struct roles_input *in, struct wire_add
 		if (in->members[i].status != SWIM_ALIVE || a.ip == 0 || wire_addr_eq(a, skip1) ||
 		    wire_addr_eq(a, skip2))
 			continue;
-		if (lowest.ip == 0 || addr_cmp(a, lowest) < 0)
+		if (lowest.ip == 0 || wire_addr_cmp(a, lowest) < 0)
 			lowest = a;
-		if (addr_cmp(a, after) > 0 && (best.ip == 0 || addr_cmp(a, best) < 0))
+		if (wire_addr_cmp(a, after) > 0 && (best.ip == 0 || wire_addr_cmp(a, best) < 0))
 			best = a;
 	}
 	return best.ip ? best : lowest;

@@ -58,7 +58,8 @@ struct worker {
 	struct inputs *inputs;
 	struct lat_src *lat;
 	struct conn *stream;
-	uint64_t epoch; /* the highest seen */
+	uint64_t epoch;		      /* the highest seen */
+	struct wire_addr coordinator; /* its coordinator */
 	struct batch b[BATCHES_MAX];
 	uint32_t gen;
 	uint64_t ms_per_image; /* measured service time, smoothed */
@@ -270,14 +271,18 @@ static void welcome(struct worker *w, struct conn *c, const struct task_hello *h
 	char who[32];
 
 	wire_addr_str(h->coordinator, who, sizeof(who));
-	if (h->epoch < w->epoch) {
+	if (h->epoch < w->epoch ||
+	    (h->epoch == w->epoch && wire_addr_loses_tie(h->coordinator, w->coordinator))) {
 		m.status = IDN_ESTALE_EPOCH;
-		log_msg(LOG_WARN, "task stream from %s refused: epoch %llu < %llu", who,
-			(unsigned long long)h->epoch, (unsigned long long)w->epoch);
+		log_msg(LOG_WARN,
+			"task stream from %s refused: epoch %llu, this worker follows %llu%s", who,
+			(unsigned long long)h->epoch, (unsigned long long)w->epoch,
+			h->epoch == w->epoch ? " of a coordinator of lower address" : "");
 		send_last(w, c, task_welcome_encode(&m, w->out, sizeof(w->out)));
 		return;
 	}
 	w->epoch = h->epoch;
+	w->coordinator = h->coordinator;
 	if (w->stream && w->stream != c) { /* a newer coordinator takes over */
 		for (int i = 0; i < BATCHES_MAX; i++)
 			if (w->b[i].stream == w->stream)

@@ -21,6 +21,24 @@ int wire_addr_parse(const char *s, uint16_t default_port, struct wire_addr *out)
 /* Formats a as "a.b.c.d:port" into buf (truncated to len). */
 void wire_addr_str(struct wire_addr a, char *buf, size_t len);
 
+/* Address order (IPv4, then port): -1, 0 or 1. */
+static inline int wire_addr_cmp(struct wire_addr a, struct wire_addr b)
+{
+	if (a.ip != b.ip)
+		return a.ip < b.ip ? -1 : 1;
+	return a.port < b.port ? -1 : a.port > b.port;
+}
+
+/*
+ * Two coordinators of one epoch (views that disagreed at a takeover): the
+ * lower address wins.  Whether a HELLO of (epoch, from) yields to the
+ * coordinator `sitting` of the same epoch.
+ */
+static inline int wire_addr_loses_tie(struct wire_addr from, struct wire_addr sitting)
+{
+	return sitting.ip && wire_addr_cmp(from, sitting) > 0;
+}
+
 static inline int wire_addr_eq(struct wire_addr a, struct wire_addr b)
 {
 	return a.ip == b.ip && a.port == b.port;

@@ -22,6 +22,8 @@ const char *const wire_reject_names[WIRE_REJECT_MAX] = {
 	[WIRE_R_PAYLOAD] = "bad_payload",
 	[WIRE_R_DEST] = "wrong_dest",
 	[WIRE_R_BOOT] = "before_boot",
+	[WIRE_R_THROTTLED] = "throttled",
+	[WIRE_R_CUT] = "cut",
 };
 
 int wire_seal(const struct wire_key *key, const struct wire_hdr *h, const void *payload, size_t len,
@@ -61,8 +63,7 @@ long wire_frame_len(const uint8_t *in, size_t n)
 	return (long)(WIRE_HDR_LEN + len + WIRE_TAG_LEN);
 }
 
-enum wire_reject wire_open(const struct wire_key *key, struct wire_addr self, const uint8_t *in,
-			   size_t n, struct wire_hdr *h, const uint8_t **payload)
+enum wire_reject wire_peek(struct wire_addr self, const uint8_t *in, size_t n, struct wire_hdr *h)
 {
 	uint64_t len;
 
@@ -75,10 +76,6 @@ enum wire_reject wire_open(const struct wire_key *key, struct wire_addr self, co
 	len = wire_le_get(in + 8, 4);
 	if (len > WIRE_MAX_PAYLOAD || WIRE_HDR_LEN + len + WIRE_TAG_LEN != n)
 		return WIRE_R_LENGTH;
-	/* constant-time tag check before anything else of the frame is trusted */
-	if (crypto_auth_hmacsha256_verify(in + WIRE_HDR_LEN + len, in, WIRE_HDR_LEN + len,
-					  key->k) != 0)
-		return WIRE_R_TAG;
 	if (in[5] == 0 || in[5] >= WIRE_TYPE_MAX)
 		return WIRE_R_TYPE;
 	h->type = in[5];
@@ -92,6 +89,27 @@ enum wire_reject wire_open(const struct wire_key *key, struct wire_addr self, co
 	h->to.port = (uint16_t)wire_le_get(in + 48, 2);
 	if (!wire_addr_eq(h->to, self))
 		return WIRE_R_DEST;
-	*payload = in + WIRE_HDR_LEN;
 	return WIRE_OK;
+}
+
+enum wire_reject wire_auth(const struct wire_key *key, const uint8_t *in, size_t n)
+{
+	if (n < WIRE_HDR_LEN + WIRE_TAG_LEN)
+		return WIRE_R_SHORT;
+	/* constant time */
+	if (crypto_auth_hmacsha256_verify(in + n - WIRE_TAG_LEN, in, n - WIRE_TAG_LEN, key->k) != 0)
+		return WIRE_R_TAG;
+	return WIRE_OK;
+}
+
+enum wire_reject wire_open(const struct wire_key *key, struct wire_addr self, const uint8_t *in,
+			   size_t n, struct wire_hdr *h, const uint8_t **payload)
+{
+	enum wire_reject r = wire_peek(self, in, n, h);
+
+	if (r == WIRE_OK)
+		r = wire_auth(key, in, n);
+	if (r == WIRE_OK)
+		*payload = in + WIRE_HDR_LEN;
+	return r;
 }

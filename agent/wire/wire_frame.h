@@ -16,10 +16,11 @@
  * way to one node is refused by every other.
  *
  * Decoding is pure and rejects anything truncated, oversized, of another
- * version or type, with a bad tag, or addressed to another receiver, each
- * with its own reason (so every
- * kind of rejected input can be counted).  Freshness and replays are
- * wire_replay.h's.
+ * version or type, addressed to another receiver, or with a bad tag, each
+ * with its own reason (so every kind of rejected input can be counted).
+ * Every check but the tag's is made first, on the header alone
+ * (wire_peek), so that junk costs no MAC (issue 16, defect 3).  Freshness
+ * and replays are wire_replay.h's; who may cost a MAC, wire_gate.h's.
  */
 #ifndef IDUNNO_WIRE_FRAME_H
 #define IDUNNO_WIRE_FRAME_H
@@ -59,14 +60,16 @@ enum wire_reject {
 	WIRE_R_MAGIC,
 	WIRE_R_VERSION,
 	WIRE_R_TYPE,
-	WIRE_R_LENGTH,	/* length field disagrees with the frame, or too large */
-	WIRE_R_TAG,	/* bad authentication tag: wrong key or forged */
-	WIRE_R_STALE,	/* sent too long ago (or in the future) */
-	WIRE_R_REPLAY,	/* seen before */
-	WIRE_R_FULL,	/* a new sender while the replay table is full (fail closed) */
-	WIRE_R_PAYLOAD, /* authenticated, but the payload does not parse */
-	WIRE_R_DEST,	/* authenticated, but sealed for another receiver */
-	WIRE_R_BOOT,	/* sent before the receiver started (a restarted node) */
+	WIRE_R_LENGTH,	  /* length field disagrees with the frame, or too large */
+	WIRE_R_TAG,	  /* bad authentication tag: wrong key or forged */
+	WIRE_R_STALE,	  /* sent too long ago (or in the future) */
+	WIRE_R_REPLAY,	  /* seen before */
+	WIRE_R_FULL,	  /* a new sender while the replay table is full (fail closed) */
+	WIRE_R_PAYLOAD,	  /* authenticated, but the payload does not parse */
+	WIRE_R_DEST,	  /* authenticated, but sealed for another receiver */
+	WIRE_R_BOOT,	  /* sent before the receiver started (a restarted node) */
+	WIRE_R_THROTTLED, /* not checked: its source sent too many rejected frames */
+	WIRE_R_CUT,	  /* TCP: the connection closed in the middle of a frame */
 	WIRE_REJECT_MAX
 };
 
@@ -88,10 +91,20 @@ int wire_seal(const struct wire_key *key, const struct wire_hdr *h, const void *
 	      uint8_t *out, size_t cap);
 
 /*
- * Checks and opens a frame of exactly n bytes addressed to self.  Returns
- * WIRE_OK with the header and a pointer to the payload inside in, or a
- * wire_reject reason (WIRE_R_DEST: authentic, but sealed for another
- * receiver).  Does not check freshness or replay (wire_replay_check does).
+ * The cheap checks, before any MAC: shape, magic, version, length, type and
+ * destination of a frame of exactly n bytes.  WIRE_OK with the header filled
+ * (nothing of it authenticated yet), or a reject reason.
+ */
+enum wire_reject wire_peek(struct wire_addr self, const uint8_t *in, size_t n, struct wire_hdr *h);
+/* The tag of a frame of n bytes: WIRE_OK or WIRE_R_TAG (constant time). */
+enum wire_reject wire_auth(const struct wire_key *key, const uint8_t *in, size_t n);
+
+/*
+ * Checks and opens a frame of exactly n bytes addressed to self (wire_peek,
+ * then wire_auth).  Returns WIRE_OK with the header and a pointer to the
+ * payload inside in, or a wire_reject reason (WIRE_R_DEST: sealed for
+ * another receiver, refused before its tag is checked).  Does not check
+ * freshness or replay (wire_replay_check does).
  */
 enum wire_reject wire_open(const struct wire_key *key, struct wire_addr self, const uint8_t *in,
 			   size_t n, struct wire_hdr *h, const uint8_t **payload);

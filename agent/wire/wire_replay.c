@@ -179,15 +179,24 @@ static void start(struct sender *e, const struct wire_hdr *h)
 	e->newest_ms = MAX(e->newest_ms, h->sent_ms);
 }
 
-enum wire_reject wire_replay_check(struct wire_replay *r, const struct wire_hdr *h, uint64_t now_ms)
+enum wire_reject wire_replay_fresh(const struct wire_replay *r, const struct wire_hdr *h,
+				   uint64_t now_ms)
 {
-	uint64_t key = key_of(h->sender);
-	struct sender *e;
-
 	if (h->sent_ms < r->boot_ms)
 		return WIRE_R_BOOT; /* from before this receiver started: maybe its predecessor's */
 	if (h->sent_ms + WIRE_FRESH_MS < now_ms || h->sent_ms > now_ms + WIRE_FRESH_MS)
 		return WIRE_R_STALE;
+	return WIRE_OK;
+}
+
+enum wire_reject wire_replay_check(struct wire_replay *r, const struct wire_hdr *h, uint64_t now_ms)
+{
+	uint64_t key = key_of(h->sender);
+	enum wire_reject fresh = wire_replay_fresh(r, h, now_ms);
+	struct sender *e;
+
+	if (fresh != WIRE_OK)
+		return fresh;
 	if (now_ms >= r->next_sweep)
 		sweep(r, now_ms);
 	e = lookup(r, key);

@@ -51,6 +51,11 @@ void wire_replay_free(struct wire_replay *r);
 enum wire_reject wire_replay_check(struct wire_replay *r, const struct wire_hdr *h,
 				   uint64_t now_ms);
 
+/* Only the time checks of wire_replay_check (WIRE_R_BOOT, WIRE_R_STALE),
+ * changing nothing: they may be made before the frame's tag is checked. */
+enum wire_reject wire_replay_fresh(const struct wire_replay *r, const struct wire_hdr *h,
+				   uint64_t now_ms);
+
 /* Senders held, and the bytes their table takes (for stats and tests). */
 int wire_replay_senders(const struct wire_replay *r);
 size_t wire_replay_bytes(const struct wire_replay *r);
