@@ -6,6 +6,7 @@
 #   make test [TESTS=pattern]   build, then run the tests through tests/run
 #   make bench           run the benchmarks and print their tables
 #   make demo            the main job (see README.md)
+#   make experiments     the IDunno reports' four measurements (docs/experiments.md)
 #   make deps            install every Debian package the project needs
 #   make fuzz            build the libFuzzer targets and run each (tests/fuzz/fuzz.mk)
 #   make V=1             show the commands
@@ -257,7 +258,7 @@ $(BINDIR)/tests/test_latency_bpf: $(OUT)/tests/test_latency_bpf.o $(OUT)/bpf/lat
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(NET_LIBS) $(BPF_LIBS)
 
 # --- entry points ---------------------------------------------------------
-.PHONY: all test bench demo deps clean format
+.PHONY: all test bench demo experiments deps clean format
 
 # test and demo first make sure the Debian packages are there (a no-op
 # when they are), so a fresh machine needs nothing but these commands.
@@ -272,6 +273,10 @@ bench: deps
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@IDUNNO_BIN=$(BINDIR) bash bench/demo
+
+experiments: deps
+	@$(MAKE) --no-print-directory all
+	@IDUNNO_BIN=$(BINDIR) bash bench/experiments
 
 deps:
 	@bash .ci/deps

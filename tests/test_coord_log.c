@@ -140,6 +140,7 @@ static void answer_fill(struct coord_answer *a, uint64_t qid)
 	a->status = below(20) == 0 ? -EIO : 0;
 	a->service_ns = 1000 + below(100000);
 	a->lat_src = (uint8_t)below(TASK_LAT_SRC_MAX);
+	a->done_ms = below(2) ? 0 : 1796000000000ull + below(1000000);
 	for (int k = 0; k < COORD_TOP; k++) {
 		a->cls[k] = (uint16_t)below(1000);
 		a->prob[k] = (float)(below(1000)) / 1000.0f;
@@ -669,6 +670,7 @@ static void test_latency(void)
 			a->status = q >= 100 ? -EIO : 0;
 			a->service_ns = (q + (uint64_t)i + 1) * 1000000;
 			a->lat_src = (q + (uint64_t)i) % 2 == 0 ? TASK_LAT_RING : TASK_LAT_BPF;
+			a->done_ms = 1796000000000ull + q + (uint64_t)i;
 			if (!a->status)
 				sum += a->service_ns;
 		}
@@ -692,6 +694,16 @@ static void test_latency(void)
 	copy = clone(S);
 	CHECK(coord_state_latency(copy, "lat", &lat2) == 0 && !memcmp(&lat, &lat2, sizeof(lat)),
 	      "the snapshot carries the histogram");
+	{ /* and each held result's done_ms, as recorded */
+		static struct coord_result ra[128], rb[128];
+		int na = coord_state_results(S, "lat", 1, ra, 128);
+		int nb = coord_state_results(copy, "lat", 1, rb, 128);
+		CHECK(na == 110 && nb == na, "results held: %d %d", na, nb);
+		for (int i = 0; i < na && i < nb; i++)
+			CHECK(ra[i].a.done_ms == 1796000000000ull + ra[i].a.qid &&
+				      rb[i].a.done_ms == ra[i].a.done_ms,
+			      "result %d's done_ms %llu", i, (unsigned long long)rb[i].a.done_ms);
+	}
 	coord_state_free(copy);
 
 	/* a snapshot whose histogram does not add up is refused */

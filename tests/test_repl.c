@@ -205,12 +205,15 @@ static uint32_t image_of(uint32_t cq)
 	return cq % IMAGES;
 }
 
+static uint64_t sim_ms = 1796000000000ull; /* the coordinators' wall clock, simulated */
+
 static void answer_for(struct coord_answer *a, uint64_t qid, uint32_t image)
 {
 	memset(a, 0, sizeof(*a));
 	a->qid = qid;
 	a->worker = A2;
 	a->service_ns = 1000;
+	a->done_ms = ++sim_ms;
 	a->cls[0] = (uint16_t)(image * 7 % 1000); /* the model's answer: a function of the image */
 	a->prob[0] = 0.9f;
 }
@@ -553,6 +556,11 @@ static void one_run(uint64_t seed)
 		      "seed %llu: query %u answered with another image's answer",
 		      (unsigned long long)seed, cq);
 		seen[cq]++;
+		/* the recording time travels with the result, through snapshots too */
+		CHECK(res[i].a.done_ms > 1796000000000ull &&
+			      (i == 0 || res[i].a.done_ms >= res[i - 1].a.done_ms),
+		      "seed %llu: result %d's done_ms %llu", (unsigned long long)seed, i,
+		      (unsigned long long)res[i].a.done_ms);
 	}
 	for (uint32_t cq = 0; cq < S.issued; cq++)
 		CHECK(seen[cq] == 1, "seed %llu: query %u answered %u times",

@@ -5,7 +5,8 @@
  * the class names written; part names sort as rseq and read back; every
  * prefix of a line, a key missing, repeated or unknown, a class name that
  * is not the class's, a positive status, a client key on a dataset query
- * are refused; 100000 mutated lines never crash the parser (ASan/UBSan).
+ * are refused; done_ms is optional (older lines read as 0); 100000 mutated lines never crash the
+ * parser (ASan/UBSan).
  */
 #include "check.h"
 #include "model.h"
@@ -22,6 +23,7 @@ static struct coord_result sample(int kind)
 	r.a.qid = 7;
 	r.a.worker = (struct wire_addr){.ip = 0x7f000002, .port = 7001};
 	r.a.service_ns = 12345678;
+	r.a.done_ms = 1796000000123ull;
 	for (int k = 0; k < COORD_TOP; k++) {
 		r.a.cls[k] = (uint16_t)(k * 199 + 3);
 		r.a.prob[k] = 0.4f / (float)(k + 1) + 1e-7f * (float)k;
@@ -42,7 +44,8 @@ static int same(const struct coord_result *x, const struct coord_result *y)
 {
 	return x->rseq == y->rseq && x->client == y->client && x->cqid == y->cqid &&
 	       x->image == y->image && x->a.qid == y->a.qid && x->a.status == y->a.status &&
-	       x->a.service_ns == y->a.service_ns && wire_addr_eq(x->a.worker, y->a.worker) &&
+	       x->a.service_ns == y->a.service_ns && x->a.done_ms == y->a.done_ms &&
+	       wire_addr_eq(x->a.worker, y->a.worker) &&
 	       !memcmp(x->a.cls, y->a.cls, sizeof(x->a.cls)) &&
 	       !memcmp(x->a.prob, y->a.prob, sizeof(x->a.prob));
 }
@@ -114,6 +117,21 @@ int main(void)
 	CHECK(parse_edit(line, "127.0.0.2:7001", "nowhere") == -EINVAL, "a bad worker");
 	CHECK(parse_edit(line, "}]}", "}]} x") == -EINVAL, "trailing bytes");
 	CHECK(parse_edit(line, "{\"rseq\"", " { \"rseq\"") == 0, "spaces are fine");
+	CHECK(strstr(line, "\"done_ms\":1796000000123,") != NULL, "done_ms written: %s", line);
+	CHECK(parse_edit(line, "\"done_ms\":1796000000123,", "\"done_ms\":1,\"done_ms\":1,") ==
+		      -EINVAL,
+	      "done_ms repeated");
+	CHECK(parse_edit(line, "\"done_ms\":1796000000123", "\"done_ms\":-1") == -EINVAL,
+	      "a negative done_ms");
+	{ /* a line written before done_ms existed reads, with done_ms 0 */
+		char old[RESULT_PART_LINE_MAX];
+		const char *at = strstr(line, "\"done_ms\":1796000000123,");
+		snprintf(old, sizeof(old), "%.*s%s", (int)(at - line), line,
+			 at + strlen("\"done_ms\":1796000000123,"));
+		CHECK(parse(old, &out) == 0 && out.a.done_ms == 0 &&
+			      out.a.service_ns == r.a.service_ns,
+		      "a line without done_ms: %s", old);
+	}
 
 	/* names */
 	CHECK(result_part_name("job-1", 1, part, sizeof(part)) == 0 &&

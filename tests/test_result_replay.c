@@ -74,6 +74,7 @@ static void answer(struct coord_state *s, const char *job, const uint64_t *qid, 
 		a->qid = qid[i];
 		a->worker = (struct wire_addr){.ip = 0x7f000001 + (uint32_t)(i % 3), .port = 7000};
 		a->service_ns = 1000 + qid[i] % 977;
+		a->done_ms = 1796000000000ull + qid[i];
 		a->status = i % 5 == 4 ? -EIO : 0;
 		for (int k = 0; k < COORD_TOP && !a->status; k++) {
 			a->cls[k] = (uint16_t)((qid[i] * 7 + (uint64_t)k) % 1000);
@@ -142,6 +143,7 @@ int main(void)
 			      ra[i].cqid == rb[i].cqid && ra[i].image == rb[i].image &&
 			      ra[i].a.status == rb[i].a.status &&
 			      ra[i].a.service_ns == rb[i].a.service_ns &&
+			      ra[i].a.done_ms == rb[i].a.done_ms && rb[i].a.done_ms != 0 &&
 			      wire_addr_eq(ra[i].a.worker, rb[i].a.worker) &&
 			      !memcmp(ra[i].a.cls, rb[i].a.cls, sizeof(ra[i].a.cls)) &&
 			      !memcmp(ra[i].a.prob, rb[i].a.prob, sizeof(ra[i].a.prob)),

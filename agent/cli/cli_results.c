@@ -67,8 +67,11 @@ static void result_print(struct rs *s, const struct coord_result *r, const char 
 		if (a->qid & COORD_QID_CLIENT)
 			fprintf(f, ",\"client\":%llu,\"cqid\":%llu", (unsigned long long)r->client,
 				(unsigned long long)r->cqid);
-		fprintf(f, ",\"worker\":\"%s\",\"status\":%d,\"service_ms\":%.3f,\"top5\":[",
-			worker, a->status, (double)a->service_ns / 1e6);
+		fprintf(f,
+			",\"worker\":\"%s\",\"status\":%d,\"service_ms\":%.3f,\"done_ms\":%llu,"
+			"\"top5\":[",
+			worker, a->status, (double)a->service_ns / 1e6,
+			(unsigned long long)a->done_ms);
 		for (int k = 0; k < COORD_TOP && !a->status; k++) {
 			fprintf(f, "%s{\"class\":%u,\"name\":", k ? "," : "", a->cls[k]);
 			json_str(f, model_imagenet_classes[a->cls[k]]);
@@ -163,18 +166,18 @@ static int read_parts(struct rs *s)
 
 /* ---- the coordinator's memory ---- */
 
-/* "RSEQ QID WORKER STATUS SERVICE_NS C0 P0 .. C4 P4 IMAGE-NAME" (coord_rpc.h). */
+/* "RSEQ QID WORKER STATUS SERVICE_NS DONE_MS C0 P0 .. C4 P4 IMAGE-NAME" (coord_rpc.h). */
 static int raw_parse(char *line, struct coord_result *r, char **input)
 {
-	unsigned long long rseq, qid, service;
+	unsigned long long rseq, qid, service, done;
 	unsigned cls[COORD_TOP];
 	double prob[COORD_TOP];
 	char worker[32];
 	int status, off = 0;
 
-	if (sscanf(line, "%llu %llu %31s %d %llu %u %lf %u %lf %u %lf %u %lf %u %lf %n", &rseq,
-		   &qid, worker, &status, &service, &cls[0], &prob[0], &cls[1], &prob[1], &cls[2],
-		   &prob[2], &cls[3], &prob[3], &cls[4], &prob[4], &off) != 15 ||
+	if (sscanf(line, "%llu %llu %31s %d %llu %llu %u %lf %u %lf %u %lf %u %lf %u %lf %n", &rseq,
+		   &qid, worker, &status, &service, &done, &cls[0], &prob[0], &cls[1], &prob[1],
+		   &cls[2], &prob[2], &cls[3], &prob[3], &cls[4], &prob[4], &off) != 16 ||
 	    !off)
 		return -1;
 	memset(r, 0, sizeof(*r));
@@ -190,6 +193,7 @@ static int raw_parse(char *line, struct coord_result *r, char **input)
 	r->a.qid = qid;
 	r->a.status = status;
 	r->a.service_ns = service;
+	r->a.done_ms = done;
 	*input = line + off;
 	return 0;
 }

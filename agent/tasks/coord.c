@@ -253,6 +253,13 @@ void coord_pump(struct coord *c)
 	d = xmalloc(sizeof(*d));
 	while (c->active && sched_pop(c->sched, now, d)) {
 		coord_stream_dispatch(c, d);
+		if (d->job >= 1 && d->job <= COORD_JOBS_MAX && c->jobs[d->job - 1].launch_ms) {
+			struct cjob *j = &c->jobs[d->job - 1];
+			log_msg(LOG_INFO,
+				"coordinator: job %s: first dispatch %llu ms after its launch",
+				j->set.id, (unsigned long long)(now - j->launch_ms));
+			j->launch_ms = 0;
+		}
 		if (!c->first_dispatch_ms) {
 			c->first_dispatch_ms = now;
 			log_msg(LOG_INFO,

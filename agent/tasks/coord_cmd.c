@@ -264,9 +264,9 @@ static int cmd_results(struct coord *c, const struct coord_rpc_req *req, struct 
 		const struct coord_answer *a = &r[i].a;
 		char who[32];
 		wire_addr_str(a->worker, who, sizeof(who));
-		sb_printf(b, "%llu %llu %s %d %llu", (unsigned long long)r[i].rseq,
+		sb_printf(b, "%llu %llu %s %d %llu %llu", (unsigned long long)r[i].rseq,
 			  (unsigned long long)a->qid, who, a->status,
-			  (unsigned long long)a->service_ns);
+			  (unsigned long long)a->service_ns, (unsigned long long)a->done_ms);
 		for (int k = 0; k < COORD_TOP; k++)
 			sb_printf(b, " %u %.6f", a->cls[k], (double)a->prob[k]);
 		sb_printf(b, " %s\n",

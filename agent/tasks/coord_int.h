@@ -67,6 +67,7 @@ struct cjob {
 	uint8_t loading;      /* ... being fetched (after a takeover) */
 	uint64_t retry_ms;    /* a failed fetch is tried again after this */
 	uint64_t client_then; /* client queries accepted when this node took it over */
+	uint64_t launch_ms;   /* launched here at (0: taken over, or dispatched since) */
 };
 
 /* A launch waiting for the model's and the index's versions. */

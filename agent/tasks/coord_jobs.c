@@ -125,6 +125,7 @@ void coord_jobs_result(struct coord *c, uint32_t wid, const struct task_result *
 	uint8_t *verdict = xmalloc(r->n + 1u);
 	struct coord_rec *rec = xcalloc(1, sizeof(*rec));
 	struct coord_job_info ji;
+	uint64_t done_ms = util_wall_ms(); /* a field of the record: applying it stays pure */
 	int n = 0;
 
 	if (!c->sched || !c->st) { /* stepped down: nothing to record into */
@@ -144,8 +145,10 @@ void coord_jobs_result(struct coord *c, uint32_t wid, const struct task_result *
 		struct coord_answer *a = &rec->u.results.a[n];
 		if (verdict[i] != SCHED_DONE && verdict[i] != SCHED_FAILED)
 			continue;
-		*a = (struct coord_answer){
-			.qid = r->a[i].query, .worker = c->w[wid].addr, .status = r->a[i].status};
+		*a = (struct coord_answer){.qid = r->a[i].query,
+					   .worker = c->w[wid].addr,
+					   .status = r->a[i].status,
+					   .done_ms = done_ms};
 		if (res && verdict[i] == SCHED_DONE) {
 			a->service_ns = res->a[i].service_ns / (res->n ? res->n : 1);
 			a->lat_src = res->lat_src < TASK_LAT_SRC_MAX ? res->lat_src : TASK_LAT_RING;
@@ -245,6 +248,9 @@ static void launch_commit(struct launch *l)
 		launch_end(l, ret, text);
 		goto out;
 	}
+	for (int i = 0; i < COORD_JOBS_MAX; i++)
+		if (c->jobs[i].used && !strcmp(c->jobs[i].set.id, s->id))
+			c->jobs[i].launch_ms = loop_now_ms();
 	log_msg(LOG_INFO,
 		"coordinator: job %s launched: %s@%llu over %s@%llu (%u images), batch %u", s->id,
 		s->model, (unsigned long long)s->model_version, s->dataset,

@@ -41,7 +41,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define COORD_LOG_VERSION 2	       /* 2: an answer's lat_src, a job's latency histogram */
+/* 2: an answer's lat_src, a job's latency histogram; 3: an answer's done_ms */
+#define COORD_LOG_VERSION 3
 #define COORD_JOB_ID_MAX  16	       /* [a-z0-9-]{1,16} */
 #define COORD_JOBS_MAX	  256	       /* jobs in the state, stopped ones included */
 #define COORD_BATCH_MAX	  256	       /* a job's batch size (TASK_BATCH_MAX) */
@@ -51,7 +52,7 @@
 #define COORD_CLIENTS_MAX 4096	       /* clients per job */
 #define COORD_QID_CLIENT  (1ull << 63) /* the bit of a client query's id */
 #define COORD_TOP	  5
-#define COORD_REC_MAX	  (32 + 3 * 256 + COORD_REC_Q_MAX * 60) /* a record's largest encoding */
+#define COORD_REC_MAX	  (32 + 3 * 256 + COORD_REC_Q_MAX * 68) /* a record's largest encoding */
 
 /* Job flags. */
 #define COORD_JOB_LOOP	 1 /* run the dataset forever, pass after pass */
@@ -92,6 +93,7 @@ struct coord_answer {
 	int32_t status;	     /* 0, or a negative error: failed for good */
 	uint64_t service_ns; /* the worker's service time for it */
 	uint8_t lat_src;     /* enum task_lat_src: where service_ns came from */
+	uint64_t done_ms;    /* the recording coordinator's wall clock (ms) when it recorded it */
 	uint16_t cls[COORD_TOP];
 	float prob[COORD_TOP];
 };

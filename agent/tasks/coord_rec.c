@@ -147,6 +147,7 @@ void coord_put_answer(struct wire_buf *b, const struct coord_answer *a)
 	wire_put_u32(b, (uint32_t)a->status);
 	wire_put_u64(b, a->service_ns);
 	wire_put_u8(b, a->lat_src);
+	wire_put_u64(b, a->done_ms);
 	for (int k = 0; k < COORD_TOP; k++) {
 		wire_put_u16(b, a->cls[k]);
 		wire_put_f32(b, a->prob[k]);
@@ -160,6 +161,7 @@ void coord_get_answer(struct wire_rd *r, struct coord_answer *a)
 	a->status = (int32_t)wire_get_u32(r);
 	a->service_ns = wire_get_u64(r);
 	a->lat_src = wire_get_u8(r);
+	a->done_ms = wire_get_u64(r);
 	for (int k = 0; k < COORD_TOP; k++) {
 		a->cls[k] = wire_get_u16(r);
 		a->prob[k] = wire_get_f32(r);

@@ -20,7 +20,7 @@
  *   "more NEXT persisted P" or "end persisted P"  (NEXT: the `from` of
  *   the next request; results up to rseq P are in SDFS, result_part.h, and
  *   no longer in memory)
- *   then per result: "RSEQ QID WORKER STATUS SERVICE_NS C0 P0 .. C4 P4 IMAGE-NAME"
+ *   then per result: "RSEQ QID WORKER STATUS SERVICE_NS DONE_MS C0 P0 .. C4 P4 IMAGE-NAME"
  */
 #ifndef IDUNNO_COORD_RPC_H
 #define IDUNNO_COORD_RPC_H

@@ -103,8 +103,8 @@ int result_part_line(const struct coord_result *r, const char *input, char *buf,
 		    (unsigned long long)r->cqid);
 	put(&o, "\"image\":%u,\"input\":", r->image);
 	put_str(&o, input, DATASET_NAME_MAX);
-	put(&o, ",\"status\":%d,\"worker\":\"%s\",\"service_ns\":%llu,\"top5\":[", a->status, who,
-	    (unsigned long long)a->service_ns);
+	put(&o, ",\"status\":%d,\"worker\":\"%s\",\"service_ns\":%llu,\"done_ms\":%llu,\"top5\":[",
+	    a->status, who, (unsigned long long)a->service_ns, (unsigned long long)a->done_ms);
 	for (int k = 0; k < COORD_TOP && a->status == 0; k++) {
 		unsigned cls = a->cls[k] < MODEL_CLASSES ? a->cls[k] : 0;
 		put(&o, "%s{\"class\":%u,\"name\":", k ? "," : "", a->cls[k]);
@@ -298,11 +298,13 @@ enum key {
 	K_STATUS,
 	K_WORKER,
 	K_SERVICE,
+	K_DONE,
 	K_TOP5,
 	K_MAX
 };
-static const char *const key_names[K_MAX] = {"rseq",  "query",	"client", "cqid",	"image",
-					     "input", "status", "worker", "service_ns", "top5"};
+static const char *const key_names[K_MAX] = {"rseq",	   "query",   "client", "cqid",
+					     "image",	   "input",   "status", "worker",
+					     "service_ns", "done_ms", "top5"};
 
 int result_part_parse(const char *line, size_t len, struct coord_result *r, char *input, size_t cap)
 {
@@ -352,6 +354,9 @@ int result_part_parse(const char *line, size_t len, struct coord_result *r, char
 		case K_SERVICE:
 			r->a.service_ns = unum(&in);
 			break;
+		case K_DONE:
+			r->a.done_ms = unum(&in);
+			break;
 		default:
 			top5(&in, &r->a, &ntop);
 			break;
@@ -361,7 +366,8 @@ int result_part_parse(const char *line, size_t len, struct coord_result *r, char
 	ws(&in);
 	if (in.err || in.p != in.end)
 		return -EINVAL;
-	if ((seen | (1u << K_CLIENT) | (1u << K_CQID)) != (1u << K_MAX) - 1)
+	/* done_ms is optional: lines written before it existed read as 0 */
+	if ((seen | (1u << K_CLIENT) | (1u << K_CQID) | (1u << K_DONE)) != (1u << K_MAX) - 1)
 		return -EINVAL; /* a key missing */
 	if (!!(r->a.qid & COORD_QID_CLIENT) != !!(seen & (1u << K_CLIENT)) ||
 	    !!(seen & (1u << K_CLIENT)) != !!(seen & (1u << K_CQID)))

@@ -9,13 +9,15 @@
  * content is JSON Lines, one result a line, in rseq order:
  *
  *   {"rseq":R,"query":Q,["client":C,"cqid":Q2,]"image":I,"input":"NAME",
- *    "status":S,"worker":"IP:PORT","service_ns":N,
+ *    "status":S,"worker":"IP:PORT","service_ns":N,"done_ms":T,
  *    "top5":[{"class":K,"name":"CLASS","prob":P},...]}
  *
  * client and cqid are there exactly when the query is a client's (Q has
  * COORD_QID_CLIENT); top5 is empty when status is not 0 (the query failed
  * for good, status a negative errno).  P is printed with nine significant
- * digits, so a float reads back equal.
+ * digits, so a float reads back equal.  T is the wall clock (ms) of the
+ * coordinator that recorded the result; it is optional when parsed (lines
+ * written before it existed read as 0, and say nothing of their time).
  */
 #ifndef IDUNNO_RESULT_PART_H
 #define IDUNNO_RESULT_PART_H
