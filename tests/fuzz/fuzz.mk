@@ -14,7 +14,7 @@ FUZZ_CFLAGS := $(STD) -g -O1 -Wall -Wextra -Wno-unused-parameter $(INCLUDES) -It
                $(BLAS_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -MMD -MP
 FUZZ_LIBS := $(SODIUM_LIBS) $(NET_LIBS)
 FUZZ_ALL  := frame swim rpc sdfs_req sdfs_ans task_wire coord_rpc coord_rec coord_snapshot dataset \
-             safetensors jpeg config
+             safetensors jpeg config stream_wire
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_SECONDS ?= 60
 
@@ -39,6 +39,8 @@ FUZZ_LINK_dataset        := $(call fuzz_objs,agent/tasks/dataset.c) $(FZ_STORE)
 FUZZ_LINK_safetensors    := $(FZ_MODEL)
 FUZZ_LINK_jpeg           := $(call fuzz_objs,engine/image.c) $(FZ_MODEL)
 FUZZ_LINK_config         := $(call fuzz_objs,agent/core/config.c) $(FUZZ_LINK_swim)
+FUZZ_LINK_stream_wire    := $(call fuzz_objs,agent/tasks/repl_wire.c agent/tasks/submit_wire.c) \
+                            $(FZ_COORD)
 
 FUZZ_BINS := $(FUZZ_ALL:%=$(FUZZ_OUT)/bin/fuzz_%)
 

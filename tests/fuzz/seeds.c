@@ -13,6 +13,8 @@
 #include "tasks/coord_log.h"
 #include "tasks/coord_rpc.h"
 #include "tasks/dataset.h"
+#include "tasks/repl_wire.h"
+#include "tasks/submit_wire.h"
 #include "tasks/task_wire.h"
 #include "util.h"
 #include "wire/wire.h"
@@ -238,6 +240,35 @@ static void coord_seeds(void)
 	coord_state_free(s);
 }
 
+static void stream_seeds(void)
+{
+	static uint8_t buf[REPL_FRAME_MAX];
+	static struct sub_submit sm = {.tag = 1, .n = 2};
+	static struct sub_ack sa = {.tag = 1, .n = 2, .cqid = {0, 1}, .status = {0, 1}};
+	static struct sub_results sr = {.n = 1};
+	struct repl_hello h = {.epoch = 3, .coordinator = {0x7f000001, 7600}, .seq = 40};
+	struct repl_state st = {.status = 0, .epoch = 3, .seq = 40};
+	uint8_t chunk[64] = {1, 2, 3};
+	struct repl_snap sn = {.epoch = 3, .seq = 40, .total = 64, .len = 64, .chunk = chunk};
+	struct repl_recs_buf b;
+
+	emit_sel("stream_wire", "hello", 0, buf, repl_hello_encode(&h, buf, sizeof(buf)));
+	emit_sel("stream_wire", "state", 1, buf, repl_state_encode(&st, buf, sizeof(buf)));
+	emit_sel("stream_wire", "snap", 2, buf, repl_snap_encode(&sn, buf, sizeof(buf)));
+	repl_recs_start(&b, buf, sizeof(buf), 3);
+	repl_recs_add(&b, chunk, 20);
+	repl_recs_add(&b, chunk, 30);
+	emit_sel("stream_wire", "recs", 3, buf, repl_recs_finish(&b));
+	sm.q[0] = (struct sub_query){.cqid = 0, .image = 5};
+	sm.q[1] = (struct sub_query){.cqid = 1, .by_name = 1, .name = "img-00001.jpg"};
+	emit_sel("stream_wire", "submit", 4, buf, sub_submit_encode(&sm, buf, sizeof(buf)));
+	emit_sel("stream_wire", "ack", 5, buf, sub_ack_encode(&sa, buf, sizeof(buf)));
+	sr.r[0] = (struct sub_result){.cqid = 1, .image = 1};
+	sr.r[0].a =
+		(struct coord_answer){.qid = COORD_QID_CLIENT | 1, .worker = {0x7f000002, 7600}};
+	emit_sel("stream_wire", "results", 6, buf, sub_results_encode(&sr, buf, sizeof(buf)));
+}
+
 static void dataset_seeds(void)
 {
 	struct dataset_index ix;
@@ -316,6 +347,7 @@ int main(int argc, char **argv)
 	task_seeds();
 	coord_seeds();
 	dataset_seeds();
+	stream_seeds();
 	file_seeds();
 	printf("fuzz_seeds: %d seeds in %s\n", written, dir);
 	return 0;
