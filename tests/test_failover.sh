@@ -74,7 +74,7 @@ wait_done() { # wait_done NODE JOB SECONDS
   return 1
 }
 check_once() { # check_once NODE JOB: each image of the dataset exactly once in results
-  cl_agent "$1" results "$2" --json >"$W/res.$2" 2>&1 && $PY - "$W/res.$2" "$W/img" <<'PY'
+  cl_agent "$1" results "$2" --json >"$W/res.$2" 2>"$W/res.$2.err" && $PY - "$W/res.$2" "$W/img" <<'PY'
 import json, os, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 names = sorted(os.listdir(sys.argv[2]))
