@@ -29,6 +29,7 @@
 #define RECONCILE_MS  500  /* streams checked against the membership */
 #define SETTLE_MS     2000 /* a joining node's wait for the sitting coordinator's HELLO */
 #define COLD_GRACE_MS 3000 /* a cold takeover's wait for a hot standby's HELLO */
+#define HEARD_MS      3000 /* a coordinator heard from is alive this long, for the roles */
 
 /* What the roles say now (roles.h), from the view and what this agent knows. */
 static void role_compute(struct coord *c, uint64_t now_ms, struct roles *out)
@@ -43,6 +44,10 @@ static void role_compute(struct coord *c, uint64_t now_ms, struct roles *out)
 
 	n = swim_members(c->env.swim, m, n);
 	for (int i = 0; i < n; i++) {
+		/* heard from within HEARD_MS: alive, for the roles */
+		if (wire_addr_eq(m[i].addr, c->known_coord) && c->heard_ms &&
+		    now_ms < c->heard_ms + HEARD_MS && m[i].status == SWIM_FAILED && !c->active)
+			m[i].status = SWIM_ALIVE;
 		/* the standby's stream from the coordinator closed and SWIM
 		 * suspects it: the process is most likely gone */
 		if (c->follow.lost && wire_addr_eq(m[i].addr, c->known_coord) &&
@@ -216,6 +221,10 @@ void coord_learn(struct coord *c, uint64_t epoch, struct wire_addr coordinator,
 	    (epoch == c->known_epoch && !wire_addr_eq(coordinator, c->known_coord) &&
 	     wire_addr_loses_tie(coordinator, c->known_coord)))
 		return;
+	/* a HELLO from the coordinator itself: it was alive just now, whatever
+	 * this node's view says (a view that declared it failed during a
+	 * partition keeps saying so until the refutation arrives) */
+	c->heard_ms = loop_now_ms();
 	if (epoch == c->known_epoch && wire_addr_eq(coordinator, c->known_coord)) {
 		if (!c->active && standby.ip && !wire_addr_eq(standby, c->known_standby)) {
 			c->known_standby = standby; /* a new standby announced */

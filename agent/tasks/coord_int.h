@@ -131,6 +131,7 @@ struct coord {
 	uint32_t cluster_size;		/* members known; shrinks only by a leave */
 	uint64_t settle_ms;		/* a joining node takes no role before this */
 	uint64_t cold_since;		/* when this node first saw itself take over cold */
+	uint64_t heard_ms;		/* when the known coordinator's HELLO last came */
 	/* the state: records, the scheduler, the runtime */
 	struct coord_state *st;
 	struct sched *sched;
