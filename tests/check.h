@@ -64,4 +64,13 @@ static inline float t_randf(unsigned long long *s)
 	return (float)((*s >> 40) & 0xffffff) / (float)(1 << 23) - 1.0f;
 }
 
+/* A xorshift64 step of *s (never 0): the random streams tests replay by seed. */
+static inline unsigned long long t_xorshift(unsigned long long *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
 #endif
