@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define INDEX_MAX   (64u << 20)
 #define RETRY_MS    500
 #define PENDING_BUF 1024
 
@@ -109,7 +108,8 @@ static void fetch(struct coord *c, uint32_t num)
 	*f = (struct fetch){.c = c, .gen = c->gen, .num = num};
 	dataset_index_path(j->set.dataset, path, sizeof(path));
 	j->loading = 1;
-	if (sdfs_client_get(c->env.sdfs, path, j->set.index_version, -1, INDEX_MAX, on_index, f)) {
+	if (sdfs_client_get(c->env.sdfs, path, j->set.index_version, -1, DATASET_INDEX_FETCH_MAX,
+			    on_index, f)) {
 		j->loading = 0;
 		j->retry_ms = loop_now_ms() + RETRY_MS;
 		free(f);

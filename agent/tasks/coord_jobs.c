@@ -22,8 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define INDEX_MAX (64u << 20) /* a dataset index larger than this is refused */
-
 int coord_record(struct coord *c, struct coord_rec *r, struct coord_effect *eff)
 {
 	struct coord_state_info si;
@@ -348,7 +346,7 @@ void coord_jobs_launch(struct coord *c, struct conn *conn, const struct coord_rp
 		return;
 	}
 	dataset_index_path(req->dataset, path, sizeof(path));
-	if (sdfs_client_get(c->env.sdfs, path, 0, -1, INDEX_MAX, on_index, l)) {
+	if (sdfs_client_get(c->env.sdfs, path, 0, -1, DATASET_INDEX_FETCH_MAX, on_index, l)) {
 		l->status = -EAGAIN;
 		snprintf(l->why, sizeof(l->why), "SDFS is busy");
 		on_index(l, -EAGAIN, 0, 0, 0, NULL);

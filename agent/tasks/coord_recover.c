@@ -39,10 +39,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RETRY_MS  1000
-#define CKPT_MAX  (1u << 20)
-#define INDEX_MAX (64u << 20)
-#define PART_MAX  (8u << 20) /* a part's largest size read back */
+#define RETRY_MS 1000
+#define CKPT_MAX (1u << 20)
+#define PART_MAX (8u << 20) /* a part's largest size read back */
 
 enum rstate { RS_IDLE, RS_CKPT, RS_INDEX, RS_PART, RS_STATE_MAX };
 static const char *const rstate_names[RS_STATE_MAX] = {"idle", "checkpoint", "index", "part"};
@@ -300,7 +299,7 @@ static void step(struct coord_recover *r)
 	case RS_INDEX:
 		dataset_index_path(r->jobs[r->at].set.dataset, name, sizeof(name));
 		version = r->jobs[r->at].set.index_version;
-		fn = on_index, max = INDEX_MAX;
+		fn = on_index, max = DATASET_INDEX_FETCH_MAX;
 		break;
 	default:
 		if (result_part_name(r->jobs[r->at].set.id, r->next, name, sizeof(name))) {

@@ -30,12 +30,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DATASET_MAGIC	       "IDDX"
-#define DATASET_VERSION	       1
-#define DATASET_SHARD_MAX      (32u << 20) /* bytes in one shard */
-#define DATASET_MAX_SHARDS     100000	   /* shard-NNNNN */
-#define DATASET_IMAGE_NAME_MAX 255
-#define DATASET_NAME_MAX       32 /* model and dataset names */
+#define DATASET_MAGIC		"IDDX"
+#define DATASET_VERSION		1
+#define DATASET_SHARD_MAX	(32u << 20) /* bytes in one shard */
+#define DATASET_MAX_SHARDS	100000	    /* shard-NNNNN */
+#define DATASET_IMAGE_NAME_MAX	255
+#define DATASET_INDEX_FETCH_MAX (64u << 20) /* an agent fetches no larger index */
+#define DATASET_NAME_MAX	32	    /* model and dataset names */
 
 struct dataset_shard {
 	uint64_t version; /* of datasets/NAME/shard-NNNNN in SDFS */

@@ -22,7 +22,6 @@
 
 #define INDEXES_MAX   16
 #define INDEX_WAITERS 64
-#define INDEX_MAX     (64u << 20) /* bytes of one dataset index */
 
 struct model_slot {
 	int used, refs;
@@ -303,7 +302,8 @@ static int want_index(struct inputs *in, struct inputs_req *r)
 		snprintf(e->dataset, sizeof(e->dataset), "%s", r->d->dataset);
 		e->version = r->d->index_version;
 		dataset_index_path(e->dataset, name, sizeof(name));
-		ret = sdfs_client_get(in->sdfs, name, e->version, -1, INDEX_MAX, on_index, e);
+		ret = sdfs_client_get(in->sdfs, name, e->version, -1, DATASET_INDEX_FETCH_MAX,
+				      on_index, e);
 		if (ret) {
 			e->state = IX_EMPTY;
 			return ret;
