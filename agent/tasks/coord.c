@@ -30,6 +30,8 @@
 #define SETTLE_MS     2000 /* a joining node's wait for the sitting coordinator's HELLO */
 #define COLD_GRACE_MS 3000 /* a cold takeover's wait for a hot standby's HELLO */
 #define HEARD_MS      3000 /* a coordinator heard from is alive this long, for the roles */
+#define RESUME_MS     3000 /* writes held this long after the majority is back */
+#define STALL_MS      1500 /* a longer gap between ticks: stopped or starved */
 
 /* What the roles say now (roles.h), from the view and what this agent knows. */
 static void role_compute(struct coord *c, uint64_t now_ms, struct roles *out)
@@ -42,11 +44,18 @@ static void role_compute(struct coord *c, uint64_t now_ms, struct roles *out)
 				 .standby = c->known_standby};
 	uint32_t views = 0;
 
+	uint64_t heard = c->heard_ms;
+
+	/* the standby hears the coordinator on its record stream too */
+	if (c->follow.conn && !c->follow.lost && wire_addr_eq(c->follow.from, c->known_coord))
+		heard = MAX(heard, c->follow.last_ms);
 	n = swim_members(c->env.swim, m, n);
 	for (int i = 0; i < n; i++) {
-		/* heard from within HEARD_MS: alive, for the roles */
-		if (wire_addr_eq(m[i].addr, c->known_coord) && c->heard_ms &&
-		    now_ms < c->heard_ms + HEARD_MS && m[i].status == SWIM_FAILED && !c->active)
+		/* heard from within HEARD_MS: alive, for the roles (a node that
+		 * was cut off spreads its old verdict when a partition heals:
+		 * the coordinator refutes it, a moment later) */
+		if (wire_addr_eq(m[i].addr, c->known_coord) && heard && now_ms < heard + HEARD_MS &&
+		    m[i].status == SWIM_FAILED && !c->active)
 			m[i].status = SWIM_ALIVE;
 		/* the standby's stream from the coordinator closed and SWIM
 		 * suspects it: the process is most likely gone */
@@ -77,6 +86,40 @@ static void role_compute(struct coord *c, uint64_t now_ms, struct roles *out)
 	in.cluster_size = c->cluster_size;
 	roles_compute(&in, out);
 	free(m);
+}
+
+/*
+ * Writes are held from the moment this coordinator may have been
+ * superseded without knowing it: it lost its majority (the majority may
+ * have taken over), it stalled (SIGSTOP: the others may have), or it is
+ * deposed.  Held, it acknowledges nothing more (the durable record is
+ * frozen: a new standby of the minority side may hold more than the
+ * coordinator the majority follows) and writes no result part (the
+ * majority's coordinator writes the same names).  With a majority again
+ * they resume after RESUME_MS, time for a newer coordinator's HELLO or a
+ * worker of its epoch to depose this one.
+ */
+static void hold(struct coord *c)
+{
+	if (c->held)
+		return;
+	c->held_durable = coord_durable_seq(c);
+	c->held = 1;
+}
+
+int coord_writable(const struct coord *c)
+{
+	return c->active && c->majority && !c->deposed && !c->held;
+}
+
+static void writes_resume(struct coord *c, uint64_t now_ms)
+{
+	if (!c->held || !c->resume_ms || now_ms < c->resume_ms || !c->majority || c->deposed)
+		return;
+	c->held = 0;
+	c->resume_ms = 0;
+	log_msg(LOG_INFO, "coordinator: no newer coordinator heard of: writes resume");
+	coord_repl_durable_moved(c);
 }
 
 /* A cold recovery ended (coord_recover.c): dispatch starts. */
@@ -114,6 +157,10 @@ static void activate(struct coord *c, const struct roles *ro)
 	c->epoch = c->known_epoch = ro->epoch;
 	c->known_coord = c->env.self;
 	c->active = 1;
+	c->majority = ro->active;
+	c->held = 0;
+	c->resume_ms = 0;
+	c->last_tick_ms = now;
 	c->took_over_ms = now;
 	c->first_dispatch_ms = 0;
 	r.u.epoch.epoch = c->epoch;
@@ -157,6 +204,7 @@ static void deactivate(struct coord *c)
 		c->coordinator.ip ? who : "nobody");
 	c->active = 0;
 	c->deposed = 0;
+	c->held = 0;
 	c->gen++;
 	coord_persist_reset(c); /* its held answers: EAGAIN, as the others */
 	coord_repl_stop(c);
@@ -169,7 +217,7 @@ static void deactivate(struct coord *c)
 static void role_update(struct coord *c, uint64_t now_ms)
 {
 	struct roles ro;
-	int mine, settling;
+	int mine, settling, regained;
 
 	role_compute(c, now_ms, &ro);
 	/* a node that joins learns the sitting coordinator from its HELLO
@@ -206,11 +254,23 @@ static void role_update(struct coord *c, uint64_t now_ms)
 			c->known_standby = ro.standby;
 			coord_streams_announce(c); /* every node names the same standby */
 		}
-		if (c->majority && !ro.active)
+		if (c->majority && !ro.active) {
 			log_msg(LOG_WARN,
 				"coordinator: no majority alive (%u of %u): dispatching paused",
 				ro.alive, ro.known);
+			hold(c);
+			c->resume_ms = 0;
+		} else if (!c->majority && ro.active) {
+			log_msg(LOG_INFO,
+				"coordinator: a majority alive again (%u of %u): dispatching, "
+				"writes held %d ms",
+				ro.alive, ro.known, RESUME_MS);
+			c->resume_ms = now_ms + RESUME_MS;
+		}
+		regained = !c->majority && ro.active;
 		c->majority = ro.active;
+		if (regained)
+			coord_pump(c); /* nothing else wakes the queued work */
 	}
 }
 
@@ -243,6 +303,7 @@ void coord_deposed(struct coord *c, uint64_t epoch)
 	/* the same epoch: another coordinator of it won the tie (lower address) */
 	if (!c->active || epoch < c->epoch || c->deposed)
 		return;
+	hold(c);
 	c->deposed = 1;
 	log_msg(LOG_WARN,
 		"coordinator: epoch %llu is known in the cluster, above %llu: "
@@ -291,6 +352,15 @@ static uint64_t tick(void *m, uint64_t now_ms)
 	struct coord *c = m;
 	uint64_t next;
 
+	if (c->active && c->last_tick_ms && now_ms > c->last_tick_ms + STALL_MS) {
+		log_msg(LOG_WARN,
+			"coordinator: this process did not run for %llu ms (stopped or "
+			"starved): writes held %d ms",
+			(unsigned long long)(now_ms - c->last_tick_ms), RESUME_MS);
+		hold(c);
+		c->resume_ms = now_ms + RESUME_MS;
+	}
+	c->last_tick_ms = now_ms;
 	if (now_ms >= c->next_reconcile) {
 		role_update(c, now_ms);
 		if (c->active)
@@ -299,6 +369,7 @@ static uint64_t tick(void *m, uint64_t now_ms)
 	}
 	if (!c->active)
 		return c->next_reconcile;
+	writes_resume(c, now_ms);
 	coord_repl_tick(c, now_ms);
 	coord_adopt_tick(c, now_ms);
 	if (sched_next_deadline(c->sched) <= now_ms)
@@ -306,6 +377,8 @@ static uint64_t tick(void *m, uint64_t now_ms)
 	next = sched_next_deadline(c->sched);
 	next = MIN(next, coord_recover_tick(c, now_ms));
 	next = MIN(next, coord_persist_tick(c, now_ms));
+	if (c->held && c->resume_ms)
+		next = MIN(next, c->resume_ms);
 	return MIN(next, c->next_reconcile);
 }
 

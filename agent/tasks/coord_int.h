@@ -132,6 +132,12 @@ struct coord {
 	uint64_t settle_ms;		/* a joining node takes no role before this */
 	uint64_t cold_since;		/* when this node first saw itself take over cold */
 	uint64_t heard_ms;		/* when the known coordinator's HELLO last came */
+	/* writes held (coord_writable): this coordinator may have been
+	 * superseded without knowing it yet */
+	uint8_t held;
+	uint64_t held_durable; /* the durable record when they were held */
+	uint64_t resume_ms;    /* they resume at this, with a majority (0: not yet) */
+	uint64_t last_tick_ms; /* a longer gap: the process was stopped or starved */
 	/* the state: records, the scheduler, the runtime */
 	struct coord_state *st;
 	struct sched *sched;
@@ -160,6 +166,11 @@ struct coord {
 
 /* coord.c: dispatches what the scheduler decides. */
 void coord_pump(struct coord *c);
+
+/* Whether this coordinator may acknowledge changes, answer queries and
+ * write to SDFS: active, not deposed, and not held since it lost its
+ * majority or stalled (coord.c). */
+int coord_writable(const struct coord *c);
 
 /* A worker or the standby has seen epoch, above this coordinator's: it
  * stops dispatching until the newer coordinator's HELLO deposes it. */
@@ -208,6 +219,8 @@ void coord_repl_stop(struct coord *c);
 /* The last record the standby holds: the state's own seq while there is
  * no standby to feed (a cluster of one). */
 uint64_t coord_durable_seq(const struct coord *c);
+/* The durable record may have moved (writes resumed): answers it held go. */
+void coord_repl_durable_moved(struct coord *c);
 /* Answers conn (as coord_cmd_answer) once the record seq is durable. */
 void coord_answer_durable(struct coord *c, struct conn *conn, uint64_t seq, uint8_t status,
 			  const char *text, size_t len);

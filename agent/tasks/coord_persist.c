@@ -348,10 +348,10 @@ uint64_t coord_persist_tick(struct coord *c, uint64_t now_ms)
 
 	if (!c->active || c->recovering || !c->st)
 		return LOOP_NEVER;
-	/* a coordinator cut off from the majority, or told of a newer one,
-	 * writes nothing to SDFS: the coordinator the majority follows writes
-	 * the same part names */
-	if (!c->majority || c->deposed)
+	/* a coordinator cut off from the majority, told of a newer one, or
+	 * held after either (coord_writable) writes nothing to SDFS: the
+	 * coordinator the majority follows writes the same part names */
+	if (!coord_writable(c))
 		return MIN(now_ms + 500, acks_run(p, now_ms));
 	/* and only results its standby holds: a part then holds what the
 	 * coordinator after a failover holds too, under the same rseq */

@@ -63,6 +63,8 @@ uint64_t coord_durable_seq(const struct coord *c)
 	/* with no standby to feed, only a cluster of one has nothing to wait
 	 * for; a coordinator whose standby is gone (or cut off with it) waits
 	 * for the next one the roles name */
+	if (c->held || c->deposed)
+		return c->held_durable; /* frozen: a newer coordinator may hold less */
 	if (!standby_named(c) && c->cluster_size <= 1)
 		return si.seq;
 	return MIN(c->repl.acked, si.seq);
@@ -128,7 +130,7 @@ void coord_answer_durable(struct coord *c, struct conn *conn, uint64_t seq, uint
 }
 
 /* The durable sequence number may have moved: release what waited on it. */
-static void durable_moved(struct coord *c)
+void coord_repl_durable_moved(struct coord *c)
 {
 	waits_release(c, 0);
 	coord_submit_durable(c, coord_durable_seq(c));
@@ -246,7 +248,7 @@ void coord_repl_record(struct coord *c, uint64_t seq, const uint8_t *rec, size_t
 		if (c->repl.log)
 			repl_log_clear(c->repl.log);
 		c->repl.need_snap = 1;
-		durable_moved(c);
+		coord_repl_durable_moved(c);
 		return;
 	}
 	if (!c->repl.log)
@@ -300,7 +302,7 @@ static void on_state(struct coord *c, const struct repl_state *m)
 		log_msg(LOG_INFO, "coordinator: standby %s holds record %llu of %llu%s", who,
 			(unsigned long long)m->seq, (unsigned long long)si.seq,
 			c->repl.need_snap ? ": a snapshot follows" : "");
-		durable_moved(c);
+		coord_repl_durable_moved(c);
 		if (c->repl.need_snap)
 			send_snapshot(c);
 		else
@@ -317,7 +319,7 @@ static void on_state(struct coord *c, const struct repl_state *m)
 	if (m->seq > c->repl.acked) {
 		c->repl.acked = m->seq;
 		repl_log_ack(c->repl.log, m->seq);
-		durable_moved(c);
+		coord_repl_durable_moved(c);
 	}
 }
 
@@ -382,7 +384,7 @@ void coord_repl_tick(struct coord *c, uint64_t now_ms)
 		return;
 	if (!standby_named(c)) {
 		stream_close(c);
-		durable_moved(c);
+		coord_repl_durable_moved(c);
 		return;
 	}
 	if (r->conn && !wire_addr_eq(r->to, c->known_standby)) {
