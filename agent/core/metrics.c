@@ -8,8 +8,10 @@
 #include "core/metrics.h"
 #include "core/http.h"
 #include "core/loop.h"
+#include "idunno_commit.h"
 #include "membership/swim.h"
 #include "util.h"
+#include "version.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -85,13 +87,14 @@ static void arm(struct metrics *m, int i, unsigned op)
 	c->op = op;
 }
 
-/* Every metric: the modules' stats, the members by status, render's. */
+/* Every metric: the build, the modules' stats, the members by status, render's. */
 static void render(struct metrics *m, struct prom_buf *b)
 {
 	char *text = xmalloc(STATS_MAX);
 	int n = swim_members(m->env.swim, NULL, 0), count[SWIM_STATUS_MAX] = {0};
 	struct swim_member *mem = xcalloc((size_t)n + 1, sizeof(*mem));
 
+	prom_build_info(b, "agent", IDUNNO_VERSION, IDUNNO_COMMIT);
 	text[loop_stats(m->env.loop, text, STATS_MAX - 1)] = '\0';
 	prom_stats(b, text);
 	n = swim_members(m->env.swim, mem, n);

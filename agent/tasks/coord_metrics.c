@@ -1,6 +1,7 @@
 /*
  * coord_metrics.c - the coordinator's per-job series on the agent's
- * /metrics (core/metrics.h), labelled job and model; written only while
+ * /metrics (core/metrics.h), labelled idunno_job and model (not `job`:
+ * Prometheus sets `job` on every target it scrapes); written only while
  * this node coordinates (the counters and the histogram are replicated
  * state, so a new coordinator goes on from the same values):
  *
@@ -42,7 +43,7 @@ static void labels(const struct coord_job_info *ji, char *out, size_t cap)
 
 	prom_escape(ji->set.id, job, sizeof(job));
 	prom_escape(ji->set.model, model, sizeof(model));
-	snprintf(out, cap, "job=\"%s\",model=\"%s\"", job, model);
+	snprintf(out, cap, "idunno_job=\"%s\",model=\"%s\"", job, model);
 }
 
 void coord_metrics(struct coord *c, struct prom_buf *b)
