@@ -42,6 +42,7 @@ struct mconn {
 struct metrics {
 	struct metrics_env env;
 	int owner, fd, stopping;
+	uint64_t start_ms; /* wall clock at metrics_new: the agent's start */
 	int accept_armed;
 	uint64_t accept_retry; /* ms: no accept before this */
 	struct mconn c[METRICS_CONNS];
@@ -95,6 +96,9 @@ static void render(struct metrics *m, struct prom_buf *b)
 	struct swim_member *mem = xcalloc((size_t)n + 1, sizeof(*mem));
 
 	prom_build_info(b, "agent", IDUNNO_VERSION, IDUNNO_COMMIT);
+	prom_family(b, "idunno_start_time_seconds", "gauge",
+		    "When the agent started, seconds since the Unix epoch.");
+	prom_printf(b, "idunno_start_time_seconds %.3f\n", (double)m->start_ms / 1e3);
 	text[loop_stats(m->env.loop, text, STATS_MAX - 1)] = '\0';
 	prom_stats(b, text);
 	n = swim_members(m->env.swim, mem, n);
@@ -301,6 +305,7 @@ int metrics_new(const struct metrics_env *env, struct metrics **out, char *err, 
 	int one = 1, ret;
 
 	m->env = *env;
+	m->start_ms = util_wall_ms();
 	for (int i = 0; i < METRICS_CONNS; i++)
 		m->c[i].fd = -1;
 	wire_addr_str(env->bind, where, sizeof(where));

@@ -90,9 +90,14 @@ void prom_build_info(struct prom_buf *b, const char *program, const char *versio
  * Everything else in the modules' stats only ever grows: a counter.
  */
 static const char *const gauges[] = {
-	"tcp_open",	"tcp_open_*",	    "sdfs_client_active", "cache_files",
-	"cache_bytes",	"cache_busy",	    "coord_active",	  "coord_epoch",
-	"worker_epoch", "worker_batches_*", "engine_inflight",	  "engine_state",
+	"tcp_open",	      "tcp_open_*",
+	"sdfs_client_active", "cache_files",
+	"cache_bytes",	      "cache_busy",
+	"coord_active",	      "coord_epoch",
+	"worker_epoch",	      "worker_batches_*",
+	"engine_inflight",    "engine_state",
+	"sdfs_replicas_held", "sdfs_deletion_markers",
+	"sdfs_free_bytes",    "self_incarnation",
 };
 
 static int is_gauge(const char *name)

@@ -11,6 +11,7 @@
  *   idunno_job_queries_inflight          gauge      queries running on workers
  *   idunno_job_query_rate_per_second     gauge      completed per second, last 10 s
  *   idunno_job_query_service_seconds     histogram  service time per query (status 0)
+ *   idunno_jobs                          gauge      jobs by state (running, done, stopped)
  */
 #include "tasks/coord_int.h"
 
@@ -20,6 +21,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 enum series { S_COMPLETED, S_FAILED, S_QUEUE, S_INFLIGHT, S_RATE, S_SERIES_MAX };
 
@@ -62,6 +64,14 @@ void coord_metrics(struct coord *c, struct prom_buf *b)
 	n = coord_state_jobs(c->st, ji, COORD_JOBS_MAX);
 	for (int i = 0; i < n; i++)
 		sched_job_info(c->sched, ji[i].num, now, &si[i]); /* zeros when not scheduled */
+	prom_family(b, "idunno_jobs", "gauge", "Jobs the coordinator knows, by state (job ls).");
+	for (int k = 0; k < 3; k++) {
+		static const char *const states[] = {"running", "done", "stopped"};
+		int count = 0;
+		for (int i = 0; i < n; i++)
+			count += !strcmp(coord_job_state(&ji[i], &si[i]), states[k]);
+		prom_printf(b, "idunno_jobs{state=\"%s\"} %d\n", states[k], count);
+	}
 	for (int s = 0; s < S_SERIES_MAX; s++) {
 		prom_family(b, series[s].name, series[s].type, series[s].help);
 		for (int i = 0; i < n; i++) {
