@@ -55,6 +55,23 @@ static void clean(const char *v, char *out, size_t cap)
 	out[k] = '\0';
 }
 
+/*
+ * The node an engine's ring names: an agent names its ring
+ * idunno-IIIIIIII-PORT (its IPv4 address in hex, agent/core/agent.c), the
+ * node is then IP:PORT; any other ring name is the node as it is.
+ */
+static void node_of_ring(const char *ring, char *out, size_t cap)
+{
+	unsigned ip, port;
+	char end;
+
+	if (sscanf(ring, "idunno-%8x-%u%c", &ip, &port, &end) == 2 && port <= 65535)
+		snprintf(out, cap, "%u.%u.%u.%u:%u", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255,
+			 ip & 255, port);
+	else
+		clean(ring, out, cap);
+}
+
 struct lat_export *lat_export_new(void)
 {
 	struct lat_export *x = xcalloc(1, sizeof(*x));
@@ -104,7 +121,7 @@ static struct proc *proc_of(struct lat_export *x, __u32 tgid)
 	args[n] = '\0';
 	for (size_t i = 0; i < n; i += strlen(args + i) + 1)
 		if (!strcmp(args + i, "--ring") && i + 7 < n) {
-			clean(args + i + 7, p->node, sizeof(p->node));
+			node_of_ring(args + i + 7, p->node, sizeof(p->node));
 			break;
 		}
 	if (!p->node[0])

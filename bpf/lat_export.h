@@ -1,7 +1,7 @@
 /*
  * lat_export.h - the exporter's series: the probes' map entries, keyed by
  * engine process, summed into series labelled by node (the ring the engine
- * serves, i.e. the agent's node; else this machine's host name), job and
+ * serves: the agent's IP:PORT; else this machine's host name), job and
  * model, in the Prometheus text format.
  *
  * An engine process that has exited is expired: its entries are folded
