@@ -3,6 +3,7 @@
  */
 #include "latency.h"
 #include "latency.skel.h"
+#include "probes.h"
 #include "util.h"
 
 #include <bpf/bpf.h>
@@ -16,6 +17,9 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
+
+/* The engine's flag and the probes' are one. */
+_Static_assert(PROBE_COLD == LAT_COLD, "engine/probes.h and common/hist.h disagree");
 
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
