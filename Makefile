@@ -46,7 +46,7 @@ BLAS_CFLAGS := $(shell $(PKG) --cflags openblas 2>/dev/null || echo -I/usr/inclu
 BLAS_LIBS   := $(shell $(PKG) --libs openblas 2>/dev/null || echo -lopenblas)
 JPEG_LIBS   := $(shell $(PKG) --libs libturbojpeg 2>/dev/null || echo -lturbojpeg)
 
-CFLAGS   := $(STD) $(OPT) $(WARN) $(INCLUDES) -Ibpf -I$(OUT)/bpf $(BLAS_CFLAGS) $(SANFLAGS) -MMD -MP $(EXTRA_CFLAGS)
+CFLAGS   := $(STD) $(OPT) $(WARN) $(INCLUDES) -Ibpf -I$(OUT)/bpf -I$(OUT)/gen $(BLAS_CFLAGS) $(SANFLAGS) -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS  := $(SANFLAGS) $(EXTRA_LDFLAGS)
 LDLIBS   := -lm -lpthread
 
@@ -117,6 +117,17 @@ $(OUT)/%.o: %.c
 	$(call say,CC,$<)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# The commit built, for idunno_build_info (common/version.h): rewritten
+# only when it changes, so only its includers are rebuilt.
+$(OUT)/gen/idunno_commit.h: FORCE
+	@mkdir -p $(dir $@)
+	@c=$$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown); \
+	 l="#define IDUNNO_COMMIT \"$$c\""; \
+	 [ "$$(cat $@ 2>/dev/null)" = "$$l" ] || echo "$$l" > $@
+$(OUT)/agent/core/metrics.o $(OUT)/bpf/lat_export.o: $(OUT)/gen/idunno_commit.h
+.PHONY: FORCE
+FORCE:
 
 # The 1000 ImageNet class names, compiled in from models/imagenet_classes.txt.
 $(OUT)/models/imagenet_classes.c: models/imagenet_classes.txt models/gen_classes.sh
@@ -244,9 +255,10 @@ $(OUT)/bpf/latency.skel.h: $(OUT)/bpf/latency.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name latency_bpf > $@
 
 $(OUT)/bpf/latency.o: $(OUT)/bpf/latency.skel.h
+$(OUT)/bpf/lat_export.o $(OUT)/bpf/exporter.o: $(OUT)/bpf/latency.skel.h
 
-$(BINDIR)/exporter: $(OUT)/bpf/exporter.o $(OUT)/bpf/latency.o $(OUT)/models/model_names.o \
-		$(COMMON_OBJ)
+$(BINDIR)/exporter: $(OUT)/bpf/exporter.o $(OUT)/bpf/lat_export.o $(OUT)/bpf/latency.o \
+		$(OUT)/agent/core/prom.o $(OUT)/models/model_names.o $(COMMON_OBJ)
 	$(call say,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(BPF_LIBS) $(LDLIBS)

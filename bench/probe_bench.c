@@ -29,7 +29,7 @@ int main(int argc, char **argv)
 		t0 = util_now_ns();
 		for (long q = 0; q < n; q++) {
 			idunno_query_start(1, (uint64_t)q, 1, 0, 0);
-			idunno_query_end(1, (uint64_t)q, 0);
+			idunno_query_end(1, (uint64_t)q, 0, 0);
 		}
 		dt = util_now_ns() - t0;
 		best = dt < best ? dt : best;

@@ -3,14 +3,20 @@
  * Prometheus text format, from the BPF probes.
  *
  *   exporter [--listen HOST:PORT] [--engine PATH] [--pin-dir DIR]
- *   exporter --once [--seconds S] [--engine PATH]
+ *            [--retain-seconds S] [--max-entries N]
+ *   exporter --once [--seconds S] [--engine PATH] [--max-entries N]
  *   exporter --no-bpf
+ *
+ * The series and their labels are lat_export.c's; this file is the
+ * command line, the HTTP answers and --once's terminal histograms.
  *
  * Exit codes: 0 clean stop (SIGINT/SIGTERM), 1 error, 2 usage, 3 BPF
  * unavailable (no privilege, no kernel support, or --no-bpf): the
  * scheduler then uses the engine's own timestamps.
  */
+#include "core/prom.h"
 #include "hist.h"
+#include "lat_export.h"
 #include "latency.h"
 #include "model.h"
 #include "util.h"
@@ -27,9 +33,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define EXIT_NOBPF   3
-#define PROM_MIN_EXP 10 /* le buckets at 2^10 .. 2^36 ns: 1 us .. 69 s */
-#define PROM_MAX_EXP 36
+#define EXIT_NOBPF 3
+#define SWEEP_NS   1000000000ull /* exited engines are expired this often */
 
 static volatile sig_atomic_t stop;
 
@@ -39,160 +44,7 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
-/* A growing text buffer. */
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
-__attribute__((format(printf, 2, 3))) static void bprintf(struct buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-		if ((size_t)n < b->cap - b->len)
-			break;
-		b->cap = b->cap ? b->cap * 2 : 65536;
-		b->p = realloc(b->p, b->cap);
-		ASSERT(b->p);
-	}
-	b->len += (size_t)n;
-}
-
-/* node label: the ring name an engine serves (its node), else pid<N>. */
-struct label {
-	__u32 tgid;
-	char node[64];
-};
-
-static struct label labels[256];
-static int nlabels;
-
-static const char *node_of(__u32 tgid)
-{
-	char path[64], args[4096];
-	struct label *l;
-	FILE *f;
-	size_t n;
-
-	for (int i = 0; i < nlabels; i++)
-		if (labels[i].tgid == tgid)
-			return labels[i].node;
-	l = &labels[nlabels < (int)ARRAY_SIZE(labels) ? nlabels++ : (int)ARRAY_SIZE(labels) - 1];
-	l->tgid = tgid;
-	snprintf(l->node, sizeof(l->node), "pid%u", tgid);
-	snprintf(path, sizeof(path), "/proc/%u/cmdline", tgid);
-	f = fopen(path, "r");
-	if (!f)
-		return l->node;
-	n = fread(args, 1, sizeof(args) - 1, f);
-	fclose(f);
-	args[n] = '\0';
-	for (size_t i = 0; i < n; i += strlen(args + i) + 1)
-		if (!strcmp(args + i, "--ring") && i + 6 < n) {
-			const char *v = args + i + 7;
-			size_t k = 0;
-			/* label values: keep to a safe alphabet */
-			for (; *v && k + 1 < sizeof(l->node); v++)
-				if ((*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') ||
-				    (*v >= '0' && *v <= '9') || strchr("-_.:", *v))
-					l->node[k++] = *v;
-			l->node[k] = '\0';
-			break;
-		}
-	return l->node;
-}
-
-struct entry {
-	struct lat_key k;
-	struct lat_val *v;
-};
-
-struct entries {
-	struct entry *e;
-	int n, cap;
-};
-
-static int collect(const struct lat_key *k, const struct lat_val *v, void *arg)
-{
-	struct entries *es = arg;
-
-	if (es->n == es->cap) {
-		es->cap = es->cap ? es->cap * 2 : 16;
-		es->e = realloc(es->e, (size_t)es->cap * sizeof(*es->e));
-		ASSERT(es->e);
-	}
-	es->e[es->n].k = *k;
-	es->e[es->n].v = memcpy(xmalloc(sizeof(*v)), v, sizeof(*v));
-	es->n++;
-	return 0;
-}
-
-static void free_entries(struct entries *es)
-{
-	for (int i = 0; i < es->n; i++)
-		free(es->e[i].v);
-	free(es->e);
-}
-
-static void labels_of(const struct lat_key *k, char *out, size_t len)
-{
-	snprintf(out, len, "node=\"%s\",job=\"%u\",model=\"%s\"", node_of(k->tgid), k->job,
-		 model_name((enum model_id)k->model));
-}
-
-static void histogram_family(struct buf *b, const struct entries *es, const char *name,
-			     const char *help, int wait)
-{
-	bprintf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
-	for (int i = 0; i < es->n; i++) {
-		const struct hist *h = wait ? &es->e[i].v->wait : &es->e[i].v->svc;
-		char lb[256];
-		labels_of(&es->e[i].k, lb, sizeof(lb));
-		for (unsigned e = PROM_MIN_EXP; e <= PROM_MAX_EXP; e++)
-			bprintf(b, "%s_bucket{%s,le=\"%.9g\"} %llu\n", name, lb,
-				(double)(1ull << e) / 1e9,
-				(unsigned long long)hist_count_below_pow2(h, e));
-		bprintf(b, "%s_bucket{%s,le=\"+Inf\"} %llu\n", name, lb,
-			(unsigned long long)h->count);
-		bprintf(b, "%s_sum{%s} %.9f\n", name, lb, (double)h->sum / 1e9);
-		bprintf(b, "%s_count{%s} %llu\n", name, lb, (unsigned long long)h->count);
-	}
-}
-
-static void counter_family(struct buf *b, const struct entries *es, const char *name,
-			   const char *help, int errors)
-{
-	bprintf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
-	for (int i = 0; i < es->n; i++) {
-		char lb[256];
-		labels_of(&es->e[i].k, lb, sizeof(lb));
-		bprintf(b, "%s{%s} %llu\n", name, lb,
-			(unsigned long long)(errors ? es->e[i].v->errors : es->e[i].v->svc.count));
-	}
-}
-
-static void metrics(int fd, struct buf *b)
-{
-	struct entries es = {0};
-
-	b->len = 0;
-	latency_foreach(fd, collect, &es);
-	histogram_family(b, &es, "idunno_query_service_seconds",
-			 "Engine time per query, from its start probe to its end probe.", 0);
-	histogram_family(b, &es, "idunno_query_ring_wait_seconds",
-			 "Time from a query's enqueue on the ring to its start in the engine.", 1);
-	counter_family(b, &es, "idunno_queries_total", "Queries the engine finished.", 0);
-	counter_family(b, &es, "idunno_query_errors_total",
-		       "Queries that finished with an error status.", 1);
-	free_entries(&es);
-}
-
-static void respond(int c, int fd, struct buf *b)
+static void respond(int c, struct lat_export *x, struct latency *lat, uint64_t retain_ns)
 {
 	char req[4096];
 	ssize_t n = 0, r;
@@ -201,6 +53,7 @@ static void respond(int c, int fd, struct buf *b)
 	char head[256];
 	const char *body;
 	size_t blen;
+	struct prom_buf b = {0};
 
 	setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -213,9 +66,10 @@ static void respond(int c, int fd, struct buf *b)
 	}
 	req[n > 0 ? n : 0] = '\0';
 	if (!strncmp(req, "GET /metrics ", 13) || !strncmp(req, "GET /metrics?", 13)) {
-		metrics(fd, b);
-		body = b->p ? b->p : "";
-		blen = b->len;
+		lat_export_sweep(x, lat, util_now_ns(), retain_ns);
+		lat_export_render(x, lat, &b);
+		body = b.p ? b.p : "";
+		blen = b.len;
 	} else if (!strncmp(req, "GET / ", 6)) {
 		body = "IDunno latency exporter: see /metrics\n";
 		blen = strlen(body);
@@ -230,14 +84,14 @@ static void respond(int c, int fd, struct buf *b)
 		 "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: "
 		 "close\r\n\r\n",
 		 status, type, blen);
-	if (write(c, head, strlen(head)) < 0)
-		return;
-	for (size_t off = 0; off < blen;) {
-		ssize_t w = write(c, body + off, blen - off);
-		if (w <= 0)
-			return;
-		off += (size_t)w;
-	}
+	if (write(c, head, strlen(head)) >= 0)
+		for (size_t off = 0; off < blen;) {
+			ssize_t w = write(c, body + off, blen - off);
+			if (w <= 0)
+				break;
+			off += (size_t)w;
+		}
+	free(b.p);
 }
 
 static int listen_on(const char *hostport, char *err, size_t errlen)
@@ -290,8 +144,8 @@ static void print_log2(const char *what, const struct hist *h)
 		lo = e < lo ? e : lo;
 		hi = e > hi ? e : hi;
 	}
-	printf("  %s: %llu queries\n  %20s : %-8s distribution\n", what,
-	       (unsigned long long)h->count, "usecs", "count");
+	printf("  %s: %llu runs\n  %20s : %-8s distribution\n", what, (unsigned long long)h->count,
+	       "usecs", "count");
 	for (int e = lo; e <= hi; e++)
 		max = counts[e] > max ? counts[e] : max;
 	for (int e = lo; e <= hi; e++) {
@@ -308,11 +162,12 @@ static int print_entry(const struct lat_key *k, const struct lat_val *v, void *a
 {
 	struct hist_stats st;
 
-	(void)arg;
 	hist_stats(&v->svc, &st);
-	printf("node %s, job %u, model %s: mean %.3f ms, p50 %.3f, p90 %.3f, p99 %.3f ms\n",
-	       node_of(k->tgid), k->job, model_name((enum model_id)k->model), st.mean / 1e6,
-	       st.p50 / 1e6, st.p90 / 1e6, st.p99 / 1e6);
+	printf("node %s, job %u, model %s%s: %llu queries; mean %.3f ms, p50 %.3f, p90 %.3f, "
+	       "p99 %.3f ms\n",
+	       lat_export_node(arg, k->tgid), k->job, model_name((enum model_id)k->model),
+	       k->cold ? " (cold: runs that built their plan)" : "", (unsigned long long)v->queries,
+	       st.mean / 1e6, st.p50 / 1e6, st.p90 / 1e6, st.p99 / 1e6);
 	print_log2("service time", &v->svc);
 	if (v->wait.count)
 		print_log2("ring wait", &v->wait);
@@ -321,22 +176,65 @@ static int print_entry(const struct lat_key *k, const struct lat_val *v, void *a
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: exporter [--listen HOST:PORT] [--engine PATH] [--pin-dir DIR]\n"
-		   "       exporter --once [--seconds S] [--engine PATH]\n"
-		   "       exporter --no-bpf\n"
-		   "Serves the engine's per-query latency at http://HOST:PORT/metrics\n"
-		   "(default 127.0.0.1:9435); --once prints histograms after S seconds (10).\n"
-		   "Exit code 3: BPF is unavailable here.\n");
+	fprintf(f,
+		"usage: exporter [--listen HOST:PORT] [--engine PATH] [--pin-dir DIR]\n"
+		"                [--retain-seconds S] [--max-entries N]\n"
+		"       exporter --once [--seconds S] [--engine PATH] [--max-entries N]\n"
+		"       exporter --no-bpf\n"
+		"Serves the engine's per-query latency at http://HOST:PORT/metrics\n"
+		"(default 127.0.0.1:9435), its map pinned at DIR/lats (default %s);\n"
+		"series no living engine added to for S seconds (300) are dropped;\n"
+		"the map holds N (engine, job, model) entries (%d).  --once prints\n"
+		"histograms after S seconds (10) and pins nothing.\n"
+		"Exit code 3: BPF is unavailable here.\n",
+		LATENCY_PIN_DIR, LATENCY_MAX_ENTRIES);
+}
+
+/* A number option's value in [lo, hi]: 0, or 2 (usage) with the reason said. */
+static int number(const char *opt, const char *v, double lo, double hi, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(v, &end);
+	if (errno || end == v || *end || *out < lo || *out > hi) {
+		fprintf(stderr, "exporter: %s wants a number from %g to %g, got '%s'\n", opt, lo,
+			hi, v);
+		return 2;
+	}
+	return 0;
+}
+
+static void serve(int ls, struct latency *lat, double retain)
+{
+	struct lat_export *x = lat_export_new();
+	uint64_t retain_ns = (uint64_t)(retain * 1e9), next_sweep = 0;
+
+	while (!stop) {
+		struct pollfd p = {ls, POLLIN, 0};
+		int c;
+		if (util_now_ns() >= next_sweep) { /* expire exited engines, scraped or not */
+			lat_export_sweep(x, lat, util_now_ns(), retain_ns);
+			next_sweep = util_now_ns() + SWEEP_NS;
+		}
+		if (poll(&p, 1, 500) <= 0)
+			continue;
+		c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0)
+			continue;
+		respond(c, x, lat, retain_ns);
+		close(c);
+	}
+	lat_export_free(x);
 }
 
 int main(int argc, char **argv)
 {
 	const char *listen_addr = "127.0.0.1:9435", *pin = LATENCY_PIN_DIR;
 	char engine[4096], err[1024];
-	int once = 0, nobpf = 0, ls = -1, ret;
-	double seconds = 10;
+	int once = 0, nobpf = 0, pin_given = 0, ls = -1, ret;
+	double seconds = 10, retain = 300, entries = LATENCY_MAX_ENTRIES;
 	struct latency *lat = NULL;
-	struct buf b = {0};
 
 	{
 		/* default engine: the one beside this program */
@@ -347,30 +245,52 @@ int main(int argc, char **argv)
 		snprintf(slash ? slash + 1 : engine, 16, "engine");
 	}
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--listen") && i + 1 < argc)
-			listen_addr = argv[++i];
-		else if (!strcmp(argv[i], "--engine") && i + 1 < argc)
-			snprintf(engine, sizeof(engine), "%s", argv[++i]);
-		else if (!strcmp(argv[i], "--pin-dir") && i + 1 < argc)
-			pin = argv[++i];
-		else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
-			seconds = atof(argv[++i]);
-		else if (!strcmp(argv[i], "--once"))
-			once = 1;
-		else if (!strcmp(argv[i], "--no-bpf"))
-			nobpf = 1;
-		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		int bad = 0;
+		if (!strcmp(o, "--once") || !strcmp(o, "--no-bpf")) {
+			*(o[2] == 'o' ? &once : &nobpf) = 1;
+			continue;
+		}
+		if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
 			usage(stdout);
 			return 0;
-		} else {
+		}
+		if (strncmp(o, "--", 2) || !v) {
+			fprintf(stderr, "exporter: %s: %s\n", o,
+				strncmp(o, "--", 2) ? "not an option" : "needs a value");
 			usage(stderr);
 			return 2;
 		}
+		i++;
+		if (!strcmp(o, "--listen"))
+			listen_addr = v;
+		else if (!strcmp(o, "--engine"))
+			snprintf(engine, sizeof(engine), "%s", v);
+		else if (!strcmp(o, "--pin-dir"))
+			pin = v, pin_given = 1;
+		else if (!strcmp(o, "--seconds"))
+			bad = number(o, v, 0, 86400, &seconds);
+		else if (!strcmp(o, "--retain-seconds"))
+			bad = number(o, v, 0, 1e7, &retain);
+		else if (!strcmp(o, "--max-entries"))
+			bad = number(o, v, 1, 1 << 20, &entries);
+		else {
+			fprintf(stderr, "exporter: unknown option %s\n", o);
+			usage(stderr);
+			return 2;
+		}
+		if (bad)
+			return bad;
 	}
 	if (nobpf) {
 		fprintf(stderr, "exporter: BPF disabled by --no-bpf; latency comes from the "
 				"engine's own timestamps\n");
 		return EXIT_NOBPF;
+	}
+	if (once && pin_given) {
+		fprintf(stderr,
+			"exporter: --once pins nothing; --pin-dir is for a serving exporter\n");
+		return 2;
 	}
 	if (!once) {
 		ls = listen_on(listen_addr, err, sizeof(err));
@@ -379,7 +299,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	ret = latency_attach(engine, pin, &lat, err, sizeof(err));
+	/* --once pins nothing: a serving exporter's pin is never touched by it */
+	ret = latency_attach(engine, once ? NULL : pin, (unsigned)entries, &lat, err, sizeof(err));
 	if (ret) {
 		/* EPERM: no privilege; ENOSYS/EOPNOTSUPP: no kernel support.  (EACCES
 		 * is the verifier refusing the program: a bug, not the machine.) */
@@ -397,28 +318,19 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (once) {
 		uint64_t end = util_now_ns() + (uint64_t)(seconds * 1e9);
+		struct lat_export *x = lat_export_new();
 		fprintf(stderr, "exporter: tracing %s for %g s\n", engine, seconds);
 		while (!stop && util_now_ns() < end)
 			usleep(50000);
-		latency_foreach(latency_fd(lat), print_entry, NULL);
+		latency_foreach(latency_fd(lat), print_entry, x);
+		lat_export_free(x);
 		latency_detach(lat);
 		return 0;
 	}
 	fprintf(stderr,
 		"exporter: serving http://%s/metrics (probes on %s, map pinned at %s/lats)\n",
 		listen_addr, engine, pin);
-	while (!stop) {
-		struct pollfd p = {ls, POLLIN, 0};
-		int c;
-		if (poll(&p, 1, 500) <= 0)
-			continue;
-		c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
-		if (c < 0)
-			continue;
-		respond(c, latency_fd(lat), &b);
-		close(c);
-	}
-	free(b.p);
+	serve(ls, lat, retain);
 	close(ls);
 	latency_detach(lat);
 	fprintf(stderr, "exporter: stopped\n");

@@ -85,3 +85,21 @@ uint64_t hist_count_below_pow2(const struct hist *h, unsigned e)
 		n += h->b[i];
 	return n;
 }
+
+uint64_t hist_le_bound(unsigned k)
+{
+	return hist_bucket_low(hist_bucket(1ull << HIST_LE_MIN_EXP) + k);
+}
+
+void hist_le_counts(const struct hist *h, uint64_t below[HIST_LE_N])
+{
+	unsigned first = hist_bucket(1ull << HIST_LE_MIN_EXP);
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < first; i++)
+		n += h->b[i];
+	for (unsigned k = 0; k < HIST_LE_N; k++) {
+		below[k] = n;
+		n += h->b[first + k];
+	}
+}

@@ -36,13 +36,28 @@ struct lat_key {
 	__u32 tgid; /* the engine process: one per node */
 	__u32 job;
 	__u32 model; /* enum model_id; MODEL_MAX when unknown */
-	__u32 pad;
+	__u32 cold;  /* 1: runs that built their plan (LAT_COLD); svc only */
 };
 
+/*
+ * One engine run (a batch of 1..N queries) is one observation of svc and
+ * wait; queries counts the queries (images) in them.
+ */
 struct lat_val {
 	struct hist svc;  /* query start to end, in the engine */
-	struct hist wait; /* enqueued on the ring to start */
-	__u64 errors;	  /* queries that ended with a non-zero status */
+	struct hist wait; /* enqueued on the ring to start (in the cold = 0 entry) */
+	__u64 errors;	  /* queries of runs that ended with a non-zero status */
+	__u64 queries;	  /* queries (images) of the runs, errors included */
+};
+
+/* idunno_query_end's flags (engine/probes.h): the run built its plan. */
+#define LAT_COLD 1u
+
+/* The BPF side's drop counters (the `drops` array, one slot each). */
+enum lat_drop {
+	LAT_DROP_LATS_FULL,   /* an observation lost: no room for its (engine, job, model) entry */
+	LAT_DROP_STARTS_FULL, /* a run's start lost: too many runs in flight */
+	LAT_DROP_MAX
 };
 
 /* floor(log2(v)) for v > 0, without loops (the BPF verifier's friend). */
@@ -111,6 +126,20 @@ double hist_quantile(const struct hist *h, double q);
 void hist_stats(const struct hist *h, struct hist_stats *out);
 /* Count of values below 2^e ns (exact: powers of two are bucket bounds). */
 uint64_t hist_count_below_pow2(const struct hist *h, unsigned e);
+
+/*
+ * The Prometheus `le` bounds both endpoints export: every bucket bound
+ * from 2^HIST_LE_MIN_EXP ns (8.2 us) to 2^HIST_LE_MAX_EXP ns (68.7 s),
+ * 16 an octave, so histogram_quantile() is as close as hist_quantile()
+ * (within 6.25 %) over that range.
+ */
+#define HIST_LE_MIN_EXP 13
+#define HIST_LE_MAX_EXP 36
+#define HIST_LE_N	((HIST_LE_MAX_EXP - HIST_LE_MIN_EXP) * HIST_SUB + 1)
+/* The k-th bound, ns (k < HIST_LE_N). */
+uint64_t hist_le_bound(unsigned k);
+/* below[k]: the count of values below hist_le_bound(k), for every k. */
+void hist_le_counts(const struct hist *h, uint64_t below[HIST_LE_N]);
 #endif
 
 #endif

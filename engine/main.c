@@ -204,7 +204,7 @@ static int cmd_classify(int argc, char **argv)
 	struct net *net = NULL;
 	float *in = NULL, *logits = NULL, *all = NULL; /* all: every input's logits, for --logits */
 	char err[768];
-	uint64_t t0, service_ns = 0, nqueries = 0;
+	uint64_t t0, built, service_ns = 0, nqueries = 0;
 	int ninputs, ret = 1;
 
 	if (parse_args(argc, argv, &a) || need_model(&a, &id))
@@ -237,9 +237,11 @@ static int cmd_classify(int argc, char **argv)
 				goto out;
 			}
 		t0 = util_now_ns();
+		built = net_plans_built(net);
 		idunno_query_start(0, (uint64_t)q, (uint32_t)n, 0, (uint32_t)id);
 		ret = net_run(net, n, in, logits, err, sizeof(err));
-		idunno_query_end(0, (uint64_t)q, ret);
+		idunno_query_end(0, (uint64_t)q, ret,
+				 net_plans_built(net) != built ? PROBE_COLD : 0);
 		service_ns += util_now_ns() - t0;
 		nqueries++;
 		if (ret) {

@@ -18,6 +18,7 @@ struct net {
 	struct kern_plan *plans[NET_MAX_PLANS];
 	uint64_t used[NET_MAX_PLANS]; /* for evicting the least recently used */
 	uint64_t tick;
+	uint64_t built; /* plans created (net_plans_built) */
 };
 
 int net_open(enum model_id model, const char *weights, enum kern_backend_id backend,
@@ -63,6 +64,7 @@ static int get_plan(struct net *n, int batch, struct kern_plan **out, char *err,
 	kern_plan_free(n->plans[victim]);
 	n->plans[victim] = NULL;
 	n->used[victim] = 0;
+	n->built++;
 	ret = kern_plan_create_cached(n->backend, model_graph(n->model), batch, n->cache,
 				      &n->plans[victim], err, errlen);
 	if (ret)
@@ -87,6 +89,11 @@ int net_run(struct net *n, int batch, const float *in, float *logits, char *err,
 		util_seterr(err, errlen, "%s forward pass: %s", model_name(model_id_of(n->model)),
 			    idn_strerror(ret));
 	return ret;
+}
+
+uint64_t net_plans_built(const struct net *n)
+{
+	return n->built;
 }
 
 enum model_id net_model(const struct net *n)

@@ -9,6 +9,7 @@
 #include "model.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct net;
 
@@ -29,6 +30,11 @@ void net_free(struct net *n);
 int net_run(struct net *n, int batch, const float *in, float *logits, char *err, size_t errlen);
 
 enum model_id net_model(const struct net *n);
+/*
+ * Plans built so far (tried, failed ones too): a net_run that moved it was
+ * a cold start, slower by the plan's creation (the probes say so).
+ */
+uint64_t net_plans_built(const struct net *n);
 const struct kern_graph *net_graph(const struct net *n);
 /* Bytes held by all plans: activations, scratch and prepared weights. */
 size_t net_workspace(const struct net *n);

@@ -25,7 +25,7 @@ PROBE_ATTR void idunno_query_start(uint32_t job, uint64_t query, uint32_t batch,
 	PROBE_BODY;
 }
 
-PROBE_ATTR void idunno_query_end(uint32_t job, uint64_t query, int32_t status)
+PROBE_ATTR void idunno_query_end(uint32_t job, uint64_t query, int32_t status, uint32_t flags)
 {
 	PROBE_BODY;
 }

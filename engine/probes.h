@@ -7,7 +7,9 @@
  * attach to them by name (bpf/ does) and read the arguments from
  * registers: job id, query id, batch size, the time the query was put on
  * the ring (CLOCK_MONOTONIC ns; 0 when it did not come through one) and the
- * model (enum model_id).
+ * model (enum model_id); at the end the status and flags: PROBE_COLD when
+ * the run built its plan (the first at its batch size since the model was
+ * loaded: much slower, kept apart by the exporter).
  */
 #ifndef IDUNNO_PROBES_H
 #define IDUNNO_PROBES_H
@@ -16,6 +18,8 @@
 
 void idunno_query_start(uint32_t job, uint64_t query, uint32_t batch, uint64_t enqueue_ns,
 			uint32_t model);
-void idunno_query_end(uint32_t job, uint64_t query, int32_t status);
+#define PROBE_COLD 1u /* = LAT_COLD (common/hist.h) */
+
+void idunno_query_end(uint32_t job, uint64_t query, int32_t status, uint32_t flags);
 
 #endif

@@ -407,6 +407,7 @@ int serve_main(const char *ring_name, enum kern_backend_id backend, int notify_f
 	for (;;) {
 		struct ring_cqe c;
 		struct slot *sl;
+		uint64_t built;
 		ret = ring_next(s.re, &e, 1000);
 		if (ret == -EAGAIN) {
 			slots_sync_all(&s);
@@ -430,13 +431,16 @@ int serve_main(const char *ring_name, enum kern_backend_id backend, int notify_f
 		if (!(e.flags & RING_F_NOWORK) && e.model < RING_MAX_MODELS)
 			slot_sync(&s, e.model);
 		sl = e.model < RING_MAX_MODELS ? &s.slots[e.model] : NULL;
+		built = sl && sl->net ? net_plans_built(sl->net) : 0;
 		idunno_query_start(e.job, e.query, e.batch, e.enqueue_ns,
 				   sl && sl->net ? (uint32_t)net_model(sl->net)
 						 : (uint32_t)MODEL_MAX);
 		c.start_ns = util_now_ns();
 		c.status = e.flags & RING_F_NOWORK ? 0 : serve_entry(&s, &e);
 		c.end_ns = util_now_ns();
-		idunno_query_end(e.job, e.query, c.status);
+		idunno_query_end(e.job, e.query, c.status,
+				 sl && sl->net && net_plans_built(sl->net) != built ? PROBE_COLD
+										    : 0);
 		ring_complete(s.re, &c); /* and idle, until the next entry */
 	}
 	for (int i = 0; i < RING_MAX_MODELS; i++)

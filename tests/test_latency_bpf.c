@@ -2,8 +2,10 @@
  * Description: the agent's view of the BPF latency probes: attached with
  * latency_attach() to the engine binary, two engines in turn each run 30
  * ResNet18 queries over a ring; reading the pinned map with
- * latency_open_pinned()/latency_job() gives one entry per engine process
- * (nodes stay apart), service and ring-wait counts of exactly 30 each, a
+ * latency_open_pinned()/latency_job() gives two entries per engine process
+ * (nodes stay apart): a cold one with the first query alone (it built its
+ * plan: idunno_query_end's PROBE_COLD) and a warm one with the 29 others,
+ * queries counted; service and ring-wait counts of exactly 30 each, a
  * service-time sum within 5 % of the engine's own timestamps, and
  * median/p90/p99 within 10 % of the exact quantiles of those timestamps.
  * Skips where BPF cannot be loaded.
@@ -38,6 +40,22 @@ static void check_against(const char *what, const struct hist *h, uint64_t *v, i
 	       (unsigned long long)h->count, h->sum / 1e6, sum / 1e6, hist_quantile(h, 0.5) / 1e6);
 }
 
+struct cold_count {
+	__u32 tgid;
+	uint64_t runs[2], queries[2]; /* [cold] */
+};
+
+static int count_cold(const struct lat_key *k, const struct lat_val *v, void *arg)
+{
+	struct cold_count *c = arg;
+
+	if (k->tgid == c->tgid && k->job == LOAD_JOB) {
+		c->runs[k->cold ? 1 : 0] += v->svc.count;
+		c->queries[k->cold ? 1 : 0] += v->queries;
+	}
+	return 0;
+}
+
 int main(void)
 {
 	enum { N = 30 };
@@ -51,7 +69,7 @@ int main(void)
 	bin = bin ? bin : "bin";
 	snprintf(engine, sizeof(engine), "%s/engine", bin);
 	snprintf(pin, sizeof(pin), "/sys/fs/bpf/idunno-latbpf-%d", (int)getpid());
-	ret = latency_attach(engine, pin, &lat, err, sizeof(err));
+	ret = latency_attach(engine, pin, 0, &lat, err, sizeof(err));
 	if (ret == -EPERM || ret == -ENOSYS || ret == -EOPNOTSUPP)
 		T_SKIP("BPF unavailable: %s", err);
 	REQUIRE(ret == 0, "latency_attach: %s", err);
@@ -65,8 +83,17 @@ int main(void)
 		uint64_t sv[N], wv[N];
 		struct hist_stats st;
 		int n = latency_job(fd, (__u32)pids[k], LOAD_JOB, svc, wait);
-		CHECK(n == 1, "engine %d: %d entries for job %d, want 1", (int)pids[k], n,
+		struct cold_count cc = {(__u32)pids[k], {0}, {0}};
+		/* a warm entry and a cold one: the first query built its plan */
+		CHECK(n == 2, "engine %d: %d entries for job %d, want 2", (int)pids[k], n,
 		      LOAD_JOB);
+		latency_foreach(fd, count_cold, &cc);
+		CHECK(cc.runs[1] == 1 && cc.queries[1] == 1 && cc.runs[0] == N - 1 &&
+			      cc.queries[0] == N - 1,
+		      "engine %d: cold %llu runs %llu queries, warm %llu runs %llu queries",
+		      (int)pids[k], (unsigned long long)cc.runs[1],
+		      (unsigned long long)cc.queries[1], (unsigned long long)cc.runs[0],
+		      (unsigned long long)cc.queries[0]);
 		for (int i = 0; i < N; i++) {
 			sv[i] = c[k][i].end_ns - c[k][i].start_ns;
 			wv[i] = c[k][i].start_ns - c[k][i].enqueue_ns;
@@ -82,7 +109,7 @@ int main(void)
 	}
 	{
 		struct hist *svc = xcalloc(1, sizeof(*svc)), *wait = xcalloc(1, sizeof(*wait));
-		CHECK(latency_job(fd, 0, LOAD_JOB, svc, wait) == 2 && svc->count == 2 * N,
+		CHECK(latency_job(fd, 0, LOAD_JOB, svc, wait) == 4 && svc->count == 2 * N,
 		      "all nodes together: %llu queries", (unsigned long long)svc->count);
 		free(svc);
 		free(wait);

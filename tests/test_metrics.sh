@@ -2,7 +2,10 @@
 # Description: the agent's Prometheus /metrics (`agent run --metrics
 # HOST:PORT`) and `qjob` (C2) on 5 real agents with engines: a job over a
 # 24-image dataset runs to its end; every agent's /metrics passes
-# `promtool check metrics`; the coordinator's
+# `promtool check metrics`, has idunno_build_info, the start time,
+# membership counters (joins, suspicions, failures, leaves, incarnation),
+# SDFS levels (replicas held, free bytes), and no `job` label (idunno_job:
+# Prometheus sets job itself); the coordinator's idunno_jobs by state and
 # idunno_job_queries_completed_total equals qinfo's count, the service-time
 # histogram's _count equals the queries answered with status 0 (and qjob's
 # count), its +Inf bucket its _count; `qjob JOB --json` has the documented
@@ -67,15 +70,31 @@ grep -q '^# TYPE idunno_tcp_accepted_total counter$' "$W/m2" && grep -q '^idunno
   grep -q '^# TYPE idunno_worker_queries_total counter$' "$W/m2" && grep -q '^idunno_sdfs_puts_total ' "$W/m2" &&
   ok "the agent's counters: tcp, membership (5 alive), worker, SDFS" || bad "agent counters missing: $(head -20 "$W/m2")"
 ! grep -q '^idunno_job_' "$W/m2" && ok "a non-coordinator writes no per-job series" || bad "node 2 has job series"
+grep -q '^idunno_build_info{program="agent",version="[^"]*",commit="[0-9a-f]*"} 1$' "$W/m2" &&
+  grep -q '^# TYPE idunno_start_time_seconds gauge$' "$W/m2" &&
+  ok "$(grep '^idunno_build_info' "$W/m2"), idunno_start_time_seconds" || bad "no build info or start time"
+# membership: node 1 saw 4 others join; SDFS: every node holds replicas of the model or dataset
+[[ $(value "$W/m1" idunno_member_joins_total) -ge 4 && -n $(value "$W/m1" idunno_member_failures_total) &&
+   -n $(value "$W/m1" idunno_member_suspicions_total) && -n $(value "$W/m1" idunno_member_leaves_total) &&
+   $(value "$W/m1" idunno_self_incarnation) -gt 0 ]] && grep -q '^# TYPE idunno_self_incarnation gauge$' "$W/m1" &&
+  ok "membership counters: $(value "$W/m1" idunno_member_joins_total) joins seen by node 1, incarnation a gauge" ||
+  bad "membership counters: $(grep 'member_\|incarnation' "$W/m1")"
+held=0; for i in 1 2 3 4 5; do held=$((held + $(value "$W/m$i" idunno_sdfs_replicas_held))); done
+((held >= 4)) && grep -q '^# TYPE idunno_sdfs_replicas_held gauge$' "$W/m1" && [[ $(value "$W/m1" idunno_sdfs_free_bytes) -gt 0 ]] &&
+  ok "SDFS levels: $held replicas held over 5 nodes, free bytes a gauge" || bad "SDFS levels: $(grep 'replicas_held\|free_bytes' "$W/m1")"
+! grep -hv '^#' "$W"/m[1-5] | grep -q '[{,]job="' && ok "no series labelled job (Prometheus's own label): idunno_job" ||
+  bad "a job label: $(grep -h '[{,]job="' "$W"/m[1-5] | head -2)"
 
 # --- the coordinator's per-job series against qinfo, job ls and qjob ---
-lb="{job=\"$j\",model=\"r18\"}"
+lb="{idunno_job=\"$j\",model=\"r18\"}"
 completed=$(value "$W/m1" "idunno_job_queries_completed_total$lb")
 failed=$(value "$W/m1" "idunno_job_queries_failed_total$lb")
 hcount=$(value "$W/m1" "idunno_job_query_service_seconds_count$lb")
-hinf=$(value "$W/m1" "idunno_job_query_service_seconds_bucket{job=\"$j\",model=\"r18\",le=\"+Inf\"}")
+hinf=$(value "$W/m1" "idunno_job_query_service_seconds_bucket{idunno_job=\"$j\",model=\"r18\",le=\"+Inf\"}")
 hsum=$(value "$W/m1" "idunno_job_query_service_seconds_sum$lb")
 queue=$(value "$W/m1" "idunno_job_queue_depth$lb")
+[[ $(value "$W/m1" 'idunno_jobs{state="done"}') == 1 && $(value "$W/m1" 'idunno_jobs{state="running"}') == 0 ]] &&
+  ok "idunno_jobs: 1 done, 0 running" || bad "idunno_jobs: $(grep '^idunno_jobs' "$W/m1")"
 queries=$(cl_agent 1 qinfo "$j" --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["queries"])')
 lsfailed=$(cl_agent 1 job ls --json | $PY -c 'import json,sys; print(next(x["failed"] for x in json.load(sys.stdin) if x["job"] == sys.argv[1]))' "$j")
 [[ -n $completed && $completed == "$queries" && $queries == 24 ]] &&
@@ -88,12 +107,12 @@ $PY - "$W/m1" "$j" <<'PY' && ok "histogram buckets cumulative, _sum $hsum s > 0,
 import sys
 prev, les = -1, []
 for l in open(sys.argv[1]):
-    if l.startswith("idunno_job_query_service_seconds_bucket{job=\"%s\"" % sys.argv[2]):
+    if l.startswith("idunno_job_query_service_seconds_bucket{idunno_job=\"%s\"" % sys.argv[2]):
         v = int(l.split()[-1]); assert v >= prev, l; prev = v
         les.append(l.split('le="')[1].split('"')[0])
-    if l.startswith("idunno_job_query_service_seconds_sum{job=\"%s\"" % sys.argv[2]):
+    if l.startswith("idunno_job_query_service_seconds_sum{idunno_job=\"%s\"" % sys.argv[2]):
         assert float(l.split()[-1]) > 0, l
-assert les[-1] == "+Inf" and len(les) == 28, les
+assert les[-1] == "+Inf" and len(les) == 370, les
 PY
 
 # --- qjob ---

@@ -3,8 +3,11 @@
  * agent/core/http.c): the modules' "name value" stats become idunno_*
  * counters (_total) and the listed gauges, a non-numeric value a state
  * label, each with HELP and TYPE, malformed lines and repeats skipped;
- * a histogram gives cumulative `le` buckets in seconds, +Inf equal to
- * _count, _sum in seconds; label values are escaped; the HTTP request
+ * a histogram gives cumulative `le` buckets in seconds, 16 an octave
+ * (369 bounds from 8.2 us to 68.7 s), +Inf equal to _count, _sum in
+ * seconds; Prometheus's histogram_quantile over them is within 6.25 % of
+ * the exact p50/p90/p95/p99 of 20000 engine-like latencies (powers of two
+ * were up to 40 % off); idunno_build_info; label values are escaped; the HTTP request
  * head parser accepts GET and HEAD of HTTP/1.0 and 1.1 (CRLF or LF, the
  * query cut from the path), asks for more on a partial head, refuses
  * other methods (405) and garbage (400) as soon as it is seen, and every
@@ -14,7 +17,9 @@
 #include "core/http.h"
 #include "core/prom.h"
 
+#include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,23 +65,30 @@ static void test_hist(void)
 	char line[128], esc[16];
 	uint64_t prev = 0;
 
-	hist_record(&h, 1500);	     /* 1.5 us */
+	hist_record(&h, 9000);	     /* 9 us */
 	hist_record(&h, 3000000);    /* 3 ms */
 	hist_record(&h, 3000000);    /* 3 ms */
 	hist_record(&h, 1ull << 40); /* 18 min: only +Inf */
 	prom_hist(&b, "x_seconds", "job=\"j\"", &h);
-	snprintf(line, sizeof(line), "x_seconds_bucket{job=\"j\",le=\"%.9g\"} 0\n", 1024 / 1e9);
-	CHECK(has(&b, line), "first bucket 0:\n%s", b.p);
-	snprintf(line, sizeof(line), "x_seconds_bucket{job=\"j\",le=\"%.9g\"} 1\n", 2048 / 1e9);
-	CHECK(has(&b, line), "1.5 us under 2.048 us");
-	snprintf(line, sizeof(line), "x_seconds_bucket{job=\"j\",le=\"%.9g\"} 3\n",
-		 (double)(1ull << 22) / 1e9);
-	CHECK(has(&b, line), "3 ms under 4.19 ms");
+	CHECK(has(&b, "x_seconds_bucket{job=\"j\",le=\"8.192e-06\"} 0\n"), "first bucket 0");
+	CHECK(has(&b, "x_seconds_bucket{job=\"j\",le=\"8.704e-06\"} 0\n") &&
+		      has(&b, "x_seconds_bucket{job=\"j\",le=\"9.216e-06\"} 1\n"),
+	      "9 us in (8.704, 9.216] us: 16 buckets an octave");
+	CHECK(has(&b, "x_seconds_bucket{job=\"j\",le=\"0.002883584\"} 1\n") &&
+		      has(&b, "x_seconds_bucket{job=\"j\",le=\"0.003014656\"} 3\n"),
+	      "3 ms in (2.884, 3.015] ms");
+	CHECK(has(&b, "x_seconds_bucket{job=\"j\",le=\"68.719476736\"} 3\n"), "last bound 2^36 ns");
+	{
+		int n = 0;
+		for (const char *p = b.p; (p = strstr(p, "_bucket{")) != NULL; p++)
+			n++;
+		CHECK(n == (int)HIST_LE_N + 1, "%d buckets, want %d", n, HIST_LE_N + 1);
+	}
 	CHECK(has(&b, "x_seconds_bucket{job=\"j\",le=\"+Inf\"} 4\n") &&
 		      has(&b, "x_seconds_count{job=\"j\"} 4\n"),
 	      "+Inf and count");
 	snprintf(line, sizeof(line), "x_seconds_sum{job=\"j\"} %.9f\n",
-		 (1500 + 6000000 + (double)(1ull << 40)) / 1e9);
+		 (9000 + 6000000 + (double)(1ull << 40)) / 1e9);
 	CHECK(has(&b, line), "sum in seconds");
 	/* cumulative */
 	for (const char *p = b.p; (p = strstr(p, "_bucket{")) != NULL; p++) {
@@ -90,6 +102,76 @@ static void test_hist(void)
 	CHECK(!strcmp(esc, "a\\\"b\\\\c\\nd"), "escaped: %s", esc);
 	prom_escape("abcdefghijklmnopqrstuvwxyz", esc, sizeof(esc));
 	CHECK(strlen(esc) < sizeof(esc), "truncated to fit");
+}
+
+/*
+ * Prometheus's histogram_quantile() over prom_hist's text: the bucket
+ * where the rank q * count falls, linear between its bounds.
+ */
+static double prom_quantile(const char *text, double q)
+{
+	double le[HIST_LE_N + 1], cum[HIST_LE_N + 1], rank;
+	int n = 0;
+
+	for (const char *p = text; (p = strstr(p, "le=\"")) != NULL && n <= (int)HIST_LE_N; p++) {
+		if (!strncmp(p + 4, "+Inf", 4))
+			break;
+		le[n] = strtod(p + 4, NULL);
+		cum[n++] = strtod(strchr(p, '}') + 2, NULL);
+	}
+	rank = q * cum[n - 1];
+	for (int i = 0; i < n; i++)
+		if (cum[i] >= rank) {
+			double lo = i ? le[i - 1] : 0, below = i ? cum[i - 1] : 0;
+			return lo + (le[i] - lo) * (rank - below) / (cum[i] - below);
+		}
+	return le[n - 1];
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Latencies as the engine's (log-normal around 13 ms, some at 40 ms):
+ * histogram_quantile over the exported buckets within 6.25 % of exact. */
+static void test_quantiles(void)
+{
+	enum { N = 20000 };
+	static struct hist h;
+	static uint64_t v[N];
+	struct prom_buf b = {0};
+	const double qs[] = {0.5, 0.9, 0.95, 0.99};
+	uint64_t x = 88172645463325252ull;
+
+	for (int i = 0; i < N; i++) {
+		double u = 0;
+		for (int k = 0; k < 12; k++) { /* about normal: a sum of 12 uniforms */
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			u += (double)(x >> 11) / 9007199254740992.0;
+		}
+		v[i] = (uint64_t)((i % 10 ? 13e6 : 40e6) * exp(0.15 * (u - 6)));
+		hist_record(&h, v[i]);
+	}
+	qsort(v, N, sizeof(v[0]), cmp_u64);
+	prom_hist(&b, "q_seconds", "a=\"b\"", &h);
+	for (size_t k = 0; k < sizeof(qs) / sizeof(qs[0]); k++) {
+		double exact = (double)v[(size_t)(qs[k] * N) - 1] / 1e9,
+		       got = prom_quantile(b.p, qs[k]);
+		CHECK(fabs(got - exact) <= 0.0625 * exact,
+		      "p%g: histogram_quantile %.6f, exact %.6f", qs[k] * 100, got, exact);
+		printf("ok  p%g: histogram_quantile %.6f s, exact %.6f s (%+.2f %%)\n", qs[k] * 100,
+		       got, exact, 100 * (got - exact) / exact);
+	}
+	free(b.p);
+	b = (struct prom_buf){0};
+	prom_build_info(&b, "agent", "1.2", "");
+	CHECK(has(&b, "# TYPE idunno_build_info gauge\nidunno_build_info{program=\"agent\","
+		      "version=\"1.2\",commit=\"unknown\"} 1\n"),
+	      "build info: %s", b.p);
+	free(b.p);
 }
 
 static enum http_parse parse(const char *s, char *path, int *head)
@@ -174,6 +256,7 @@ int main(void)
 {
 	test_stats();
 	test_hist();
+	test_quantiles();
 	test_http();
 	return t_result();
 }

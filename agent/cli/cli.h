@@ -8,12 +8,9 @@
 #define IDUNNO_CLI_H
 
 #include "cli/client.h"
+#include "version.h"
 
 #include <stdio.h>
-
-#ifndef IDUNNO_VERSION
-#define IDUNNO_VERSION "0.1"
-#endif
 
 /* Exit codes (docs/cli.md).  grep: 1 is "nothing matched". */
 #define CLI_OK		0

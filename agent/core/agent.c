@@ -61,6 +61,8 @@ struct agent {
 	uint64_t epoch, seq;
 	char log_path[4096], exe[4096];
 	uint64_t rejected[WIRE_REJECT_MAX];
+	/* membership changes this agent saw (/metrics: idunno_member_*_total) */
+	uint64_t n_joins, n_suspicions, n_refutes, n_failures, n_leaves;
 };
 
 /* ---- identity: sealing and admitting frames ---- */
@@ -149,6 +151,18 @@ static size_t stats(void *m, char *buf, size_t cap)
 	for (int r = 1; r < WIRE_REJECT_MAX && off < cap; r++)
 		off += (size_t)snprintf(buf + off, cap - off, "rejected_%s %llu\n",
 					wire_reject_names[r], (unsigned long long)a->rejected[r]);
+	if (off < cap)
+		off += (size_t)MAX(
+			0,
+			snprintf(
+				buf + off, cap - off,
+				"member_joins %llu\nmember_suspicions %llu\nmember_refutes %llu\n"
+				"member_failures %llu\nmember_leaves %llu\nself_incarnation %llu\n",
+				(unsigned long long)a->n_joins, (unsigned long long)a->n_suspicions,
+				(unsigned long long)a->n_refutes, (unsigned long long)a->n_failures,
+				(unsigned long long)a->n_leaves,
+				(unsigned long long)(a->swim ? swim_self(a->swim)->incarnation
+							     : 0)));
 	return MIN(off, cap);
 }
 
@@ -215,6 +229,16 @@ static void on_member(void *arg, const struct swim_member *m, enum swim_status o
 	char who[32];
 
 	wire_addr_str(m->addr, who, sizeof(who));
+	if (old == SWIM_STATUS_MAX || (old >= SWIM_FAILED && m->status == SWIM_ALIVE))
+		a->n_joins++; /* new, or back (restarted) */
+	else if (m->status == SWIM_SUSPECT)
+		a->n_suspicions++;
+	else if (old == SWIM_SUSPECT && m->status == SWIM_ALIVE)
+		a->n_refutes++;
+	if (m->status == SWIM_FAILED && old != SWIM_FAILED)
+		a->n_failures++;
+	else if (m->status == SWIM_LEFT && old != SWIM_LEFT)
+		a->n_leaves++;
 	if (old == SWIM_STATUS_MAX)
 		log_msg(LOG_INFO, "member %s joined (incarnation %llu)", who,
 			(unsigned long long)m->incarnation);

@@ -8,8 +8,10 @@
 #include "core/metrics.h"
 #include "core/http.h"
 #include "core/loop.h"
+#include "idunno_commit.h"
 #include "membership/swim.h"
 #include "util.h"
+#include "version.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,6 +42,7 @@ struct mconn {
 struct metrics {
 	struct metrics_env env;
 	int owner, fd, stopping;
+	uint64_t start_ms; /* wall clock at metrics_new: the agent's start */
 	int accept_armed;
 	uint64_t accept_retry; /* ms: no accept before this */
 	struct mconn c[METRICS_CONNS];
@@ -85,13 +88,17 @@ static void arm(struct metrics *m, int i, unsigned op)
 	c->op = op;
 }
 
-/* Every metric: the modules' stats, the members by status, render's. */
+/* Every metric: the build, the modules' stats, the members by status, render's. */
 static void render(struct metrics *m, struct prom_buf *b)
 {
 	char *text = xmalloc(STATS_MAX);
 	int n = swim_members(m->env.swim, NULL, 0), count[SWIM_STATUS_MAX] = {0};
 	struct swim_member *mem = xcalloc((size_t)n + 1, sizeof(*mem));
 
+	prom_build_info(b, "agent", IDUNNO_VERSION, IDUNNO_COMMIT);
+	prom_family(b, "idunno_start_time_seconds", "gauge",
+		    "When the agent started, seconds since the Unix epoch.");
+	prom_printf(b, "idunno_start_time_seconds %.3f\n", (double)m->start_ms / 1e3);
 	text[loop_stats(m->env.loop, text, STATS_MAX - 1)] = '\0';
 	prom_stats(b, text);
 	n = swim_members(m->env.swim, mem, n);
@@ -298,6 +305,7 @@ int metrics_new(const struct metrics_env *env, struct metrics **out, char *err, 
 	int one = 1, ret;
 
 	m->env = *env;
+	m->start_ms = util_wall_ms();
 	for (int i = 0; i < METRICS_CONNS; i++)
 		m->c[i].fd = -1;
 	wire_addr_str(env->bind, where, sizeof(where));

@@ -57,14 +57,30 @@ void prom_escape(const char *v, char *out, size_t cap)
 
 void prom_hist(struct prom_buf *b, const char *name, const char *labels, const struct hist *h)
 {
-	for (unsigned e = PROM_MIN_EXP; e <= PROM_MAX_EXP; e++)
-		prom_printf(b, "%s_bucket{%s,le=\"%.9g\"} %llu\n", name, labels,
-			    (double)(1ull << e) / 1e9,
-			    (unsigned long long)hist_count_below_pow2(h, e));
+	uint64_t below[HIST_LE_N];
+
+	hist_le_counts(h, below);
+	for (unsigned k = 0; k < HIST_LE_N; k++)
+		prom_printf(b, "%s_bucket{%s,le=\"%.12g\"} %llu\n", name, labels,
+			    (double)hist_le_bound(k) / 1e9, (unsigned long long)below[k]);
 	prom_printf(b, "%s_bucket{%s,le=\"+Inf\"} %llu\n", name, labels,
 		    (unsigned long long)h->count);
 	prom_printf(b, "%s_sum{%s} %.9f\n", name, labels, (double)h->sum / 1e9);
 	prom_printf(b, "%s_count{%s} %llu\n", name, labels, (unsigned long long)h->count);
+}
+
+void prom_build_info(struct prom_buf *b, const char *program, const char *version,
+		     const char *commit)
+{
+	char p[64], v[64], c[64];
+
+	prom_escape(program, p, sizeof(p));
+	prom_escape(version, v, sizeof(v));
+	prom_escape(commit && commit[0] ? commit : "unknown", c, sizeof(c));
+	prom_family(b, "idunno_build_info", "gauge",
+		    "Always 1; the program's version and the commit it was built from.");
+	prom_printf(b, "idunno_build_info{program=\"%s\",version=\"%s\",commit=\"%s\"} 1\n", p, v,
+		    c);
 }
 
 /* ---- the stats lines ---- */
@@ -74,9 +90,14 @@ void prom_hist(struct prom_buf *b, const char *name, const char *labels, const s
  * Everything else in the modules' stats only ever grows: a counter.
  */
 static const char *const gauges[] = {
-	"tcp_open",	"tcp_open_*",	    "sdfs_client_active", "cache_files",
-	"cache_bytes",	"cache_busy",	    "coord_active",	  "coord_epoch",
-	"worker_epoch", "worker_batches_*", "engine_inflight",	  "engine_state",
+	"tcp_open",	      "tcp_open_*",
+	"sdfs_client_active", "cache_files",
+	"cache_bytes",	      "cache_busy",
+	"coord_active",	      "coord_epoch",
+	"worker_epoch",	      "worker_batches_*",
+	"engine_inflight",    "engine_state",
+	"sdfs_replicas_held", "sdfs_deletion_markers",
+	"sdfs_free_bytes",    "self_incarnation",
 };
 
 static int is_gauge(const char *name)

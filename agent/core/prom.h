@@ -13,9 +13,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROM_MIN_EXP 10 /* histogram le buckets at 2^10 .. 2^36 ns: 1 us .. 69 s */
-#define PROM_MAX_EXP 36
-
 /* A growing text buffer (p malloc'd; free it). */
 struct prom_buf {
 	char *p;
@@ -35,9 +32,10 @@ void prom_escape(const char *v, char *out, size_t cap);
 
 /*
  * One histogram's series (the family's header written already):
- * name_bucket{labels,le="2^e/1e9"} for e in PROM_MIN_EXP..PROM_MAX_EXP
- * (exact counts: powers of two are bucket bounds in hist.h), le="+Inf",
- * name_sum in seconds and name_count.  labels: 'k="v",...' (not empty).
+ * name_bucket{labels,le="B"} for every bound B of hist.h's HIST_LE_N (in
+ * seconds, 16 an octave from 8.2 us to 68.7 s; exact counts: they are
+ * bucket bounds), le="+Inf", name_sum in seconds and name_count.
+ * labels: 'k="v",...' (not empty).
  */
 void prom_hist(struct prom_buf *b, const char *name, const char *labels, const struct hist *h);
 
@@ -50,5 +48,12 @@ void prom_hist(struct prom_buf *b, const char *name, const char *labels, const s
  * twice is written once.  Returns how many metrics were written.
  */
 int prom_stats(struct prom_buf *b, const char *stats);
+
+/*
+ * idunno_build_info{program="P",version="V",commit="C"} 1, with its HELP
+ * and TYPE (the values escaped; an empty commit is written "unknown").
+ */
+void prom_build_info(struct prom_buf *b, const char *program, const char *version,
+		     const char *commit);
 
 #endif

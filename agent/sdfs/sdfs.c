@@ -71,6 +71,7 @@ static void member(void *m, const struct swim_member *mem, int old)
 static size_t stats(void *m, char *buf, size_t cap)
 {
 	struct sdfs *s = m;
+	size_t markers = 0, held = store_held(s->store, &markers);
 	int n = snprintf(buf, cap,
 			 "sdfs_puts %llu\nsdfs_writes %llu\nsdfs_reads %llu\nsdfs_refused %llu\n"
 			 "sdfs_failed %llu\nsdfs_bad_chunks %llu\nsdfs_corrupt_replicas %llu\n"
@@ -86,6 +87,11 @@ static size_t stats(void *m, char *buf, size_t cap)
 			 (unsigned long long)s->bytes_out, (unsigned long long)s->n_scrubbed,
 			 (unsigned long long)s->n_push_deferred);
 
+	if (n >= 0 && (size_t)n < cap) /* levels: what this node holds, and its room */
+		n += snprintf(buf + n, cap - (size_t)n,
+			      "sdfs_replicas_held %zu\nsdfs_deletion_markers %zu\n"
+			      "sdfs_free_bytes %llu\n",
+			      held, markers, (unsigned long long)store_free_bytes(s->store));
 	return n < 0 ? 0 : MIN((size_t)n, cap);
 }
 

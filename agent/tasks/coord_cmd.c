@@ -105,7 +105,7 @@ void coord_cmd_answer(struct coord *c, struct conn *conn, uint8_t status, const 
 
 /* ---- the commands ---- */
 
-static const char *job_state(const struct coord_job_info *ji, const struct sched_job_info *si)
+const char *coord_job_state(const struct coord_job_info *ji, const struct sched_job_info *si)
 {
 	if (ji->stopped)
 		return "stopped";
@@ -143,13 +143,13 @@ static void cmd_jobs(struct coord *c, const struct coord_rpc_req *req, struct sb
 				s->dataset, (unsigned long long)s->index_version, s->images,
 				s->batch, s->weight, (s->flags & COORD_JOB_LOOP) ? "true" : "false",
 				(s->flags & COORD_JOB_CLIENT) ? "true" : "false",
-				job_state(&ji[i], &si), si.queued, si.inflight,
+				coord_job_state(&ji[i], &si), si.queued, si.inflight,
 				(unsigned long long)ji[i].answered,
 				(unsigned long long)ji[i].failed);
 		else
 			sb_printf(b, "%-18s %-12s %-12s %6u %5u %6g %-8s %7u %8u %9llu %6llu\n",
 				  s->id, s->model, s->dataset, s->images, s->batch, s->weight,
-				  job_state(&ji[i], &si), si.queued, si.inflight,
+				  coord_job_state(&ji[i], &si), si.queued, si.inflight,
 				  (unsigned long long)ji[i].answered,
 				  (unsigned long long)ji[i].failed);
 	}

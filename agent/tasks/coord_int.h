@@ -234,6 +234,8 @@ void coord_follow_reset(struct coord *c);
 
 /* coord_cmd.c */
 int coord_cmd_new(struct coord *c);
+/* A job's state as `job ls` and /metrics name it: running, done or stopped. */
+const char *coord_job_state(const struct coord_job_info *ji, const struct sched_job_info *si);
 /* Answers a command's connection with status and text of len bytes
  * (SIZE_MAX: a string), then closes it. */
 void coord_cmd_answer(struct coord *c, struct conn *conn, uint8_t status, const char *text,

@@ -1,6 +1,7 @@
 /*
  * coord_metrics.c - the coordinator's per-job series on the agent's
- * /metrics (core/metrics.h), labelled job and model; written only while
+ * /metrics (core/metrics.h), labelled idunno_job and model (not `job`:
+ * Prometheus sets `job` on every target it scrapes); written only while
  * this node coordinates (the counters and the histogram are replicated
  * state, so a new coordinator goes on from the same values):
  *
@@ -10,6 +11,12 @@
  *   idunno_job_queries_inflight          gauge      queries running on workers
  *   idunno_job_query_rate_per_second     gauge      completed per second, last 10 s
  *   idunno_job_query_service_seconds     histogram  service time per query (status 0)
+ *   idunno_jobs                          gauge      jobs by state (running, done, stopped)
+ *
+ * and the scheduler's figures (sched_stats; this coordinator's since it
+ * took over): idunno_sched_workers, _slots, _free_slots, _running_batches,
+ * _waiting_queries (gauges), idunno_sched_dispatched_batches_total,
+ * _speculations_total, _duplicates_total, _stale_results_total.
  */
 #include "tasks/coord_int.h"
 
@@ -19,6 +26,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 enum series { S_COMPLETED, S_FAILED, S_QUEUE, S_INFLIGHT, S_RATE, S_SERIES_MAX };
 
@@ -42,7 +50,39 @@ static void labels(const struct coord_job_info *ji, char *out, size_t cap)
 
 	prom_escape(ji->set.id, job, sizeof(job));
 	prom_escape(ji->set.model, model, sizeof(model));
-	snprintf(out, cap, "job=\"%s\",model=\"%s\"", job, model);
+	snprintf(out, cap, "idunno_job=\"%s\",model=\"%s\"", job, model);
+}
+
+static void sched_metrics(struct coord *c, struct prom_buf *b)
+{
+	struct sched_stats st;
+	static const struct {
+		const char *name, *type, *help;
+	} m[] = {
+		{"idunno_sched_workers", "gauge", "Workers the scheduler dispatches to."},
+		{"idunno_sched_slots", "gauge", "Batch slots of those workers."},
+		{"idunno_sched_free_slots", "gauge", "Batch slots free."},
+		{"idunno_sched_running_batches", "gauge", "Batches in flight, copies included."},
+		{"idunno_sched_waiting_queries", "gauge", "Queries queued in jobs not stopped."},
+		{"idunno_sched_dispatched_batches_total", "counter",
+		 "Batches dispatched by this coordinator, copies included."},
+		{"idunno_sched_speculations_total", "counter",
+		 "Copies dispatched for batches that overran their expected time."},
+		{"idunno_sched_duplicates_total", "counter",
+		 "Results of batches completed before (a copy, or a late batch)."},
+		{"idunno_sched_stale_results_total", "counter",
+		 "Results of batches no longer running."},
+	};
+	uint64_t v[sizeof(m) / sizeof(m[0])];
+
+	sched_stats(c->sched, &st);
+	v[0] = st.workers, v[1] = st.slots, v[2] = st.free_slots, v[3] = st.running;
+	v[4] = st.waiting, v[5] = st.decisions, v[6] = st.speculations, v[7] = st.duplicates;
+	v[8] = st.stale;
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+		prom_family(b, m[i].name, m[i].type, m[i].help);
+		prom_printf(b, "%s %llu\n", m[i].name, (unsigned long long)v[i]);
+	}
 }
 
 void coord_metrics(struct coord *c, struct prom_buf *b)
@@ -56,11 +96,20 @@ void coord_metrics(struct coord *c, struct prom_buf *b)
 
 	if (!c->active || !c->st || !c->sched)
 		return;
+	sched_metrics(c, b);
 	ji = xcalloc(COORD_JOBS_MAX, sizeof(*ji));
 	si = xcalloc(COORD_JOBS_MAX, sizeof(*si));
 	n = coord_state_jobs(c->st, ji, COORD_JOBS_MAX);
 	for (int i = 0; i < n; i++)
 		sched_job_info(c->sched, ji[i].num, now, &si[i]); /* zeros when not scheduled */
+	prom_family(b, "idunno_jobs", "gauge", "Jobs the coordinator knows, by state (job ls).");
+	for (int k = 0; k < 3; k++) {
+		static const char *const states[] = {"running", "done", "stopped"};
+		int count = 0;
+		for (int i = 0; i < n; i++)
+			count += !strcmp(coord_job_state(&ji[i], &si[i]), states[k]);
+		prom_printf(b, "idunno_jobs{state=\"%s\"} %d\n", states[k], count);
+	}
 	for (int s = 0; s < S_SERIES_MAX; s++) {
 		prom_family(b, series[s].name, series[s].type, series[s].help);
 		for (int i = 0; i < n; i++) {
