@@ -10,7 +10,8 @@
  * a sum post-op into the residual tensor, ReLU as an eltwise post-op;
  * 3x3 stride-1 convolutions on large maps use Winograd.  The
  * second pass sizes every tensor and shares buffers between tensors whose
- * lives do not overlap; one scratchpad serves all primitives.
+ * lives do not overlap; one scratchpad serves all primitives (and, through
+ * a kern_scratch, the plans of every network in the process).
  */
 #include "kern_onednn.h"
 
@@ -241,6 +242,19 @@ err:
 }
 static void onednn_plan_free(struct kern_plan *base);
 
+/* Points every primitive's scratchpad at buf. */
+static dnnl_status_t bind_scratch(struct onednn_plan *p, void *buf)
+{
+	for (int s = 0; s < p->nsteps; s++)
+		for (int a = 0; a < p->steps[s].nargs; a++)
+			if (p->steps[s].args[a].arg == DNNL_ARG_SCRATCHPAD &&
+			    dnnl_memory_set_data_handle(p->steps[s].args[a].memory, buf) !=
+				    dnnl_success)
+				return dnnl_runtime_error;
+	p->scratch_bound = buf;
+	return dnnl_success;
+}
+
 static int onednn_plan_create(const struct kern_graph *g, int batch, struct kern_cache *cache,
 			      struct kern_plan **out, char *err, size_t errlen)
 {
@@ -317,13 +331,12 @@ static int onednn_plan_create(const struct kern_graph *g, int batch, struct kern
 	for (int t = 0; t < g->ntensors; t++)
 		if (buf_of[t] >= 0)
 			CHK(dnnl_memory_set_data_handle(p->mem[t], p->bufs[buf_of[t]]));
-	if (p->scratch_size) {
+	if (p->scratch_size && cache && cache->scratch) {
+		kern_scratch_reserve(cache->scratch, p->scratch_size);
+		CHK(bind_scratch(p, cache->scratch->buf));
+	} else if (p->scratch_size) {
 		p->scratch = xaligned_alloc(p->scratch_size);
-		for (int s = 0; s < p->nsteps; s++)
-			for (int a = 0; a < p->steps[s].nargs; a++)
-				if (p->steps[s].args[a].arg == DNNL_ARG_SCRATCHPAD)
-					CHK(dnnl_memory_set_data_handle(p->steps[s].args[a].memory,
-									p->scratch));
+		CHK(bind_scratch(p, p->scratch));
 	}
 	free(size);
 	free(buf_of);
@@ -343,6 +356,11 @@ static int onednn_plan_run(struct kern_plan *base, const float *in, float *out)
 	if (dnnl_memory_set_data_handle(p->in_user, (void *)in) != dnnl_success ||
 	    dnnl_memory_set_data_handle(p->out_user, out) != dnnl_success)
 		return IDN_EBACKEND;
+	/* A shared scratch may have moved since (grown for a larger plan). */
+	if (p->scratch_size && p->cache && p->cache->scratch &&
+	    p->cache->scratch->buf != p->scratch_bound &&
+	    bind_scratch(p, p->cache->scratch->buf) != dnnl_success)
+		return IDN_EBACKEND;
 	for (int s = 0; s < p->nsteps; s++)
 		if (dnnl_primitive_execute(p->steps[s].prim, p->strm, p->steps[s].nargs,
 					   p->steps[s].args) != dnnl_success)
@@ -353,7 +371,7 @@ static int onednn_plan_run(struct kern_plan *base, const float *in, float *out)
 static size_t onednn_plan_workspace(const struct kern_plan *base)
 {
 	const struct onednn_plan *p = (const struct onednn_plan *)base;
-	size_t total = p->scratch_size + p->temp_bytes;
+	size_t total = (p->scratch ? p->scratch_size : 0) + p->temp_bytes; /* shared: not ours */
 
 	for (int b = 0; b < p->nbuf; b++)
 		total += p->buf_size[b];

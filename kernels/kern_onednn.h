@@ -35,9 +35,10 @@ struct onednn_plan {
 	float **bufs; /* activation buffers */
 	size_t *buf_size;
 	int nbuf;
-	void *scratch;
+	void *scratch; /* own scratchpad, when the cache shares none */
 	size_t scratch_size;
-	size_t temp_bytes; /* library-allocated reorder temporaries */
+	void *scratch_bound; /* the buffer the scratchpad memories point at */
+	size_t temp_bytes;   /* library-allocated reorder temporaries */
 };
 
 #define CHK(call)                                                                                  \

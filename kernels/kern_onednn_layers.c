@@ -19,15 +19,15 @@ static int pd_create(dnnl_primitive_desc_t *pd, const void *desc, dnnl_primitive
  * per batch size) and pads maps to whole 4x4 tiles.  Measured on ResNet18
  * (docs/engine.md): it wins where the map is at least 14x14; on layer4's
  * 7x7 maps it gains little and would cost most of the extra memory.
- * AlexNet's 13x13 layers gain about 20 % at batch 16 and 64 but cost about
- * 80 MB (transformed weights and scratch), which would take the engine over
- * its 600 MB budget, so they use it only when IDUNNO_WINOGRAD_MIN_MAP=13
- * (the smallest output map that uses Winograd; default 14).
+ * AlexNet's 13x13 layers gain about 30 % at batch 16 and 40 % at 64 for
+ * about 50 MB (transformed weights, and Winograd's scratch, which the
+ * plans of all networks share: kern_scratch), so the smallest map that
+ * uses it is 13x13 (IDUNNO_WINOGRAD_MIN_MAP=N sets another).
  * IDUNNO_WINOGRAD=0 turns it off.
  */
 static int want_winograd(const struct kern_layer *l, const struct kern_shape *os)
 {
-	static int enabled = -1, min = 14;
+	static int enabled = -1, min = 13;
 
 	if (enabled < 0) {
 		const char *e = getenv("IDUNNO_WINOGRAD"), *m = getenv("IDUNNO_WINOGRAD_MIN_MAP");
