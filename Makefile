@@ -141,6 +141,9 @@ ifneq ($(BPF_OK),)
 $(OUT)/agent/tasks/lat_src.o: CFLAGS += -DIDUNNO_BPF
 endif
 
+# JPEG preprocessing's resize loops are worth vectorising (docs/engine.md).
+$(OUT)/engine/image.o: CFLAGS += -fvect-cost-model=dynamic
+
 # The CLI names the classes of results: the names' table alone, no network.
 $(BINDIR)/agent: $(OUT)/agent/cli/main.o $(AGENT_LIB_OBJ) $(AGENT_BPF_OBJ) $(COMMON_OBJ) \
 		$(OUT)/models/imagenet_classes.o

@@ -121,16 +121,26 @@ static void resample_v(const unsigned char *in, size_t istride, int w, int ih, i
 {
 	struct coeffs c;
 
+	int32_t *restrict acc = xmalloc((size_t)w * 3 * sizeof(*acc));
+
 	coeffs_make(ih, oh, &c);
+	/* Row by row, so the inner loop runs along a row (and vectorises); the
+	 * sums are the same, added in the same order. */
 	for (int yy = y0; yy < y0 + nrows; yy++) {
 		const int *k = &c.k[yy * c.ksize];
-		for (int x = 0; x < w * 3; x++) {
-			int32_t ss = 1 << (PRECISION_BITS - 1);
-			for (int y = 0; y < c.count[yy]; y++)
-				ss += in[(size_t)(c.start[yy] + y) * istride + x] * k[y];
-			out[(size_t)(yy - y0) * w * 3 + x] = clip8(ss);
+		for (int x = 0; x < w * 3; x++)
+			acc[x] = 1 << (PRECISION_BITS - 1);
+		for (int y = 0; y < c.count[yy]; y++) {
+			const unsigned char *restrict row =
+				in + (size_t)(c.start[yy] + y) * istride;
+			const int32_t ky = k[y];
+			for (int x = 0; x < w * 3; x++)
+				acc[x] += row[x] * ky;
 		}
+		for (int x = 0; x < w * 3; x++)
+			out[(size_t)(yy - y0) * w * 3 + x] = clip8(acc[x]);
 	}
+	free(acc);
 	coeffs_free(&c);
 }
 
@@ -245,14 +255,17 @@ int image_from_jpeg_mode(const unsigned char *jpeg, size_t len, int fast, float 
 			vs = rs;
 			vstride = cw;
 		}
+		/* The 256 values each channel can take, computed as before. */
+		float lut[3][256];
+		for (int ch = 0; ch < 3; ch++)
+			for (int v = 0; v < 256; v++)
+				lut[ch][v] = (v / 255.0f - mean[ch]) / stdv[ch];
 		for (int ch = 0; ch < 3; ch++)
 			for (int y = 0; y < MODEL_IN_H; y++)
-				for (int x = 0; x < MODEL_IN_W; x++) {
-					unsigned char v =
-						vs[(size_t)y * vstride + (size_t)x * 3 + ch];
+				for (int x = 0; x < MODEL_IN_W; x++)
 					out[((size_t)ch * MODEL_IN_H + y) * MODEL_IN_W + x] =
-						(v / 255.0f - mean[ch]) / stdv[ch];
-				}
+						lut[ch]
+						   [vs[(size_t)y * vstride + (size_t)x * 3 + ch]];
 	}
 	ret = 0;
 out:
