@@ -7,7 +7,8 @@
 #   make bench           run the benchmarks and print their tables
 #   make demo            the main job (see README.md)
 #   make experiments     the IDunno reports' four measurements (docs/experiments.md)
-#   make deps            install every Debian package the project needs
+#   make deps            install every Debian package the project needs, and
+#                        ONNX Runtime for Node under build/ort (make ort-deps)
 #   make fuzz            build the libFuzzer targets and run each (tests/fuzz/fuzz.mk)
 #   make V=1             show the commands
 
@@ -151,6 +152,9 @@ ifneq ($(BPF_OK),)
 $(OUT)/agent/tasks/lat_src.o: CFLAGS += -DIDUNNO_BPF
 endif
 
+# JPEG preprocessing's resize loops are worth vectorising (docs/engine.md).
+$(OUT)/engine/image.o: CFLAGS += -fvect-cost-model=dynamic
+
 # The CLI names the classes of results: the names' table alone, no network.
 $(BINDIR)/agent: $(OUT)/agent/cli/main.o $(AGENT_LIB_OBJ) $(AGENT_BPF_OBJ) $(COMMON_OBJ) \
 		$(OUT)/models/imagenet_classes.o
@@ -270,7 +274,7 @@ $(BINDIR)/tests/test_latency_bpf: $(OUT)/tests/test_latency_bpf.o $(OUT)/bpf/lat
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(NET_LIBS) $(BPF_LIBS)
 
 # --- entry points ---------------------------------------------------------
-.PHONY: all test bench demo experiments deps clean format
+.PHONY: all test bench demo experiments deps ort-deps clean format
 
 # test and demo first make sure the Debian packages are there (a no-op
 # when they are), so a fresh machine needs nothing but these commands.
@@ -292,6 +296,12 @@ experiments: deps
 
 deps:
 	@bash .ci/deps
+	@bash bench/ort-setup
+
+# ONNX Runtime for Node under build/ort: the engine benchmark's second peer
+# and the ONNX round-trip test; never fails (says why it is missing).
+ort-deps:
+	@bash bench/ort-setup
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -4,12 +4,15 @@
  *
  *   engine_bench --weights-dir DIR [--threads N] [--seconds S]
  *                [--backend B] [--models resnet18,alexnet] [--batches 1,16,64]
+ *                [--jpeg FILE]...
  *
  * Prints one line per (model, batch): images/s, p50 and p99 latency per
  * batch, GFLOP/s; then sgemm GFLOP/s (a 1024^3-ish product, best of a few)
  * and the process's peak RSS with every model loaded.  Weights are
- * DIR/<model>.safetensors.
+ * DIR/<model>.safetensors.  Each --jpeg FILE adds a line with the time to
+ * decode and preprocess it, on the exact and on the fast path (ms/image).
  */
+#include "image.h"
 #include "kern.h"
 #include "model.h"
 #include "net.h"
@@ -45,6 +48,41 @@ static double sgemm_gflops(int m, int n, int k)
 	return best;
 }
 
+/* Mean ms to decode and preprocess one image on one path, over ~1 s. */
+static double jpeg_ms(const unsigned char *buf, size_t len, int fast, float *t)
+{
+	uint64_t t0 = util_now_ns(), el = 0;
+	char err[256];
+	int n = 0;
+
+	do {
+		if (image_from_jpeg_mode(buf, len, fast, t, err, sizeof(err))) {
+			fprintf(stderr, "engine_bench: %s\n", err);
+			exit(1);
+		}
+		n++;
+		el = util_now_ns() - t0;
+	} while (el < 1000000000ull || n < 5);
+	return el / 1e6 / n;
+}
+
+static void jpeg_cost(const char *path)
+{
+	float *t = xmalloc(MODEL_IN_ELEMS * sizeof(float));
+	char *buf;
+	size_t len;
+	int ret = util_read_file(path, 256u << 20, &buf, &len);
+
+	if (ret) {
+		fprintf(stderr, "engine_bench: %s: %s\n", path, strerror(-ret));
+		exit(1);
+	}
+	printf("jpeg %s: exact %.3f ms/image, fast %.3f ms/image\n", path,
+	       jpeg_ms((unsigned char *)buf, len, 0, t), jpeg_ms((unsigned char *)buf, len, 1, t));
+	free(buf);
+	free(t);
+}
+
 /* Resident set size now, from /proc/self/statm. */
 static double rss_mb(void)
 {
@@ -62,6 +100,8 @@ static double rss_mb(void)
 int main(int argc, char **argv)
 {
 	const char *dir = NULL, *models = "resnet18,alexnet", *batches = "1,16,64";
+	const char *jpegs[16];
+	int njpegs = 0;
 	enum kern_backend_id backend = KERN_BACKEND_ONEDNN;
 	double seconds = 3;
 	int threads = 2;
@@ -79,6 +119,8 @@ int main(int argc, char **argv)
 			models = argv[++i];
 		else if (!strcmp(argv[i], "--batches") && i + 1 < argc)
 			batches = argv[++i];
+		else if (!strcmp(argv[i], "--jpeg") && i + 1 < argc && njpegs < 16)
+			jpegs[njpegs++] = argv[++i];
 		else if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
 			if (kern_backend_parse(argv[++i], &backend)) {
 				fprintf(stderr, "engine_bench: unknown backend\n");
@@ -87,7 +129,8 @@ int main(int argc, char **argv)
 		} else {
 			fprintf(stderr,
 				"usage: engine_bench --weights-dir DIR [--threads N] "
-				"[--seconds S] [--backend B] [--models M,..] [--batches B,..]\n");
+				"[--seconds S] [--backend B] [--models M,..] [--batches B,..] "
+				"[--jpeg FILE]...\n");
 			return 2;
 		}
 	}
@@ -96,6 +139,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	kern_set_threads(threads);
+	for (int i = 0; i < njpegs; i++)
+		jpeg_cost(jpegs[i]);
 	printf("%-9s %5s %10s %10s %10s %9s\n", "model", "batch", "images/s", "p50_ms", "p99_ms",
 	       "GFLOP/s");
 	for (int id = 0; id < MODEL_MAX; id++) {

@@ -77,46 +77,70 @@ static void coeffs_free(struct coeffs *c)
 	free(c->k);
 }
 
-static unsigned char clip8(int64_t v)
+/* Every sum is at most 255 x 2^22 plus the rounding half: 32 bits hold it. */
+static unsigned char clip8(int32_t v)
 {
 	v >>= PRECISION_BITS;
 	return (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-/* RGB interleaved in (iw x ih) to out (ow x ih), horizontally. */
-static void resample_h(const unsigned char *in, int iw, int ih, unsigned char *out, int ow)
+/*
+ * RGB interleaved rows (ih of them, stride istride bytes) resized
+ * horizontally from iw to ow pixels; only output columns x0..x0+ncols are
+ * computed (the crop needs no others), into out (ncols x ih, packed).
+ */
+static void resample_h(const unsigned char *in, size_t istride, int iw, int ih, int ow, int x0,
+		       int ncols, unsigned char *out)
 {
 	struct coeffs c;
 
 	coeffs_make(iw, ow, &c);
 	for (int y = 0; y < ih; y++)
-		for (int xx = 0; xx < ow; xx++) {
+		for (int xx = x0; xx < x0 + ncols; xx++) {
 			const int *k = &c.k[xx * c.ksize];
-			const unsigned char *row = in + ((size_t)y * iw + c.start[xx]) * 3;
-			for (int ch = 0; ch < 3; ch++) {
-				int64_t ss = 1 << (PRECISION_BITS - 1);
-				for (int x = 0; x < c.count[xx]; x++)
-					ss += (int64_t)row[x * 3 + ch] * k[x];
-				out[((size_t)y * ow + xx) * 3 + ch] = clip8(ss);
+			const unsigned char *row =
+				in + (size_t)y * istride + (size_t)c.start[xx] * 3;
+			int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0;
+			for (int x = 0; x < c.count[xx]; x++) {
+				s0 += row[x * 3] * k[x];
+				s1 += row[x * 3 + 1] * k[x];
+				s2 += row[x * 3 + 2] * k[x];
 			}
+			unsigned char *o = out + ((size_t)y * ncols + (xx - x0)) * 3;
+			o[0] = clip8(s0);
+			o[1] = clip8(s1);
+			o[2] = clip8(s2);
 		}
 	coeffs_free(&c);
 }
 
-static void resample_v(const unsigned char *in, int w, int ih, unsigned char *out, int oh)
+/* The same vertically: ih rows of w RGB pixels (stride istride) to oh rows,
+ * computing only rows y0..y0+nrows into out (packed). */
+static void resample_v(const unsigned char *in, size_t istride, int w, int ih, int oh, int y0,
+		       int nrows, unsigned char *out)
 {
 	struct coeffs c;
 
+	int32_t *restrict acc = xmalloc((size_t)w * 3 * sizeof(*acc));
+
 	coeffs_make(ih, oh, &c);
-	for (int yy = 0; yy < oh; yy++) {
+	/* Row by row, so the inner loop runs along a row (and vectorises); the
+	 * sums are the same, added in the same order. */
+	for (int yy = y0; yy < y0 + nrows; yy++) {
 		const int *k = &c.k[yy * c.ksize];
-		for (int x = 0; x < w * 3; x++) {
-			int64_t ss = 1 << (PRECISION_BITS - 1);
-			for (int y = 0; y < c.count[yy]; y++)
-				ss += (int64_t)in[(size_t)(c.start[yy] + y) * w * 3 + x] * k[y];
-			out[(size_t)yy * w * 3 + x] = clip8(ss);
+		for (int x = 0; x < w * 3; x++)
+			acc[x] = 1 << (PRECISION_BITS - 1);
+		for (int y = 0; y < c.count[yy]; y++) {
+			const unsigned char *restrict row =
+				in + (size_t)(c.start[yy] + y) * istride;
+			const int32_t ky = k[y];
+			for (int x = 0; x < w * 3; x++)
+				acc[x] += row[x] * ky;
 		}
+		for (int x = 0; x < w * 3; x++)
+			out[(size_t)(yy - y0) * w * 3 + x] = clip8(acc[x]);
 	}
+	free(acc);
 	coeffs_free(&c);
 }
 
@@ -127,10 +151,36 @@ static int round_half_even(double v)
 	return (int)r;
 }
 
+/*
+ * The fast path's DCT-domain scale: the largest 1/2, 1/4 or 1/8 that keeps
+ * the short side at least twice the 256 it is resized to (so the
+ * antialiased filter still does part of the reduction), or 1.
+ */
+static tjscalingfactor dct_scale(int w, int h)
+{
+	tjscalingfactor best = {1, 1};
+	int n = 0, shortside = w < h ? w : h;
+	const tjscalingfactor *sf = tjGetScalingFactors(&n);
+
+	for (int i = 0; sf && i < n; i++)
+		if (sf[i].num == 1 && sf[i].denom > best.denom && sf[i].denom <= 8 &&
+		    TJSCALED(shortside, sf[i]) >= 2 * RESIZE_SHORT)
+			best = sf[i];
+	return best;
+}
+
 int image_from_jpeg(const unsigned char *jpeg, size_t len, float *out, char *err, size_t errlen)
+{
+	return image_from_jpeg_mode(jpeg, len, 0, out, err, errlen);
+}
+
+int image_from_jpeg_mode(const unsigned char *jpeg, size_t len, int fast, float *out, char *err,
+			 size_t errlen)
 {
 	tjhandle tj = tjInitDecompress();
 	unsigned char *rgb = NULL, *tmp = NULL, *rs = NULL;
+	const unsigned char *hs, *vs; /* after the horizontal and the vertical pass */
+	tjscalingfactor sf = {1, 1};
 	int w, h, sub, cs, nw, nh, ret = -EINVAL;
 
 	if (!tj) {
@@ -151,6 +201,11 @@ int image_from_jpeg(const unsigned char *jpeg, size_t len, float *out, char *err
 		util_seterr(err, errlen, "image %dx%d is larger than %u pixels", w, h,
 			    IMAGE_MAX_PIXELS);
 		goto out;
+	}
+	if (fast) { /* decode straight to a smaller size: fewer IDCTs, less to resize */
+		sf = dct_scale(w, h);
+		w = TJSCALED(w, sf);
+		h = TJSCALED(h, sf);
 	}
 	rgb = malloc((size_t)w * h * 3);
 	if (!rgb) {
@@ -177,27 +232,40 @@ int image_from_jpeg(const unsigned char *jpeg, size_t len, float *out, char *err
 		util_seterr(err, errlen, "image %dx%d has an extreme aspect ratio", w, h);
 		goto out;
 	}
-	tmp = xmalloc((size_t)nw * h * 3);
-	rs = xmalloc((size_t)nw * nh * 3);
-	if (nw != w)
-		resample_h(rgb, w, h, tmp, nw);
-	else
-		memcpy(tmp, rgb, (size_t)w * h * 3);
-	if (nh != h)
-		resample_v(tmp, nw, h, rs, nh);
-	else
-		memcpy(rs, tmp, (size_t)nw * nh * 3);
+	/* Only the centre crop is computed, and a pass that changes nothing is
+	 * skipped, not copied: hs/vs point at the crop's first pixel. */
 	{
 		int top = round_half_even((nh - MODEL_IN_H) / 2.0);
 		int left = round_half_even((nw - MODEL_IN_W) / 2.0);
+		const size_t cw = (size_t)MODEL_IN_W * 3;
+		size_t hstride = (size_t)w * 3, vstride;
+
+		hs = rgb + (size_t)left * 3;
+		if (nw != w) {
+			tmp = xmalloc(cw * h);
+			resample_h(rgb, hstride, w, h, nw, left, MODEL_IN_W, tmp);
+			hs = tmp;
+			hstride = cw;
+		}
+		vs = hs + (size_t)top * hstride;
+		vstride = hstride;
+		if (nh != h) {
+			rs = xmalloc(cw * MODEL_IN_H);
+			resample_v(hs, hstride, MODEL_IN_W, h, nh, top, MODEL_IN_H, rs);
+			vs = rs;
+			vstride = cw;
+		}
+		/* The 256 values each channel can take, computed as before. */
+		float lut[3][256];
+		for (int ch = 0; ch < 3; ch++)
+			for (int v = 0; v < 256; v++)
+				lut[ch][v] = (v / 255.0f - mean[ch]) / stdv[ch];
 		for (int ch = 0; ch < 3; ch++)
 			for (int y = 0; y < MODEL_IN_H; y++)
-				for (int x = 0; x < MODEL_IN_W; x++) {
-					unsigned char v =
-						rs[((size_t)(top + y) * nw + left + x) * 3 + ch];
+				for (int x = 0; x < MODEL_IN_W; x++)
 					out[((size_t)ch * MODEL_IN_H + y) * MODEL_IN_W + x] =
-						(v / 255.0f - mean[ch]) / stdv[ch];
-				}
+						lut[ch]
+						   [vs[(size_t)y * vstride + (size_t)x * 3 + ch]];
 	}
 	ret = 0;
 out:
@@ -208,8 +276,9 @@ out:
 	return ret;
 }
 
-int image_load(const char *path, int raw, float *out, char *err, size_t errlen)
+int image_load(const char *path, int flags, float *out, char *err, size_t errlen)
 {
+	const int raw = flags & IMAGE_RAW;
 	const size_t want = MODEL_IN_ELEMS * sizeof(float);
 	char *buf = NULL, sub[256];
 	size_t len;
@@ -242,7 +311,8 @@ int image_load(const char *path, int raw, float *out, char *err, size_t errlen)
 				}
 		}
 	} else {
-		ret = image_from_jpeg((unsigned char *)buf, len, out, sub, sizeof(sub));
+		ret = image_from_jpeg_mode((unsigned char *)buf, len, !!(flags & IMAGE_FAST), out,
+					   sub, sizeof(sub));
 		if (ret)
 			util_seterr(err, errlen, "%s: %s", path, sub);
 	}

@@ -6,6 +6,14 @@
  * result tracks torchvision's transforms), centre-cropped to 224x224,
  * scaled to [0,1] and normalised with the ImageNet mean and std, as NCHW
  * float32.
+ *
+ * The fast path (opt-in) differs in one step: an image whose short side is
+ * at least 1024 is decoded by libjpeg-turbo straight to 1/2, 1/4 or 1/8 of
+ * its size in the DCT domain (the largest that keeps the short side >= 512,
+ * so the antialiased resize after it still reduces by 2x or more); smaller
+ * images give exactly the default's tensor.
+ * Its effect on the tensor and the logits is measured in
+ * tests/jpeg_fast.py and docs/engine.md.
  */
 #ifndef IDUNNO_IMAGE_H
 #define IDUNNO_IMAGE_H
@@ -19,8 +27,13 @@
  * negative errno with err filled (not a JPEG, corrupt, too large).
  */
 int image_from_jpeg(const unsigned char *jpeg, size_t len, float *out, char *err, size_t errlen);
+/* The same, on the fast path when fast is set. */
+int image_from_jpeg_mode(const unsigned char *jpeg, size_t len, int fast, float *out, char *err,
+			 size_t errlen);
 
-/* Reads a file: JPEG, or with raw set a float32 3x224x224 tensor. */
-int image_load(const char *path, int raw, float *out, char *err, size_t errlen);
+#define IMAGE_RAW  1 /* the file is a float32 3x224x224 tensor */
+#define IMAGE_FAST 2 /* a JPEG, on the fast path */
+/* Reads a file: a JPEG, or with IMAGE_RAW a float32 3x224x224 tensor. */
+int image_load(const char *path, int flags, float *out, char *err, size_t errlen);
 
 #endif

@@ -21,16 +21,18 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: engine weights --model resnet18|alexnet --seed N --out FILE\n"
 		"       engine classify --model M --weights FILE [--backend onednn|blas|ref]\n"
-		"                       [--raw] [--batch N] [--threads N] [--logits OUT] "
-		"[--timing]\n"
+		"                       [--raw | --fast-jpeg] [--batch N] [--threads N]\n"
+		"                       [--logits OUT] [--timing]\n"
 		"                       INPUT...\n"
 		"       engine check --weights FILE [--model M]\n"
-		"       engine preprocess IMAGE.jpg OUT.raw\n"
+		"       engine preprocess [--fast] IMAGE.jpg OUT.raw\n"
 		"       engine serve --ring NAME [--notify-fd FD] [--backend B] [--threads N]\n"
 		"\n"
 		"classify prints the top-5 classes of each input (a JPEG, or with --raw a\n"
 		"float32 3x224x224 NCHW tensor); --logits writes 1000 float32 logits per input;\n"
-		"--timing prints the queries' total service time, as the probes see it.\n"
+		"--timing prints the queries' total service time, as the probes see it;\n"
+		"--fast-jpeg (and preprocess --fast) decodes a JPEG whose short side is at\n"
+		"least 1024 at 1/2, 1/4 or 1/8 scale in the DCT domain (docs/engine.md).\n"
 		"check loads a weights file as the engine would, without running it: the\n"
 		"architecture comes from the file's metadata (\"arch\") or --model; it prints\n"
 		"'ARCH TENSORS BYTES', or the reason the file is refused (exit 1).\n"
@@ -63,7 +65,8 @@ enum {
 	OPT_LOGITS,
 	OPT_RING,
 	OPT_TIMING,
-	OPT_NOTIFY_FD
+	OPT_NOTIFY_FD,
+	OPT_FAST_JPEG
 };
 
 static const struct option long_opts[] = {
@@ -79,6 +82,7 @@ static const struct option long_opts[] = {
 	{"ring", required_argument, NULL, OPT_RING},
 	{"timing", no_argument, NULL, OPT_TIMING},
 	{"notify-fd", required_argument, NULL, OPT_NOTIFY_FD},
+	{"fast-jpeg", no_argument, NULL, OPT_FAST_JPEG},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -87,7 +91,7 @@ struct args {
 	const char *model, *weights, *out, *logits, *ring;
 	enum kern_backend_id backend;
 	long seed, batch, threads, notify_fd;
-	int raw, seed_set, timing;
+	int raw, fast_jpeg, seed_set, timing;
 };
 
 static int parse_args(int argc, char **argv, struct args *a)
@@ -119,6 +123,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		case OPT_TIMING:
 			a->timing = 1;
+			break;
+		case OPT_FAST_JPEG:
+			a->fast_jpeg = 1;
 			break;
 		case OPT_SEED:
 			if (parse_int(optarg, 0, 0x7fffffffL, &a->seed)) {
@@ -231,7 +238,8 @@ static int cmd_classify(int argc, char **argv)
 	for (int first = 0, q = 0; first < ninputs; first += (int)a.batch, q++) {
 		int n = (int)MIN(a.batch, ninputs - first);
 		for (int i = 0; i < n; i++)
-			if (image_load(argv[optind + first + i], a.raw,
+			if (image_load(argv[optind + first + i],
+				       (a.raw ? IMAGE_RAW : 0) | (a.fast_jpeg ? IMAGE_FAST : 0),
 				       in + (size_t)i * MODEL_IN_ELEMS, err, sizeof(err))) {
 				fprintf(stderr, "engine classify: %s\n", err);
 				goto out;
@@ -307,14 +315,15 @@ static int cmd_preprocess(int argc, char **argv)
 {
 	float *t;
 	char err[512];
-	int ret;
+	int ret, fast = argc == 4 && !strcmp(argv[1], "--fast");
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: engine preprocess IMAGE.jpg OUT.raw\n");
+	if (argc != 3 + fast) {
+		fprintf(stderr, "usage: engine preprocess [--fast] IMAGE.jpg OUT.raw\n");
 		return 2;
 	}
+	argv += fast;
 	t = xmalloc(MODEL_IN_ELEMS * sizeof(float));
-	if (image_load(argv[1], 0, t, err, sizeof(err))) {
+	if (image_load(argv[1], fast ? IMAGE_FAST : 0, t, err, sizeof(err))) {
 		fprintf(stderr, "engine preprocess: %s\n", err);
 		free(t);
 		return 1;

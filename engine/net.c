@@ -21,6 +21,11 @@ struct net {
 	uint64_t built; /* plans created (net_plans_built) */
 };
 
+/* One scratch for the plans of every network: the engine runs one batch at
+ * a time, so the process holds the largest plan's scratch, not the sum. */
+static struct kern_scratch *shared_scratch;
+static int scratch_users;
+
 int net_open(enum model_id model, const char *weights, enum kern_backend_id backend,
 	     struct net **out, char *err, size_t errlen)
 {
@@ -33,6 +38,10 @@ int net_open(enum model_id model, const char *weights, enum kern_backend_id back
 	}
 	n->backend = backend;
 	n->cache = kern_cache_new();
+	if (!shared_scratch)
+		shared_scratch = kern_scratch_new();
+	scratch_users++;
+	kern_cache_set_scratch(n->cache, shared_scratch);
 	*out = n;
 	return 0;
 }
@@ -46,6 +55,10 @@ void net_free(struct net *n)
 	kern_cache_free(n->cache);
 	model_free(n->model);
 	free(n);
+	if (--scratch_users == 0) {
+		kern_scratch_free(shared_scratch);
+		shared_scratch = NULL;
+	}
 }
 
 static int get_plan(struct net *n, int batch, struct kern_plan **out, char *err, size_t errlen)

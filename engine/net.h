@@ -18,7 +18,11 @@ struct net_top5 {
 	float prob[5];
 };
 
-/* Loads weights for model on backend. 0 or negative error with err filled. */
+/*
+ * Loads weights for model on backend. 0 or negative error with err filled.
+ * The nets of a process share one scratch area (kern_scratch), so two of
+ * them must not run at the same time (the engine runs one batch at a time).
+ */
 int net_open(enum model_id model, const char *weights, enum kern_backend_id backend,
 	     struct net **out, char *err, size_t errlen);
 void net_free(struct net *n);

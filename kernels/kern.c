@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* From libgomp and OpenBLAS; declared here so no header pins a compiler. */
 extern void omp_set_num_threads(int n);
@@ -212,6 +213,45 @@ void kern_cache_free(struct kern_cache *c)
 	}
 	free(c->e);
 	free(c);
+}
+
+struct kern_scratch *kern_scratch_new(void)
+{
+	return xcalloc(1, sizeof(struct kern_scratch));
+}
+
+void kern_scratch_free(struct kern_scratch *s)
+{
+	if (s && s->buf)
+		munmap(s->buf, s->size);
+	free(s);
+}
+
+/* Mapped on its own, so that the old area is unmapped when it grows and a
+ * plan still pointing there would fault rather than share memory with
+ * whatever malloc put there next. */
+void kern_scratch_reserve(struct kern_scratch *s, size_t n)
+{
+	void *m;
+
+	if (n <= s->size)
+		return;
+	m = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT(m != MAP_FAILED); /* out of memory, as xaligned_alloc */
+	if (s->buf)
+		munmap(s->buf, s->size);
+	s->buf = m;
+	s->size = n;
+}
+
+size_t kern_scratch_bytes(const struct kern_scratch *s)
+{
+	return s ? s->size : 0;
+}
+
+void kern_cache_set_scratch(struct kern_cache *c, struct kern_scratch *s)
+{
+	c->scratch = s;
 }
 
 size_t kern_cache_bytes(const struct kern_cache *c)

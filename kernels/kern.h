@@ -86,6 +86,21 @@ void kern_cache_free(struct kern_cache *c);
 size_t kern_cache_bytes(const struct kern_cache *c);
 
 /*
+ * Scratch memory for the plans of several caches (several networks) that
+ * never run at the same time (the engine runs one batch at a time): the
+ * process then holds the largest plan's scratch rather than the sum of
+ * all.  Plans made with cache c after kern_cache_set_scratch(c, s) take
+ * their scratch from s, which must outlive them.  Used by the onednn
+ * backend; the others need no scratch of this kind.
+ */
+struct kern_scratch;
+struct kern_scratch *kern_scratch_new(void);
+void kern_scratch_free(struct kern_scratch *s);
+void kern_cache_set_scratch(struct kern_cache *c, struct kern_scratch *s);
+/* Bytes the shared scratch holds now. */
+size_t kern_scratch_bytes(const struct kern_scratch *s);
+
+/*
  * Checks a graph for consistency: every shape follows from the layer that
  * makes it, every tensor is made once before it is read, the input is
  * never written.  Returns 0 or IDN_EGRAPH with a message in err.

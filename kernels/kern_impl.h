@@ -40,7 +40,18 @@ struct kern_cache_entry {
 struct kern_cache {
 	int n, cap;
 	struct kern_cache_entry *e;
+	struct kern_scratch *scratch; /* shared scratch, or NULL: each plan has its own */
 };
+
+/* The shared scratch: one page-aligned mapping, grown on demand. */
+struct kern_scratch {
+	void *buf;
+	size_t size;
+};
+
+/* Makes s hold at least n bytes; the old contents are not kept, and the
+ * buffer may move (plans look at s->buf before each run). */
+void kern_scratch_reserve(struct kern_scratch *s, size_t n);
 
 void *kern_cache_get(struct kern_cache *c, const void *src, const void *desc, size_t desc_len);
 void kern_cache_put(struct kern_cache *c, const void *src, const void *desc, size_t desc_len,

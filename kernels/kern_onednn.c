@@ -10,43 +10,13 @@
  * a sum post-op into the residual tensor, ReLU as an eltwise post-op;
  * 3x3 stride-1 convolutions on large maps use Winograd.  The
  * second pass sizes every tensor and shares buffers between tensors whose
- * lives do not overlap; one scratchpad serves all primitives.
+ * lives do not overlap; one scratchpad serves all primitives (and, through
+ * a kern_scratch, the plans of every network in the process).
  */
-#include "kern_impl.h"
-#include "util.h"
+#include "kern_onednn.h"
 
-#include <oneapi/dnnl/dnnl.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MAX_ARGS 6
-
-struct step {
-	dnnl_primitive_t prim;
-	int nargs;
-	dnnl_exec_arg_t args[MAX_ARGS];
-};
-
-struct onednn_plan {
-	struct kern_plan base;
-	dnnl_engine_t eng; /* the shared engine, not owned */
-	dnnl_stream_t strm;
-	struct kern_cache *cache; /* prepared weights shared with other plans, or NULL */
-	int ntensors;
-	dnnl_memory_desc_t *md; /* per tensor, as produced */
-	dnnl_memory_t *mem;	/* per tensor; handles set in pass two */
-	dnnl_memory_t in_user, out_user;
-	struct step *steps;
-	int nsteps, cap_steps;
-	dnnl_memory_t *owned; /* weights, biases, reorder temporaries, scratch views */
-	int nowned, cap_owned;
-	float **bufs; /* activation buffers */
-	size_t *buf_size;
-	int nbuf;
-	void *scratch;
-	size_t scratch_size;
-	size_t temp_bytes; /* library-allocated reorder temporaries */
-};
 
 /* One CPU engine for the process: memories made for one plan (cached
  * weights) are used by the primitives of another. */
@@ -88,27 +58,8 @@ static struct step *add_step(struct onednn_plan *p, dnnl_primitive_t prim)
 	return s;
 }
 
-static void add_arg(struct step *s, int arg, dnnl_memory_t m)
-{
-	ASSERT(s->nargs < MAX_ARGS);
-	s->args[s->nargs].arg = arg;
-	s->args[s->nargs].memory = m;
-	s->nargs++;
-}
-
-#define CHK(call)                                                                                  \
-	do {                                                                                       \
-		dnnl_status_t st_ = (call);                                                        \
-		if (st_ != dnnl_success) {                                                         \
-			util_seterr(err, errlen, "oneDNN: %s failed (status %d) at %s", #call,     \
-				    (int)st_, where);                                              \
-			ret = IDN_EBACKEND;                                                        \
-			goto err;                                                                  \
-		}                                                                                  \
-	} while (0)
-
 /* Attributes: user scratchpad, then sum (residual) and ReLU post-ops. */
-static dnnl_primitive_attr_t make_attr(int sum, int relu)
+dnnl_primitive_attr_t odnn_make_attr(int sum, int relu)
 {
 	dnnl_primitive_attr_t attr = NULL;
 	dnnl_post_ops_t po = NULL;
@@ -218,8 +169,8 @@ err:
  * Creates the primitive for pd, adds its step with src (reordered when the
  * primitive wants another layout), and hooks the shared scratchpad.
  */
-static int add_primitive(struct onednn_plan *p, dnnl_primitive_desc_t pd, int src_t,
-			 struct step **out, const char *where, char *err, size_t errlen)
+int odnn_add_primitive(struct onednn_plan *p, dnnl_primitive_desc_t pd, int src_t,
+		       struct step **out, const char *where, char *err, size_t errlen)
 {
 	const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
 	const dnnl_memory_desc_t *spad =
@@ -249,8 +200,8 @@ err:
 }
 
 /* Creates the memory of tensor t from the dst of pd (buffer set later). */
-static int bind_dst(struct onednn_plan *p, dnnl_primitive_desc_t pd, int t, struct step *s,
-		    const char *where, char *err, size_t errlen)
+int odnn_bind_dst(struct onednn_plan *p, dnnl_primitive_desc_t pd, int t, struct step *s,
+		  const char *where, char *err, size_t errlen)
 {
 	int ret = 0;
 
@@ -262,9 +213,9 @@ err:
 }
 
 /* Weights (and bias) of pd from the caller's plain arrays. */
-static int add_weights(struct onednn_plan *p, dnnl_primitive_desc_t pd, struct step *s,
-		       const dnnl_memory_desc_t *user_w, const struct kern_layer *l, int oc,
-		       const char *where, char *err, size_t errlen)
+int odnn_add_weights(struct onednn_plan *p, dnnl_primitive_desc_t pd, struct step *s,
+		     const dnnl_memory_desc_t *user_w, const struct kern_layer *l, int oc,
+		     const char *where, char *err, size_t errlen)
 {
 	dnnl_memory_t w, b;
 	int ret;
@@ -289,209 +240,20 @@ static int add_weights(struct onednn_plan *p, dnnl_primitive_desc_t pd, struct s
 err:
 	return ret;
 }
-
-static int pd_create(dnnl_primitive_desc_t *pd, const void *desc, dnnl_primitive_attr_t attr,
-		     dnnl_engine_t eng)
-{
-	return dnnl_primitive_desc_create(pd, desc, attr, eng, NULL) == dnnl_success ? 0 : -1;
-}
-
-/*
- * Winograd F(4x4, 3x3) does 2.25x fewer multiplications on 3x3 stride-1
- * convolutions, but holds weights transformed to 6x6 tiles (4x the bytes,
- * per batch size) and pads maps to whole 4x4 tiles.  Measured on ResNet18
- * (docs/engine.md): it wins where the map is at least 14x14; on layer4's
- * 7x7 maps it gains little and would cost most of the extra memory.
- * IDUNNO_WINOGRAD=0 turns it off.
- */
-static int want_winograd(const struct kern_layer *l, const struct kern_shape *os)
-{
-	static int enabled = -1;
-
-	if (enabled < 0) {
-		const char *e = getenv("IDUNNO_WINOGRAD");
-		enabled = !(e && !strcmp(e, "0"));
-	}
-	return enabled && l->k_h == 3 && l->k_w == 3 && l->stride == 1 && l->pad == 1 &&
-	       (l->groups ? l->groups : 1) == 1 && os->h >= 14 && os->w >= 14;
-}
-
-static int plan_conv(struct onednn_plan *p, const struct kern_graph *g, const struct kern_layer *l,
-		     char *err, size_t errlen)
-{
-	const char *where = l->name ? l->name : "conv";
-	const struct kern_shape *is = &g->shapes[l->src], *os = &g->shapes[l->dst];
-	int n = p->base.batch, groups = l->groups ? l->groups : 1;
-	dnnl_memory_desc_t src_any, w_any, b_md, dst_md, user_w;
-	dnnl_convolution_desc_t cd;
-	dnnl_primitive_desc_t pd = NULL;
-	dnnl_primitive_attr_t attr = make_attr(l->accumulate, l->relu);
-	dnnl_dims_t sd = {n, is->c, is->h, is->w}, dd = {n, os->c, os->h, os->w};
-	dnnl_dims_t wd = {os->c, is->c, l->k_h, l->k_w};
-	dnnl_dims_t gwd = {groups, os->c / groups, is->c / groups, l->k_h, l->k_w};
-	dnnl_dims_t bd = {os->c}, strides = {l->stride, l->stride}, pad = {l->pad, l->pad};
-	dnnl_dims_t pad_r = {(os->h - 1) * l->stride + l->k_h - is->h - l->pad,
-			     (os->w - 1) * l->stride + l->k_w - is->w - l->pad};
-	struct step *s;
-	int ret = 0;
-
-	if (!attr) {
-		util_seterr(err, errlen, "oneDNN: cannot make attributes for %s", where);
-		return IDN_EBACKEND;
-	}
-	CHK(dnnl_memory_desc_init_by_tag(&src_any, 4, sd, dnnl_f32, dnnl_format_tag_any));
-	if (groups == 1) {
-		CHK(dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32, dnnl_format_tag_any));
-		CHK(dnnl_memory_desc_init_by_tag(&user_w, 4, wd, dnnl_f32, dnnl_oihw));
-	} else {
-		CHK(dnnl_memory_desc_init_by_tag(&w_any, 5, gwd, dnnl_f32, dnnl_format_tag_any));
-		CHK(dnnl_memory_desc_init_by_tag(&user_w, 5, gwd, dnnl_f32, dnnl_goihw));
-	}
-	CHK(dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x));
-	if (l->accumulate)
-		dst_md = p->md[l->dst]; /* the residual's layout, summed into in place */
-	else
-		CHK(dnnl_memory_desc_init_by_tag(&dst_md, 4, dd, dnnl_f32, dnnl_format_tag_any));
-
-	/* Winograd where it wins and the CPU has it (else oneDNN refuses). */
-	if (want_winograd(l, os) &&
-	    dnnl_convolution_forward_desc_init(
-		    &cd, dnnl_forward_inference, dnnl_convolution_winograd, &src_any, &w_any,
-		    l->bias ? &b_md : NULL, &dst_md, strides, pad, pad_r) == dnnl_success &&
-	    !pd_create(&pd, &cd, attr, p->eng))
-		goto created;
-	/* Take the input as it lies if the convolution can; else let it choose. */
-	CHK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
-					       &p->md[l->src], &w_any, l->bias ? &b_md : NULL,
-					       &dst_md, strides, pad, pad_r));
-	if (pd_create(&pd, &cd, attr, p->eng)) {
-		CHK(dnnl_convolution_forward_desc_init(
-			&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_any, &w_any,
-			l->bias ? &b_md : NULL, &dst_md, strides, pad, pad_r));
-		CHK(dnnl_primitive_desc_create(&pd, &cd, attr, p->eng, NULL));
-	}
-created:
-	ret = add_primitive(p, pd, l->src, &s, where, err, errlen);
-	if (ret)
-		goto err;
-	ret = add_weights(p, pd, s, &user_w, l, os->c, where, err, errlen);
-	if (ret)
-		goto err;
-	if (l->accumulate)
-		add_arg(s, DNNL_ARG_DST, p->mem[l->dst]);
-	else
-		ret = bind_dst(p, pd, l->dst, s, where, err, errlen);
-err:
-	if (pd)
-		dnnl_primitive_desc_destroy(pd);
-	dnnl_primitive_attr_destroy(attr);
-	return ret;
-}
-
-static int plan_pool(struct onednn_plan *p, const struct kern_graph *g, const struct kern_layer *l,
-		     char *err, size_t errlen)
-{
-	const char *where = l->name ? l->name : kern_op_name(l->op);
-	const struct kern_shape *is = &g->shapes[l->src], *os = &g->shapes[l->dst];
-	int n = p->base.batch, kh = l->k_h, kw = l->k_w, sh = l->stride, sw = l->stride;
-	int pad = l->pad;
-	dnnl_alg_kind_t alg = dnnl_pooling_max;
-	dnnl_memory_desc_t dst_any;
-	dnnl_pooling_v2_desc_t pdsc;
-	dnnl_primitive_desc_t pd = NULL;
-	dnnl_primitive_attr_t attr = NULL;
-	struct step *s;
-	int ret = 0;
-
-	if (l->op == KERN_OP_AVGPOOL) {
-		/* Adaptive pooling is a plain average pool when the sizes divide. */
-		if (is->h % os->h || is->w % os->w) {
-			util_seterr(err, errlen,
-				    "%s: adaptive pool %dx%d -> %dx%d not supported by oneDNN",
-				    where, is->h, is->w, os->h, os->w);
-			return IDN_EUNSUPPORTED;
-		}
-		kh = sh = is->h / os->h;
-		kw = sw = is->w / os->w;
-		pad = 0;
-		alg = dnnl_pooling_avg_exclude_padding;
-	}
-	{
-		dnnl_dims_t dd = {n, os->c, os->h, os->w}, st = {sh, sw}, k = {kh, kw};
-		dnnl_dims_t dil = {0, 0}, pl = {pad, pad};
-		dnnl_dims_t pr = {(os->h - 1) * sh + kh - is->h - pad,
-				  (os->w - 1) * sw + kw - is->w - pad};
-		attr = make_attr(0, l->relu);
-		if (!attr) {
-			util_seterr(err, errlen, "oneDNN: cannot make attributes for %s", where);
-			return IDN_EBACKEND;
-		}
-		CHK(dnnl_memory_desc_init_by_tag(&dst_any, 4, dd, dnnl_f32, dnnl_format_tag_any));
-		CHK(dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference, alg,
-						      &p->md[l->src], &dst_any, st, k, dil, pl,
-						      pr));
-		CHK(dnnl_primitive_desc_create(&pd, &pdsc, attr, p->eng, NULL));
-	}
-	ret = add_primitive(p, pd, l->src, &s, where, err, errlen);
-	if (!ret)
-		ret = bind_dst(p, pd, l->dst, s, where, err, errlen);
-err:
-	if (pd)
-		dnnl_primitive_desc_destroy(pd);
-	if (attr)
-		dnnl_primitive_attr_destroy(attr);
-	return ret;
-}
-
-static int plan_fc(struct onednn_plan *p, const struct kern_graph *g, const struct kern_layer *l,
-		   char *err, size_t errlen)
-{
-	const char *where = l->name ? l->name : "fc";
-	const struct kern_shape *is = &g->shapes[l->src], *os = &g->shapes[l->dst];
-	int n = p->base.batch, nd = p->md[l->src].ndims;
-	dnnl_memory_desc_t w_any, user_w, b_md, dst_md, src_plain;
-	dnnl_inner_product_desc_t ipd;
-	dnnl_primitive_desc_t pd = NULL;
-	dnnl_primitive_attr_t attr = make_attr(0, l->relu);
-	dnnl_dims_t wd4 = {os->c, is->c, is->h, is->w}, wd2 = {os->c, (int)kern_shape_elems(is)};
-	dnnl_dims_t sd4 = {n, is->c, is->h, is->w}, sd2 = {n, (int)kern_shape_elems(is)};
-	dnnl_dims_t bd = {os->c}, dd = {n, os->c};
-	struct step *s;
-	int ret = 0;
-
-	if (!attr) {
-		util_seterr(err, errlen, "oneDNN: cannot make attributes for %s", where);
-		return IDN_EBACKEND;
-	}
-	/* FC weights stay in torchvision's layout: oneDNN reads them in place,
-	 * and plans for every batch size share them (no per-plan copy of
-	 * AlexNet's 150 MB first classifier layer). */
-	CHK(dnnl_memory_desc_init_by_tag(&user_w, nd, nd == 4 ? wd4 : wd2, dnnl_f32,
-					 nd == 4 ? dnnl_oihw : dnnl_oi));
-	w_any = user_w;
-	CHK(dnnl_memory_desc_init_by_tag(&src_plain, nd, nd == 4 ? sd4 : sd2, dnnl_f32,
-					 nd == 4 ? dnnl_nchw : dnnl_nc));
-	CHK(dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x));
-	CHK(dnnl_memory_desc_init_by_tag(&dst_md, 2, dd, dnnl_f32, dnnl_nc));
-	/* ...and so does the input (a small reorder when the layer before left it
-	 * blocked): plain input and plain weights take oneDNN's GEMM path. */
-	CHK(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &src_plain, &w_any,
-						 l->bias ? &b_md : NULL, &dst_md));
-	CHK(dnnl_primitive_desc_create(&pd, &ipd, attr, p->eng, NULL));
-	ret = add_primitive(p, pd, l->src, &s, where, err, errlen);
-	if (ret)
-		goto err;
-	ret = add_weights(p, pd, s, &user_w, l, os->c, where, err, errlen);
-	if (!ret)
-		ret = bind_dst(p, pd, l->dst, s, where, err, errlen);
-err:
-	if (pd)
-		dnnl_primitive_desc_destroy(pd);
-	dnnl_primitive_attr_destroy(attr);
-	return ret;
-}
-
 static void onednn_plan_free(struct kern_plan *base);
+
+/* Points every primitive's scratchpad at buf. */
+static dnnl_status_t bind_scratch(struct onednn_plan *p, void *buf)
+{
+	for (int s = 0; s < p->nsteps; s++)
+		for (int a = 0; a < p->steps[s].nargs; a++)
+			if (p->steps[s].args[a].arg == DNNL_ARG_SCRATCHPAD &&
+			    dnnl_memory_set_data_handle(p->steps[s].args[a].memory, buf) !=
+				    dnnl_success)
+				return dnnl_runtime_error;
+	p->scratch_bound = buf;
+	return dnnl_success;
+}
 
 static int onednn_plan_create(const struct kern_graph *g, int batch, struct kern_cache *cache,
 			      struct kern_plan **out, char *err, size_t errlen)
@@ -526,14 +288,14 @@ static int onednn_plan_create(const struct kern_graph *g, int batch, struct kern
 		const struct kern_layer *l = &g->layers[i];
 		switch (l->op) {
 		case KERN_OP_CONV:
-			ret = plan_conv(p, g, l, err, errlen);
+			ret = odnn_plan_conv(p, g, l, err, errlen);
 			break;
 		case KERN_OP_MAXPOOL:
 		case KERN_OP_AVGPOOL:
-			ret = plan_pool(p, g, l, err, errlen);
+			ret = odnn_plan_pool(p, g, l, err, errlen);
 			break;
 		case KERN_OP_FC:
-			ret = plan_fc(p, g, l, err, errlen);
+			ret = odnn_plan_fc(p, g, l, err, errlen);
 			break;
 		default:
 			ret = IDN_EGRAPH;
@@ -569,13 +331,12 @@ static int onednn_plan_create(const struct kern_graph *g, int batch, struct kern
 	for (int t = 0; t < g->ntensors; t++)
 		if (buf_of[t] >= 0)
 			CHK(dnnl_memory_set_data_handle(p->mem[t], p->bufs[buf_of[t]]));
-	if (p->scratch_size) {
+	if (p->scratch_size && cache && cache->scratch) {
+		kern_scratch_reserve(cache->scratch, p->scratch_size);
+		CHK(bind_scratch(p, cache->scratch->buf));
+	} else if (p->scratch_size) {
 		p->scratch = xaligned_alloc(p->scratch_size);
-		for (int s = 0; s < p->nsteps; s++)
-			for (int a = 0; a < p->steps[s].nargs; a++)
-				if (p->steps[s].args[a].arg == DNNL_ARG_SCRATCHPAD)
-					CHK(dnnl_memory_set_data_handle(p->steps[s].args[a].memory,
-									p->scratch));
+		CHK(bind_scratch(p, p->scratch));
 	}
 	free(size);
 	free(buf_of);
@@ -595,6 +356,11 @@ static int onednn_plan_run(struct kern_plan *base, const float *in, float *out)
 	if (dnnl_memory_set_data_handle(p->in_user, (void *)in) != dnnl_success ||
 	    dnnl_memory_set_data_handle(p->out_user, out) != dnnl_success)
 		return IDN_EBACKEND;
+	/* A shared scratch may have moved since (grown for a larger plan). */
+	if (p->scratch_size && p->cache && p->cache->scratch &&
+	    p->cache->scratch->buf != p->scratch_bound &&
+	    bind_scratch(p, p->cache->scratch->buf) != dnnl_success)
+		return IDN_EBACKEND;
 	for (int s = 0; s < p->nsteps; s++)
 		if (dnnl_primitive_execute(p->steps[s].prim, p->strm, p->steps[s].nargs,
 					   p->steps[s].args) != dnnl_success)
@@ -605,7 +371,7 @@ static int onednn_plan_run(struct kern_plan *base, const float *in, float *out)
 static size_t onednn_plan_workspace(const struct kern_plan *base)
 {
 	const struct onednn_plan *p = (const struct onednn_plan *)base;
-	size_t total = p->scratch_size + p->temp_bytes;
+	size_t total = (p->scratch ? p->scratch_size : 0) + p->temp_bytes; /* shared: not ours */
 
 	for (int b = 0; b < p->nbuf; b++)
 		total += p->buf_size[b];

@@ -3,7 +3,8 @@
  * with the reference backend by normalised error, on many shapes: odd
  * sizes, stride 2, padding, 1x1, 7x7, 11x11 stride 4, groups, fused
  * residual add and ReLU, max and adaptive average pooling, fully connected
- * layers on 4-D and 2-D inputs, and a small residual network.  Also checks
+ * layers on 4-D and 2-D inputs (batch 1 to 64), and a small residual
+ * network; plans of two caches sharing one scratch.  Also checks
  * softmax, top-k and that an unsupported layer is an error, not a crash.
  */
 #include "check.h"
@@ -192,6 +193,84 @@ static void mini_resnet(int batch)
 	free(b);
 }
 
+/* One 3x3 convolution (Winograd on onednn) of c channels on an hw x hw map. */
+struct one_conv {
+	struct kern_shape sh[2];
+	struct kern_layer l;
+	struct kern_graph g;
+	float *w, *b, *in, *want;
+	size_t in_n, out_n;
+};
+
+static void one_conv_init(struct one_conv *o, int c, int hw, int batch)
+{
+	struct kern_plan *p;
+	char err[256];
+
+	o->sh[0] = o->sh[1] = (struct kern_shape){c, hw, hw};
+	o->w = randv((size_t)c * c * 9);
+	o->b = randv((size_t)c);
+	o->l = (struct kern_layer){KERN_OP_CONV, 0, 1, 3, 3, 1, 1, 0, 1, 0, o->w, o->b, "conv"};
+	o->g = (struct kern_graph){2, o->sh, 1, &o->l, 0, 1};
+	o->in_n = o->out_n = (size_t)batch * c * hw * hw;
+	o->in = randv(o->in_n);
+	o->want = xmalloc(o->out_n * sizeof(float));
+	REQUIRE(kern_plan_create(KERN_BACKEND_REF, &o->g, batch, &p, err, sizeof(err)) == 0, "%s",
+		err);
+	REQUIRE(kern_plan_run(p, o->in, o->want) == 0, "ref run");
+	kern_plan_free(p);
+}
+
+static double one_conv_run(struct one_conv *o, struct kern_plan *p)
+{
+	float *got = xcalloc(o->out_n, sizeof(float));
+	double e = kern_plan_run(p, o->in, got) == 0 ? nmse(got, o->want, o->out_n) : 1.0;
+	free(got);
+	return e;
+}
+
+/* Plans of two caches share one scratch: a later, larger plan grows (and
+ * so moves) it, and the earlier plan still runs right on the new one. */
+static void shared_scratch(void)
+{
+	struct kern_scratch *s = kern_scratch_new();
+	struct kern_cache *ca = kern_cache_new(), *cb = kern_cache_new();
+	struct kern_plan *pa, *pb;
+	struct one_conv a, b;
+	char err[256];
+	size_t first;
+	int before = t_failures;
+
+	/* Both scratches are large enough that malloc maps them on their own
+	 * and free unmaps them: a plan left on the old one would fault. */
+	one_conv_init(&a, 64, 13, 4);
+	one_conv_init(&b, 64, 28, 8);
+	kern_cache_set_scratch(ca, s);
+	kern_cache_set_scratch(cb, s);
+	REQUIRE(kern_plan_create_cached(KERN_BACKEND_ONEDNN, &a.g, 4, ca, &pa, err, sizeof(err)) ==
+			0,
+		"%s", err);
+	CHECK(one_conv_run(&a, pa) < 1e-10, "small plan on the shared scratch");
+	first = kern_scratch_bytes(s);
+	CHECK(first >= (1 << 20), "the small plan's scratch is %zu bytes", first);
+	REQUIRE(kern_plan_create_cached(KERN_BACKEND_ONEDNN, &b.g, 8, cb, &pb, err, sizeof(err)) ==
+			0,
+		"%s", err);
+	CHECK(kern_scratch_bytes(s) > first, "the larger plan grew the scratch (%zu -> %zu)", first,
+	      kern_scratch_bytes(s));
+	CHECK(one_conv_run(&b, pb) < 1e-10, "large plan on the shared scratch");
+	CHECK(one_conv_run(&a, pa) < 1e-10, "small plan again, on the moved scratch");
+	kern_plan_free(pa);
+	kern_plan_free(pb);
+	kern_cache_free(ca);
+	kern_cache_free(cb);
+	kern_scratch_free(s);
+	free(a.w), free(a.b), free(a.in), free(a.want);
+	free(b.w), free(b.b), free(b.in), free(b.want);
+	printf("%s  %-58s\n", t_failures == before ? "ok" : "FAIL",
+	       "one scratch shared by the plans of two caches");
+}
+
 static void bad_graphs(void)
 {
 	struct kern_shape sh[2] = {{4, 8, 8}, {4, 5, 5}};
@@ -261,6 +340,7 @@ int main(void)
 		{8, 10, 10, 12, 3, 1, 1, 2, 1, 0, 1},  /* groups 2 */
 		{6, 7, 9, 6, 5, 1, 2, 3, 0, 0, 1},     /* groups 3, 5x5 */
 		{64, 14, 14, 64, 3, 1, 1, 0, 1, 0, 1}, /* a ResNet layer, small */
+		{48, 13, 13, 32, 3, 1, 1, 0, 1, 0, 1}, /* an AlexNet 13x13 layer, small */
 	};
 
 	kern_set_threads(2);
@@ -278,6 +358,9 @@ int main(void)
 	fc_case(16, 3, 3, 10, 1, 1);
 	fc_case(16, 3, 3, 10, 0, 4);
 	fc_case(512, 1, 1, 1000, 0, 2);
+	fc_case(32, 6, 6, 96, 1, 16); /* prepacked weights at their own batch */
+	fc_case(32, 6, 6, 96, 1, 64);
+	shared_scratch();
 	mini_resnet(1);
 	mini_resnet(2);
 	bad_graphs();

@@ -1,0 +1,88 @@
+/*
+ * kern_onednn.h - what the oneDNN backend's files share (not for users):
+ * the plan, its steps, and the helpers the per-layer planners
+ * (kern_onednn_layers.c) build on.
+ */
+#ifndef IDUNNO_KERN_ONEDNN_H
+#define IDUNNO_KERN_ONEDNN_H
+
+#include "kern_impl.h"
+#include "util.h"
+
+#include <oneapi/dnnl/dnnl.h>
+
+#define MAX_ARGS 6
+
+struct step {
+	dnnl_primitive_t prim;
+	int nargs;
+	dnnl_exec_arg_t args[MAX_ARGS];
+};
+
+struct onednn_plan {
+	struct kern_plan base;
+	dnnl_engine_t eng; /* the shared engine, not owned */
+	dnnl_stream_t strm;
+	struct kern_cache *cache; /* prepared weights shared with other plans, or NULL */
+	int ntensors;
+	dnnl_memory_desc_t *md; /* per tensor, as produced */
+	dnnl_memory_t *mem;	/* per tensor; handles set in pass two */
+	dnnl_memory_t in_user, out_user;
+	struct step *steps;
+	int nsteps, cap_steps;
+	dnnl_memory_t *owned; /* weights, biases, reorder temporaries, scratch views */
+	int nowned, cap_owned;
+	float **bufs; /* activation buffers */
+	size_t *buf_size;
+	int nbuf;
+	void *scratch; /* own scratchpad, when the cache shares none */
+	size_t scratch_size;
+	void *scratch_bound; /* the buffer the scratchpad memories point at */
+	size_t temp_bytes;   /* library-allocated reorder temporaries */
+};
+
+#define CHK(call)                                                                                  \
+	do {                                                                                       \
+		dnnl_status_t st_ = (call);                                                        \
+		if (st_ != dnnl_success) {                                                         \
+			util_seterr(err, errlen, "oneDNN: %s failed (status %d) at %s", #call,     \
+				    (int)st_, where);                                              \
+			ret = IDN_EBACKEND;                                                        \
+			goto err;                                                                  \
+		}                                                                                  \
+	} while (0)
+
+static inline void add_arg(struct step *s, int arg, dnnl_memory_t m)
+{
+	ASSERT(s->nargs < MAX_ARGS);
+	s->args[s->nargs].arg = arg;
+	s->args[s->nargs].memory = m;
+	s->nargs++;
+}
+
+/* Attributes: user scratchpad, then sum (residual) and ReLU post-ops; NULL
+ * when oneDNN cannot make them. */
+dnnl_primitive_attr_t odnn_make_attr(int sum, int relu);
+/* Creates the primitive for pd and adds its step reading tensor src_t
+ * (reordered first when the primitive wants another layout), hooked to the
+ * shared scratchpad. */
+int odnn_add_primitive(struct onednn_plan *p, dnnl_primitive_desc_t pd, int src_t,
+		       struct step **out, const char *where, char *err, size_t errlen);
+/* Creates the memory of tensor t from the dst of pd (its buffer set later). */
+int odnn_bind_dst(struct onednn_plan *p, dnnl_primitive_desc_t pd, int t, struct step *s,
+		  const char *where, char *err, size_t errlen);
+/* Weights (and bias) of pd from the caller's plain arrays, prepared once
+ * through the plan's cache. */
+int odnn_add_weights(struct onednn_plan *p, dnnl_primitive_desc_t pd, struct step *s,
+		     const dnnl_memory_desc_t *user_w, const struct kern_layer *l, int oc,
+		     const char *where, char *err, size_t errlen);
+
+/* One planner per kind of layer (kern_onednn_layers.c). */
+int odnn_plan_conv(struct onednn_plan *p, const struct kern_graph *g, const struct kern_layer *l,
+		   char *err, size_t errlen);
+int odnn_plan_pool(struct onednn_plan *p, const struct kern_graph *g, const struct kern_layer *l,
+		   char *err, size_t errlen);
+int odnn_plan_fc(struct onednn_plan *p, const struct kern_graph *g, const struct kern_layer *l,
+		 char *err, size_t errlen);
+
+#endif
