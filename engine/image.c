@@ -181,7 +181,7 @@ int image_from_jpeg_mode(const unsigned char *jpeg, size_t len, int fast, float 
 	unsigned char *rgb = NULL, *tmp = NULL, *rs = NULL;
 	const unsigned char *hs, *vs; /* after the horizontal and the vertical pass */
 	tjscalingfactor sf = {1, 1};
-	int w, h, sub, cs, nw, nh, ret = -EINVAL;
+	int w = 0, h = 0, sub = 0, cs = 0, nw, nh, ret = -EINVAL;
 
 	if (!tj) {
 		util_seterr(err, errlen, "cannot start the JPEG decoder");
