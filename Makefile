@@ -208,6 +208,7 @@ test_libs = $(or $(LIBS_$(1)),$(if $(LINK_$(1)),$(SODIUM_LIBS) $(LDLIBS),$(AGENT
 
 # qgen: a client of the agent's RPC (the CLI's client code, the submission codecs).
 QGEN_OBJ := $(QGEN_SRC:%.c=$(OUT)/%.o) $(OUT)/agent/cli/client.o $(OUT)/agent/cli/submit_client.o \
+            $(OUT)/agent/cli/resolve.o \
             $(OUT)/agent/tasks/submit_wire.o $(OUT)/agent/tasks/coord_rpc.o \
             $(OUT)/agent/tasks/coord_rec.o $(OUT)/agent/tasks/dataset.o $(OUT)/agent/ctl/rpc.o \
             $(STORE_OBJ) $(MEMBERSHIP_OBJ) $(WIRE_OBJ) $(COMMON_OBJ)
