@@ -9,6 +9,8 @@
 #   make experiments     the IDunno reports' four measurements (docs/experiments.md)
 #   make deps            install every Debian package the project needs
 #   make fuzz            build the libFuzzer targets and run each (tests/fuzz/fuzz.mk)
+#   make install [PREFIX=/usr/local] [DESTDIR=]   programs, man pages, systemd
+#                        units, example configuration (dist/install.mk); make uninstall
 #   make V=1             show the commands
 
 .DELETE_ON_ERROR:
@@ -289,5 +291,6 @@ clean:
 	rm -rf build bin
 
 include tests/fuzz/fuzz.mk
+include dist/install.mk
 
 -include $(shell find build -name '*.d' 2>/dev/null)
