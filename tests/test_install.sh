@@ -4,8 +4,10 @@
 # configuration in its etc/), nothing elsewhere; an install into a
 # temporary PREFIX holds the programs, links, man pages (made from --help,
 # one section per agent subcommand), the units (systemd-analyze verify
-# passes, and fails on a broken copy), the example configuration (fully
-# uncommented, the agent accepts it).  Then the deployment guide's steps
+# passes without a warning, and warns on a broken copy; the installed
+# exporter runs as nobody with exactly its unit's capabilities, and exits 3
+# without them), the example configuration (fully uncommented, the agent
+# accepts it).  Then the deployment guide's steps
 # with the installed files only: a key (mode 0600) handed over as a
 # credential (0400), agent.env and agent.conf edited, four agents started
 # by the unit's own ExecStart line (STATE_DIRECTORY, CREDENTIALS_DIRECTORY
@@ -34,7 +36,10 @@ minstall() { make -C "$ROOT" --no-print-directory "$@" >"$W/make.out" 2>&1 || { 
 
 # --- a staged install: everything under DESTDIR ---
 STAGE=$W/stage
-minstall install DESTDIR="$STAGE" PREFIX=/usr && ok "make install DESTDIR=... PREFIX=/usr" || bad "staged install"
+outside() { ls -ld --time-style=+%s.%N /etc/idunno /usr/libexec/idunno /usr/bin/idunno-agent /usr/lib/systemd/system/idunno-agent.service 2>&1; }
+before=$(outside)
+minstall install DESTDIR="$STAGE" PREFIX=/usr && [[ $(outside) == "$before" ]] &&
+  ok "make install DESTDIR=... PREFIX=/usr, nothing written to /usr or /etc" || bad "staged install: $(outside)"
 for f in usr/libexec/idunno/agent usr/libexec/idunno/engine usr/libexec/idunno/qgen usr/bin/idunno-agent \
   usr/share/man/man1/idunno-agent.1 usr/lib/systemd/system/idunno-agent.service usr/lib/sysusers.d/idunno.conf \
   etc/idunno/agent.conf etc/idunno/agent.env usr/share/doc/idunno/deploy.md; do
@@ -78,9 +83,30 @@ fi
 grep -q '^CapabilityBoundingSet=$' "$U/idunno-agent.service" && grep -q '^NoNewPrivileges=yes' "$U/idunno-agent.service" &&
   grep -q '^User=idunno' "$U/idunno-agent.service" && grep -q '^ReadWritePaths=/var/lib/idunno' "$U/idunno-agent.service" &&
   ok "agent unit: user idunno, no capability, ProtectSystem=strict but /var/lib/idunno" || bad "agent unit hardening"
-[[ ! -e $U/idunno-exporter.service ]] ||
-  grep -q '^AmbientCapabilities=CAP_BPF CAP_PERFMON' "$U/idunno-exporter.service" &&
-  ok "exporter unit: CAP_BPF and CAP_PERFMON only" || bad "exporter unit capabilities"
+# The exporter's unit: run it as an unprivileged user with exactly the
+# unit's capabilities (setpriv), its pin folder made as ExecStartPre makes it
+if [[ -e $U/idunno-exporter.service ]]; then
+  caps=$(sed -n 's/^AmbientCapabilities=//p' "$U/idunno-exporter.service")
+  [[ $caps == "$(sed -n 's/^CapabilityBoundingSet=//p' "$U/idunno-exporter.service")" && $caps == *CAP_BPF* ]] &&
+    ok "exporter unit: ambient = bounding capabilities = $caps" || bad "exporter unit capabilities: '$caps'"
+  X=$(mktemp -d /tmp/idunno-xp-XXXXXX) pin=/sys/fs/bpf/idunno-install-test-$$
+  cp "$P/libexec/idunno/exporter" "$P/libexec/idunno/engine" "$X/" && chmod 755 "$X"
+  sp=$(tr 'A-Z ' 'a-z\n' <<<"$caps" | sed -n 's/^cap_/+/p' | paste -sd,)
+  run_as() { setpriv --reuid=65534 --regid=65534 --clear-groups --no-new-privs "$@" -- "$X/exporter" --once --seconds 1 --pin-dir "$pin"; }
+  if [[ $(id -u) != 0 ]] || ! command -v setpriv >/dev/null; then
+    echo "skip part: not root, or no setpriv (the exporter's capabilities are not tried)"
+  elif ! "$X/exporter" --once --seconds 0.1 --pin-dir "$pin" >/dev/null 2>&1; then
+    echo "skip part: the exporter does not run here even as root (no BPF)"
+  else
+    install -d -o 65534 -g 65534 -m 0700 "$pin"
+    run_as --inh-caps="-all,$sp" --ambient-caps="-all,$sp" --bounding-set="-all,$sp" >"$W/xp" 2>&1 &&
+      ok "the exporter runs as an unprivileged user with the unit's $caps" || bad "exporter with $caps: $(cat "$W/xp")"
+    run_as --inh-caps=-all --bounding-set=-all >"$W/xp" 2>&1
+    [[ $? == 3 ]] && ok "... and without them exits 3 (BPF unavailable)" || bad "exporter without capabilities: $(cat "$W/xp")"
+    rmdir "$pin" 2>/dev/null
+  fi
+  rm -rf "$X"
+fi
 
 # --- the deployment guide's steps, on 127.0.0.1-4 ---
 # the key: made once, mode 0600, copied to every machine
