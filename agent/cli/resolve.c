@@ -21,7 +21,11 @@ int addr_resolve(const char *s, uint16_t default_port, struct wire_addr *out, ch
 	long port = default_port;
 	int ret;
 
-	if (hl == 0 || hl >= sizeof(host)) {
+	if (hl >= sizeof(host)) {
+		util_seterr(err, errlen, "a host name is at most %zu characters", sizeof(host) - 1);
+		return -EINVAL;
+	}
+	if (hl == 0) {
 		util_seterr(err, errlen, "'%s' is not HOST:PORT", s);
 		return -EINVAL;
 	}
