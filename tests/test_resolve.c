@@ -45,10 +45,10 @@ int main(void)
 	      "0.0.0.0: %s", err);
 
 	refused("10.0.0.1", 0, -EINVAL, "has no port");
-	refused("10.0.0.1:0", 7600, -EINVAL, "port is not 1 to 65535");
-	refused("10.0.0.1:65536", 7600, -EINVAL, "port is not 1 to 65535");
-	refused("10.0.0.1:", 7600, -EINVAL, "port is not 1 to 65535");
-	refused("10.0.0.1:12x", 7600, -EINVAL, "port is not 1 to 65535");
+	refused("10.0.0.1:0", 7600, -EINVAL, "is not HOST:PORT (a port is 1 to 65535)");
+	refused("10.0.0.1:65536", 7600, -EINVAL, "is not HOST:PORT (a port is 1 to 65535)");
+	refused("10.0.0.1:", 7600, -EINVAL, "is not HOST:PORT (a port is 1 to 65535)");
+	refused("10.0.0.1:12x", 7600, -EINVAL, "is not HOST:PORT (a port is 1 to 65535)");
 	refused(":7600", 7600, -EINVAL, "is not HOST:PORT");
 	refused("", 7600, -EINVAL, "is not HOST:PORT");
 	refused("999.1.1.1:7600", 7600, -EINVAL, "'999.1.1.1' is not an IPv4 address");

@@ -35,7 +35,7 @@ int addr_resolve(const char *s, uint16_t default_port, struct wire_addr *out, ch
 		char *end;
 		port = strtol(colon + 1, &end, 10);
 		if (*end || end == colon + 1 || port < 1 || port > 65535) {
-			util_seterr(err, errlen, "'%s': the port is not 1 to 65535", s);
+			util_seterr(err, errlen, "'%s' is not HOST:PORT (a port is 1 to 65535)", s);
 			return -EINVAL;
 		}
 	} else if (!port) {
