@@ -153,6 +153,9 @@ out=$("$A" run --bind "127.0.0.1:$CL_PORT" --data-dir "$W/cfgcheck" --key-file "
   bad "example config: $out ($(wc -l <"$W/all.conf") settings)"
 "$A" self --agent "127.0.0.4:$P2" | grep -Eq "^127.0.0.4:$P2 +alive " && ok "the agent on 0.0.0.0 answers at its advertised address" ||
   bad "self at 127.0.0.4: $("$A" self --agent "127.0.0.4:$P2" 2>&1 | head -2)"
+"$A" self --agent "127.0.0.1:$P2" >/dev/null 2>"$W/err"
+[[ $? == 3 ]] && grep -q -- "--advertise, else --bind" "$W/err" && ok "... and not at another of its addresses (exit 3)" ||
+  bad "self at 127.0.0.1:$P2: $(cat "$W/err")"
 
 "$P/bin/idunno-engine" weights --model resnet18 --seed 1 --out "$W/r18.st" >/dev/null &&
   "$A" model put r18 "$W/r18.st" >/dev/null && "$A" dataset put d12 "$W/img" >/dev/null &&
