@@ -38,12 +38,15 @@ $(OUT)/man/idunno-%.1: $(BINDIR)/% dist/gen-man.sh
 	@mkdir -p $(dir $@)
 	$(Q)sh dist/gen-man.sh $< idunno-$* > $@
 
-# The units name the installed paths.
-$(OUT)/dist/%.service: dist/%.service.in FORCE_PATHS
-	$(call say,GEN,$@)
+# The units name the installed paths: made again when those change (the
+# stamp is rewritten only then).
+$(OUT)/dist/paths: FORCE_PATHS
 	@mkdir -p $(dir $@)
-	$(Q)sed -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' $< > $@.tmp
-	$(Q)if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+	@echo '$(LIBEXECDIR) $(SYSCONFDIR)' | cmp -s - $@ || echo '$(LIBEXECDIR) $(SYSCONFDIR)' > $@
+
+$(OUT)/dist/%.service: dist/%.service.in $(OUT)/dist/paths
+	$(call say,GEN,$@)
+	$(Q)sed -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' $< > $@
 
 .PHONY: install uninstall FORCE_PATHS
 FORCE_PATHS:
