@@ -143,11 +143,11 @@ members() { "$A" members --json 2>/dev/null | $PY -c 'import json,sys; print(" "
 want="127.0.0.1:$CL_PORT 127.0.0.2:$CL_PORT 127.0.0.3:$CL_PORT 127.0.0.4:$P2"
 for _ in $(seq 100); do [[ $(members) == "$want" ]] && break; sleep 0.2; done
 [[ $(members) == "$want" ]] && ok "4 agents from the unit's ExecStart, seeds by name ($host), node 4 on 0.0.0.0:$P2 as 127.0.0.4:$P2" ||
-  bad "members: '$(members)' want '$want'; $(tail -3 "$W"/node*.out)"
+  bad "members: '$(members)' want '$want'; $(tail -n 3 "$W"/node*.out)"
 # Every setting of the example agent.conf, uncommented, is one the agent
 # takes: it gets past the config to the bind (of node 1's address, in use).
 sed -n 's/^#\([a-z_]* = [0-9]*\)$/\1/p' "$P/share/doc/idunno/examples/agent.conf" >"$W/all.conf"
-out=$("$A" run --bind "127.0.0.1:$CL_PORT" --data-dir "$W/cfgcheck" --key-file "$ETC/cluster.key" --config "$W/all.conf" 2>&1)
+out=$(timeout 20 "$A" run --bind "127.0.0.1:$CL_PORT" --data-dir "$W/cfgcheck" --key-file "$ETC/cluster.key" --config "$W/all.conf" 2>&1)
 [[ $(wc -l <"$W/all.conf") -ge 12 && $out == *"cannot bind 127.0.0.1:$CL_PORT"* ]] &&
   ok "the example agent.conf, all $(wc -l <"$W/all.conf") settings uncommented, is accepted" ||
   bad "example config: $out ($(wc -l <"$W/all.conf") settings)"
