@@ -92,10 +92,10 @@ if [[ -e $U/idunno-exporter.service ]]; then
   X=$(mktemp -d /tmp/idunno-xp-XXXXXX) pin=/sys/fs/bpf/idunno-install-test-$$
   cp "$P/libexec/idunno/exporter" "$P/libexec/idunno/engine" "$X/" && chmod 755 "$X"
   sp=$(tr 'A-Z ' 'a-z\n' <<<"$caps" | sed -n 's/^cap_/+/p' | paste -sd,)
-  run_as() { setpriv --reuid=65534 --regid=65534 --clear-groups --no-new-privs "$@" -- "$X/exporter" --once --seconds 1 --pin-dir "$pin"; }
+  run_as() { timeout 30 setpriv --reuid=65534 --regid=65534 --clear-groups --no-new-privs "$@" -- "$X/exporter" --once --seconds 1 --pin-dir "$pin"; }
   if [[ $(id -u) != 0 ]] || ! command -v setpriv >/dev/null; then
     echo "skip part: not root, or no setpriv (the exporter's capabilities are not tried)"
-  elif ! "$X/exporter" --once --seconds 0.1 --pin-dir "$pin" >/dev/null 2>&1; then
+  elif ! timeout 30 "$X/exporter" --once --seconds 0.1 --pin-dir "$pin" >/dev/null 2>&1; then
     echo "skip part: the exporter does not run here even as root (no BPF)"
   else
     install -d -o 65534 -g 65534 -m 0700 "$pin"
@@ -135,6 +135,19 @@ start_node() {
   ) &
   CL_PID[$i]=$!
 }
+# stop_node I: SIGTERM as systemctl stop sends it; after 30 s, kill -9
+# (the test never waits unbounded); its exit status
+stop_node() {
+  local p=${CL_PID[$1]} st
+  kill -TERM "$p" 2>/dev/null
+  for _ in $(seq 300); do
+    st=$(ps -o stat= -p "$p" 2>/dev/null)
+    [[ -z $st || $st == Z* ]] && break
+    sleep 0.1
+  done
+  [[ -z $st || $st == Z* ]] || { echo "node $1 ignored SIGTERM for 30 s: killed"; kill -9 "$p"; }
+  wait "$p"
+}
 for i in 1 2 3; do start_node $i "--bind 127.0.0.$i:$CL_PORT --join $seeds"; done
 start_node 4 "--bind 0.0.0.0:$P2 --advertise 127.0.0.4 --join $seeds"
 export IDUNNO_AGENT=$host:$CL_PORT IDUNNO_KEY_FILE=$ETC/cluster.key
@@ -143,11 +156,13 @@ members() { "$A" members --json 2>/dev/null | $PY -c 'import json,sys; print(" "
 want="127.0.0.1:$CL_PORT 127.0.0.2:$CL_PORT 127.0.0.3:$CL_PORT 127.0.0.4:$P2"
 for _ in $(seq 100); do [[ $(members) == "$want" ]] && break; sleep 0.2; done
 [[ $(members) == "$want" ]] && ok "4 agents from the unit's ExecStart, seeds by name ($host), node 4 on 0.0.0.0:$P2 as 127.0.0.4:$P2" ||
-  bad "members: '$(members)' want '$want'; $(tail -n 3 "$W"/node*.out)"
+  { bad "members: '$(members)' want '$want'; $(tail -n 3 "$W"/node*.out)"; exit 1; }
 # Every setting of the example agent.conf, uncommented, is one the agent
 # takes: it gets past the config to the bind (of node 1's address, in use).
 sed -n 's/^#\([a-z_]* = [0-9]*\)$/\1/p' "$P/share/doc/idunno/examples/agent.conf" >"$W/all.conf"
-out=$(timeout 20 "$A" run --bind "127.0.0.1:$CL_PORT" --data-dir "$W/cfgcheck" --key-file "$ETC/cluster.key" --config "$W/all.conf" 2>&1)
+out="node 1 is not running"
+[[ $("$A" self --agent "127.0.0.1:$CL_PORT" 2>/dev/null | head -1) == 127.0.0.1:* ]] &&
+  out=$(timeout 20 "$A" run --bind "127.0.0.1:$CL_PORT" --data-dir "$W/cfgcheck" --key-file "$ETC/cluster.key" --config "$W/all.conf" 2>&1)
 [[ $(wc -l <"$W/all.conf") -ge 12 && $out == *"cannot bind 127.0.0.1:$CL_PORT"* ]] &&
   ok "the example agent.conf, all $(wc -l <"$W/all.conf") settings uncommented, is accepted" ||
   bad "example config: $out ($(wc -l <"$W/all.conf") settings)"
@@ -166,7 +181,7 @@ job=$("$A" job launch r18 --dataset d12 --batch 2)
 # the upgrade step: one worker (not the coordinator, node 1) stopped as
 # systemd stops it (SIGTERM: it leaves), then started again
 sleep 1
-kill -TERM "${CL_PID[3]}" && wait "${CL_PID[3]}"
+stop_node 3
 rc3=$?
 start_node 3 "--bind 127.0.0.3:$CL_PORT --join $seeds"
 state() { "$A" job ls --json | $PY -c 'import json,sys; print(next(j["state"] for j in json.load(sys.stdin) if j["job"] == sys.argv[1]))' "$job"; }
@@ -183,8 +198,7 @@ for _ in $(seq 50); do [[ $(members) == "$want" ]] && break; sleep 0.2; done
 [[ $(members) == "$want" ]] && ok "node 3 back in the membership" || bad "members after restart: $(members)"
 
 # --- stop (SIGTERM, as systemctl stop) and uninstall ---
-for i in 1 2 3 4; do kill -TERM "${CL_PID[$i]}" 2>/dev/null; done
-for i in 1 2 3 4; do wait "${CL_PID[$i]}"; done
+for i in 1 2 3 4; do stop_node $i; done
 pgrep -f "$P/libexec" >/dev/null && bad "processes left: $(pgrep -af "$P/libexec")" || ok "every agent and engine stopped"
 minstall uninstall PREFIX="$P" && left=$(cd "$P" && find . -type f -o -type l | sort | tr '\n' ' ') &&
   [[ $left == "./etc/idunno/agent.conf ./etc/idunno/cluster.key " ]] && grep -q "kept .*agent.conf" "$W/make.out" &&
