@@ -10,6 +10,8 @@
 #   make deps            install every Debian package the project needs, and
 #                        ONNX Runtime for Node under build/ort (make ort-deps)
 #   make fuzz            build the libFuzzer targets and run each (tests/fuzz/fuzz.mk)
+#   make install [PREFIX=/usr/local] [DESTDIR=]   programs, man pages, systemd
+#                        units, example configuration (dist/install.mk); make uninstall
 #   make V=1             show the commands
 
 .DELETE_ON_ERROR:
@@ -218,11 +220,13 @@ LINK_test_result_part := $(OUT)/agent/tasks/result_part.o $(OUT)/agent/tasks/coo
                         $(OUT)/agent/tasks/dataset.o $(STORE_OBJ) $(OUT)/models/imagenet_classes.o \
                         $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_prom       := $(OUT)/agent/core/prom.o $(OUT)/agent/core/http.o $(COMMON_OBJ)
+LINK_test_resolve    := $(OUT)/agent/cli/resolve.o $(WIRE_OBJ) $(COMMON_OBJ)
 test_link = $(or $(LINK_$(1)),$(AGENT_LIB_OBJ) $(AGENT_BPF_OBJ) $(NET_OBJ))
 test_libs = $(or $(LIBS_$(1)),$(if $(LINK_$(1)),$(SODIUM_LIBS) $(LDLIBS),$(AGENT_LIBS) $(AGENT_BPF_LIBS) $(NET_LIBS)))
 
 # qgen: a client of the agent's RPC (the CLI's client code, the submission codecs).
 QGEN_OBJ := $(QGEN_SRC:%.c=$(OUT)/%.o) $(OUT)/agent/cli/client.o $(OUT)/agent/cli/submit_client.o \
+            $(OUT)/agent/cli/resolve.o \
             $(OUT)/agent/tasks/submit_wire.o $(OUT)/agent/tasks/coord_rpc.o \
             $(OUT)/agent/tasks/coord_rec.o $(OUT)/agent/tasks/dataset.o $(OUT)/agent/ctl/rpc.o \
             $(STORE_OBJ) $(MEMBERSHIP_OBJ) $(WIRE_OBJ) $(COMMON_OBJ)
@@ -310,5 +314,6 @@ clean:
 	rm -rf build bin
 
 include tests/fuzz/fuzz.mk
+include dist/install.mk
 
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -20,6 +20,8 @@
  */
 #include "qgen.h"
 
+#include "cli/resolve.h"
+
 #include "core/agent.h"
 #include "util.h"
 
@@ -30,17 +32,43 @@
 #include <string.h>
 #include <unistd.h>
 
+static void usage_text(FILE *f)
+{
+	fprintf(f,
+		"usage: qgen [--agent HOST:PORT]... [--key-file FILE]\n"
+		"            (--rate R [--poisson] | --concurrency C) (--duration S | --count N)\n"
+		"            [--drain S] [--reconnect S] [--client ID] [--seed N] [--json]\n"
+		"            [--ledger FILE] [--check-results] JOB...\n\n"
+		"Submits queries to each JOB through any agent and checks that each was\n"
+		"answered exactly once (docs/qgen.md).\n\n"
+		"options:\n"
+		"  --agent HOST:PORT   an agent to connect through; repeat for several\n"
+		"                      (default $IDUNNO_AGENT, else 127.0.0.1:7600)\n"
+		"  --key-file FILE     the cluster key (default $IDUNNO_KEY_FILE, else\n"
+		"                      ./cluster.key)\n"
+		"  --rate R            open loop: R queries per second per job\n"
+		"  --poisson           ... with Poisson arrivals\n"
+		"  --concurrency C     closed loop: C queries of each job in flight\n"
+		"  --duration S        submit for S seconds, or\n"
+		"  --count N           N queries per job\n"
+		"  --drain S           then wait up to S s for the answers still out (30)\n"
+		"  --reconnect S       keep reconnecting a broken connection for S s (30)\n"
+		"  --client ID         the client id (a number above 0; default random)\n"
+		"  --seed N            the seed of the images drawn\n"
+		"  --json              the report as one JSON object\n"
+		"  --ledger FILE       every query's fate, JSON Lines\n"
+		"  --check-results     also check against the job's results in SDFS\n\n"
+		"exit 0 when no query was lost, duplicated, unexpected or left\n"
+		"unacknowledged; 1 otherwise; 2 on bad usage.\n\n"
+		"example:\n  qgen --agent 10.0.0.1:7600 --concurrency 32 --duration 60 1-m0r1\n");
+}
+
 static int usage(const char *why, const char *arg)
 {
 	if (why)
 		fprintf(stderr, "qgen: %s%s%s\n", why, arg ? ": " : "", arg ? arg : "");
 	else
-		fprintf(stderr,
-			"usage: qgen [--agent HOST:PORT]... [--key-file FILE]\n"
-			"            (--rate R [--poisson] | --concurrency C) (--duration S | "
-			"--count N)\n"
-			"            [--drain S] [--reconnect S] [--client ID] [--seed N] [--json] "
-			"[--ledger FILE]\n            [--check-results] JOB...\n");
+		usage_text(stderr);
 	return 2;
 }
 
@@ -66,6 +94,10 @@ static int parse(struct qgen *g, int argc, char **argv, const char **key_file)
 			g->json = 1;
 			continue;
 		}
+		if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+			usage_text(stdout);
+			return -1; /* done: exit 0 */
+		}
 		if (!strcmp(o, "--check-results")) {
 			g->check_results = 1;
 			continue;
@@ -86,9 +118,12 @@ static int parse(struct qgen *g, int argc, char **argv, const char **key_file)
 			return usage("a value is missing after", o);
 		i++;
 		if (!strcmp(o, "--agent")) {
-			if (g->nagents == 16 ||
-			    wire_addr_parse(v, AGENT_DEFAULT_PORT, &g->agents[g->nagents++]))
-				return usage("--agent wants HOST:PORT (16 at most)", v);
+			char err[320];
+			if (g->nagents == 16)
+				return usage("--agent: 16 at most", v);
+			if (addr_resolve(v, AGENT_DEFAULT_PORT, &g->agents[g->nagents++], err,
+					 sizeof(err)))
+				return usage("--agent", err);
 		} else if (!strcmp(o, "--key-file")) {
 			*key_file = v;
 		} else if (!strcmp(o, "--rate")) {
@@ -134,8 +169,13 @@ static int parse(struct qgen *g, int argc, char **argv, const char **key_file)
 		return usage("give one of --duration and --count", NULL);
 	if (g->poisson && !(g->rate > 0))
 		return usage("--poisson is for the open loop (--rate)", NULL);
-	if (!g->nagents)
-		g->agents[g->nagents++] = (struct wire_addr){0x7f000001, AGENT_DEFAULT_PORT};
+	if (!g->nagents) { /* $IDUNNO_AGENT, else the local agent */
+		const char *env = getenv("IDUNNO_AGENT");
+		char err[320];
+		if (addr_resolve(env && *env ? env : "127.0.0.1", AGENT_DEFAULT_PORT,
+				 &g->agents[g->nagents++], err, sizeof(err)))
+			return usage("$IDUNNO_AGENT", err);
+	}
 	return 0;
 }
 
@@ -282,8 +322,10 @@ int main(int argc, char **argv)
 	g->drain_s = 30;
 	g->reconnect_s = 30;
 	ret = parse(g, argc, argv, &key_file);
-	if (ret)
+	if (ret) {
+		ret = ret < 0 ? 0 : ret;
 		goto out;
+	}
 	g->key_file = key_file ? key_file : "cluster.key";
 	ret = wire_key_load(key_file ? key_file : "cluster.key", &key);
 	if (ret) {

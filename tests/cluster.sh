@@ -70,7 +70,9 @@ cl_wait_converged() {
   return 1
 }
 
-cl_kill() { kill -9 "${CL_PID[$1]}" 2>/dev/null; wait "${CL_PID[$1]}" 2>/dev/null; }
+# kill and reap in one group whose stderr is silenced: bash's "line N: PID
+# Killed ..." notices are printed to the shell's stderr whenever it reaps
+cl_kill() { { kill -9 "${CL_PID[$1]}"; wait "${CL_PID[$1]}"; } 2>/dev/null; }
 cl_stop() { kill -STOP "${CL_PID[$1]}"; }
 cl_cont() { kill -CONT "${CL_PID[$1]}"; }
 cl_restart() { cl_kill "$1"; cl_start_node "$1" "${2:-1}"; }
@@ -106,8 +108,10 @@ cl_heal() { nft flush chain inet "$CL_NFT" input 2>/dev/null; true; }
 
 cl_cleanup() {
   local i
-  for i in "${!CL_PID[@]}"; do kill -CONT "${CL_PID[$i]}" 2>/dev/null; kill -9 "${CL_PID[$i]}" 2>/dev/null; done
-  wait 2>/dev/null
+  {
+    for i in "${!CL_PID[@]}"; do kill -CONT "${CL_PID[$i]}"; kill -9 "${CL_PID[$i]}"; done
+    wait
+  } 2>/dev/null
   nft delete table inet "$CL_NFT" 2>/dev/null
   # the engines' rings of agents that were killed (a ring is named by its
   # agent's address and port; a stopped agent removes its own)

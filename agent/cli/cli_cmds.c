@@ -19,7 +19,11 @@ const struct cli_cmd cli_cmds[] = {
 	{"run", "--data-dir DIR --key-file FILE [OPTIONS]", 0, 0, 0,
 	 "run the agent (this node's daemon)",
 	 "options:\n"
-	 "  --bind HOST:PORT      the address to serve (UDP and TCP; default 127.0.0.1:7600)\n"
+	 "  --bind HOST:PORT      the address to serve (UDP and TCP; default 127.0.0.1:7600;\n"
+	 "                        HOST an IPv4 address or a host name, resolved at start)\n"
+	 "  --advertise HOST[:PORT]  the address the other members reach this one by:\n"
+	 "                        its member id (default: --bind; required with 0.0.0.0;\n"
+	 "                        the port defaults to --bind's)\n"
 	 "  --join HOST:PORT      a member to join through; repeat it (or give A,B,...) for\n"
 	 "                        several: they are tried in turn until one answers\n"
 	 "  --data-dir DIR        this node's folder (created, mode 0700); required\n"

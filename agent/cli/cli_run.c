@@ -5,6 +5,7 @@
  * alone and keeps trying them in turn.
  */
 #include "cli/cli.h"
+#include "cli/resolve.h"
 #include "core/agent.h"
 #include "ctl/rpc.h"
 #include "util.h"
@@ -28,8 +29,9 @@ static int add_seeds(struct agent_opts *o, const char *v)
 	snprintf(buf, sizeof(buf), "%s", v);
 	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		struct wire_addr a;
-		if (wire_addr_parse(t, AGENT_DEFAULT_PORT, &a)) {
-			fprintf(stderr, "agent run: --join: '%s' is not HOST:PORT\n", t);
+		char err[320];
+		if (addr_resolve(t, AGENT_DEFAULT_PORT, &a, err, sizeof(err))) {
+			fprintf(stderr, "agent run: --join: %s\n", err);
 			return -1;
 		}
 		if (o->njoin == SWIM_SEEDS_MAX) {
@@ -84,7 +86,7 @@ static void check_seeds(struct agent_opts *o)
 	int k = 0;
 
 	for (int i = 0; i < o->njoin; i++)
-		if (!wire_addr_eq(o->join[i], o->bind))
+		if (!wire_addr_eq(o->join[i], o->advertise))
 			o->join[k++] = o->join[i];
 	o->njoin = k;
 	o->have_join = k > 0;
@@ -110,9 +112,9 @@ static void check_seeds(struct agent_opts *o)
 
 static int takes_value(const char *opt)
 {
-	static const char *const with[] = {"--bind",	 "--join",	     "--data-dir",
-					   "--key-file", "--config",	     "--replicas",
-					   "--engine",	 "--engine-threads", "--metrics"};
+	static const char *const with[] = {
+		"--bind",   "--advertise", "--join",   "--data-dir",	   "--key-file",
+		"--config", "--replicas",  "--engine", "--engine-threads", "--metrics"};
 
 	for (size_t i = 0; i < ARRAY_SIZE(with); i++)
 		if (!strcmp(opt, with[i]))
@@ -123,7 +125,7 @@ static int takes_value(const char *opt)
 int cli_run(int argc, char **argv)
 {
 	struct agent_opts o = {0};
-	const char *key_file = NULL, *config = NULL, *bind_s = NULL;
+	const char *key_file = NULL, *config = NULL, *bind_s = NULL, *adv_s = NULL;
 	char err[512];
 	int ret;
 
@@ -154,6 +156,8 @@ int cli_run(int argc, char **argv)
 		}
 		if (!strcmp(argv[i], "--bind"))
 			bind_s = v;
+		else if (!strcmp(argv[i], "--advertise"))
+			adv_s = v;
 		else if (!strcmp(argv[i], "--join")) {
 			if (add_seeds(&o, v))
 				return 2;
@@ -195,8 +199,22 @@ int cli_run(int argc, char **argv)
 		fprintf(stderr, "agent run: --data-dir and --key-file are required\n");
 		return 2;
 	}
-	if (wire_addr_parse(bind_s ? bind_s : "127.0.0.1", AGENT_DEFAULT_PORT, &o.bind)) {
-		fprintf(stderr, "agent run: --bind: '%s' is not HOST:PORT\n", bind_s);
+	if (addr_resolve(bind_s ? bind_s : "127.0.0.1", AGENT_DEFAULT_PORT, &o.bind, err,
+			 sizeof(err))) {
+		fprintf(stderr, "agent run: --bind: %s\n", err);
+		return 2;
+	}
+	/* the address the others reach this agent by: its member id */
+	o.advertise = o.bind;
+	if (adv_s && addr_resolve(adv_s, o.bind.port, &o.advertise, err, sizeof(err))) {
+		fprintf(stderr, "agent run: --advertise: %s\n", err);
+		return 2;
+	}
+	if (!o.advertise.ip) {
+		fprintf(stderr,
+			"agent run: --bind %s needs --advertise HOST[:PORT], the address "
+			"the other members reach this one by\n",
+			bind_s);
 		return 2;
 	}
 	if (cli_key_load("run", key_file, &o.key))

@@ -189,10 +189,12 @@ int client_call(struct client *cl, struct wire_addr to, const void *payload, siz
 	else if (ret == -EPROTO)
 		util_seterr(err, errlen, "%s: response refused: a different cluster key?", where);
 	else if (ret == -ECONNRESET)
-		util_seterr(err, errlen,
-			    "%s closed the connection without answering (a different cluster key, "
-			    "an address other than the agent's --bind, or the agent stopped)",
-			    where);
+		util_seterr(
+			err, errlen,
+			"%s closed the connection without answering (a different cluster key, "
+			"an address other than the agent's own (--advertise, else --bind), or the"
+			" agent stopped)",
+			where);
 	else if (ret)
 		util_seterr(err, errlen, "agent at %s: %s", where, strerror(-ret));
 	return ret;

@@ -7,6 +7,7 @@
  * and the handler runs.
  */
 #include "cli/cli.h"
+#include "cli/resolve.h"
 #include "core/agent.h"
 #include "ctl/ctl_grep.h"
 #include "util.h"
@@ -238,14 +239,17 @@ static int keygen(const char *path)
 static int run_client(const struct cli_cmd *cmd, struct cli *c, const struct parsed *p)
 {
 	const char *env = getenv("IDUNNO_AGENT"), *agent_s = p->agent, *key_file = p->key_file;
+	char err[320];
 	int ret;
 
 	if (!agent_s)
 		agent_s = env && *env ? env : "127.0.0.1";
-	if (wire_addr_parse(agent_s, AGENT_DEFAULT_PORT, &c->cl.agent)) {
-		fprintf(stderr, "agent %s: %s: '%s' is not HOST:PORT\n", cmd->name,
-			p->agent ? "--agent" : "$IDUNNO_AGENT", agent_s);
-		return CLI_USAGE;
+	ret = addr_resolve(agent_s, AGENT_DEFAULT_PORT, &c->cl.agent, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "agent %s: %s: %s\n", cmd->name,
+			p->agent ? "--agent" : "$IDUNNO_AGENT", err);
+		/* a name that does not resolve: the agent cannot be reached */
+		return ret == -ENOENT ? CLI_UNREACHABLE : CLI_USAGE;
 	}
 	if (!key_file)
 		key_file = getenv("IDUNNO_KEY_FILE");

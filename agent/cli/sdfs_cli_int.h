@@ -8,6 +8,7 @@
  *   sdfs_get.c   get, get-versions and a file into memory: from the
  *                holders in rank order, going on where one stopped
  *   sdfs_list.c  what the cluster holds under a prefix
+ *   sdfs_fsck.c  fsck; the replication factor
  */
 #ifndef IDUNNO_SDFS_CLI_INT_H
 #define IDUNNO_SDFS_CLI_INT_H
@@ -49,6 +50,9 @@ uint64_t sdfs_cli_newest(const struct holding *hs, int n);
  */
 int sdfs_cli_find(struct client *cl, const char *cmd, const char *name, struct holding **hs, int *n,
 		  uint64_t *v);
+/* The replication factor of the agent asked (its `self`: sdfs_replicas),
+ * or -1 with the reason printed as cmd's. */
+int sdfs_cli_replicas(struct client *cl, const char *cmd);
 /* Prints a refusal (a status answer) as cmd's, about what. */
 void sdfs_cli_status(const char *cmd, const char *what, const uint8_t *body, size_t len);
 

@@ -5,9 +5,11 @@
  * the agent asked, at most the live members), and every live agent's count
  * of corrupt replicas its reads and scrubs found (and repaired) since it
  * started.  Exit 0 when every file has all its replicas, 1 otherwise.
+ * Also the replication factor a put compares its replicas with.
  */
 #include "cli/cli.h"
 #include "cli/sdfs_cli.h"
+#include "cli/sdfs_cli_int.h"
 #include "ctl/rpc.h"
 #include "util.h"
 
@@ -26,8 +28,9 @@ static unsigned long long text_value(const char *text, const char *key, unsigned
 	return dflt;
 }
 
-/* A "key value" answer of one agent to cmd (self's text or stats), malloc'd; NULL. */
-static char *ask_text(struct client *cl, struct wire_addr to, uint8_t cmd)
+/* A "key value" answer of one agent to cmd (self's text or stats), malloc'd;
+ * NULL with the reason printed as sub's. */
+static char *ask_text(struct client *cl, struct wire_addr to, uint8_t cmd, const char *sub)
 {
 	struct rpc_req req = {.cmd = cmd};
 	struct swim_member m;
@@ -37,7 +40,7 @@ static char *ask_text(struct client *cl, struct wire_addr to, uint8_t cmd)
 	char err[256], *out = NULL;
 
 	if (rpc_call(cl, to, &req, &body, &len, err, sizeof(err))) {
-		fprintf(stderr, "agent fsck: %s\n", err);
+		fprintf(stderr, "agent %s: %s\n", sub, err);
 		return NULL;
 	}
 	if (body[0] == 0 && cmd == RPC_SELF &&
@@ -49,19 +52,26 @@ static char *ask_text(struct client *cl, struct wire_addr to, uint8_t cmd)
 	return out;
 }
 
+int sdfs_cli_replicas(struct client *cl, const char *cmd)
+{
+	char *self = ask_text(cl, cl->agent, RPC_SELF, cmd);
+	int target = self ? (int)MIN(text_value(self, "sdfs_replicas", 4), 64) : -1;
+
+	free(self);
+	return target;
+}
+
 int cli_fsck(struct cli *c)
 {
 	const char *prefix = c->nargs ? c->arg[0] : "";
 	struct sdfs_entry *e;
 	struct wire_addr *live;
 	unsigned long long bytes = 0, corrupt = 0, target;
-	char *self = ask_text(&c->cl, c->cl.agent, RPC_SELF);
-	int n, nlive, want, under = 0;
+	int n, nlive, want, under = 0, r = sdfs_cli_replicas(&c->cl, "fsck");
 
-	if (!self)
+	if (r < 0)
 		return CLI_FAILED;
-	target = text_value(self, "sdfs_replicas", 4);
-	free(self);
+	target = (unsigned long long)r;
 	nlive = client_live(&c->cl, &live);
 	if (nlive < 0)
 		return CLI_FAILED;
@@ -94,7 +104,7 @@ int cli_fsck(struct cli *c)
 	if (c->json)
 		printf("],\"corrupt_found\":{");
 	for (int i = 0, shown = 0; i < nlive; i++) {
-		char *st = ask_text(&c->cl, live[i], RPC_STATS), who[32];
+		char *st = ask_text(&c->cl, live[i], RPC_STATS, "fsck"), who[32];
 		unsigned long long k = st ? text_value(st, "sdfs_corrupt_replicas", 0) : 0;
 		int answered = st != NULL;
 		free(st);

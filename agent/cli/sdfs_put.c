@@ -2,6 +2,8 @@
  * sdfs_put.c - agent put (see sdfs_cli.h): the file streamed to the head
  * of its chain (its first ranked live member, or the next when one
  * refuses before any data moved), which answers once every replica has it.
+ * A put that lands on fewer replicas than the replication factor (fewer
+ * live members) says so; SDFS's repair adds the copies as members join.
  */
 #include "cli/cli.h"
 #include "cli/sdfs_cli.h"
@@ -43,10 +45,22 @@ static int stream_file(struct client *cl, int fd, int in, uint64_t size, const u
 	return ret;
 }
 
-/* What a put says once stored (mode: SDFS_PUT_*). */
-static void print_put(int mode, const char *name, uint64_t version, uint64_t size,
-		      const struct sdfs_ready *rdy)
+/*
+ * What a put says once stored (mode: SDFS_PUT_*).  wanted: the replication
+ * factor (-1: unknown); fewer replicas are reported on stderr (in quiet
+ * mode once a process: a dataset's shards would each say it) and in JSON.
+ */
+static void print_put(const char *cmd, int mode, const char *name, uint64_t version, uint64_t size,
+		      const struct sdfs_ready *rdy, int wanted)
 {
+	static int told;
+	int under = wanted > rdy->nreps;
+
+	if (under && (mode != SDFS_PUT_QUIET || !told++))
+		fprintf(stderr,
+			"agent %s: warning: %s is on %d of %d replicas (too few live members); "
+			"SDFS adds the others as members join or return (agent fsck)\n",
+			cmd, name, rdy->nreps, wanted);
 	if (mode == SDFS_PUT_QUIET)
 		return;
 	if (mode == SDFS_PUT_JSON) {
@@ -64,7 +78,11 @@ static void print_put(int mode, const char *name, uint64_t version, uint64_t siz
 		printf(mode == SDFS_PUT_JSON ? "%s\"%s\"" : "%s%s",
 		       mode == SDFS_PUT_JSON ? (j ? "," : "") : " ", a);
 	}
-	printf(mode == SDFS_PUT_JSON ? "]}\n" : "\n");
+	if (mode == SDFS_PUT_JSON && wanted > 0)
+		printf("],\"replicas_wanted\":%d,\"under_replicated\":%s}\n", wanted,
+		       under ? "true" : "false");
+	else
+		printf(mode == SDFS_PUT_JSON ? "]}\n" : "\n");
 }
 
 /*
@@ -118,7 +136,8 @@ static int put_stream(struct client *cl, const char *cmd, int in, uint64_t size,
 			/* even after a failed send the head may have said why */
 			if (client_recv_response(cl, fd, &body, &len) == 0) {
 				if (body[0] == 0) {
-					print_put(mode, name, rdy.version, size, &rdy);
+					print_put(cmd, mode, name, rdy.version, size, &rdy,
+						  sdfs_cli_replicas(cl, cmd));
 					if (version_out)
 						*version_out = rdy.version;
 					status = 0;

@@ -268,12 +268,12 @@ static int sdfs_live(void *arg, struct wire_addr *out, int max)
 static int open_sockets(struct agent *a, char *err, size_t errlen)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET,
-				 .sin_port = htons(a->self.port),
-				 .sin_addr.s_addr = htonl(a->self.ip)};
+				 .sin_port = htons(a->o->bind.port),
+				 .sin_addr.s_addr = htonl(a->o->bind.ip)};
 	int one = 1, rcv = 1 << 20;
 	char where[32];
 
-	wire_addr_str(a->self, where, sizeof(where));
+	wire_addr_str(a->o->bind, where, sizeof(where));
 	a->udp_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	a->tcp_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (a->udp_fd < 0 || a->tcp_fd < 0) {
@@ -468,7 +468,7 @@ int agent_run(const struct agent_opts *o, char *err, size_t errlen)
 	int ret;
 
 	a->o = o;
-	a->self = o->bind;
+	a->self = o->advertise.ip ? o->advertise : o->bind; /* --advertise, else --bind */
 	raise_fd_limit();
 	a->epoch = util_wall_ms() * 1000000ull;
 	a->udp_fd = a->tcp_fd = a->sigfd = -1;
@@ -501,6 +501,11 @@ int agent_run(const struct agent_opts *o, char *err, size_t errlen)
 	wire_addr_str(a->self, where, sizeof(where));
 	log_msg(LOG_INFO, "agent %s starting (incarnation %llu)", where,
 		(unsigned long long)swim_self(a->swim)->incarnation);
+	if (!wire_addr_eq(o->bind, a->self)) {
+		char b[32];
+		wire_addr_str(o->bind, b, sizeof(b));
+		log_msg(LOG_INFO, "listening on %s, advertised as %s", b, where);
+	}
 	if (o->have_join) {
 		char seed[32];
 		wire_addr_str(o->join[0], seed, sizeof(seed));

@@ -14,7 +14,8 @@
 #define AGENT_DEFAULT_PORT 7600
 
 struct agent_opts {
-	struct wire_addr bind;
+	struct wire_addr bind;		       /* the sockets' address (may be 0.0.0.0) */
+	struct wire_addr advertise;	       /* the address members know it by (set: its id) */
 	int have_join;			       /* njoin > 0 */
 	struct wire_addr join[SWIM_SEEDS_MAX]; /* the seeds, tried in turn */
 	int njoin;
