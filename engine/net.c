@@ -90,6 +90,13 @@ static int get_plan(struct net *n, int batch, struct kern_plan **out, char *err,
 	return 0;
 }
 
+int net_prepare(struct net *n, int batch, char *err, size_t errlen)
+{
+	struct kern_plan *p;
+
+	return get_plan(n, batch, &p, err, errlen);
+}
+
 int net_run(struct net *n, int batch, const float *in, float *logits, char *err, size_t errlen)
 {
 	struct kern_plan *p;

