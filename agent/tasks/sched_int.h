@@ -5,9 +5,10 @@
  *   sched.c         new and free, the indexed heaps (workers with a free
  *                   slot; running batches by deadline), workers, jobs,
  *                   enqueueing
- *   sched_run.c     taking queries into batches, sched_pop (with
- *                   speculation on overrun batches), sched_result,
- *                   worker removal
+ *   sched_run.c     taking queries into batches, starting and ending
+ *                   batches, sched_pop (with speculation on overrun
+ *                   batches and express batches)
+ *   sched_end.c     sched_result, worker removal
  *   sched_report.c  job and worker info, stats
  *   sched_ds.c      the hash table and the deque
  *
@@ -181,6 +182,13 @@ static inline int sched_job_has_work(const struct job *j)
 
 /* Lifts j's count, now that it has queued work again (see sched.c). */
 void sched_job_wake(struct sched *s, struct job *j);
+
+/* Counts a completion of j at now_ms (the rate window). */
+void sched_job_count_done(const struct sched *s, struct job *j, uint64_t now_ms);
+/* A running query of j (its record e, r) goes back to the front of its queue. */
+void sched_job_requeue(struct sched *s, struct job *j, struct slot *e, struct qrec r);
+/* Forgets batch bi: off its worker (whose slot is free again), its heap, its id. */
+void sched_batch_end(struct sched *s, int32_t bi);
 
 /* Indexed heaps: k's heap holds worker (H_FREE) or batch (H_DEADLINE)
  * index x, which records its position (hidx). */
