@@ -100,7 +100,7 @@ int sched_worker_remove(struct sched *s, uint32_t id, uint64_t now_ms)
 			if (!queued && j->queued)
 				sched_job_wake(s, j);
 		}
-		sched_batch_end(s, bi);
+		sched_batch_end(s, bi, now_ms);
 	}
 	sched_heap_remove(s, H_FREE, wi);
 	s->slots -= w->slots;
@@ -163,7 +163,7 @@ int sched_result(struct sched *s, const struct sched_result *r, uint64_t now_ms,
 	if (b->job < 0 || s->j[b->job].id != r->job) {
 		if (b->job < 0) { /* its job was removed: the slot is free all the same */
 			s->w[wi].batches++;
-			sched_batch_end(s, bi);
+			sched_batch_end(s, bi, now_ms);
 		}
 		return result_stale(s, r, now_ms, verdict);
 	}
@@ -200,6 +200,6 @@ int sched_result(struct sched *s, const struct sched_result *r, uint64_t now_ms,
 	}
 	if (!queued && j->queued)
 		sched_job_wake(s, j);
-	sched_batch_end(s, bi);
+	sched_batch_end(s, bi, now_ms);
 	return 0;
 }

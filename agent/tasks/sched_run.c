@@ -58,6 +58,8 @@ static uint16_t job_take(struct sched *s, struct job *j, uint64_t *q, uint16_t m
 		q[n++] = id;
 	}
 	j->norm += n / j->weight;
+	if (n)
+		j->express = 0; /* dispatched: its start is over */
 	return n;
 }
 
@@ -93,7 +95,7 @@ static int32_t batch_alloc(struct sched *s)
 
 /* Starts batch bi (its queries in d) on worker wi, and fills the rest of d. */
 static void batch_start(struct sched *s, int32_t bi, int32_t wi, int32_t ji, uint64_t copy_of,
-			struct sched_dispatch *d, uint64_t now_ms)
+			uint8_t express, struct sched_dispatch *d, uint64_t now_ms)
 {
 	struct batch *b = &s->b[bi];
 	struct worker *w = &s->w[wi];
@@ -113,9 +115,12 @@ static void batch_start(struct sched *s, int32_t bi, int32_t wi, int32_t ji, uin
 	b->n = d->n;
 	b->used = 1;
 	b->expect_ns = expect;
+	b->express = express;
 	b->hidx = -1;
 	sched_table_add(&s->bmap, b->id, 0, (uint32_t)bi + 1);
 
+	if (w->bhead < 0)
+		w->run_ms = now_ms; /* it starts at once */
 	b->wnext = -1;
 	b->wprev = w->btail;
 	if (w->btail >= 0)
@@ -124,12 +129,17 @@ static void batch_start(struct sched *s, int32_t bi, int32_t wi, int32_t ji, uin
 		w->bhead = bi;
 	w->btail = bi;
 	w->expect_ns += expect;
-	w->busy++;
-	if (w->busy == w->slots)
-		sched_heap_remove(s, H_FREE, wi);
-	else
-		sched_heap_fix(s, H_FREE, wi);
-	s->busy++;
+	if (express) { /* beyond the worker's slots */
+		w->nexpress++;
+		s->expresses++;
+	} else {
+		w->busy++;
+		if (w->busy == w->slots)
+			sched_heap_remove(s, H_FREE, wi);
+		else
+			sched_heap_fix(s, H_FREE, wi);
+		s->busy++;
+	}
 	s->running++;
 	s->decisions++;
 
@@ -145,11 +155,12 @@ static void batch_start(struct sched *s, int32_t bi, int32_t wi, int32_t ji, uin
 	d->job = j->id;
 	d->batch = b->id;
 	d->copy_of = copy_of;
+	d->express = express;
 	d->deadline_ms = b->deadline_ms;
 }
 
 /* Forgets batch bi: off its worker (whose slot is free again), its heap, its id. */
-void sched_batch_end(struct sched *s, int32_t bi)
+void sched_batch_end(struct sched *s, int32_t bi, uint64_t now_ms)
 {
 	struct batch *b = &s->b[bi];
 	struct worker *w = &s->w[b->worker];
@@ -163,13 +174,18 @@ void sched_batch_end(struct sched *s, int32_t bi)
 	else
 		w->btail = b->wprev;
 	w->expect_ns -= b->expect_ns;
-	w->busy--;
-	w->seq = ++s->seq;
-	if (w->hidx >= 0)
-		sched_heap_fix(s, H_FREE, b->worker);
-	else
-		sched_heap_push(s, H_FREE, b->worker);
-	s->busy--;
+	w->run_ms = now_ms; /* its next batch starts now */
+	if (b->express) {
+		w->nexpress--;
+	} else {
+		w->busy--;
+		w->seq = ++s->seq;
+		if (w->hidx >= 0)
+			sched_heap_fix(s, H_FREE, b->worker);
+		else
+			sched_heap_push(s, H_FREE, b->worker);
+		s->busy--;
+	}
 	s->running--;
 	if (b->hidx >= 0)
 		sched_heap_remove(s, H_DEADLINE, bi);
@@ -212,17 +228,64 @@ static int pop_copy(struct sched *s, uint64_t now_ms, struct sched_dispatch *d)
 		if (!d->n)
 			continue;
 		uint64_t copy_of = b->id;
-		batch_start(s, batch_alloc(s), wi, ji, copy_of, d, now_ms);
+		batch_start(s, batch_alloc(s), wi, ji, copy_of, 0, d, now_ms);
 		s->speculations++;
 		return 1;
 	}
 	return 0;
 }
 
+/* The job an express batch is for: the first with queued work, nothing in
+ * flight and its express chance still armed (a start), or NULL. */
+static struct job *express_job(struct sched *s)
+{
+	for (uint32_t i = 0; i < s->nj; i++)
+		if (s->j[i].express && !s->j[i].inflight && sched_job_has_work(&s->j[i]))
+			return &s->j[i];
+	return NULL;
+}
+
+/* The worker expected to end its running batch soonest (the time its
+ * oldest batch started, from the dispatch or the result before it, plus
+ * that batch's expected time), among those with no express batch; ties
+ * go to the lowest index.  -1 if none. */
+static int32_t express_worker(const struct sched *s)
+{
+	int32_t best = -1;
+	uint64_t best_end = SCHED_NEVER;
+
+	for (uint32_t i = 0; i < s->nw; i++) {
+		const struct worker *w = &s->w[i];
+		uint64_t end;
+
+		if (!w->used || w->nexpress || w->bhead < 0)
+			continue;
+		end = w->run_ms + s->b[w->bhead].expect_ns / 1000000;
+		if (best < 0 || end < best_end) {
+			best = (int32_t)i;
+			best_end = end;
+		}
+	}
+	return best;
+}
+
+/* Takes a batch of j and starts it on wi. */
+static void pop_job(struct sched *s, struct job *j, int32_t wi, uint8_t express,
+		    struct sched_dispatch *d, uint64_t now_ms)
+{
+	double from = j->norm;
+
+	d->n = job_take(s, j, d->q, j->batch);
+	ASSERT(d->n > 0);
+	if (from > s->vclock)
+		s->vclock = from;
+	batch_start(s, batch_alloc(s), wi, (int32_t)(j - s->j), 0, express, d, now_ms);
+}
+
 int sched_pop(struct sched *s, uint64_t now_ms, struct sched_dispatch *d)
 {
 	struct job *best = NULL;
-	double from;
+	int32_t wi;
 
 	/* batches overrun by now wait for a copy (in the order they overran) */
 	while (s->dh.n && s->b[s->dh.a[0]].deadline_ms <= now_ms) {
@@ -231,8 +294,13 @@ int sched_pop(struct sched *s, uint64_t now_ms, struct sched_dispatch *d)
 		sched_heap_remove(s, H_DEADLINE, bi);
 		sched_dq_push_back(&s->spec, s->b[bi].id);
 	}
-	if (!s->fh.n)
-		return 0;
+	if (!s->fh.n) { /* no free slot: an express batch for a starting job */
+		best = express_job(s);
+		if (!best || (wi = express_worker(s)) < 0)
+			return 0;
+		pop_job(s, best, wi, 1, d, now_ms);
+		return 1;
+	}
 	if (pop_copy(s, now_ms, d))
 		return 1;
 	for (uint32_t i = 0; i < s->nj; i++)
@@ -240,12 +308,7 @@ int sched_pop(struct sched *s, uint64_t now_ms, struct sched_dispatch *d)
 			best = &s->j[i];
 	if (!best)
 		return 0;
-	from = best->norm;
-	d->n = job_take(s, best, d->q, best->batch);
-	ASSERT(d->n > 0);
-	if (from > s->vclock)
-		s->vclock = from;
-	batch_start(s, batch_alloc(s), s->fh.a[0], (int32_t)(best - s->j), 0, d, now_ms);
+	pop_job(s, best, s->fh.a[0], 0, d, now_ms);
 	return 1;
 }
 
