@@ -1,10 +1,9 @@
 /*
- * sched_run.c - the scheduler's decisions and their ends (sched.h):
- * taking a job's queued queries into a batch, starting and ending
- * batches, sched_pop (the fairest job's batch, or a speculative copy of
- * an overrun one on another worker), sched_result (done, duplicate,
- * retry, failed for good, stale) and the re-queueing of a removed
- * worker's queries.
+ * sched_run.c - the scheduler's decisions (sched.h): taking a job's
+ * queued queries into a batch, starting and ending batches, sched_pop
+ * (the fairest job's batch on a free slot, a speculative copy of an
+ * overrun one on another worker, or an express batch for a starting job
+ * when no slot is free).  Results and worker removal: sched_end.c.
  */
 #include "tasks/sched_int.h"
 #include "util.h"
@@ -159,7 +158,8 @@ static void batch_start(struct sched *s, int32_t bi, int32_t wi, int32_t ji, uin
 	d->deadline_ms = b->deadline_ms;
 }
 
-/* Forgets batch bi: off its worker (whose slot is free again), its heap, its id. */
+/* Forgets batch bi at now_ms: off its worker (whose slot is free again,
+ * unless it was an express batch), its heap, its id. */
 void sched_batch_end(struct sched *s, int32_t bi, uint64_t now_ms)
 {
 	struct batch *b = &s->b[bi];
