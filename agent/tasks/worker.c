@@ -32,9 +32,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BATCHES_MAX                                                                                \
-	64 /* accepted at once (one runs, the rest wait; an express                                \
-	    * batch may come beyond the advertised slots) */
+/* batches accepted at once: one runs, the rest wait (an express one may
+ * come beyond the advertised slots) */
+#define BATCHES_MAX   64
 #define SEND_MS	      10000
 #define RING_SLOTS    64
 #define RING_BYTES    (8u << 20)
