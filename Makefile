@@ -199,8 +199,10 @@ LINK_test_conn       := $(OUT)/agent/core/loop.o $(OUT)/agent/core/conn.o \
 LIBS_test_conn       := $(AGENT_LIBS) $(LDLIBS)
 LINK_test_task_wire  := $(OUT)/agent/tasks/task_wire.o $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_sched      := $(OUT)/agent/tasks/sched.o $(OUT)/agent/tasks/sched_ds.o \
-                        $(OUT)/agent/tasks/sched_run.o $(OUT)/agent/tasks/sched_report.o \
+                        $(OUT)/agent/tasks/sched_run.o $(OUT)/agent/tasks/sched_end.o \
+                        $(OUT)/agent/tasks/sched_report.o \
                         $(COMMON_OBJ)
+LINK_test_sched_express := $(LINK_test_sched)
 LINK_test_dataset    := $(OUT)/agent/tasks/dataset.o $(STORE_OBJ) $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_coord_log  := $(OUT)/agent/tasks/coord_rec.o $(OUT)/agent/tasks/coord_state.o \
                         $(OUT)/agent/tasks/coord_snapshot.o $(OUT)/agent/tasks/coord_query.o \

@@ -6,6 +6,10 @@
  *   probe_coord KEYFILE WORKER MEMBERS EPOCH run MODEL DATASET N BATCH
  *       N queries (ids 0..N-1, image i % images) in batches of BATCH, as
  *       many batches in flight as the worker's WELCOME offers
+ *   probe_coord KEYFILE WORKER MEMBERS EPOCH express MODEL DATASET N BATCH
+ *       N queries in batches of BATCH, all sent at once (beyond the slots),
+ *       then one more query (id N) in an express DISPATCH ("express BATCH"
+ *       says which): it should overtake the batches still waiting
  *   probe_coord KEYFILE WORKER MEMBERS EPOCH stale MODEL DATASET
  *       HELLO at EPOCH, then one DISPATCH at EPOCH - 1
  *   probe_coord KEYFILE WORKER MEMBERS EPOCH one MODEL VERSION DATASET IMAGE
@@ -47,6 +51,7 @@ static uint32_t one_image;
 static struct dataset_index ix;
 static uint8_t *seen; /* answers per query id */
 static int slots = 1, inflight, failed, lookups;
+static uint8_t flags; /* of the next DISPATCH */
 
 static void stop(int status)
 {
@@ -65,7 +70,8 @@ static void send_dispatch(uint64_t ep, uint64_t first, uint64_t n)
 				    .job = 1,
 				    .model_version = model_version,
 				    .index_version = index_version,
-				    .n = (uint16_t)n};
+				    .n = (uint16_t)n,
+				    .flags = flags};
 	snprintf(d->model, sizeof(d->model), "%s", model);
 	snprintf(d->dataset, sizeof(d->dataset), "%s", dataset);
 	for (uint64_t i = 0; i < n; i++) {
@@ -80,6 +86,16 @@ static void send_dispatch(uint64_t ep, uint64_t first, uint64_t n)
 	if (len < 0 || conn_send_frame(stream, WIRE_RPC_REQ, buf, (size_t)len, 10000, 0))
 		stop(1);
 	inflight++;
+}
+
+/* Every batch at once, then the express one. */
+static void fill_express(void)
+{
+	for (; sent < nq - 1; sent += MIN(batch_size, nq - 1 - sent))
+		send_dispatch(epoch, sent, MIN(batch_size, nq - 1 - sent));
+	flags = TASK_DISPATCH_EXPRESS;
+	send_dispatch(epoch, sent++, 1);
+	printf("express %llu\n", (unsigned long long)batches);
 }
 
 static void fill(void)
@@ -107,6 +123,8 @@ static void on_frame(const uint8_t *p, size_t len)
 			send_dispatch(epoch - 1, 0, 1);
 		else if (!strcmp(mode, "one"))
 			send_dispatch(epoch, 0, 1);
+		else if (!strcmp(mode, "express"))
+			fill_express();
 		else
 			fill();
 	} else if (len && p[0] == TASK_RESULT && task_result_decode(p, len, &r) == 0) {
@@ -125,13 +143,13 @@ static void on_frame(const uint8_t *p, size_t len)
 			else
 				failed = 1; /* an id never asked, or answered twice */
 		}
-		if (strcmp(mode, "run") || answered == nq)
+		if ((strcmp(mode, "run") && strcmp(mode, "express")) || answered == nq)
 			stop(0);
 		else
 			fill();
 	} else if (len && p[0] == TASK_REFUSE && task_refuse_decode(p, len, &f) == 0) {
 		printf("refuse %llu %d %s\n", (unsigned long long)f.batch, f.error, f.reason);
-		stop(!strcmp(mode, "run"));
+		stop(!strcmp(mode, "run") || !strcmp(mode, "express"));
 	} else {
 		printf("garbage from the worker (%zu bytes)\n", len);
 		stop(1);
@@ -217,9 +235,9 @@ int main(int argc, char **argv)
 	epoch = strtoull(argv[4], NULL, 10);
 	mode = argv[5];
 	model = argv[6];
-	if (!strcmp(mode, "run") && argc == 10) {
+	if ((!strcmp(mode, "run") || !strcmp(mode, "express")) && argc == 10) {
 		dataset = argv[7];
-		nq = strtoull(argv[8], NULL, 10);
+		nq = strtoull(argv[8], NULL, 10) + !strcmp(mode, "express");
 		batch_size = strtoull(argv[9], NULL, 10);
 	} else if (!strcmp(mode, "stale") && argc == 8) {
 		dataset = argv[7];
@@ -262,5 +280,5 @@ int main(int argc, char **argv)
 	dataset_index_free(&ix);
 	close(devnull);
 	free(seen);
-	return failed || (!strcmp(mode, "run") && answered != nq);
+	return failed || ((!strcmp(mode, "run") || !strcmp(mode, "express")) && answered != nq);
 }

@@ -25,7 +25,7 @@ declare -A allowed=(
 pure=(wire/*.c wire/*.h membership/*.c membership/*.h core/log_buffer.c core/log_buffer.h
       sdfs/place.c sdfs/place.h
       sdfs/sdfs_plan.c sdfs/sdfs_plan.h sdfs/sdfs_backoff.c sdfs/sdfs_backoff.h tasks/sched.c tasks/sched.h tasks/sched_int.h
-      tasks/sched_ds.c tasks/sched_run.c tasks/sched_report.c
+      tasks/sched_ds.c tasks/sched_run.c tasks/sched_end.c tasks/sched_report.c
       tasks/coord_log.h tasks/coord_log_int.h tasks/coord_rec.c tasks/coord_state.c
       tasks/coord_snapshot.c tasks/coord_query.c tasks/coord_map.c tasks/roles.c tasks/roles.h
       tasks/repl_wire.c tasks/repl_wire.h tasks/repl_log.c tasks/repl_log.h

@@ -166,6 +166,41 @@ static void test_bad_fields(void)
 	CHECK(task_dispatch_encode(&d, buf, 20) == -EMSGSIZE, "a small buffer: -EMSGSIZE");
 }
 
+/* The express flag: a byte after the queries, only when set; a DISPATCH
+ * without it is the format before the flags, byte for byte. */
+static void test_express(void)
+{
+	struct task_dispatch d = dispatch(), d2;
+	uint8_t plain[512];
+	int n0, n, bad = 0;
+
+	n0 = task_dispatch_encode(&d, plain, sizeof(plain));
+	CHECK(n0 > 0 && task_dispatch_decode(plain, (size_t)n0, &d2) == 0 && d2.flags == 0,
+	      "a DISPATCH without flags decodes with none");
+	d.flags = TASK_DISPATCH_EXPRESS;
+	n = task_dispatch_encode(&d, buf, sizeof(buf));
+	CHECK(n == n0 + 1 && !memcmp(buf, plain, (size_t)n0) && buf[n0] == TASK_DISPATCH_EXPRESS,
+	      "express: one byte after the plain encoding (%d vs %d bytes)", n, n0);
+	memset(&d2, 0xff, sizeof(d2));
+	CHECK(task_dispatch_decode(buf, (size_t)n, &d2) == 0 && d2.flags == TASK_DISPATCH_EXPRESS &&
+		      d2.n == 3 && d2.q[2].id == 1002,
+	      "express round trip");
+	for (int l = 0; l < n0; l++)
+		bad += task_dispatch_decode(buf, (size_t)l, &d2) == 0;
+	CHECK(bad == 0, "%d truncated express DISPATCHes accepted", bad);
+	CHECK(task_dispatch_decode(buf, (size_t)n0, &d2) == 0 && d2.flags == 0,
+	      "without its flags byte it is a plain DISPATCH");
+	buf[n] = TASK_DISPATCH_EXPRESS;
+	CHECK(task_dispatch_decode(buf, (size_t)n + 1, &d2) == -EINVAL, "two flags bytes refused");
+	buf[n0] = 0;
+	CHECK(task_dispatch_decode(buf, (size_t)n, &d2) == -EINVAL,
+	      "a flags byte of 0 refused (one encoding each)");
+	buf[n0] = 2;
+	CHECK(task_dispatch_decode(buf, (size_t)n, &d2) == -EINVAL, "an unknown flag refused");
+	d.flags = 2;
+	CHECK(task_dispatch_encode(&d, buf, sizeof(buf)) == -EINVAL, "an unknown flag not encoded");
+}
+
 /* Random bytes and mutations of valid messages: no decoder may crash. */
 static void test_fuzz(void)
 {
@@ -175,16 +210,18 @@ static void test_fuzz(void)
 	struct task_hello hx;
 	struct task_welcome wx;
 	struct task_refuse fx;
-	uint8_t valid[2][TASK_RESULT_MAX];
-	int nv[2], accepted = 0;
+	uint8_t valid[3][TASK_RESULT_MAX];
+	int nv[3], accepted = 0;
 
 	nv[0] = task_dispatch_encode(&d, valid[0], sizeof(valid[0]));
 	nv[1] = task_result_encode(&r, valid[1], sizeof(valid[1]));
+	d.flags = TASK_DISPATCH_EXPRESS;
+	nv[2] = task_dispatch_encode(&d, valid[2], sizeof(valid[2]));
 	for (int it = 0; it < 200000; it++) {
 		size_t len;
 		s = s * 6364136223846793005ull + 1442695040888963407ull;
 		if (it & 1) { /* a valid message with a few bytes changed */
-			int which = (int)(s >> 60) & 1;
+			int which = (int)((s >> 60) % 3);
 			len = (size_t)nv[which];
 			memcpy(buf, valid[which], len);
 			for (int k = 0; k < 3; k++) {
@@ -201,7 +238,10 @@ static void test_fuzz(void)
 		}
 		accepted += task_hello_decode(buf, len, &hx) == 0;
 		accepted += task_welcome_decode(buf, len, &wx) == 0;
-		accepted += task_dispatch_decode(buf, len, &dx) == 0;
+		if (task_dispatch_decode(buf, len, &dx) == 0) {
+			accepted++;
+			CHECK(!(dx.flags & ~TASK_DISPATCH_FLAGS), "an unknown flag decoded");
+		}
 		accepted += task_result_decode(buf, len, &rx) == 0;
 		accepted += task_refuse_decode(buf, len, &fx) == 0;
 	}
@@ -212,6 +252,7 @@ int main(void)
 {
 	test_round_trips();
 	test_bad_fields();
+	test_express();
 	test_fuzz();
 	return t_result();
 }

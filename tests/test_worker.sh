@@ -7,7 +7,8 @@
 # (restarted, every query still answered once) and SIGSTOPped past its
 # deadline (killed, restarted, the batches complete); the worker's agent
 # killed and restarted (its cache reused: nothing fetched again, no
-# half-written file used); a corrupted cached shard found and fetched
+# half-written file used); an express DISPATCH run before the batches
+# waiting on the worker; a corrupted cached shard found and fetched
 # again; a lower epoch refused; an unknown model, dataset or image
 # refused with the reason; a corrupt image failing only its own query; a
 # truncated weights file (put around `model put`) never loaded.
@@ -85,6 +86,20 @@ for m in "r18 resnet18 r18.st" "alex alexnet alex.st"; do
     bad "$2: $(tail -3 "$W/run.$1")"
   fi
 done
+
+# --- an express DISPATCH overtakes the batches waiting on the worker ---
+# 6 batches of 4 sent at once (beyond the 2 slots), then 1 express query:
+# one batch is in the engine at a time, so the express one runs next
+# (FIFO behind all six before the worker kept them back).
+if coord 5 express r18 d24 24 4 >"$W/express.out" 2>&1 && check_answers "$W/express.out" resnet18 "$W/r18.st" 25; then
+  xb=$(awk '$1 == "express" { print $2 }' "$W/express.out")
+  pos=$(awk -v x="$xb" '$1 == "result" { n++; if ($2 == x) print n }' "$W/express.out")
+  ((pos >= 1 && pos <= 3)) &&
+    ok "an express batch sent after 6 waiting ones came back ${pos}th of 7, every query answered once" ||
+    bad "the express batch came back ${pos}th of 7: $(awk '$1 == "result" { printf "%s ", $2 }' "$W/express.out")"
+else
+  bad "express: $(tail -3 "$W/express.out")"
+fi
 
 # --- the engine killed mid-batch, three times ---
 coord 6 run r18 d24 400 8 >"$W/kill.out" 2>&1 &

@@ -326,8 +326,9 @@ void coord_pump(struct coord *c)
 		if (d->job >= 1 && d->job <= COORD_JOBS_MAX && c->jobs[d->job - 1].launch_ms) {
 			struct cjob *j = &c->jobs[d->job - 1];
 			log_msg(LOG_INFO,
-				"coordinator: job %s: first dispatch %llu ms after its launch",
-				j->set.id, (unsigned long long)(now - j->launch_ms));
+				"coordinator: job %s: first dispatch %llu ms after its launch%s",
+				j->set.id, (unsigned long long)(now - j->launch_ms),
+				d->express ? " (express)" : "");
 			j->launch_ms = 0;
 		}
 		if (!c->first_dispatch_ms) {

@@ -310,7 +310,8 @@ void coord_stream_dispatch(struct coord *c, const struct sched_dispatch *d)
 				    .job = d->job,
 				    .model_version = j->set.model_version,
 				    .index_version = j->set.index_version,
-				    .n = d->n};
+				    .n = d->n,
+				    .flags = d->express ? TASK_DISPATCH_EXPRESS : 0};
 	snprintf(m->model, sizeof(m->model), "%s", j->set.model);
 	snprintf(m->dataset, sizeof(m->dataset), "%s", j->set.dataset);
 	for (int i = 0; i < d->n; i++) {

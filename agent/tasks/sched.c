@@ -401,7 +401,10 @@ int sched_enqueue(struct sched *s, uint32_t id, uint64_t query, uint64_t now_ms)
 	sched_table_add(&s->qt, query, id,
 			sched_qr_pack((struct qrec){.state = Q_QUEUED, .inq = 1}));
 	sched_dq_push_back(&j->q, query);
-	if (j->queued++ == 0)
+	if (j->queued++ == 0) {
 		sched_job_wake(s, j);
+		if (!j->inflight)
+			j->express = 1; /* it starts: new, or idle until now */
+	}
 	return 0;
 }

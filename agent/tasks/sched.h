@@ -95,6 +95,8 @@ struct sched_dispatch {
 	uint64_t batch;	      /* unique, never 0 */
 	uint64_t copy_of;     /* 0, or the overrun batch this one speculates on */
 	uint64_t deadline_ms; /* when it counts as overrun (SCHED_NEVER for a copy) */
+	uint8_t express;      /* beyond the worker's slots: it runs before the worker's
+			       * waiting batches (TASK_DISPATCH_EXPRESS) */
 	uint16_t n;
 	uint64_t q[SCHED_BATCH_MAX];
 };
@@ -105,8 +107,20 @@ struct sched_dispatch {
  * unfinished queries on another worker (once per batch; whichever copy
  * completes a query first counts it); then a free slot gets a batch of the
  * job with work whose normalised count is lowest.  Free slots are taken
- * least-busy worker first, then longest-free first.  Returns 1 with *d
- * filled, or 0 when there is nothing to do.  O(jobs + log workers).
+ * least-busy worker first, then longest-free first.
+ *
+ * Express: when no slot is free, a starting job (queued work, nothing in
+ * flight, not dispatched since its queue was last empty with nothing in
+ * flight: a new job, or one idle until now) gets one batch beyond the
+ * slots of the worker expected to end its running batch soonest (the
+ * start of its oldest batch, from the dispatch or the result before, plus
+ * that batch's expected time; ties: the lowest index), among the workers
+ * holding no express batch; d->express is set, the worker runs it before
+ * its waiting batches.  It counts like any batch (the normalised count);
+ * its end frees no slot.  Once per start: any dispatch of the job ends it.
+ *
+ * Returns 1 with *d filled, or 0 when there is nothing to do.
+ * O(jobs + log workers); O(jobs + workers) for an express batch.
  */
 int sched_pop(struct sched *s, uint64_t now_ms, struct sched_dispatch *d);
 
@@ -196,6 +210,7 @@ struct sched_stats {
 	uint32_t tracked;      /* queries queued or in flight */
 	uint64_t decisions;    /* batches dispatched, copies included */
 	uint64_t speculations; /* copies dispatched for overrun batches */
+	uint64_t expresses;    /* express batches dispatched (beyond a worker's slots) */
 	uint64_t duplicates;   /* SCHED_DUP verdicts */
 	uint64_t stale;	       /* results of batches no longer running */
 };

@@ -5,9 +5,10 @@
  *   sched.c         new and free, the indexed heaps (workers with a free
  *                   slot; running batches by deadline), workers, jobs,
  *                   enqueueing
- *   sched_run.c     taking queries into batches, sched_pop (with
- *                   speculation on overrun batches), sched_result,
- *                   worker removal
+ *   sched_run.c     taking queries into batches, starting and ending
+ *                   batches, sched_pop (with speculation on overrun
+ *                   batches and express batches)
+ *   sched_end.c     sched_result, worker removal
  *   sched_report.c  job and worker info, stats
  *   sched_ds.c      the hash table and the deque
  *
@@ -99,6 +100,7 @@ uint64_t sched_dq_pop_front(struct deque *d);
 struct job {
 	uint32_t id;
 	uint8_t used, stopped, measured;
+	uint8_t express; /* starting (new, or idle until now): one express batch may go */
 	uint16_t batch;
 	double weight;
 	double norm;	/* (completed + in flight) / weight, lifted on waking */
@@ -118,6 +120,8 @@ struct worker {
 	uint32_t id;
 	uint8_t used;
 	uint16_t slots, busy;
+	uint16_t nexpress;    /* express batches it holds, beyond its slots (0 or 1) */
+	uint64_t run_ms;      /* when its oldest batch started (estimated) */
 	uint64_t seq;	      /* when a slot last became free: longest free first */
 	int32_t hidx;	      /* in the free-slot heap, or -1; the free list's link when unused */
 	int32_t bhead, btail; /* its running batches, oldest first */
@@ -139,6 +143,7 @@ struct batch {
 	int32_t hidx;	     /* in the deadline heap, or -1; the free list's link when unused */
 	int32_t wprev, wnext;
 	uint8_t used;
+	uint8_t express; /* beyond its worker's slots */
 	uint16_t n, cap;
 	uint64_t *q;
 };
@@ -168,7 +173,7 @@ struct sched {
 	uint64_t seq;
 	double vclock; /* the count of the latest pick: where a lone waking job starts */
 	uint32_t nworkers, njobs, slots, busy, running;
-	uint64_t decisions, speculations, duplicates, stale;
+	uint64_t decisions, speculations, duplicates, stale, expresses;
 };
 
 /* The job of that id, or NULL. */
@@ -181,6 +186,14 @@ static inline int sched_job_has_work(const struct job *j)
 
 /* Lifts j's count, now that it has queued work again (see sched.c). */
 void sched_job_wake(struct sched *s, struct job *j);
+
+/* Counts a completion of j at now_ms (the rate window). */
+void sched_job_count_done(const struct sched *s, struct job *j, uint64_t now_ms);
+/* A running query of j (its record e, r) goes back to the front of its queue. */
+void sched_job_requeue(struct sched *s, struct job *j, struct slot *e, struct qrec r);
+/* Forgets batch bi at now_ms: off its worker (whose slot is free again,
+ * unless it was an express batch), its heap, its id. */
+void sched_batch_end(struct sched *s, int32_t bi, uint64_t now_ms);
 
 /* Indexed heaps: k's heap holds worker (H_FREE) or batch (H_DEADLINE)
  * index x, which records its position (hidx). */

@@ -125,6 +125,7 @@ void sched_stats(const struct sched *s, struct sched_stats *out)
 				    .tracked = s->qt.n,
 				    .decisions = s->decisions,
 				    .speculations = s->speculations,
+				    .expresses = s->expresses,
 				    .duplicates = s->duplicates,
 				    .stale = s->stale};
 	for (uint32_t i = 0; i < s->nj; i++)

@@ -1,10 +1,9 @@
 /*
- * sched_run.c - the scheduler's decisions and their ends (sched.h):
- * taking a job's queued queries into a batch, starting and ending
- * batches, sched_pop (the fairest job's batch, or a speculative copy of
- * an overrun one on another worker), sched_result (done, duplicate,
- * retry, failed for good, stale) and the re-queueing of a removed
- * worker's queries.
+ * sched_run.c - the scheduler's decisions (sched.h): taking a job's
+ * queued queries into a batch, starting and ending batches, sched_pop
+ * (the fairest job's batch on a free slot, a speculative copy of an
+ * overrun one on another worker, or an express batch for a starting job
+ * when no slot is free).  Results and worker removal: sched_end.c.
  */
 #include "tasks/sched_int.h"
 #include "util.h"
@@ -16,7 +15,7 @@
 /* --- taking queries ---------------------------------------------------------- */
 
 /* Counts a completion of j in the rate window's bucket of now_ms. */
-static void job_count_done(const struct sched *s, struct job *j, uint64_t now_ms)
+void sched_job_count_done(const struct sched *s, struct job *j, uint64_t now_ms)
 {
 	uint64_t bw = s->c.rate_window_ms / SCHED_RATE_BUCKETS, idx = now_ms / bw;
 	int i = (int)(idx % SCHED_RATE_BUCKETS);
@@ -58,11 +57,13 @@ static uint16_t job_take(struct sched *s, struct job *j, uint64_t *q, uint16_t m
 		q[n++] = id;
 	}
 	j->norm += n / j->weight;
+	if (n)
+		j->express = 0; /* dispatched: its start is over */
 	return n;
 }
 
 /* A running query of j goes back to the front of its queue. */
-static void job_requeue(struct sched *s, struct job *j, struct slot *e, struct qrec r)
+void sched_job_requeue(struct sched *s, struct job *j, struct slot *e, struct qrec r)
 {
 	r.state = Q_QUEUED;
 	r.inq = 1;
@@ -93,7 +94,7 @@ static int32_t batch_alloc(struct sched *s)
 
 /* Starts batch bi (its queries in d) on worker wi, and fills the rest of d. */
 static void batch_start(struct sched *s, int32_t bi, int32_t wi, int32_t ji, uint64_t copy_of,
-			struct sched_dispatch *d, uint64_t now_ms)
+			uint8_t express, struct sched_dispatch *d, uint64_t now_ms)
 {
 	struct batch *b = &s->b[bi];
 	struct worker *w = &s->w[wi];
@@ -113,9 +114,12 @@ static void batch_start(struct sched *s, int32_t bi, int32_t wi, int32_t ji, uin
 	b->n = d->n;
 	b->used = 1;
 	b->expect_ns = expect;
+	b->express = express;
 	b->hidx = -1;
 	sched_table_add(&s->bmap, b->id, 0, (uint32_t)bi + 1);
 
+	if (w->bhead < 0)
+		w->run_ms = now_ms; /* it starts at once */
 	b->wnext = -1;
 	b->wprev = w->btail;
 	if (w->btail >= 0)
@@ -124,12 +128,17 @@ static void batch_start(struct sched *s, int32_t bi, int32_t wi, int32_t ji, uin
 		w->bhead = bi;
 	w->btail = bi;
 	w->expect_ns += expect;
-	w->busy++;
-	if (w->busy == w->slots)
-		sched_heap_remove(s, H_FREE, wi);
-	else
-		sched_heap_fix(s, H_FREE, wi);
-	s->busy++;
+	if (express) { /* beyond the worker's slots */
+		w->nexpress++;
+		s->expresses++;
+	} else {
+		w->busy++;
+		if (w->busy == w->slots)
+			sched_heap_remove(s, H_FREE, wi);
+		else
+			sched_heap_fix(s, H_FREE, wi);
+		s->busy++;
+	}
 	s->running++;
 	s->decisions++;
 
@@ -145,11 +154,13 @@ static void batch_start(struct sched *s, int32_t bi, int32_t wi, int32_t ji, uin
 	d->job = j->id;
 	d->batch = b->id;
 	d->copy_of = copy_of;
+	d->express = express;
 	d->deadline_ms = b->deadline_ms;
 }
 
-/* Forgets batch bi: off its worker (whose slot is free again), its heap, its id. */
-static void batch_end(struct sched *s, int32_t bi)
+/* Forgets batch bi at now_ms: off its worker (whose slot is free again,
+ * unless it was an express batch), its heap, its id. */
+void sched_batch_end(struct sched *s, int32_t bi, uint64_t now_ms)
 {
 	struct batch *b = &s->b[bi];
 	struct worker *w = &s->w[b->worker];
@@ -163,13 +174,18 @@ static void batch_end(struct sched *s, int32_t bi)
 	else
 		w->btail = b->wprev;
 	w->expect_ns -= b->expect_ns;
-	w->busy--;
-	w->seq = ++s->seq;
-	if (w->hidx >= 0)
-		sched_heap_fix(s, H_FREE, b->worker);
-	else
-		sched_heap_push(s, H_FREE, b->worker);
-	s->busy--;
+	w->run_ms = now_ms; /* its next batch starts now */
+	if (b->express) {
+		w->nexpress--;
+	} else {
+		w->busy--;
+		w->seq = ++s->seq;
+		if (w->hidx >= 0)
+			sched_heap_fix(s, H_FREE, b->worker);
+		else
+			sched_heap_push(s, H_FREE, b->worker);
+		s->busy--;
+	}
 	s->running--;
 	if (b->hidx >= 0)
 		sched_heap_remove(s, H_DEADLINE, bi);
@@ -177,71 +193,6 @@ static void batch_end(struct sched *s, int32_t bi)
 	b->used = 0;
 	b->hidx = s->bfree;
 	s->bfree = bi;
-}
-
-/* A copy of a query stopped running without an answer (its worker is gone). */
-static void query_abandon(struct sched *s, struct job *j, uint64_t id)
-{
-	struct slot *e = sched_table_find(&s->qt, id, j->id);
-	struct qrec r;
-
-	ASSERT(e);
-	r = sched_qr_get(e);
-	ASSERT(r.copies > 0);
-	r.copies--;
-	if (r.state == Q_RUNNING && !r.copies)
-		job_requeue(s, j, e, r);
-	else if (r.state == Q_DONE && !r.copies && !r.inq)
-		sched_table_del(&s->qt, e);
-	else
-		sched_qr_set(e, r);
-}
-
-/* A copy of a query ended with status.  Returns its verdict. */
-static enum sched_verdict query_end(struct sched *s, struct job *j, uint64_t id, int status,
-				    uint64_t now_ms)
-{
-	struct slot *e = sched_table_find(&s->qt, id, j->id);
-	struct qrec r;
-
-	ASSERT(e);
-	r = sched_qr_get(e);
-	ASSERT(r.copies > 0);
-	r.copies--;
-	if (r.state == Q_DONE) {
-		s->duplicates++;
-		if (!r.copies && !r.inq)
-			sched_table_del(&s->qt, e);
-		else
-			sched_qr_set(e, r);
-		return SCHED_DUP;
-	}
-	ASSERT(r.state == Q_RUNNING);
-	if (!status) {
-		r.state = Q_DONE;
-		j->inflight--;
-		job_count_done(s, j, now_ms);
-		if (!r.copies && !r.inq)
-			sched_table_del(&s->qt, e);
-		else
-			sched_qr_set(e, r);
-		return SCHED_DONE;
-	}
-	if (r.tries < UINT16_MAX)
-		r.tries++;
-	if (r.copies) { /* another copy may still complete it */
-		sched_qr_set(e, r);
-		return SCHED_RETRY;
-	}
-	if (r.tries > s->c.retry_max) {
-		j->inflight--;
-		j->failed++;
-		sched_table_del(&s->qt, e);
-		return SCHED_FAILED;
-	}
-	j->retried++;
-	job_requeue(s, j, e, r);
-	return SCHED_RETRY;
 }
 
 /* --- decisions --------------------------------------------------------------- */
@@ -277,17 +228,64 @@ static int pop_copy(struct sched *s, uint64_t now_ms, struct sched_dispatch *d)
 		if (!d->n)
 			continue;
 		uint64_t copy_of = b->id;
-		batch_start(s, batch_alloc(s), wi, ji, copy_of, d, now_ms);
+		batch_start(s, batch_alloc(s), wi, ji, copy_of, 0, d, now_ms);
 		s->speculations++;
 		return 1;
 	}
 	return 0;
 }
 
+/* The job an express batch is for: the first with queued work, nothing in
+ * flight and its express chance still armed (a start), or NULL. */
+static struct job *express_job(struct sched *s)
+{
+	for (uint32_t i = 0; i < s->nj; i++)
+		if (s->j[i].express && !s->j[i].inflight && sched_job_has_work(&s->j[i]))
+			return &s->j[i];
+	return NULL;
+}
+
+/* The worker expected to end its running batch soonest (the time its
+ * oldest batch started, from the dispatch or the result before it, plus
+ * that batch's expected time), among those with no express batch; ties
+ * go to the lowest index.  -1 if none. */
+static int32_t express_worker(const struct sched *s)
+{
+	int32_t best = -1;
+	uint64_t best_end = SCHED_NEVER;
+
+	for (uint32_t i = 0; i < s->nw; i++) {
+		const struct worker *w = &s->w[i];
+		uint64_t end;
+
+		if (!w->used || w->nexpress || w->bhead < 0)
+			continue;
+		end = w->run_ms + s->b[w->bhead].expect_ns / 1000000;
+		if (best < 0 || end < best_end) {
+			best = (int32_t)i;
+			best_end = end;
+		}
+	}
+	return best;
+}
+
+/* Takes a batch of j and starts it on wi. */
+static void pop_job(struct sched *s, struct job *j, int32_t wi, uint8_t express,
+		    struct sched_dispatch *d, uint64_t now_ms)
+{
+	double from = j->norm;
+
+	d->n = job_take(s, j, d->q, j->batch);
+	ASSERT(d->n > 0);
+	if (from > s->vclock)
+		s->vclock = from;
+	batch_start(s, batch_alloc(s), wi, (int32_t)(j - s->j), 0, express, d, now_ms);
+}
+
 int sched_pop(struct sched *s, uint64_t now_ms, struct sched_dispatch *d)
 {
 	struct job *best = NULL;
-	double from;
+	int32_t wi;
 
 	/* batches overrun by now wait for a copy (in the order they overran) */
 	while (s->dh.n && s->b[s->dh.a[0]].deadline_ms <= now_ms) {
@@ -296,8 +294,13 @@ int sched_pop(struct sched *s, uint64_t now_ms, struct sched_dispatch *d)
 		sched_heap_remove(s, H_DEADLINE, bi);
 		sched_dq_push_back(&s->spec, s->b[bi].id);
 	}
-	if (!s->fh.n)
-		return 0;
+	if (!s->fh.n) { /* no free slot: an express batch for a starting job */
+		best = express_job(s);
+		if (!best || (wi = express_worker(s)) < 0)
+			return 0;
+		pop_job(s, best, wi, 1, d, now_ms);
+		return 1;
+	}
 	if (pop_copy(s, now_ms, d))
 		return 1;
 	for (uint32_t i = 0; i < s->nj; i++)
@@ -305,146 +308,11 @@ int sched_pop(struct sched *s, uint64_t now_ms, struct sched_dispatch *d)
 			best = &s->j[i];
 	if (!best)
 		return 0;
-	from = best->norm;
-	d->n = job_take(s, best, d->q, best->batch);
-	ASSERT(d->n > 0);
-	if (from > s->vclock)
-		s->vclock = from;
-	batch_start(s, batch_alloc(s), s->fh.a[0], (int32_t)(best - s->j), 0, d, now_ms);
+	pop_job(s, best, s->fh.a[0], 0, d, now_ms);
 	return 1;
 }
 
 uint64_t sched_next_deadline(const struct sched *s)
 {
 	return s->dh.n ? s->b[s->dh.a[0]].deadline_ms : SCHED_NEVER;
-}
-
-/* --- ends: worker removal, results ------------------------------------------ */
-
-int sched_worker_remove(struct sched *s, uint32_t id, uint64_t now_ms)
-{
-	int32_t wi = sched_lookup(&s->wmap, id), bi, prev;
-	struct worker *w;
-	int back = 0;
-
-	if (wi < 0)
-		return -ENOENT;
-	w = &s->w[wi];
-	/* newest batch first, each query last first: the oldest ends up in front */
-	for (bi = w->btail; bi >= 0; bi = prev) {
-		struct batch *b = &s->b[bi];
-
-		prev = b->wprev;
-		if (b->job >= 0) {
-			struct job *j = &s->j[b->job];
-			uint32_t queued = j->queued;
-
-			for (int i = b->n - 1; i >= 0; i--)
-				query_abandon(s, j, b->q[i]);
-			back += (int)(j->queued - queued);
-			if (!queued && j->queued)
-				sched_job_wake(s, j);
-		}
-		batch_end(s, bi);
-	}
-	sched_heap_remove(s, H_FREE, wi);
-	s->slots -= w->slots;
-	s->nworkers--;
-	sched_table_del(&s->wmap, sched_table_find(&s->wmap, id, 0));
-	w->used = 0;
-	w->hidx = s->wfree;
-	s->wfree = wi;
-	return back;
-}
-
-/* A result for no running batch of that worker: completed queries still
- * tracked count, nothing else changes. */
-static int result_stale(struct sched *s, const struct sched_result *r, uint64_t now_ms,
-			uint8_t *verdict)
-{
-	struct job *j = sched_job_get(s, r->job);
-
-	s->stale++;
-	for (uint16_t i = 0; i < r->n; i++) {
-		struct slot *e = j ? sched_table_find(&s->qt, r->a[i].query, j->id) : NULL;
-		struct qrec q;
-
-		verdict[i] = SCHED_STALE;
-		if (!e)
-			continue;
-		q = sched_qr_get(e);
-		if (q.state == Q_DONE) {
-			verdict[i] = SCHED_DUP;
-			s->duplicates++;
-			continue;
-		}
-		if (r->a[i].status)
-			continue;
-		if (q.state == Q_QUEUED) { /* its id stays in the queue, skipped there */
-			j->queued--;
-			j->norm += 1 / j->weight;
-		} else {
-			j->inflight--; /* its running copies will come back duplicates */
-		}
-		q.state = Q_DONE;
-		sched_qr_set(e, q);
-		job_count_done(s, j, now_ms);
-		verdict[i] = SCHED_DONE;
-	}
-	return -ESTALE;
-}
-
-int sched_result(struct sched *s, const struct sched_result *r, uint64_t now_ms, uint8_t *verdict)
-{
-	int32_t bi = sched_lookup(&s->bmap, r->batch), wi = sched_lookup(&s->wmap, r->worker);
-	struct batch *b;
-	struct job *j;
-	uint32_t queued;
-	uint16_t n;
-
-	if (bi < 0 || s->b[bi].worker != wi)
-		return result_stale(s, r, now_ms, verdict);
-	b = &s->b[bi];
-	if (b->job < 0 || s->j[b->job].id != r->job) {
-		if (b->job < 0) { /* its job was removed: the slot is free all the same */
-			s->w[wi].batches++;
-			batch_end(s, bi);
-		}
-		return result_stale(s, r, now_ms, verdict);
-	}
-	j = &s->j[b->job];
-	n = b->n;
-	for (uint16_t i = 0; i < r->n; i++)
-		verdict[i] = SCHED_STALE; /* an answer for no query of the batch */
-	if (r->service_ns && n) {
-		double sample = (double)r->service_ns / n;
-
-		if (!j->measured)
-			j->cost_ns = sample;
-		else
-			j->cost_ns += (sample - j->cost_ns) / s->c.cost_ewma_div;
-		j->measured = 1;
-	}
-	sched_worker_share_add(s, &s->w[wi], j->id, j->cost_ns * n, now_ms);
-	s->w[wi].batches++;
-
-	/* last query first, so that retried ones keep their order at the front */
-	queued = j->queued;
-	for (int i = n - 1; i >= 0; i--) {
-		int k = i < r->n && r->a[i].query == b->q[i] ? i : -1;
-		int status = -EIO; /* left out of the result: failed */
-
-		for (int m = 0; k < 0 && m < r->n; m++)
-			if (r->a[m].query == b->q[i])
-				k = m;
-		if (k >= 0)
-			status = r->a[k].status;
-		enum sched_verdict v = query_end(s, j, b->q[i], status, now_ms);
-		if (k >= 0)
-			verdict[k] = (uint8_t)v;
-	}
-	if (!queued && j->queued)
-		sched_job_wake(s, j);
-	batch_end(s, bi);
-	return 0;
 }

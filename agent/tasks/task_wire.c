@@ -76,7 +76,7 @@ int task_dispatch_encode(const struct task_dispatch *m, uint8_t *buf, size_t cap
 {
 	struct wire_buf b = {buf, 0, cap, 0};
 
-	if (m->n == 0 || m->n > TASK_BATCH_MAX)
+	if (m->n == 0 || m->n > TASK_BATCH_MAX || (m->flags & ~TASK_DISPATCH_FLAGS))
 		return -EINVAL;
 	wire_put_u8(&b, TASK_DISPATCH);
 	wire_put_u64(&b, m->epoch);
@@ -92,6 +92,8 @@ int task_dispatch_encode(const struct task_dispatch *m, uint8_t *buf, size_t cap
 		wire_put_u32(&b, m->q[i].shard);
 		wire_put_u32(&b, m->q[i].image);
 	}
+	if (m->flags)
+		wire_put_u8(&b, m->flags);
 	return done(&b);
 }
 
@@ -114,6 +116,14 @@ int task_dispatch_decode(const uint8_t *p, size_t len, struct task_dispatch *m)
 		m->q[i].id = wire_get_u64(&r);
 		m->q[i].shard = wire_get_u32(&r);
 		m->q[i].image = wire_get_u32(&r);
+	}
+	/* the flags byte: absent means none; present, it is not 0 (one encoding
+	 * each) and names only known flags */
+	m->flags = 0;
+	if (!r.err && r.off < r.len) {
+		m->flags = wire_get_u8(&r);
+		if (!m->flags || (m->flags & ~TASK_DISPATCH_FLAGS))
+			return -EINVAL;
 	}
 	return check(&r, type == TASK_DISPATCH && m->epoch > 0 && m->model[0] && m->dataset[0]);
 }

@@ -59,6 +59,10 @@ struct task_query {
 	uint32_t image; /* the image's index in the dataset */
 };
 
+/* DISPATCH flags */
+#define TASK_DISPATCH_EXPRESS 1u /* run it before the worker's other waiting batches */
+#define TASK_DISPATCH_FLAGS   TASK_DISPATCH_EXPRESS /* every flag known */
+
 struct task_dispatch {
 	uint64_t epoch, batch;
 	uint32_t job;
@@ -68,6 +72,8 @@ struct task_dispatch {
 	uint64_t index_version; /* the dataset index's SDFS version */
 	uint16_t n;
 	struct task_query q[TASK_BATCH_MAX];
+	uint8_t flags; /* TASK_DISPATCH_*: a byte after the queries, sent only when not 0
+			* (a DISPATCH without it, as before the flags, has none) */
 };
 
 struct task_answer {
@@ -109,7 +115,7 @@ int task_refuse_encode(const struct task_refuse *m, uint8_t *buf, size_t cap);
 int task_refuse_decode(const uint8_t *p, size_t len, struct task_refuse *m);
 
 /* The largest payload of each kind (a full batch). */
-#define TASK_DISPATCH_MAX (64 + 2 * (TASK_NAME_MAX + 1) + TASK_BATCH_MAX * 16)
+#define TASK_DISPATCH_MAX (65 + 2 * (TASK_NAME_MAX + 1) + TASK_BATCH_MAX * 16)
 #define TASK_RESULT_MAX	  (64 + TASK_BATCH_MAX * (8 + 4 + 8 + 8 + TASK_TOP * 6))
 
 #endif

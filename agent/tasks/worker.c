@@ -6,7 +6,8 @@
  * DISPATCH becomes a batch in a fixed table, a state machine:
  *
  *   PREPARING  its model, index and shards are being made local (inputs.h)
- *   QUEUED     ready, waiting for room in the ring
+ *   QUEUED     ready, waiting for the engine (one batch runs at a time, so
+ *              an express DISPATCH can still go before the waiting ones)
  *   RUNNING    in the engine
  *   then one RESULT (or one REFUSE) on the stream, and the slot is free.
  *
@@ -31,7 +32,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BATCHES_MAX   64 /* accepted at once (slots run, the rest wait) */
+/* batches accepted at once: one runs, the rest wait (an express one may
+ * come beyond the advertised slots) */
+#define BATCHES_MAX   64
 #define SEND_MS	      10000
 #define RING_SLOTS    64
 #define RING_BYTES    (8u << 20)
@@ -47,7 +50,7 @@ struct batch {
 	struct conn *stream; /* the answer goes here (NULL once it closed) */
 	struct task_dispatch d;
 	struct inputs_req in;
-	uint64_t accepted_ms;
+	uint64_t seq; /* the order batches were accepted in */
 };
 
 struct worker {
@@ -62,6 +65,7 @@ struct worker {
 	struct wire_addr coordinator; /* its coordinator */
 	struct batch b[BATCHES_MAX];
 	uint32_t gen;
+	uint64_t seq;
 	uint64_t ms_per_image; /* measured service time, smoothed */
 	/* counters */
 	uint64_t n_batches, n_queries, n_failed_queries, n_refused, n_streams;
@@ -111,6 +115,15 @@ static void batch_free(struct batch *b)
 
 static void submit_queued(struct worker *w);
 
+/* a runs before b: express first, then the order they were accepted in */
+static int batch_before(const struct batch *a, const struct batch *b)
+{
+	int xa = !!(a->d.flags & TASK_DISPATCH_EXPRESS),
+	    xb = !!(b->d.flags & TASK_DISPATCH_EXPRESS);
+
+	return xa != xb ? xa : a->seq < b->seq;
+}
+
 static int submit(struct worker *w, struct batch *b)
 {
 	struct ring_sqe e = {.job = b->d.job,
@@ -126,15 +139,20 @@ static int submit(struct worker *w, struct batch *b)
 	return ret;
 }
 
+/* One batch in the engine at a time: the others wait here, so an express
+ * batch (TASK_DISPATCH_EXPRESS) can still go before them.  Express ones
+ * first, then oldest first. */
 static void submit_queued(struct worker *w)
 {
-	/* oldest first */
 	for (;;) {
 		struct batch *next = NULL;
-		for (int i = 0; i < BATCHES_MAX; i++)
-			if (w->b[i].state == B_QUEUED &&
-			    (!next || w->b[i].accepted_ms < next->accepted_ms))
-				next = &w->b[i];
+		for (int i = 0; i < BATCHES_MAX; i++) {
+			struct batch *b = &w->b[i];
+			if (b->state == B_RUNNING)
+				return; /* its completion submits the next */
+			if (b->state == B_QUEUED && (!next || batch_before(b, next)))
+				next = b;
+		}
 		if (!next)
 			return;
 		int ret = submit(w, next);
@@ -250,7 +268,7 @@ static void dispatch(struct worker *w, struct conn *c, const uint8_t *p, size_t 
 	b->gen = ++w->gen;
 	b->stream = c;
 	b->d = *d;
-	b->accepted_ms = loop_now_ms();
+	b->seq = ++w->seq;
 	b->state = B_PREPARING;
 	memset(&b->in, 0, sizeof(b->in));
 	b->in.d = &b->d;

@@ -33,6 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 2:
 		if (task_dispatch_decode(p, n, &d) == 0) {
 			FUZZ_ASSERT(d.n <= TASK_BATCH_MAX && strlen(d.model) <= TASK_NAME_MAX);
+			FUZZ_ASSERT(!(d.flags & ~TASK_DISPATCH_FLAGS));
 			FUZZ_ASSERT(task_dispatch_encode(&d, buf, sizeof(buf)) > 0);
 		}
 		break;

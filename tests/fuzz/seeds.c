@@ -166,6 +166,9 @@ static void task_seeds(void)
 	emit_sel("task_wire", "hello", 0, buf, task_hello_encode(&h, buf, sizeof(buf)));
 	emit_sel("task_wire", "welcome", 1, buf, task_welcome_encode(&w, buf, sizeof(buf)));
 	emit_sel("task_wire", "dispatch", 2, buf, task_dispatch_encode(&d, buf, sizeof(buf)));
+	d.flags = TASK_DISPATCH_EXPRESS;
+	emit_sel("task_wire", "dispatch_express", 2, buf,
+		 task_dispatch_encode(&d, buf, sizeof(buf)));
 	emit_sel("task_wire", "result", 3, buf, task_result_encode(&r, buf, sizeof(buf)));
 	emit_sel("task_wire", "refuse", 4, buf, task_refuse_encode(&f, buf, sizeof(buf)));
 }
