@@ -2,7 +2,7 @@
 # Description: the libFuzzer targets (tests/fuzz/, one per decoder a peer
 # or a file reaches) build with clang, ASan and UBSan; every saved
 # regression input runs clean; each target runs FUZZ_CI_SECONDS (default
-# 10; 2 in the sanitizer pass of `make test`, which runs the same fuzz
+# 5; 2 in the sanitizer pass of `make test`, which runs the same fuzz
 # binaries, already built with ASan and UBSan, a second time) from its
 # committed seed corpus with no crash (`make fuzz` runs them longer).
 # Skipped when clang or its libFuzzer runtime is missing.
@@ -18,7 +18,7 @@ clang -fsanitize=fuzzer,address,undefined "$probe/p.c" -o "$probe/p" 2>"$probe/e
 nice make -j2 --no-print-directory fuzz-build >"$probe/build" 2>&1 ||
   { tail -20 "$probe/build"; echo "FAIL make fuzz-build"; exit 1; }
 echo "ok   every fuzz target builds"
-secs=10
+secs=5
 [[ ${IDUNNO_BIN:-} == *san/bin ]] && secs=2
 secs=${FUZZ_CI_SECONDS:-$secs}
 FUZZ_SECONDS=$secs nice bash tests/fuzz/run || { echo "FAIL a fuzz target crashed"; exit 1; }
