@@ -432,18 +432,18 @@ int serve_main(const char *ring_name, enum kern_backend_id backend, int notify_f
 			slot_sync(&s, e.model);
 		sl = e.model < RING_MAX_MODELS ? &s.slots[e.model] : NULL;
 		built = sl && sl->net ? net_plans_built(sl->net) : 0;
-		idunno_query_start(e.job, e.query, e.batch, e.enqueue_ns,
-				   sl && sl->net ? (uint32_t)net_model(sl->net)
-						 : (uint32_t)MODEL_MAX);
-		/* A plan's creation for a new batch size is a cold start: the
-		 * probes see it (labelled cold), the ring reports it as wait,
-		 * not as the service time the scheduler and the agent's
-		 * histograms take (an error is the run's to report). */
+		/* A plan's creation for a new batch size is a cold start, like
+		 * a model's load: wait, for the probes and the ring alike, not
+		 * the service time the scheduler and the histograms take (the
+		 * run is still labelled cold; an error is the run's to report). */
 		if (sl && sl->net && !(e.flags & RING_F_NOWORK) && e.batch >= 1 &&
 		    e.batch <= ((e.flags & RING_F_JPEG) ? RING_MAX_JPEG_BATCH : RING_MAX_BATCH)) {
 			char perr[8];
 			(void)net_prepare(sl->net, (int)e.batch, perr, sizeof(perr));
 		}
+		idunno_query_start(e.job, e.query, e.batch, e.enqueue_ns,
+				   sl && sl->net ? (uint32_t)net_model(sl->net)
+						 : (uint32_t)MODEL_MAX);
 		c.start_ns = util_now_ns();
 		c.status = e.flags & RING_F_NOWORK ? 0 : serve_entry(&s, &e);
 		c.end_ns = util_now_ns();
