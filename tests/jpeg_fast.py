@@ -8,11 +8,13 @@ ResNet18's logits within LOGIT_TOL x max |logit| with the same top-1
 (the bounds docs/engine.md gives, with the measured values)."""
 import glob
 import os
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from engine_checks import check, finish, run  # noqa: E402
 
 try:
     from PIL import Image
@@ -20,23 +22,8 @@ except ImportError as e:
     print(f"SKIP: PIL not importable ({e}); run make deps")
     sys.exit(77)
 
-ENGINE = os.path.join(os.environ.get("IDUNNO_BIN", "bin"), "engine")
 LEVEL = 1 / 255 / 0.225  # one 8-bit level in the normalised tensor, at worst
 MEAN_LEVELS, MAX_LEVELS, LOGIT_TOL = 4.0, 64, 0.05
-failures = []
-
-
-def check(cond, msg):
-    print(("ok   " if cond else "FAIL ") + msg)
-    if not cond:
-        failures.append(msg)
-
-
-def run(*args):
-    r = subprocess.run([ENGINE, *args], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise SystemExit(f"FAIL: engine {' '.join(args)}: {r.stderr.strip()}")
-    return r.stdout
 
 
 def images(d):
@@ -91,13 +78,7 @@ def main():
     rel = float(np.abs(a - b).max() / np.abs(a).max())
     check(rel <= LOGIT_TOL, f"resnet18 logits: max |diff| {rel:.3g} x max |logit| <= {LOGIT_TOL}")
     check((a.argmax(1) == b.argmax(1)).all(), f"resnet18 top-1 the same for all {len(a)} images")
-    for f in os.listdir(d):
-        os.unlink(os.path.join(d, f))
-    os.rmdir(d)
-    if failures:
-        print(f"{len(failures)} check(s) failed")
-        return 1
-    return 0
+    return finish(d)
 
 
 if __name__ == "__main__":

@@ -5,13 +5,14 @@ benchmark's batch sizes; a full batch each), top-5 is identical and max |logit d
 (decode, resize 256, crop 224, normalise) is checked against torchvision's
 own preprocessing: tensors within one 8-bit level, logits within 1e-2."""
 import os
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from engine_checks import check, finish, run  # noqa: E402
+
 try:
     import torch
     import torch_oracle
@@ -19,23 +20,8 @@ except ImportError as e:  # the runner shows this reason
     print(f"SKIP: torch/torchvision not importable ({e}); run make deps")
     sys.exit(77)
 
-ENGINE = os.path.join(os.environ.get("IDUNNO_BIN", "bin"), "engine")
 REL_TOL = 1e-3
 BATCHES = (1, 3, 16, 64)
-failures = []
-
-
-def check(cond, msg):
-    print(("ok   " if cond else "FAIL ") + msg)
-    if not cond:
-        failures.append(msg)
-
-
-def run(*args):
-    r = subprocess.run([ENGINE, *args], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise SystemExit(f"FAIL: engine {' '.join(args)}: {r.stderr.strip()}")
-    return r.stdout
 
 
 def top5_same(ours, ref, scale):
@@ -114,13 +100,7 @@ def main():
     ours = np.fromfile(out, np.float32).reshape(-1, 1000)
     compare("resnet18 onednn jpeg", ours, torch_oracle.logits(m, ref_t), 1e-2)
 
-    for f in os.listdir(d):
-        os.unlink(os.path.join(d, f))
-    os.rmdir(d)
-    if failures:
-        print(f"{len(failures)} check(s) failed")
-        return 1
-    return 0
+    return finish(d)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ try:
     import torch
     import onnx_export
     import torch_oracle
-    from model_oracle import REL_TOL, compare, failures, run
+    from engine_checks import finish, run
+    from model_oracle import REL_TOL, compare
 except ImportError as e:
     print(f"SKIP: torch/torchvision not importable ({e}); run make deps")
     sys.exit(77)
@@ -75,11 +76,7 @@ def main():
                 "--batch", str(b), "--threads", "2", "--logits", out, *raws)
             ours = np.fromfile(out, np.float32).reshape(-1, 1000)
             compare(f"{name} onednn batch {b} vs ORT", ours, ort, REL_TOL)
-    shutil.rmtree(d)
-    if failures:
-        print(f"{len(failures)} check(s) failed")
-        return 1
-    return 0
+    return finish(d)
 
 
 if __name__ == "__main__":
