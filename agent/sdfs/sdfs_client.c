@@ -56,10 +56,9 @@ void op_finish(struct op *o, int status)
 
 	if (o->finished)
 		return;
-	if (status == -EFBIG && !o->is_put && o->max) {
-		/* above the caller's limit: what a version probe (a get with a
-		 * 1-byte limit) asks for, not a failure */
-	} else if (status) {
+	/* above the caller's own limit: what a version probe (a get with a
+	 * 1-byte limit) asks for, not a failure */
+	if (status && !(status == -EFBIG && !o->is_put && o->max)) {
 		o->c->n_failed++;
 		log_msg(LOG_WARN, "sdfs client: %s of %s failed in %s: %s",
 			o->is_put ? "put" : "get", o->name, op_state_names[o->state],

@@ -254,20 +254,20 @@ static void role_update(struct coord *c, uint64_t now_ms)
 			c->known_standby = ro.standby;
 			coord_streams_announce(c); /* every node names the same standby */
 		}
+		regained = !c->majority && ro.active;
 		if (c->majority && !ro.active) {
 			log_msg(LOG_WARN,
 				"coordinator: no majority alive (%u of %u): dispatching paused",
 				ro.alive, ro.known);
 			hold(c);
 			c->resume_ms = 0;
-		} else if (!c->majority && ro.active) {
+		} else if (regained) {
 			log_msg(LOG_INFO,
 				"coordinator: a majority alive again (%u of %u): dispatching, "
 				"writes held %d ms",
 				ro.alive, ro.known, RESUME_MS);
 			c->resume_ms = now_ms + RESUME_MS;
 		}
-		regained = !c->majority && ro.active;
 		c->majority = ro.active;
 		if (regained)
 			coord_pump(c); /* nothing else wakes the queued work */

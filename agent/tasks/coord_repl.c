@@ -63,7 +63,7 @@ uint64_t coord_durable_seq(const struct coord *c)
 	/* with no standby to feed, only a cluster of one has nothing to wait
 	 * for; a coordinator whose standby is gone (or cut off with it) waits
 	 * for the next one the roles name */
-	if (c->held || c->deposed)
+	if (c->held)			/* deposed too: coord_deposed holds first */
 		return c->held_durable; /* frozen: a newer coordinator may hold less */
 	if (!standby_named(c) && c->cluster_size <= 1)
 		return si.seq;
