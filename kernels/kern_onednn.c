@@ -8,7 +8,8 @@
  * primitive insists (in practice: nowhere but the edges).  Weights are
  * reordered once, at plan time.  Residual adds ride on the convolution as
  * a sum post-op into the residual tensor, ReLU as an eltwise post-op;
- * 3x3 stride-1 convolutions on large maps use Winograd.  The
+ * 3x3 stride-1 convolutions on large maps use oneDNN's Winograd, 5x5
+ * stride-1 ones our own (kern_wino5.c, a step of ours between oneDNN's).  The
  * second pass sizes every tensor and shares buffers between tensors whose
  * lives do not overlap; one scratchpad serves all primitives (and, through
  * a kern_scratch, the plans of every network in the process).
@@ -43,7 +44,7 @@ static void own(struct onednn_plan *p, dnnl_memory_t m)
 	p->owned[p->nowned++] = m;
 }
 
-static struct step *add_step(struct onednn_plan *p, dnnl_primitive_t prim)
+struct step *odnn_add_step(struct onednn_plan *p, dnnl_primitive_t prim)
 {
 	struct step *s;
 
@@ -137,10 +138,10 @@ err:
 	return ret;
 }
 
-/* Adds a step reordering memory `from` into a new temporary of format want. */
-static int add_reorder(struct onednn_plan *p, dnnl_memory_t from, const dnnl_memory_desc_t *from_md,
-		       const dnnl_memory_desc_t *want, dnnl_memory_t to, dnnl_memory_t *out,
-		       const char *where, char *err, size_t errlen)
+/* Adds a step reordering memory `from` into `to`, or a new temporary of format want. */
+int odnn_add_reorder(struct onednn_plan *p, dnnl_memory_t from, const dnnl_memory_desc_t *from_md,
+		     const dnnl_memory_desc_t *want, dnnl_memory_t to, dnnl_memory_t *out,
+		     const char *where, char *err, size_t errlen)
 {
 	dnnl_primitive_desc_t rpd = NULL;
 	dnnl_primitive_t r = NULL;
@@ -154,7 +155,7 @@ static int add_reorder(struct onednn_plan *p, dnnl_memory_t from, const dnnl_mem
 	}
 	CHK(dnnl_reorder_primitive_desc_create(&rpd, from_md, p->eng, want, p->eng, NULL));
 	CHK(dnnl_primitive_create(&r, rpd));
-	s = add_step(p, r);
+	s = odnn_add_step(p, r);
 	add_arg(s, DNNL_ARG_FROM, from);
 	add_arg(s, DNNL_ARG_TO, to);
 	if (out)
@@ -181,12 +182,12 @@ int odnn_add_primitive(struct onednn_plan *p, dnnl_primitive_desc_t pd, int src_
 	int ret = 0;
 
 	if (!dnnl_memory_desc_equal(want, &p->md[src_t])) {
-		ret = add_reorder(p, src, &p->md[src_t], want, NULL, &src, where, err, errlen);
+		ret = odnn_add_reorder(p, src, &p->md[src_t], want, NULL, &src, where, err, errlen);
 		if (ret)
 			return ret;
 	}
 	CHK(dnnl_primitive_create(&prim, pd));
-	s = add_step(p, prim);
+	s = odnn_add_step(p, prim);
 	add_arg(s, DNNL_ARG_SRC, src);
 	if (spad && dnnl_memory_desc_get_size(spad)) {
 		p->scratch_size = MAX(p->scratch_size, dnnl_memory_desc_get_size(spad));
@@ -313,8 +314,8 @@ static int onednn_plan_create(const struct kern_graph *g, int batch, struct kern
 		CHK(dnnl_memory_desc_init_by_tag(&out_md, 4, d, dnnl_f32, dnnl_nchw));
 	}
 	CHK(dnnl_memory_create(&p->out_user, &out_md, p->eng, DNNL_MEMORY_NONE));
-	ret = add_reorder(p, p->mem[g->output], &p->md[g->output], &out_md, p->out_user, NULL,
-			  "output", err, errlen);
+	ret = odnn_add_reorder(p, p->mem[g->output], &p->md[g->output], &out_md, p->out_user, NULL,
+			       "output", err, errlen);
 	if (ret)
 		goto err;
 
@@ -361,10 +362,16 @@ static int onednn_plan_run(struct kern_plan *base, const float *in, float *out)
 	    p->cache->scratch->buf != p->scratch_bound &&
 	    bind_scratch(p, p->cache->scratch->buf) != dnnl_success)
 		return IDN_EBACKEND;
-	for (int s = 0; s < p->nsteps; s++)
-		if (dnnl_primitive_execute(p->steps[s].prim, p->strm, p->steps[s].nargs,
-					   p->steps[s].args) != dnnl_success)
+	for (int s = 0; s < p->nsteps; s++) {
+		const struct step *st = &p->steps[s];
+		/* Our own kernel reads what the primitives before it wrote. */
+		if (st->run && dnnl_stream_wait(p->strm) != dnnl_success)
 			return IDN_EBACKEND;
+		if (st->run ? st->run(st) != 0
+			    : dnnl_primitive_execute(st->prim, p->strm, st->nargs, st->args) !=
+				      dnnl_success)
+			return IDN_EBACKEND;
+	}
 	return dnnl_stream_wait(p->strm) == dnnl_success ? 0 : IDN_EBACKEND;
 }
 
@@ -382,8 +389,12 @@ static void onednn_plan_free(struct kern_plan *base)
 {
 	struct onednn_plan *p = (struct onednn_plan *)base;
 
-	for (int s = 0; s < p->nsteps; s++)
-		dnnl_primitive_destroy(p->steps[s].prim);
+	for (int s = 0; s < p->nsteps; s++) {
+		if (p->steps[s].prim)
+			dnnl_primitive_destroy(p->steps[s].prim);
+		if (p->steps[s].ctx_free)
+			p->steps[s].ctx_free(p->steps[s].ctx);
+	}
 	for (int i = 0; i < p->nowned; i++)
 		dnnl_memory_destroy(p->owned[i]);
 	for (int t = 0; t < p->ntensors; t++)

@@ -14,9 +14,12 @@
 #define MAX_ARGS 6
 
 struct step {
-	dnnl_primitive_t prim;
+	dnnl_primitive_t prim; /* NULL for a step of our own (run) */
 	int nargs;
 	dnnl_exec_arg_t args[MAX_ARGS];
+	int (*run)(const struct step *s); /* our own kernel, on args */
+	void *ctx;			  /* run's, freed with ctx_free */
+	void (*ctx_free)(void *ctx);
 };
 
 struct onednn_plan {
@@ -60,6 +63,13 @@ static inline void add_arg(struct step *s, int arg, dnnl_memory_t m)
 	s->nargs++;
 }
 
+/* Adds a step running prim (NULL: the caller sets run and ctx). */
+struct step *odnn_add_step(struct onednn_plan *p, dnnl_primitive_t prim);
+/* Adds a step reordering memory from (layout from_md) into to, or into a
+ * new temporary of layout want when to is NULL; *out (if not NULL) gets it. */
+int odnn_add_reorder(struct onednn_plan *p, dnnl_memory_t from, const dnnl_memory_desc_t *from_md,
+		     const dnnl_memory_desc_t *want, dnnl_memory_t to, dnnl_memory_t *out,
+		     const char *where, char *err, size_t errlen);
 /* Attributes: user scratchpad, then sum (residual) and ReLU post-ops; NULL
  * when oneDNN cannot make them. */
 dnnl_primitive_attr_t odnn_make_attr(int sum, int relu);
@@ -82,6 +92,9 @@ int odnn_plan_conv(struct onednn_plan *p, const struct kern_graph *g, const stru
 		   char *err, size_t errlen);
 int odnn_plan_pool(struct onednn_plan *p, const struct kern_graph *g, const struct kern_layer *l,
 		   char *err, size_t errlen);
+/* A 5x5 convolution on our own Winograd kernel (kern_wino5.c). */
+int odnn_plan_wino5(struct onednn_plan *p, const struct kern_graph *g, const struct kern_layer *l,
+		    char *err, size_t errlen);
 int odnn_plan_fc(struct onednn_plan *p, const struct kern_graph *g, const struct kern_layer *l,
 		 char *err, size_t errlen);
 

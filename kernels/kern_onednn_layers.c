@@ -3,6 +3,7 @@
  * layer: convolution (direct or Winograd), pooling, fully connected.
  */
 #include "kern_onednn.h"
+#include "kern_wino5.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,11 @@ int odnn_plan_conv(struct onednn_plan *p, const struct kern_graph *g, const stru
 	if (!attr) {
 		util_seterr(err, errlen, "oneDNN: cannot make attributes for %s", where);
 		return IDN_EBACKEND;
+	}
+	/* 5x5: our own Winograd (oneDNN's is for 3x3 only). */
+	if (wino5_eligible(l, is, os)) {
+		dnnl_primitive_attr_destroy(attr);
+		return odnn_plan_wino5(p, g, l, err, errlen);
 	}
 	CHK(dnnl_memory_desc_init_by_tag(&src_any, 4, sd, dnnl_f32, dnnl_format_tag_any));
 	if (groups == 1) {

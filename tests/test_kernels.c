@@ -193,6 +193,27 @@ static void mini_resnet(int batch)
 	free(b);
 }
 
+/* AlexNet's front, small: conv 11x11/4, max pool, the 5x5 convolution
+ * (Winograd F(4x4, 5x5) on onednn, between oneDNN's own primitives), max
+ * pool. */
+static void alexnet_front(int batch)
+{
+	struct kern_shape sh[] = {{3, 71, 71}, {64, 17, 17}, {64, 8, 8}, {192, 8, 8}, {192, 3, 3}};
+	float *w1 = randv(64 * 3 * 121), *w2 = randv(192 * 64 * 25), *b = randv(192);
+	struct kern_layer L[] = {
+		{KERN_OP_CONV, 0, 1, 11, 11, 4, 2, 0, 1, 0, w1, b, "conv1"},
+		{KERN_OP_MAXPOOL, 1, 2, 3, 3, 2, 0, 0, 0, 0, NULL, NULL, "pool1"},
+		{KERN_OP_CONV, 2, 3, 5, 5, 1, 2, 0, 1, 0, w2, b, "conv2"},
+		{KERN_OP_MAXPOOL, 3, 4, 3, 3, 2, 0, 0, 0, 0, NULL, NULL, "pool2"},
+	};
+	struct kern_graph g = {ARRAY_SIZE(sh), sh, ARRAY_SIZE(L), L, 0, 4};
+
+	compare("alexnet front (conv 11x11/4, pool, conv 5x5, pool)", &g, batch);
+	free(w1);
+	free(w2);
+	free(b);
+}
+
 /* One 3x3 convolution (Winograd on onednn) of c channels on an hw x hw map. */
 struct one_conv {
 	struct kern_shape sh[2];
@@ -341,6 +362,11 @@ int main(void)
 		{6, 7, 9, 6, 5, 1, 2, 3, 0, 0, 1},     /* groups 3, 5x5 */
 		{64, 14, 14, 64, 3, 1, 1, 0, 1, 0, 1}, /* a ResNet layer, small */
 		{48, 13, 13, 32, 3, 1, 1, 0, 1, 0, 1}, /* an AlexNet 13x13 layer, small */
+		/* 5x5 stride 1, channels in 16s: Winograd F(4x4, 5x5) on onednn */
+		{16, 13, 11, 32, 5, 1, 2, 0, 1, 0, 1},	/* odd map, partial tiles */
+		{32, 9, 7, 48, 5, 1, 1, 0, 0, 0, 0},	/* pad 1, no bias, no relu */
+		{16, 6, 5, 16, 5, 1, 2, 0, 1, 0, 1},	/* fewer tiles than a unit */
+		{64, 27, 27, 192, 5, 1, 2, 0, 1, 0, 1}, /* AlexNet's conv2 */
 	};
 
 	kern_set_threads(2);
@@ -363,6 +389,9 @@ int main(void)
 	shared_scratch();
 	mini_resnet(1);
 	mini_resnet(2);
+	alexnet_front(1);
+	alexnet_front(3);
+	alexnet_front(16);
 	bad_graphs();
 	return t_result();
 }
