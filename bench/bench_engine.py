@@ -110,6 +110,7 @@ ring_txt = sh([os.path.join(BIN, "ring_bench"), "--engine", os.path.join(BIN, "e
 
 ours, theirs, orts = rows(ours_txt), rows(torch_txt), rows(ort_txt)
 sgemm = float(re.search(r"sgemm GFLOP/s.*: ([\d.]+)", ours_txt).group(1))
+membw = re.search(r"memory read GB/s.*: ([\d.]+)", ours_txt)
 rss = float(re.search(r"RSS with the models loaded and planned: (\d+) MB", rss_txt).group(1))
 rt = re.search(r"p50 (\d+) ns, mean (\d+) ns, p99 (\d+) ns", ring_txt)
 pipe = re.search(r"pipelined.*: (\d+) ns per batch", ring_txt).group(1)
@@ -141,6 +142,8 @@ for (m, b), (ips, p50, p99, gf) in ours.items():
         verdicts.append((f"{m} batch {b} >= 1.5x {who}", ratio >= 1.5, f"{ratio:.2f}x"))
 r18 = ours.get(("resnet18", 16))
 print(f"\nOpenBLAS sgemm (2048^3, same threads): {sgemm:.1f} GFLOP/s")
+if membw:
+    print(f"memory read bandwidth (same threads): {membw.group(1)} GB/s")
 print(f"ring round trip, empty work: p50 {rt.group(1)} ns, mean {rt.group(2)} ns, p99 {rt.group(3)} ns; "
       f"pipelined {pipe} ns per batch")
 print(f"engine RSS, both models loaded, plans for batch 1 and 16: {rss:.0f} MB")

@@ -8,7 +8,8 @@
  *
  * Prints one line per (model, batch): images/s, p50 and p99 latency per
  * batch, GFLOP/s; then sgemm GFLOP/s (a 1024^3-ish product, best of a few)
- * and the process's peak RSS with every model loaded.  Weights are
+ * and the process's peak RSS with every model loaded; then the memory read
+ * bandwidth on the same threads (what batch-1 FC layers are bound by).  Weights are
  * DIR/<model>.safetensors.  Each --jpeg FILE adds a line with the time to
  * decode and preprocess it, on the exact and on the fast path (ms/image).
  */
@@ -19,6 +20,8 @@
 #include "util.h"
 
 #include <cblas.h>
+#include <immintrin.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +48,62 @@ static double sgemm_gflops(int m, int n, int k)
 	free(a);
 	free(b);
 	free(c);
+	return best;
+}
+
+struct bw_part {
+	const float *p;
+	size_t n;
+	float sum;
+};
+
+/* Sums n floats (a multiple of 32) with 256-bit loads: a pure read stream. */
+__attribute__((target("avx2"))) static void *bw_read(void *arg)
+{
+	struct bw_part *b = arg;
+	__m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+	float out[8];
+
+	for (size_t i = 0; i < b->n; i += 32) {
+		s0 = _mm256_add_ps(s0, _mm256_load_ps(b->p + i));
+		s1 = _mm256_add_ps(s1, _mm256_load_ps(b->p + i + 8));
+		s2 = _mm256_add_ps(s2, _mm256_load_ps(b->p + i + 16));
+		s3 = _mm256_add_ps(s3, _mm256_load_ps(b->p + i + 24));
+	}
+	_mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+	b->sum = out[0] + out[7];
+	return NULL;
+}
+
+/* Best read bandwidth (GB/s) over 8 passes of threads over 256 MB, each
+ * thread reading its own contiguous part, as the FC layers' GEMV does. */
+static double read_gbps(int threads)
+{
+	size_t n = (size_t)64 << 20;
+	float *buf = xaligned_alloc(n * sizeof(float));
+	struct bw_part parts[64];
+	pthread_t tid[64];
+	double best = 0;
+
+	threads = threads < 1 ? 1 : threads > 64 ? 64 : threads;
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (float)(i & 7);
+	for (int rep = 0; rep < 8; rep++) {
+		uint64_t t0 = util_now_ns();
+		for (int t = 0; t < threads; t++) {
+			parts[t] = (struct bw_part){buf + n / threads / 32 * 32 * t,
+						    n / threads / 32 * 32, 0};
+			if (t && pthread_create(&tid[t], NULL, bw_read, &parts[t]))
+				exit(1);
+		}
+		bw_read(&parts[0]);
+		for (int t = 1; t < threads; t++)
+			pthread_join(tid[t], NULL);
+		double g = (double)(n / threads / 32 * 32 * threads) * 4 /
+			   (double)(util_now_ns() - t0);
+		best = g > best ? g : best;
+	}
+	free(buf);
 	return best;
 }
 
@@ -191,6 +250,8 @@ int main(int argc, char **argv)
 		       ru.ru_maxrss / 1024.0);
 		printf("sgemm GFLOP/s (2048^3, OpenBLAS, same threads): %.1f\n",
 		       sgemm_gflops(2048, 2048, 2048));
+		printf("memory read GB/s (256 MB, %d threads): %.1f\n", threads,
+		       read_gbps(threads));
 	}
 	for (int id = 0; id < MODEL_MAX; id++)
 		net_free(nets[id]);
