@@ -157,8 +157,8 @@ endif
 # JPEG preprocessing's resize loops are worth vectorising (docs/engine.md).
 $(OUT)/engine/image.o: CFLAGS += -fvect-cost-model=dynamic
 
-# The 5x5 Winograd kernel runs on oneDNN's OpenMP threads (libgomp).
-$(OUT)/kernels/kern_wino5.o: CFLAGS += -fopenmp
+# Our own kernels run on oneDNN's OpenMP threads (libgomp).
+$(OUT)/kernels/kern_wino5.o $(OUT)/kernels/kern_gemv.o: CFLAGS += -fopenmp
 
 # The CLI names the classes of results: the names' table alone, no network.
 $(BINDIR)/agent: $(OUT)/agent/cli/main.o $(AGENT_LIB_OBJ) $(AGENT_BPF_OBJ) $(COMMON_OBJ) \

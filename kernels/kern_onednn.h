@@ -95,6 +95,10 @@ int odnn_plan_pool(struct onednn_plan *p, const struct kern_graph *g, const stru
 /* A 5x5 convolution on our own Winograd kernel (kern_wino5.c). */
 int odnn_plan_wino5(struct onednn_plan *p, const struct kern_graph *g, const struct kern_layer *l,
 		    char *err, size_t errlen);
+/* At batch 1, makes FC step s run on our GEMV (kern_gemv.c) when it can;
+ * 1 if it does. */
+int odnn_fc_gemv(struct onednn_plan *p, struct step *s, dnnl_primitive_desc_t pd,
+		 const struct kern_shape *is, int oc, int relu);
 int odnn_plan_fc(struct onednn_plan *p, const struct kern_graph *g, const struct kern_layer *l,
 		 char *err, size_t errlen);
 

@@ -214,6 +214,28 @@ static void alexnet_front(int batch)
 	free(b);
 }
 
+/* AlexNet's classifier, small: three FC layers, the later two on the
+ * ReLU'd (so partly zero) output of the one before; at batch 1 onednn runs
+ * them on its GEMV over the prepacked weights, skipping zero inputs. */
+static void fc_chain(int batch)
+{
+	struct kern_shape sh[] = {{64, 2, 2}, {512, 1, 1}, {256, 1, 1}, {1000, 1, 1}};
+	float *w1 = randv(512 * 256), *w2 = randv(256 * 512), *w3 = randv(1000 * 256);
+	float *b = randv(1000);
+	struct kern_layer L[] = {
+		{KERN_OP_FC, 0, 1, 0, 0, 0, 0, 0, 1, 0, w1, b, "fc6"},
+		{KERN_OP_FC, 1, 2, 0, 0, 0, 0, 0, 1, 0, w2, b, "fc7"},
+		{KERN_OP_FC, 2, 3, 0, 0, 0, 0, 0, 0, 0, w3, b, "fc8"},
+	};
+	struct kern_graph g = {ARRAY_SIZE(sh), sh, ARRAY_SIZE(L), L, 0, 3};
+
+	compare("fc chain 256 -> 512 -> 256 -> 1000 (relu between)", &g, batch);
+	free(w1);
+	free(w2);
+	free(w3);
+	free(b);
+}
+
 /* One 3x3 convolution (Winograd on onednn) of c channels on an hw x hw map. */
 struct one_conv {
 	struct kern_shape sh[2];
@@ -392,6 +414,8 @@ int main(void)
 	alexnet_front(1);
 	alexnet_front(3);
 	alexnet_front(16);
+	fc_chain(1);
+	fc_chain(3);
 	bad_graphs();
 	return t_result();
 }
