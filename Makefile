@@ -158,7 +158,8 @@ endif
 $(OUT)/engine/image.o: CFLAGS += -fvect-cost-model=dynamic
 
 # Our own kernels run on oneDNN's OpenMP threads (libgomp).
-$(OUT)/kernels/kern_wino5.o $(OUT)/kernels/kern_gemv.o: CFLAGS += -fopenmp
+$(OUT)/kernels/kern_wino5.o $(OUT)/kernels/kern_gemv.o $(OUT)/kernels/kern_onednn_s2d.o: \
+	CFLAGS += -fopenmp
 
 # The CLI names the classes of results: the names' table alone, no network.
 $(BINDIR)/agent: $(OUT)/agent/cli/main.o $(AGENT_LIB_OBJ) $(AGENT_BPF_OBJ) $(COMMON_OBJ) \

@@ -34,7 +34,7 @@ static void drop_memory(void *m)
 	dnnl_memory_destroy(m);
 }
 
-static void own(struct onednn_plan *p, dnnl_memory_t m)
+void odnn_own(struct onednn_plan *p, dnnl_memory_t m)
 {
 	if (p->nowned == p->cap_owned) {
 		p->cap_owned = p->cap_owned ? 2 * p->cap_owned : 64;
@@ -101,7 +101,7 @@ static int import_const(struct onednn_plan *p, const dnnl_memory_desc_t *user_md
 	if (dnnl_memory_desc_equal(user_md, want)) {
 		/* Already in the wanted layout: read in place, no copy. */
 		CHK(dnnl_memory_create(&dst, want, p->eng, (void *)data));
-		own(p, dst);
+		odnn_own(p, dst);
 		*out = dst;
 		return 0;
 	}
@@ -123,7 +123,7 @@ static int import_const(struct onednn_plan *p, const dnnl_memory_desc_t *user_md
 		kern_cache_put(p->cache, data, want, sizeof(*want), dst,
 			       dnnl_memory_desc_get_size(want), drop_memory);
 	else
-		own(p, dst);
+		odnn_own(p, dst);
 	*out = dst;
 	dst = NULL;
 err:
@@ -150,7 +150,7 @@ int odnn_add_reorder(struct onednn_plan *p, dnnl_memory_t from, const dnnl_memor
 
 	if (!to) {
 		CHK(dnnl_memory_create(&to, want, p->eng, DNNL_MEMORY_ALLOCATE));
-		own(p, to);
+		odnn_own(p, to);
 		p->temp_bytes += dnnl_memory_desc_get_size(want);
 	}
 	CHK(dnnl_reorder_primitive_desc_create(&rpd, from_md, p->eng, want, p->eng, NULL));
@@ -192,7 +192,7 @@ int odnn_add_primitive(struct onednn_plan *p, dnnl_primitive_desc_t pd, int src_
 	if (spad && dnnl_memory_desc_get_size(spad)) {
 		p->scratch_size = MAX(p->scratch_size, dnnl_memory_desc_get_size(spad));
 		CHK(dnnl_memory_create(&sp, spad, p->eng, DNNL_MEMORY_NONE));
-		own(p, sp);
+		odnn_own(p, sp);
 		add_arg(s, DNNL_ARG_SCRATCHPAD, sp);
 	}
 	*out = s;

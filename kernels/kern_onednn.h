@@ -10,6 +10,7 @@
 #include "util.h"
 
 #include <oneapi/dnnl/dnnl.h>
+#include <time.h>
 
 #define MAX_ARGS 6
 
@@ -63,6 +64,13 @@ static inline void add_arg(struct step *s, int arg, dnnl_memory_t m)
 	s->nargs++;
 }
 
+/* With ONEDNN_VERBOSE set, our own steps print a line like oneDNN's
+ * (bench/layer_profile.py times them too); odnn_ms_since(a) is the time
+ * since a, CLOCK_MONOTONIC. */
+int odnn_verbose(void);
+double odnn_ms_since(const struct timespec *a);
+/* The plan destroys m with itself. */
+void odnn_own(struct onednn_plan *p, dnnl_memory_t m);
 /* Adds a step running prim (NULL: the caller sets run and ctx). */
 struct step *odnn_add_step(struct onednn_plan *p, dnnl_primitive_t prim);
 /* Adds a step reordering memory from (layout from_md) into to, or into a
@@ -95,6 +103,14 @@ int odnn_plan_pool(struct onednn_plan *p, const struct kern_graph *g, const stru
 /* A 5x5 convolution on our own Winograd kernel (kern_wino5.c). */
 int odnn_plan_wino5(struct onednn_plan *p, const struct kern_graph *g, const struct kern_layer *l,
 		    char *err, size_t errlen);
+/* Large strided kernels as space to depth and a 3x3 convolution
+ * (kern_onednn_s2d.c): the taps per side (3) when layer l is one, else 0;
+ * odnn_plan_s2d returns 1 when planned, 0 when oneDNN cannot (nothing
+ * added), or an error. */
+int odnn_s2d_taps(const struct kern_layer *l, const struct kern_shape *is,
+		  const struct kern_shape *os);
+int odnn_plan_s2d(struct onednn_plan *p, const struct kern_graph *g, const struct kern_layer *l,
+		  int kk, char *err, size_t errlen);
 /* At batch 1, makes FC step s run on our GEMV (kern_gemv.c) when it can;
  * 1 if it does. */
 int odnn_fc_gemv(struct onednn_plan *p, struct step *s, dnnl_primitive_desc_t pd,

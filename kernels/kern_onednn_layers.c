@@ -69,6 +69,14 @@ int odnn_plan_conv(struct onednn_plan *p, const struct kern_graph *g, const stru
 		dnnl_primitive_attr_destroy(attr);
 		return odnn_plan_wino5(p, g, l, err, errlen);
 	}
+	/* 11x11 stride 4: space to depth, then oneDNN's 3x3 Winograd. */
+	if (odnn_s2d_taps(l, is, os)) {
+		ret = odnn_plan_s2d(p, g, l, odnn_s2d_taps(l, is, os), err, errlen);
+		if (ret) {
+			dnnl_primitive_attr_destroy(attr);
+			return ret < 0 ? ret : 0;
+		}
+	}
 	CHK(dnnl_memory_desc_init_by_tag(&src_any, 4, sd, dnnl_f32, dnnl_format_tag_any));
 	if (groups == 1) {
 		CHK(dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32, dnnl_format_tag_any));

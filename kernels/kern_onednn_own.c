@@ -30,7 +30,7 @@ static void w5ctx_free(void *p)
 
 /* With ONEDNN_VERBOSE set, a line like oneDNN's own per primitive, so that
  * bench/layer_profile.py times this step beside them. */
-static int verbose(void)
+int odnn_verbose(void)
 {
 	static int v = -1;
 
@@ -41,7 +41,7 @@ static int verbose(void)
 	return v;
 }
 
-static double ms_since(const struct timespec *a)
+double odnn_ms_since(const struct timespec *a)
 {
 	struct timespec b;
 
@@ -69,14 +69,14 @@ static int w5_run(const struct step *s)
 
 	if (!src || !dst)
 		return IDN_EBACKEND;
-	if (verbose())
+	if (odnn_verbose())
 		clock_gettime(CLOCK_MONOTONIC, &a);
 	wino5_run(x->c, src, dst);
-	if (verbose())
+	if (odnn_verbose())
 		printf("onednn_verbose,exec,cpu,convolution,idunno:wino_f4x4_5x5,forward_inference,"
 		       "src_f32::blocked:aBcd16b dst_f32::blocked:aBcd16b,,alg:winograd,"
 		       "mb%dic%dih%diw%doc%dkh5,%g\n",
-		       x->n, x->ic, x->ih, x->iw, x->oc, ms_since(&a));
+		       x->n, x->ic, x->ih, x->iw, x->oc, odnn_ms_since(&a));
 	return 0;
 }
 
@@ -144,13 +144,13 @@ static int gv_run(const struct step *s)
 
 	if (!src || !w || !dst)
 		return IDN_EBACKEND;
-	if (verbose())
+	if (odnn_verbose())
 		clock_gettime(CLOCK_MONOTONIC, &a);
 	gemv_run(w, x->ic, x->oc, b, x->relu, src, dst);
-	if (verbose())
+	if (odnn_verbose())
 		printf("onednn_verbose,exec,cpu,inner_product,idunno:gemv,forward_inference,,,,"
 		       "mb1ic%doc%d,%g\n",
-		       x->ic, x->oc, ms_since(&a));
+		       x->ic, x->oc, odnn_ms_since(&a));
 	return 0;
 }
 
