@@ -15,6 +15,7 @@
 
 #include <omp.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,30 +56,47 @@ int odnn_s2d_taps(const struct kern_layer *l, const struct kern_shape *is,
 	return 3;
 }
 
-/* in (n x c x ih x iw) -> in' (n x c2/16 x h2 x w2 x 16). */
+/* in (n x c x ih x iw) -> in' (n x c2/16 x h2 x w2 x 16), written in
+ * order: each output vector gathers its 16 lanes (for s = 4, one 4x4
+ * patch of one input channel). */
 static void s2d(const struct s2dctx *x, const float *in, float *out)
 {
 	int nb = x->c2 / 16, s = x->s;
 
 #pragma omp parallel for collapse(2) schedule(static)
 	for (int n = 0; n < x->n; n++)
-		for (int cb = 0; cb < nb; cb++)
+		for (int cb = 0; cb < nb; cb++) {
+			const float *img = in + (size_t)n * x->c * x->ih * x->iw;
+			size_t off[16];
+			int py[16], px[16];
+			for (int j = 0; j < 16; j++) {
+				int c2 = cb * 16 + j;
+				py[j] = c2 / s % s;
+				px[j] = c2 % s;
+				off[j] = ((size_t)(c2 / (s * s)) * x->ih + py[j]) * x->iw + px[j];
+			}
 			for (int y = 0; y < x->h2; y++) {
 				float *o = out + (((size_t)n * nb + cb) * x->h2 + y) * x->w2 * 16;
-				for (int j = 0; j < 16; j++) {
-					int c2 = cb * 16 + j, c = c2 / (s * s);
-					int iy = y * s + c2 / s % s - x->pad, px = c2 % s - x->pad;
-					const float *row =
-						in + (((size_t)n * x->c + c) * x->ih + iy) * x->iw;
-					for (int xx = 0; xx < x->w2; xx++) {
-						int ix = xx * s + px;
-						o[xx * 16 + j] = iy >= 0 && iy < x->ih && ix >= 0 &&
-										 ix < x->iw
-									 ? row[ix]
-									 : 0;
+				int y0 = y * s - x->pad, yin = y0 >= 0 && y0 + s <= x->ih;
+				for (int xx = 0; xx < x->w2; xx++, o += 16) {
+					int x0 = xx * s - x->pad;
+					if (yin && x0 >= 0 && x0 + s <= x->iw) {
+						const float *b = img + (size_t)y0 * x->iw + x0;
+						for (int j = 0; j < 16; j++)
+							o[j] = b[off[j]];
+						continue;
+					}
+					for (int j = 0; j < 16; j++) {
+						int iy = y0 + py[j], ix = x0 + px[j];
+						o[j] = iy >= 0 && iy < x->ih && ix >= 0 &&
+								       ix < x->iw
+							       ? img[off[j] +
+								     (ptrdiff_t)y0 * x->iw + x0]
+							       : 0;
 					}
 				}
 			}
+		}
 }
 
 static int s2d_run(const struct step *s)
