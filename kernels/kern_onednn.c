@@ -244,8 +244,22 @@ err:
 static void onednn_plan_free(struct kern_plan *base);
 
 /* Points every primitive's scratchpad at buf. */
+void odnn_scratch_view(struct onednn_plan *p, dnnl_memory_t m, size_t off, size_t bytes)
+{
+	p->views = realloc(p->views, (size_t)(p->nviews + 1) * sizeof(*p->views));
+	p->view_off = realloc(p->view_off, (size_t)(p->nviews + 1) * sizeof(*p->view_off));
+	ASSERT(p->views && p->view_off);
+	p->views[p->nviews] = m;
+	p->view_off[p->nviews++] = off;
+	p->scratch_size = MAX(p->scratch_size, off + bytes);
+}
+
 static dnnl_status_t bind_scratch(struct onednn_plan *p, void *buf)
 {
+	for (int i = 0; i < p->nviews; i++)
+		if (dnnl_memory_set_data_handle(p->views[i], (char *)buf + p->view_off[i]) !=
+		    dnnl_success)
+			return dnnl_runtime_error;
 	for (int s = 0; s < p->nsteps; s++)
 		for (int a = 0; a < p->steps[s].nargs; a++)
 			if (p->steps[s].args[a].arg == DNNL_ARG_SCRATCHPAD &&
@@ -411,6 +425,8 @@ static void onednn_plan_free(struct kern_plan *base)
 	free(p->scratch);
 	free(p->steps);
 	free(p->owned);
+	free(p->views);
+	free(p->view_off);
 	free(p->md);
 	free(p->mem);
 	if (p->strm)

@@ -41,8 +41,11 @@ struct onednn_plan {
 	int nbuf;
 	void *scratch; /* own scratchpad, when the cache shares none */
 	size_t scratch_size;
-	void *scratch_bound; /* the buffer the scratchpad memories point at */
-	size_t temp_bytes;   /* library-allocated reorder temporaries */
+	void *scratch_bound;  /* the buffer the scratchpad memories point at */
+	dnnl_memory_t *views; /* temporaries of ours placed in the scratch ... */
+	size_t *view_off;     /* ... at these offsets */
+	int nviews;
+	size_t temp_bytes; /* library-allocated reorder temporaries */
 };
 
 #define CHK(call)                                                                                  \
@@ -69,6 +72,10 @@ static inline void add_arg(struct step *s, int arg, dnnl_memory_t m)
  * since a, CLOCK_MONOTONIC. */
 int odnn_verbose(void);
 double odnn_ms_since(const struct timespec *a);
+/* Places memory m (bytes long, buffer not its own) at offset off of the
+ * plan's scratch, beside the scratchpads of the primitives that run while
+ * it is in use; m stays the caller's to destroy. */
+void odnn_scratch_view(struct onednn_plan *p, dnnl_memory_t m, size_t off, size_t bytes);
 /* The plan destroys m with itself. */
 void odnn_own(struct onednn_plan *p, dnnl_memory_t m);
 /* Adds a step running prim (NULL: the caller sets run and ctx). */

@@ -21,7 +21,7 @@
 
 struct s2dctx {
 	int n, c, ih, iw, s, pad, c2, h2, w2;
-	dnnl_memory_t tmp; /* in', nChw16c */
+	dnnl_memory_t tmp; /* in', nChw16c, in the plan's scratch */
 	float *w2owned;	   /* w' when the plan has no cache */
 };
 
@@ -189,8 +189,13 @@ int odnn_plan_s2d(struct onednn_plan *p, const struct kern_graph *g, const struc
 			goto err;
 	}
 	*x = (struct s2dctx){n, is->c, is->h, is->w, s, l->pad, c2, h2, w2, NULL, NULL};
-	CHK(dnnl_memory_create(&x->tmp, &tmd, p->eng, DNNL_MEMORY_ALLOCATE));
-	p->temp_bytes += dnnl_memory_desc_get_size(&tmd);
+	/* in' lives in the shared scratch, after the 3x3 convolution's own
+	 * scratchpad (nothing else runs meanwhile): no memory of its own. */
+	CHK(dnnl_memory_create(&x->tmp, &tmd, p->eng, DNNL_MEMORY_NONE));
+	spad = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+	odnn_scratch_view(p, x->tmp,
+			  spad ? (dnnl_memory_desc_get_size(spad) + 4095) / 4096 * 4096 : 0,
+			  dnnl_memory_desc_get_size(&tmd));
 	st = odnn_add_step(p, NULL);
 	add_arg(st, DNNL_ARG_SRC, src);
 	add_arg(st, DNNL_ARG_DST, x->tmp);
@@ -214,7 +219,6 @@ int odnn_plan_s2d(struct onednn_plan *p, const struct kern_graph *g, const struc
 	CHK(dnnl_primitive_create(&prim, pd));
 	st = odnn_add_step(p, prim);
 	add_arg(st, DNNL_ARG_SRC, ((struct s2dctx *)p->steps[p->nsteps - 2].ctx)->tmp);
-	spad = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
 	if (spad && dnnl_memory_desc_get_size(spad)) {
 		p->scratch_size = MAX(p->scratch_size, dnnl_memory_desc_get_size(spad));
 		CHK(dnnl_memory_create(&sp, spad, p->eng, DNNL_MEMORY_NONE));
