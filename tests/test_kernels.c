@@ -4,7 +4,8 @@
  * sizes, stride 2, padding, 1x1, 7x7, 11x11 stride 4, groups, fused
  * residual add and ReLU, max and adaptive average pooling, fully connected
  * layers on 4-D and 2-D inputs (batch 1 to 64), and a small residual
- * network; plans of two caches sharing one scratch.  Also checks
+ * network; plans of two caches sharing one scratch; our own onednn steps
+ * (5x5 Winograd, space to depth, batch-1 GEMV) on odd sizes.  Also checks
  * softmax, top-k and that an unsupported layer is an error, not a crash.
  */
 #include "check.h"
@@ -314,6 +315,58 @@ static void shared_scratch(void)
 	       "one scratch shared by the plans of two caches");
 }
 
+/* AlexNet's front on a shared scratch (where its space to depth output
+ * lives), which a later, larger plan grows and so moves: it still runs
+ * right. */
+static void front_shared_scratch(void)
+{
+	struct kern_shape sh[] = {{3, 71, 71}, {64, 17, 17}, {64, 8, 8}};
+	float *w1 = randv(64 * 3 * 121), *b = randv(64), *in = randv(3 * 3 * 71 * 71);
+	struct kern_layer L[] = {
+		{KERN_OP_CONV, 0, 1, 11, 11, 4, 2, 0, 1, 0, w1, b, "conv1"},
+		{KERN_OP_MAXPOOL, 1, 2, 3, 3, 2, 0, 0, 0, 0, NULL, NULL, "pool1"},
+	};
+	struct kern_graph g = {ARRAY_SIZE(sh), sh, ARRAY_SIZE(L), L, 0, 2};
+	size_t out_n = 3 * 64 * 8 * 8;
+	float *want = xmalloc(out_n * 4), *got = xmalloc(out_n * 4);
+	struct kern_scratch *s = kern_scratch_new();
+	struct kern_cache *ca = kern_cache_new(), *cb = kern_cache_new();
+	struct kern_plan *p, *pa, *pb;
+	struct one_conv big;
+	char err[256];
+	size_t first;
+	int before = t_failures;
+
+	REQUIRE(kern_plan_create(KERN_BACKEND_REF, &g, 3, &p, err, sizeof(err)) == 0, "%s", err);
+	REQUIRE(kern_plan_run(p, in, want) == 0, "ref run");
+	kern_plan_free(p);
+	kern_cache_set_scratch(ca, s);
+	kern_cache_set_scratch(cb, s);
+	REQUIRE(kern_plan_create_cached(KERN_BACKEND_ONEDNN, &g, 3, ca, &pa, err, sizeof(err)) == 0,
+		"%s", err);
+	CHECK(kern_plan_run(pa, in, got) == 0 && nmse(got, want, out_n) < 1e-10,
+	      "front on the shared scratch");
+	first = kern_scratch_bytes(s);
+	one_conv_init(&big, 64, 56, 16);
+	REQUIRE(kern_plan_create_cached(KERN_BACKEND_ONEDNN, &big.g, 16, cb, &pb, err,
+					sizeof(err)) == 0,
+		"%s", err);
+	CHECK(kern_scratch_bytes(s) > first, "the larger plan grew the scratch (%zu -> %zu)", first,
+	      kern_scratch_bytes(s));
+	memset(got, 0, out_n * 4);
+	CHECK(kern_plan_run(pa, in, got) == 0 && nmse(got, want, out_n) < 1e-10,
+	      "front again, on the grown (moved) scratch");
+	kern_plan_free(pa);
+	kern_plan_free(pb);
+	kern_cache_free(ca);
+	kern_cache_free(cb);
+	kern_scratch_free(s);
+	free(big.w), free(big.b), free(big.in), free(big.want);
+	free(w1), free(b), free(in), free(want), free(got);
+	printf("%s  %-58s\n", t_failures == before ? "ok" : "FAIL",
+	       "space to depth in a shared scratch that moves");
+}
+
 static void bad_graphs(void)
 {
 	struct kern_shape sh[2] = {{4, 8, 8}, {4, 5, 5}};
@@ -409,6 +462,7 @@ int main(void)
 	fc_case(32, 6, 6, 96, 1, 16); /* prepacked weights at their own batch */
 	fc_case(32, 6, 6, 96, 1, 64);
 	shared_scratch();
+	front_shared_scratch();
 	mini_resnet(1);
 	mini_resnet(2);
 	alexnet_front(1);
