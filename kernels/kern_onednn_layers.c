@@ -227,15 +227,16 @@ static int fc_packed_pd(struct onednn_plan *p, const struct kern_shape *is, int 
 	    pd_create(&ref, &ipd, attr, p->eng))
 		return -1;
 	packed = *dnnl_primitive_desc_query_md(ref, dnnl_query_weights_md, 0);
+	dnnl_primitive_desc_destroy(ref);
 	/* 2-D weights as [ic][oc] when batch 1 runs on our GEMV: rows of
 	 * weights it can skip whole for a zero input (kern_gemv.c; oneDNN's
 	 * AB16b64a interleaves them in 256-byte pieces, which the prefetcher
 	 * reads anyway).  AlexNet: fc7 and fc8 at batch 1 2.8 and 0.7 ms ->
-	 * 1.3 and 0.4, at batch 16 3.9 and 1.0 -> 5.7 and 1.5 (docs/engine.md). */
+	 * 1.3 and 0.4, at batch 16 4.1 and 1.0 -> 5.0-5.7 and 1.2-1.5, at 64
+	 * unchanged (docs/engine.md). */
 	if (nd == 2 && gemv_available() &&
 	    dnnl_memory_desc_init_by_tag(&packed, 2, wd2, dnnl_f32, dnnl_ba))
 		return -1;
-	dnnl_primitive_desc_destroy(ref);
 	if (dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &src, &packed,
 						 bias ? &b_md : NULL, &dst))
 		return -1;
