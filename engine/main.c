@@ -6,6 +6,7 @@
 #include "model.h"
 #include "net.h"
 #include "probes.h"
+#include "ring.h"
 #include "serve.h"
 #include "util.h"
 
@@ -27,6 +28,7 @@ static void usage(FILE *f)
 		"       engine check --weights FILE [--model M]\n"
 		"       engine preprocess [--fast] IMAGE.jpg OUT.raw\n"
 		"       engine serve --ring NAME [--notify-fd FD] [--backend B] [--threads N]\n"
+		"                    [--warm B1,B2,...|none]\n"
 		"\n"
 		"classify prints the top-5 classes of each input (a JPEG, or with --raw a\n"
 		"float32 3x224x224 NCHW tensor); --logits writes 1000 float32 logits per input;\n"
@@ -37,7 +39,10 @@ static void usage(FILE *f)
 		"architecture comes from the file's metadata (\"arch\") or --model; it prints\n"
 		"'ARCH TENSORS BYTES', or the reason the file is refused (exit 1).\n"
 		"serve attaches to the ring an agent created and runs the batches it is given;\n"
-		"--notify-fd names an inherited eventfd it signals after each completion.\n");
+		"--notify-fd names an inherited eventfd it signals after each completion;\n"
+		"--warm lists the batch sizes whose plans are built when a model is loaded\n"
+		"(default 1,4: batch 1 and the cluster's default batch), so that a job's\n"
+		"first batch of such a size starts at once.\n");
 }
 
 static int parse_int(const char *s, long lo, long hi, long *out)
@@ -66,7 +71,8 @@ enum {
 	OPT_RING,
 	OPT_TIMING,
 	OPT_NOTIFY_FD,
-	OPT_FAST_JPEG
+	OPT_FAST_JPEG,
+	OPT_WARM
 };
 
 static const struct option long_opts[] = {
@@ -83,6 +89,7 @@ static const struct option long_opts[] = {
 	{"timing", no_argument, NULL, OPT_TIMING},
 	{"notify-fd", required_argument, NULL, OPT_NOTIFY_FD},
 	{"fast-jpeg", no_argument, NULL, OPT_FAST_JPEG},
+	{"warm", required_argument, NULL, OPT_WARM},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -92,14 +99,39 @@ struct args {
 	enum kern_backend_id backend;
 	long seed, batch, threads, notify_fd;
 	int raw, fast_jpeg, seed_set, timing;
+	int warm[SERVE_WARM_MAX], nwarm;
 };
+
+/* "1,4,16" (each 1..RING_MAX_JPEG_BATCH, at most SERVE_WARM_MAX) or "none". */
+static int parse_warm(const char *s, struct args *a)
+{
+	char buf[128], *save = NULL;
+	long v;
+
+	a->nwarm = 0;
+	if (!strcmp(s, "none"))
+		return 0;
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (a->nwarm == SERVE_WARM_MAX || parse_int(t, 1, RING_MAX_JPEG_BATCH, &v))
+			return -EINVAL;
+		a->warm[a->nwarm++] = (int)v;
+	}
+	return a->nwarm ? 0 : -EINVAL;
+}
 
 static int parse_args(int argc, char **argv, struct args *a)
 {
 	int c;
 
-	*a = (struct args){
-		.backend = KERN_BACKEND_ONEDNN, .batch = 1, .threads = 0, .notify_fd = -1};
+	*a = (struct args){.backend = KERN_BACKEND_ONEDNN,
+			   .batch = 1,
+			   .threads = 0,
+			   .notify_fd = -1,
+			   .warm = {1, 4},
+			   .nwarm = 2};
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
 		switch (c) {
@@ -149,6 +181,15 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case OPT_NOTIFY_FD:
 			if (parse_int(optarg, 0, 0x7fffffffL, &a->notify_fd)) {
 				fprintf(stderr, "engine: --notify-fd wants a file descriptor\n");
+				return -1;
+			}
+			break;
+		case OPT_WARM:
+			if (parse_warm(optarg, a)) {
+				fprintf(stderr,
+					"engine: --warm wants 'none' or up to %d batch sizes "
+					"1..%d, comma-separated\n",
+					SERVE_WARM_MAX, RING_MAX_JPEG_BATCH);
 				return -1;
 			}
 			break;
@@ -337,6 +378,7 @@ static int cmd_preprocess(int argc, char **argv)
 
 static int cmd_serve(int argc, char **argv)
 {
+	struct serve_opts o;
 	struct args a;
 
 	if (parse_args(argc, argv, &a))
@@ -351,7 +393,10 @@ static int cmd_serve(int argc, char **argv)
 		return 2;
 	}
 	kern_set_threads((int)a.threads);
-	return serve_main(a.ring, a.backend, (int)a.notify_fd);
+	o = (struct serve_opts){
+		.backend = a.backend, .notify_fd = (int)a.notify_fd, .nwarm = a.nwarm};
+	memcpy(o.warm, a.warm, sizeof(o.warm));
+	return serve_main(a.ring, &o);
 }
 
 int main(int argc, char **argv)
