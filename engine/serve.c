@@ -72,6 +72,24 @@ struct served {
 /* ---- models ---- */
 
 /*
+ * Builds net's plan for batch and runs it once on zeros, so that the first
+ * entry of that size neither builds it nor first touches its memory (the
+ * first run of a plan is slower: page faults, the GEMM's packing).
+ * A failure is not the load's: an entry of that size reports it.
+ */
+static void warm_plan(struct served *s, uint32_t slot, struct net *net, int batch)
+{
+	float *zeros = calloc((size_t)batch, IMAGE_BYTES);
+	char err[256];
+
+	if (!zeros || net_prepare(net, batch, err, sizeof(err)) ||
+	    net_run(net, batch, zeros, s->logits, err, sizeof(err)))
+		fprintf(stderr, "engine serve: model slot %u: plan for batch %d: %s\n", slot, batch,
+			zeros ? err : "out of memory");
+	free(zeros);
+}
+
+/*
  * Brings slot i up to the owner's generation: frees what it held, loads
  * the new weights, and reports.  Returns the slot's status.
  */
@@ -111,14 +129,8 @@ static int slot_sync(struct served *s, uint32_t i)
 		ret = net_open(id, weights, s->o->backend, &sl->net, err, sizeof(err));
 		ret = ret < 0 && ret > -4096 ? ret : ret ? -EINVAL : 0;
 		t_plans = util_now_ns();
-		for (int k = 0; !ret && k < s->o->nwarm; k++) {
-			char werr[256];
-			/* not the load's failure: an entry of that size reports it */
-			if (net_prepare(sl->net, s->o->warm[k], werr, sizeof(werr)))
-				fprintf(stderr,
-					"engine serve: model slot %u: plan for batch %d: %s\n", i,
-					s->o->warm[k], werr);
-		}
+		for (int k = 0; !ret && k < s->o->nwarm; k++)
+			warm_plan(s, i, sl->net, s->o->warm[k]);
 	}
 	sl->status = ret;
 	ring_model_report(s->re, i, gen, ret, ret ? err : NULL);
