@@ -13,9 +13,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static void usage(FILE *f)
 {
@@ -28,7 +30,7 @@ static void usage(FILE *f)
 		"       engine check --weights FILE [--model M]\n"
 		"       engine preprocess [--fast] IMAGE.jpg OUT.raw\n"
 		"       engine serve --ring NAME [--notify-fd FD] [--backend B] [--threads N]\n"
-		"                    [--warm B1,B2,...|none]\n"
+		"                    [--warm B1,B2,...|none] [--nice N]\n"
 		"\n"
 		"classify prints the top-5 classes of each input (a JPEG, or with --raw a\n"
 		"float32 3x224x224 NCHW tensor); --logits writes 1000 float32 logits per input;\n"
@@ -42,7 +44,10 @@ static void usage(FILE *f)
 		"--notify-fd names an inherited eventfd it signals after each completion;\n"
 		"--warm lists the batch sizes whose plans are built when a model is loaded\n"
 		"(default 1,4: batch 1 and the cluster's default batch), so that a job's\n"
-		"first batch of such a size starts at once.\n");
+		"first batch of such a size starts at once; it runs as a batch (SCHED_BATCH)\n"
+		"process, --nice (0..19, default 5) steps nicer than the agent that started\n"
+		"it, so that the agent's loop on the same cores does not wait behind the\n"
+		"forward passes.\n");
 }
 
 static int parse_int(const char *s, long lo, long hi, long *out)
@@ -72,7 +77,8 @@ enum {
 	OPT_TIMING,
 	OPT_NOTIFY_FD,
 	OPT_FAST_JPEG,
-	OPT_WARM
+	OPT_WARM,
+	OPT_NICE
 };
 
 static const struct option long_opts[] = {
@@ -90,6 +96,7 @@ static const struct option long_opts[] = {
 	{"notify-fd", required_argument, NULL, OPT_NOTIFY_FD},
 	{"fast-jpeg", no_argument, NULL, OPT_FAST_JPEG},
 	{"warm", required_argument, NULL, OPT_WARM},
+	{"nice", required_argument, NULL, OPT_NICE},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -97,7 +104,7 @@ static const struct option long_opts[] = {
 struct args {
 	const char *model, *weights, *out, *logits, *ring;
 	enum kern_backend_id backend;
-	long seed, batch, threads, notify_fd;
+	long seed, batch, threads, notify_fd, nice;
 	int raw, fast_jpeg, seed_set, timing;
 	int warm[SERVE_WARM_MAX], nwarm;
 };
@@ -131,7 +138,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 			   .threads = 0,
 			   .notify_fd = -1,
 			   .warm = {1, 4},
-			   .nwarm = 2};
+			   .nwarm = 2,
+			   .nice = 5};
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
 		switch (c) {
@@ -190,6 +198,12 @@ static int parse_args(int argc, char **argv, struct args *a)
 					"engine: --warm wants 'none' or up to %d batch sizes "
 					"1..%d, comma-separated\n",
 					SERVE_WARM_MAX, RING_MAX_JPEG_BATCH);
+				return -1;
+			}
+			break;
+		case OPT_NICE:
+			if (parse_int(optarg, 0, 19, &a->nice)) {
+				fprintf(stderr, "engine: --nice wants 0..19\n");
 				return -1;
 			}
 			break;
@@ -380,6 +394,7 @@ static int cmd_serve(int argc, char **argv)
 {
 	struct serve_opts o;
 	struct args a;
+	int niceness;
 
 	if (parse_args(argc, argv, &a))
 		return 2;
@@ -392,6 +407,13 @@ static int cmd_serve(int argc, char **argv)
 			strerror(errno));
 		return 2;
 	}
+	/* the node's throughput work: the agent's loop (membership, dispatch)
+	 * goes first when both want a core; threads made later inherit both */
+	errno = 0;
+	niceness = getpriority(PRIO_PROCESS, 0);
+	if (errno || sched_setscheduler(0, SCHED_BATCH, &(struct sched_param){0}) ||
+	    setpriority(PRIO_PROCESS, 0, niceness + (int)a.nice > 19 ? 19 : niceness + (int)a.nice))
+		fprintf(stderr, "engine serve: cannot lower its priority: %s\n", strerror(errno));
 	kern_set_threads((int)a.threads);
 	o = (struct serve_opts){
 		.backend = a.backend, .notify_fd = (int)a.notify_fd, .nwarm = a.nwarm};

@@ -27,9 +27,11 @@
 #include <fcntl.h>
 #include <math.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -547,6 +549,16 @@ static void dynamic_models(void)
 	two[0].file = two[1].file = 7;
 	pid = start_engine(r, name, -1);
 	CHECK(ring_model_status(r, 1, &gen) == -ENOENT, "unset slot");
+	{ /* it made itself a batch process, 5 steps nicer than its parent */
+		int want = getpriority(PRIO_PROCESS, 0) + 5;
+
+		errno = 0;
+		CHECK(getpriority(PRIO_PROCESS, (id_t)pid) == (want > 19 ? 19 : want) && !errno,
+		      "engine niceness %d, want %d", getpriority(PRIO_PROCESS, (id_t)pid), want);
+		CHECK(sched_getscheduler(pid) == SCHED_BATCH, "engine policy %d, want SCHED_BATCH",
+		      sched_getscheduler(pid));
+		printf("ok  the engine runs as SCHED_BATCH, 5 steps nicer than its parent\n");
+	}
 
 	REQUIRE(ring_set_model(r, 1, "resnet18", weights_a) == 0, "set model");
 	/* the load (weights, then the plans for the engine's --warm sizes, 1
