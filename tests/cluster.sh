@@ -120,8 +120,11 @@ cl_heal() { nft flush chain inet "$CL_NFT" input 2>/dev/null; true; }
 
 cl_cleanup() {
   local i
+  # each waited for by its PID: a bare `wait` leaves bash to print a
+  # "Killed" notice for each later, outside this group's redirection
   {
     for i in "${!CL_PID[@]}"; do kill -CONT "${CL_PID[$i]}"; kill -9 "${CL_PID[$i]}"; done
+    for i in "${!CL_PID[@]}"; do wait "${CL_PID[$i]}"; done
     wait
   } 2>/dev/null
   nft delete table inet "$CL_NFT" 2>/dev/null
