@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <turbojpeg.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define PRECISION_BITS (32 - 8 - 2)
 #define RESIZE_SHORT   256
@@ -84,29 +87,95 @@ static unsigned char clip8(int32_t v)
 	return (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
+/* A weight's high and low part, each a 16-bit multiplier (weights are at
+ * most 1 << 22): k = K_HI(k) << 11 | K_LO(k). */
+#define K_HI(k) ((uint32_t)(k) >> 11)
+#define K_LO(k) ((uint32_t)(k)&2047)
+
 /*
- * RGB interleaved rows (ih of them, stride istride bytes) resized
- * horizontally from iw to ow pixels; only output columns x0..x0+ncols are
- * computed (the crop needs no others), into out (ncols x ih, packed).
+ * The horizontal pass over RGBX rows (4 bytes a pixel, stride istride):
+ * row y0 + y of in (y < nrows) resized from iw to ow pixels, only output
+ * columns x0..x0+ncols computed, into out as packed RGB (ncols x 3 bytes a
+ * row; one byte past the last pixel is written, the caller leaves room).
+ *
+ * With SSE2 each output pixel sums a window of an even number K of taps,
+ * clamped inside the row, with zero weights for the taps it does not use,
+ * two taps at a time with 16-bit multiplies: a 22-bit weight k is split
+ * into k >> 11 and k & 2047, and the two sums are put back together as
+ * (hi << 11) + lo.  The sums are integers, so the result is exactly the
+ * scalar loop's (the tensors of tests/model_oracle.py stay identical).
  */
-static void resample_h(const unsigned char *in, size_t istride, int iw, int ih, int ow, int x0,
-		       int ncols, unsigned char *out)
+static void resample_h(const unsigned char *in, size_t istride, int iw, int y0, int nrows, int ow,
+		       int x0, int ncols, unsigned char *out)
 {
 	struct coeffs c;
+	const size_t ostride = (size_t)ncols * 3;
 
 	coeffs_make(iw, ow, &c);
-	for (int y = 0; y < ih; y++)
+#ifdef __SSE2__
+	int K = 0; /* the most taps an output column uses, made even */
+	for (int xx = x0; xx < x0 + ncols; xx++)
+		K = c.count[xx] > K ? c.count[xx] : K;
+	K = (K + 1) & ~1;
+	if (iw >= K) {
+		int *ws = xmalloc((size_t)ncols * sizeof(*ws));
+		uint32_t *wp = xcalloc((size_t)ncols * K, sizeof(*wp)); /* hi, lo pairs */
+		const __m128i zero = _mm_setzero_si128(), half = _mm_set1_epi32(1 << 21);
+
+		for (int j = 0; j < ncols; j++) {
+			int xx = x0 + j, s = c.start[xx], w0 = s > iw - K ? iw - K : s;
+			ws[j] = w0;
+			for (int i = 0; i < c.count[xx]; i++) {
+				uint32_t k = (uint32_t)c.k[xx * c.ksize + i],
+					 t = (uint32_t)(s - w0 + i);
+				uint32_t *p = &wp[(size_t)j * K + (t & ~1u)];
+				p[0] |= K_HI(k) << (16 * (t & 1));
+				p[1] |= K_LO(k) << (16 * (t & 1));
+			}
+		}
+		for (int y = 0; y < nrows; y++) {
+			const unsigned char *row = in + (size_t)(y0 + y) * istride;
+			unsigned char *o = out + (size_t)y * ostride;
+			for (int j = 0; j < ncols; j++) {
+				const unsigned char *p = row + (size_t)ws[j] * 4;
+				const uint32_t *w = &wp[(size_t)j * K];
+				__m128i hi = zero, lo = zero, v;
+				for (int t = 0; t < K; t += 2) {
+					/* R0 R1 G0 G1 B0 B1 X0 X1 as 16-bit lanes */
+					v = _mm_loadl_epi64((const __m128i *)(p + t * 4));
+					v = _mm_unpacklo_epi8(v, _mm_srli_si128(v, 4));
+					v = _mm_unpacklo_epi8(v, zero);
+					hi = _mm_add_epi32(
+						hi, _mm_madd_epi16(v, _mm_set1_epi32((int)w[t])));
+					lo = _mm_add_epi32(
+						lo,
+						_mm_madd_epi16(v, _mm_set1_epi32((int)w[t + 1])));
+				}
+				v = _mm_add_epi32(_mm_add_epi32(_mm_slli_epi32(hi, 11), lo), half);
+				v = _mm_srai_epi32(v, PRECISION_BITS);
+				v = _mm_packus_epi16(_mm_packs_epi32(v, v), zero); /* clip8 */
+				uint32_t px = (uint32_t)_mm_cvtsi128_si32(v);
+				memcpy(o + (size_t)j * 3, &px, 4);
+			}
+		}
+		free(ws);
+		free(wp);
+		coeffs_free(&c);
+		return;
+	}
+#endif
+	for (int y = 0; y < nrows; y++)
 		for (int xx = x0; xx < x0 + ncols; xx++) {
 			const int *k = &c.k[xx * c.ksize];
 			const unsigned char *row =
-				in + (size_t)y * istride + (size_t)c.start[xx] * 3;
+				in + (size_t)(y0 + y) * istride + (size_t)c.start[xx] * 4;
 			int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0;
 			for (int x = 0; x < c.count[xx]; x++) {
-				s0 += row[x * 3] * k[x];
-				s1 += row[x * 3 + 1] * k[x];
-				s2 += row[x * 3 + 2] * k[x];
+				s0 += row[x * 4] * k[x];
+				s1 += row[x * 4 + 1] * k[x];
+				s2 += row[x * 4 + 2] * k[x];
 			}
-			unsigned char *o = out + ((size_t)y * ncols + (xx - x0)) * 3;
+			unsigned char *o = out + (size_t)y * ostride + (size_t)(xx - x0) * 3;
 			o[0] = clip8(s0);
 			o[1] = clip8(s1);
 			o[2] = clip8(s2);
@@ -114,34 +183,64 @@ static void resample_h(const unsigned char *in, size_t istride, int iw, int ih, 
 	coeffs_free(&c);
 }
 
-/* The same vertically: ih rows of w RGB pixels (stride istride) to oh rows,
- * computing only rows y0..y0+nrows into out (packed). */
-static void resample_v(const unsigned char *in, size_t istride, int w, int ih, int oh, int y0,
-		       int nrows, unsigned char *out)
+/* The same vertically, with c made for ih -> oh rows: rows y0..y0+nrows
+ * of the output, from w packed RGB pixels a row (stride istride) whose
+ * first row is input row in_y0, into out (packed).  With SSE2, 16 bytes
+ * of a row at a time, two input rows per 16-bit multiply (the weights
+ * split as in the horizontal pass); the same integer sums. */
+static void resample_v(const unsigned char *in, size_t istride, int in_y0, int w,
+		       const struct coeffs *c, int y0, int nrows, unsigned char *out)
 {
-	struct coeffs c;
+	const int n = w * 3;
 
-	int32_t *restrict acc = xmalloc((size_t)w * 3 * sizeof(*acc));
-
-	coeffs_make(ih, oh, &c);
-	/* Row by row, so the inner loop runs along a row (and vectorises); the
-	 * sums are the same, added in the same order. */
 	for (int yy = y0; yy < y0 + nrows; yy++) {
-		const int *k = &c.k[yy * c.ksize];
-		for (int x = 0; x < w * 3; x++)
-			acc[x] = 1 << (PRECISION_BITS - 1);
-		for (int y = 0; y < c.count[yy]; y++) {
-			const unsigned char *restrict row =
-				in + (size_t)(c.start[yy] + y) * istride;
-			const int32_t ky = k[y];
-			for (int x = 0; x < w * 3; x++)
-				acc[x] += row[x] * ky;
+		const int *k = &c->k[yy * c->ksize];
+		const unsigned char *rows = in + (size_t)(c->start[yy] - in_y0) * istride;
+		unsigned char *o = out + (size_t)(yy - y0) * n;
+		int x = 0;
+#ifdef __SSE2__
+		const __m128i zero = _mm_setzero_si128(), half = _mm_set1_epi32(1 << 21);
+		for (; x + 16 <= n; x += 16) {
+			__m128i h0 = zero, h1 = zero, h2 = zero, h3 = zero;
+			__m128i l0 = zero, l1 = zero, l2 = zero, l3 = zero, v;
+			for (int y = 0; y < c->count[yy]; y += 2) {
+				/* the last row of an odd count pairs with itself, weight 0 */
+				int y1 = y + 1 < c->count[yy] ? y + 1 : y;
+				uint32_t k1 = y + 1 < c->count[yy] ? (uint32_t)k[y + 1] : 0;
+				__m128i wh = _mm_set1_epi32((int)(K_HI(k[y]) | K_HI(k1) << 16));
+				__m128i wl = _mm_set1_epi32((int)(K_LO(k[y]) | K_LO(k1) << 16));
+				__m128i a =
+					_mm_loadu_si128((const __m128i *)(rows + y * istride + x));
+				__m128i b =
+					_mm_loadu_si128((const __m128i *)(rows + y1 * istride + x));
+				__m128i ab = _mm_unpacklo_epi8(a, b);
+#define VMADD(h, l, src)                                                                           \
+	do {                                                                                       \
+		h = _mm_add_epi32(h, _mm_madd_epi16(src, wh));                                     \
+		l = _mm_add_epi32(l, _mm_madd_epi16(src, wl));                                     \
+	} while (0)
+				VMADD(h0, l0, _mm_unpacklo_epi8(ab, zero));
+				VMADD(h1, l1, _mm_unpackhi_epi8(ab, zero));
+				ab = _mm_unpackhi_epi8(a, b);
+				VMADD(h2, l2, _mm_unpacklo_epi8(ab, zero));
+				VMADD(h3, l3, _mm_unpackhi_epi8(ab, zero));
+#undef VMADD
+			}
+#define VSUM(h, l)                                                                                 \
+	_mm_srai_epi32(_mm_add_epi32(_mm_add_epi32(_mm_slli_epi32(h, 11), l), half), PRECISION_BITS)
+			v = _mm_packus_epi16(_mm_packs_epi32(VSUM(h0, l0), VSUM(h1, l1)),
+					     _mm_packs_epi32(VSUM(h2, l2), VSUM(h3, l3)));
+#undef VSUM
+			_mm_storeu_si128((__m128i *)(o + x), v);
 		}
-		for (int x = 0; x < w * 3; x++)
-			out[(size_t)(yy - y0) * w * 3 + x] = clip8(acc[x]);
+#endif
+		for (; x < n; x++) {
+			int32_t acc = 1 << (PRECISION_BITS - 1);
+			for (int y = 0; y < c->count[yy]; y++)
+				acc += rows[y * istride + x] * k[y];
+			o[x] = clip8(acc);
+		}
 	}
-	free(acc);
-	coeffs_free(&c);
 }
 
 /* Python's round(): halves to even. */
@@ -179,7 +278,7 @@ int image_from_jpeg_mode(const unsigned char *jpeg, size_t len, int fast, float 
 {
 	tjhandle tj = tjInitDecompress();
 	unsigned char *rgb = NULL, *tmp = NULL, *rs = NULL;
-	const unsigned char *hs, *vs; /* after the horizontal and the vertical pass */
+	const unsigned char *vs; /* the crop, after both passes */
 	tjscalingfactor sf = {1, 1};
 	int w = 0, h = 0, sub = 0, cs = 0, nw, nh, ret = -EINVAL;
 
@@ -207,7 +306,7 @@ int image_from_jpeg_mode(const unsigned char *jpeg, size_t len, int fast, float 
 		w = TJSCALED(w, sf);
 		h = TJSCALED(h, sf);
 	}
-	rgb = malloc((size_t)w * h * 3);
+	rgb = malloc((size_t)w * h * 4);
 	if (!rgb) {
 		ret = -ENOMEM;
 		util_seterr(err, errlen, "out of memory for a %dx%d image", w, h);
@@ -215,7 +314,7 @@ int image_from_jpeg_mode(const unsigned char *jpeg, size_t len, int fast, float 
 	}
 	/* Strict: a warning (a truncated file, say) is an error too, rather than
 	 * classifying an image that is partly grey. */
-	if (tjDecompress2(tj, jpeg, (unsigned long)len, rgb, w, 0, h, TJPF_RGB,
+	if (tjDecompress2(tj, jpeg, (unsigned long)len, rgb, w, 0, h, TJPF_RGBX,
 			  TJFLAG_STOPONWARNING)) {
 		util_seterr(err, errlen, "corrupt JPEG: %s", tjGetErrorStr2(tj));
 		goto out;
@@ -232,40 +331,45 @@ int image_from_jpeg_mode(const unsigned char *jpeg, size_t len, int fast, float 
 		util_seterr(err, errlen, "image %dx%d has an extreme aspect ratio", w, h);
 		goto out;
 	}
-	/* Only the centre crop is computed, and a pass that changes nothing is
-	 * skipped, not copied: hs/vs point at the crop's first pixel. */
+	/* Only the centre crop is computed: the horizontal pass its 224
+	 * columns of the rows the vertical pass reads, the vertical pass its
+	 * 224 rows (skipped when it would change nothing). */
 	{
 		int top = round_half_even((nh - MODEL_IN_H) / 2.0);
 		int left = round_half_even((nw - MODEL_IN_W) / 2.0);
+		int ylo = top, yhi = top + MODEL_IN_H; /* the input rows the crop needs */
 		const size_t cw = (size_t)MODEL_IN_W * 3;
-		size_t hstride = (size_t)w * 3, vstride;
+		struct coeffs vc;
 
-		hs = rgb + (size_t)left * 3;
-		if (nw != w) {
-			tmp = xmalloc(cw * h);
-			resample_h(rgb, hstride, w, h, nw, left, MODEL_IN_W, tmp);
-			hs = tmp;
-			hstride = cw;
+		if (nh != h) {
+			coeffs_make(h, nh, &vc);
+			ylo = vc.start[top]; /* the starts never decrease */
+			yhi = 0;
+			for (int yy = top; yy < top + MODEL_IN_H; yy++)
+				if (vc.start[yy] + vc.count[yy] > yhi)
+					yhi = vc.start[yy] + vc.count[yy];
 		}
-		vs = hs + (size_t)top * hstride;
-		vstride = hstride;
+		tmp = xmalloc(cw * (size_t)(yhi - ylo) + 1);
+		resample_h(rgb, (size_t)w * 4, w, ylo, yhi - ylo, nw, left, MODEL_IN_W, tmp);
+		vs = tmp;
 		if (nh != h) {
 			rs = xmalloc(cw * MODEL_IN_H);
-			resample_v(hs, hstride, MODEL_IN_W, h, nh, top, MODEL_IN_H, rs);
+			resample_v(tmp, cw, ylo, MODEL_IN_W, &vc, top, MODEL_IN_H, rs);
+			coeffs_free(&vc);
 			vs = rs;
-			vstride = cw;
 		}
 		/* The 256 values each channel can take, computed as before. */
 		float lut[3][256];
 		for (int ch = 0; ch < 3; ch++)
 			for (int v = 0; v < 256; v++)
 				lut[ch][v] = (v / 255.0f - mean[ch]) / stdv[ch];
-		for (int ch = 0; ch < 3; ch++)
-			for (int y = 0; y < MODEL_IN_H; y++)
-				for (int x = 0; x < MODEL_IN_W; x++)
-					out[((size_t)ch * MODEL_IN_H + y) * MODEL_IN_W + x] =
-						lut[ch]
-						   [vs[(size_t)y * vstride + (size_t)x * 3 + ch]];
+		/* One pass over the packed crop, one store per plane. */
+		const size_t plane = (size_t)MODEL_IN_H * MODEL_IN_W;
+		for (size_t i = 0; i < plane; i++) {
+			out[i] = lut[0][vs[i * 3]];
+			out[plane + i] = lut[1][vs[i * 3 + 1]];
+			out[2 * plane + i] = lut[2][vs[i * 3 + 2]];
+		}
 	}
 	ret = 0;
 out:
