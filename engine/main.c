@@ -30,13 +30,15 @@ static void usage(FILE *f)
 		"       engine check --weights FILE [--model M]\n"
 		"       engine preprocess [--fast] IMAGE.jpg OUT.raw\n"
 		"       engine serve --ring NAME [--notify-fd FD] [--backend B] [--threads N]\n"
-		"                    [--warm B1,B2,...|none] [--nice N]\n"
+		"                    [--warm B1,B2,...|none] [--nice N] [--fast-jpeg]\n"
 		"\n"
 		"classify prints the top-5 classes of each input (a JPEG, or with --raw a\n"
 		"float32 3x224x224 NCHW tensor); --logits writes 1000 float32 logits per input;\n"
 		"--timing prints the queries' total service time, as the probes see it;\n"
-		"--fast-jpeg (and preprocess --fast) decodes a JPEG whose short side is at\n"
-		"least 1024 at 1/2, 1/4 or 1/8 scale in the DCT domain (docs/engine.md).\n"
+		"--fast-jpeg (and preprocess --fast) decodes only the part of a JPEG the\n"
+		"centre crop reads, and one whose short side is at least 1024 at 1/2, 1/4\n"
+		"or 1/8 scale in the DCT domain: a close, not identical, tensor\n"
+		"(docs/engine.md).\n"
 		"check loads a weights file as the engine would, without running it: the\n"
 		"architecture comes from the file's metadata (\"arch\") or --model; it prints\n"
 		"'ARCH TENSORS BYTES', or the reason the file is refused (exit 1).\n"
@@ -47,7 +49,7 @@ static void usage(FILE *f)
 		"first batch of such a size starts at once; it runs as a batch (SCHED_BATCH)\n"
 		"process, --nice (0..19, default 5) steps nicer than the agent that started\n"
 		"it, so that the agent's loop on the same cores does not wait behind the\n"
-		"forward passes.\n");
+		"forward passes; --fast-jpeg puts the ring's JPEG inputs on the fast path.\n");
 }
 
 static int parse_int(const char *s, long lo, long hi, long *out)
@@ -415,8 +417,10 @@ static int cmd_serve(int argc, char **argv)
 	    setpriority(PRIO_PROCESS, 0, niceness + (int)a.nice > 19 ? 19 : niceness + (int)a.nice))
 		fprintf(stderr, "engine serve: cannot lower its priority: %s\n", strerror(errno));
 	kern_set_threads((int)a.threads);
-	o = (struct serve_opts){
-		.backend = a.backend, .notify_fd = (int)a.notify_fd, .nwarm = a.nwarm};
+	o = (struct serve_opts){.backend = a.backend,
+				.notify_fd = (int)a.notify_fd,
+				.nwarm = a.nwarm,
+				.fast_jpeg = a.fast_jpeg};
 	memcpy(o.warm, a.warm, sizeof(o.warm));
 	return serve_main(a.ring, &o);
 }

@@ -9,7 +9,8 @@
  * Inputs: float32 tensors in the data area, or (RING_F_JPEG) references
  * to JPEG bytes in files of the ring's file table, read with pread through
  * a small cache of open files keyed by table index and generation, then
- * decoded and preprocessed exactly as `engine classify` does.  A failed
+ * decoded and preprocessed as `engine classify` does (on the exact path,
+ * or the fast one when serve_main is asked for it).  A failed
  * image gets its own status and a zero tensor in the batch (so the batch
  * size, and its compiled plan, stay the same); the others run.
  *
@@ -280,7 +281,8 @@ static void jpeg_inputs(struct served *s, const struct ring_sqe *e, const uint8_
 			util_seterr(err, sizeof(err), "file %u, %u bytes at %llu", im.file, im.len,
 				    (unsigned long long)im.off);
 		} else {
-			st = image_from_jpeg(s->jpeg, im.len, t, err, sizeof(err));
+			st = image_from_jpeg_mode(s->jpeg, im.len, s->o->fast_jpeg, t, err,
+						  sizeof(err));
 			if (st)
 				st = st == -ENOMEM ? -ENOMEM : -EBADMSG;
 			else if (!all_finite(t, MODEL_IN_ELEMS))

@@ -19,6 +19,7 @@ struct serve_opts {
 	 * most of it Winograd weight transforms that depend on the batch). */
 	int warm[SERVE_WARM_MAX];
 	int nwarm;
+	int fast_jpeg; /* JPEG inputs on the fast path (image.h); 0: the exact one */
 };
 
 /* Runs until stopped.  Returns the process exit code (0 on a clean stop). */
