@@ -47,7 +47,8 @@ endif
 DNNL_LIBS   := $(shell $(PKG) --libs dnnl 2>/dev/null || echo -ldnnl)
 BLAS_CFLAGS := $(shell $(PKG) --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
 BLAS_LIBS   := $(shell $(PKG) --libs openblas 2>/dev/null || echo -lopenblas)
-JPEG_LIBS   := $(shell $(PKG) --libs libturbojpeg 2>/dev/null || echo -lturbojpeg)
+# The engine's fast JPEG path uses libjpeg's own interface (engine/image.c).
+JPEG_LIBS   := $(shell $(PKG) --libs libturbojpeg libjpeg 2>/dev/null || echo -lturbojpeg -ljpeg)
 
 CFLAGS   := $(STD) $(OPT) $(WARN) $(INCLUDES) -Ibpf -I$(OUT)/bpf -I$(OUT)/gen $(BLAS_CFLAGS) $(SANFLAGS) -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS  := $(SANFLAGS) $(EXTRA_LDFLAGS)
@@ -155,7 +156,7 @@ $(OUT)/agent/tasks/lat_src.o: CFLAGS += -DIDUNNO_BPF
 endif
 
 # JPEG preprocessing's resize loops are worth vectorising (docs/engine.md).
-$(OUT)/engine/image.o: CFLAGS += -fvect-cost-model=dynamic
+$(OUT)/engine/resize.o: CFLAGS += -fvect-cost-model=dynamic
 
 # Our own kernels run on oneDNN's OpenMP threads (libgomp).
 $(OUT)/kernels/kern_wino5.o $(OUT)/kernels/kern_gemv.o $(OUT)/kernels/kern_onednn_s2d.o: \

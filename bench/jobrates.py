@@ -31,6 +31,49 @@ def load(path):
     return ts
 
 
+def load_spans(path, batch=1):
+    """A job's results as processing spans (start, end) in s, sorted by
+    end: a result's batch ran for batch x service_ms (service_ms is the
+    batch's service time over its size) and ended at done_ms."""
+    sp = []
+    for line in open(path):
+        line = line.strip()
+        if line:
+            d = json.loads(line)
+            end = d.get("done_ms", 0) / 1000.0
+            if end:
+                sp.append((end - batch * d.get("service_ms", 0) / 1000.0, end))
+    sp.sort(key=lambda x: x[1])
+    return Spans(sp)
+
+
+class Spans:
+    """Processing spans sorted by end, for work() over many windows."""
+
+    def __init__(self, sp):
+        self.sp = sp
+        self.ends = [e for _, e in sp]
+        self.longest = max((e - s for s, e in sp), default=0.0)
+
+
+def work(spans, a, b):
+    """Queries processed in [a, b): each counts by the share of its span
+    inside the window (1 when it ran wholly inside it), so a window's
+    figure does not jump by a whole query when a completion falls just
+    inside or outside it, as a count of completions does."""
+    w = 0.0
+    i = bisect.bisect_right(spans.ends, a)
+    j = bisect.bisect_left(spans.ends, b + spans.longest)
+    for s, e in spans.sp[i:j + 1]:
+        if s >= b:
+            continue
+        if e <= s:
+            w += 1.0 if a <= e < b else 0.0
+            continue
+        w += (min(e, b) - max(s, a)) / (e - s) if min(e, b) > max(s, a) else 0.0
+    return w
+
+
 def count(ts, a, b):
     return bisect.bisect_left(ts, b) - bisect.bisect_left(ts, a)
 

@@ -131,6 +131,12 @@ int ring_set_model(struct ring *r, uint32_t slot, const char *model, const char 
  */
 int ring_model_status(const struct ring *r, uint32_t slot, uint32_t *gen);
 /*
+ * 1 when the engine is loading a model slot now (it took the slot's
+ * latest generation and has not yet reported the load's outcome), else 0:
+ * a load (and the plans it builds) may take seconds without a completion.
+ */
+int ring_model_loading(const struct ring *r);
+/*
  * The engine's message for a slot whose load failed ("" otherwise), copied
  * into buf (NUL-terminated).  Returns the status as ring_model_status.
  */

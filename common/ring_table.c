@@ -90,6 +90,18 @@ int ring_model_status(const struct ring *r, uint32_t slot, uint32_t *gen)
 	return model_view(r, slot, gen, NULL, 0);
 }
 
+int ring_model_loading(const struct ring *r)
+{
+	for (uint32_t i = 0; i < RING_MAX_MODELS; i++) {
+		uint32_t vgen;
+
+		if (model_view(r, i, &vgen, NULL, 0) == -EINPROGRESS &&
+		    vgen == atomic_load_explicit(&r->v.h->models[i].gen, memory_order_relaxed))
+			return 1;
+	}
+	return 0;
+}
+
 int ring_model_error(const struct ring *r, uint32_t slot, char *buf, size_t len)
 {
 	return model_view(r, slot, NULL, buf, len);

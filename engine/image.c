@@ -1,148 +1,42 @@
 /*
- * image.c - JPEG decoding and ImageNet preprocessing.
+ * image.c - JPEG decoding and ImageNet preprocessing (see image.h).
  *
- * The resize follows PIL's ImagingResample for 8-bit images: a triangle
- * filter whose support grows with the scale (antialiasing), coefficients
- * normalised and held in 22-bit fixed point, a horizontal pass then a
- * vertical one, each rounded to 8 bits.
+ * Only what the centre crop needs is computed: the horizontal pass its 224
+ * columns of the rows the vertical pass reads, the vertical pass its 224
+ * rows (skipped when it would change nothing).  The exact path decodes
+ * the whole image with TurboJPEG, as torchvision's PIL does; the fast path
+ * decodes, with libjpeg's own interface, only the rectangle the two passes
+ * read (jpeg_crop_scanline, jpeg_skip_scanlines), and a large image at a
+ * smaller scale in the DCT domain.  Its IDCT and chroma upsampling are the
+ * accurate ones: the fast ones saved 1-5 % more for 100 to 1000 times the
+ * difference (docs/engine.md); FAST_DCT and FAST_FANCY rebuild them.
  */
 #include "image.h"
 #include "model.h"
+#include "resize.h"
 #include "util.h"
 
 #include <errno.h>
 #include <math.h>
+#include <setjmp.h>
+#include <stdio.h> /* jpeglib.h needs FILE */
 #include <stdlib.h>
 #include <string.h>
+
+#include <jpeglib.h>
 #include <turbojpeg.h>
 
-#define PRECISION_BITS (32 - 8 - 2)
-#define RESIZE_SHORT   256
+#define RESIZE_SHORT 256
+
+#ifndef FAST_DCT
+#define FAST_DCT JDCT_ISLOW
+#endif
+#ifndef FAST_FANCY
+#define FAST_FANCY TRUE
+#endif
 
 static const float mean[3] = {0.485f, 0.456f, 0.406f};
 static const float stdv[3] = {0.229f, 0.224f, 0.225f};
-
-static double triangle(double x)
-{
-	x = fabs(x);
-	return x < 1.0 ? 1.0 - x : 0.0;
-}
-
-/* Per output pixel: first input index, count, fixed-point weights. */
-struct coeffs {
-	int ksize;
-	int *start, *count;
-	int *k; /* out x ksize */
-};
-
-static void coeffs_make(int in, int out, struct coeffs *c)
-{
-	double scale = (double)in / out, filterscale = scale < 1.0 ? 1.0 : scale;
-	double support = 1.0 * filterscale;
-	double *w;
-
-	c->ksize = (int)ceil(support) * 2 + 1;
-	c->start = xmalloc((size_t)out * sizeof(int));
-	c->count = xmalloc((size_t)out * sizeof(int));
-	c->k = xcalloc((size_t)out * c->ksize, sizeof(int));
-	w = xmalloc((size_t)c->ksize * sizeof(double));
-	for (int xx = 0; xx < out; xx++) {
-		double center = (xx + 0.5) * scale, ww = 0.0, ss = 1.0 / filterscale;
-		int xmin = (int)(center - support + 0.5), xmax;
-		if (xmin < 0)
-			xmin = 0;
-		xmax = (int)(center + support + 0.5);
-		if (xmax > in)
-			xmax = in;
-		xmax -= xmin;
-		for (int x = 0; x < xmax; x++) {
-			w[x] = triangle((x + xmin - center + 0.5) * ss);
-			ww += w[x];
-		}
-		for (int x = 0; x < xmax; x++) {
-			double v = ww != 0.0 ? w[x] / ww : 0.0;
-			c->k[xx * c->ksize + x] = (int)(v < 0 ? v * (1 << PRECISION_BITS) - 0.5
-							      : v * (1 << PRECISION_BITS) + 0.5);
-		}
-		c->start[xx] = xmin;
-		c->count[xx] = xmax;
-	}
-	free(w);
-}
-
-static void coeffs_free(struct coeffs *c)
-{
-	free(c->start);
-	free(c->count);
-	free(c->k);
-}
-
-/* Every sum is at most 255 x 2^22 plus the rounding half: 32 bits hold it. */
-static unsigned char clip8(int32_t v)
-{
-	v >>= PRECISION_BITS;
-	return (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
-}
-
-/*
- * RGB interleaved rows (ih of them, stride istride bytes) resized
- * horizontally from iw to ow pixels; only output columns x0..x0+ncols are
- * computed (the crop needs no others), into out (ncols x ih, packed).
- */
-static void resample_h(const unsigned char *in, size_t istride, int iw, int ih, int ow, int x0,
-		       int ncols, unsigned char *out)
-{
-	struct coeffs c;
-
-	coeffs_make(iw, ow, &c);
-	for (int y = 0; y < ih; y++)
-		for (int xx = x0; xx < x0 + ncols; xx++) {
-			const int *k = &c.k[xx * c.ksize];
-			const unsigned char *row =
-				in + (size_t)y * istride + (size_t)c.start[xx] * 3;
-			int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0;
-			for (int x = 0; x < c.count[xx]; x++) {
-				s0 += row[x * 3] * k[x];
-				s1 += row[x * 3 + 1] * k[x];
-				s2 += row[x * 3 + 2] * k[x];
-			}
-			unsigned char *o = out + ((size_t)y * ncols + (xx - x0)) * 3;
-			o[0] = clip8(s0);
-			o[1] = clip8(s1);
-			o[2] = clip8(s2);
-		}
-	coeffs_free(&c);
-}
-
-/* The same vertically: ih rows of w RGB pixels (stride istride) to oh rows,
- * computing only rows y0..y0+nrows into out (packed). */
-static void resample_v(const unsigned char *in, size_t istride, int w, int ih, int oh, int y0,
-		       int nrows, unsigned char *out)
-{
-	struct coeffs c;
-
-	int32_t *restrict acc = xmalloc((size_t)w * 3 * sizeof(*acc));
-
-	coeffs_make(ih, oh, &c);
-	/* Row by row, so the inner loop runs along a row (and vectorises); the
-	 * sums are the same, added in the same order. */
-	for (int yy = y0; yy < y0 + nrows; yy++) {
-		const int *k = &c.k[yy * c.ksize];
-		for (int x = 0; x < w * 3; x++)
-			acc[x] = 1 << (PRECISION_BITS - 1);
-		for (int y = 0; y < c.count[yy]; y++) {
-			const unsigned char *restrict row =
-				in + (size_t)(c.start[yy] + y) * istride;
-			const int32_t ky = k[y];
-			for (int x = 0; x < w * 3; x++)
-				acc[x] += row[x] * ky;
-		}
-		for (int x = 0; x < w * 3; x++)
-			out[(size_t)(yy - y0) * w * 3 + x] = clip8(acc[x]);
-	}
-	free(acc);
-	coeffs_free(&c);
-}
 
 /* Python's round(): halves to even. */
 static int round_half_even(double v)
@@ -151,37 +45,98 @@ static int round_half_even(double v)
 	return (int)r;
 }
 
+/* The resize and crop of a w x h image, and the input rectangle (columns
+ * xlo..xhi, rows ylo..yhi) the two passes read. */
+struct geom {
+	int w, h, nw, nh, top, left;
+	struct resize_coeffs hc, vc; /* vc only when nh != h */
+	int xlo, xhi, ylo, yhi;
+};
+
+static int geom_make(int w, int h, struct geom *g, char *err, size_t errlen)
+{
+	/* torchvision Resize(256): short side to 256, long side truncated. */
+	g->w = w;
+	g->h = h;
+	g->nw = w <= h ? RESIZE_SHORT : (int)((int64_t)RESIZE_SHORT * w / h);
+	g->nh = w <= h ? (int)((int64_t)RESIZE_SHORT * h / w) : RESIZE_SHORT;
+	if ((uint64_t)g->nw * g->nh > IMAGE_MAX_PIXELS) {
+		util_seterr(err, errlen, "image %dx%d has an extreme aspect ratio", w, h);
+		return -EINVAL;
+	}
+	g->top = round_half_even((g->nh - MODEL_IN_H) / 2.0);
+	g->left = round_half_even((g->nw - MODEL_IN_W) / 2.0);
+	resize_coeffs_make(w, g->nw, &g->hc);
+	g->xlo = g->hc.start[g->left]; /* the starts never decrease */
+	g->xhi = 0;
+	for (int x = g->left; x < g->left + MODEL_IN_W; x++)
+		if (g->hc.start[x] + g->hc.count[x] > g->xhi)
+			g->xhi = g->hc.start[x] + g->hc.count[x];
+	g->ylo = g->top;
+	g->yhi = g->top + MODEL_IN_H;
+	if (g->nh != h) {
+		resize_coeffs_make(h, g->nh, &g->vc);
+		g->ylo = g->vc.start[g->top];
+		g->yhi = 0;
+		for (int y = g->top; y < g->top + MODEL_IN_H; y++)
+			if (g->vc.start[y] + g->vc.count[y] > g->yhi)
+				g->yhi = g->vc.start[y] + g->vc.count[y];
+	}
+	return 0;
+}
+
+/* g zeroed first, then made or not: frees what it holds. */
+static void geom_free(struct geom *g)
+{
+	resize_coeffs_free(&g->hc);
+	resize_coeffs_free(&g->vc);
+}
+
+/* Decoded RGBX pixels: columns x0..x0+w of rows ylo..yhi of the image. */
+struct pixels {
+	unsigned char *buf;  /* the allocation */
+	unsigned char *data; /* row ylo, column x0 */
+	size_t stride;
+	int x0, w;
+};
+
 /*
- * The fast path's DCT-domain scale: the largest 1/2, 1/4 or 1/8 that keeps
- * the short side at least twice the 256 it is resized to (so the
- * antialiased filter still does part of the reduction), or 1.
+ * One buffer per thread for the decoded pixels and both passes' output,
+ * kept between images up to SCRATCH_KEEP bytes: allocating a new one for
+ * each image cost a page fault per 4 KiB touched (an eighth of the time of
+ * a 500x375 image).
  */
-static tjscalingfactor dct_scale(int w, int h)
-{
-	tjscalingfactor best = {1, 1};
-	int n = 0, shortside = w < h ? w : h;
-	const tjscalingfactor *sf = tjGetScalingFactors(&n);
+#define SCRATCH_KEEP (16u << 20)
+static _Thread_local struct {
+	unsigned char *p;
+	size_t cap;
+} scratch;
 
-	for (int i = 0; sf && i < n; i++)
-		if (sf[i].num == 1 && sf[i].denom > best.denom && sf[i].denom <= 8 &&
-		    TJSCALED(shortside, sf[i]) >= 2 * RESIZE_SHORT)
-			best = sf[i];
-	return best;
+#define ALIGN64(n) (((n) + 63) & ~(size_t)63)
+/* The passes' output after the pixels, as image_from_jpeg_mode carves it. */
+#define HS_BYTES(g) ALIGN64((size_t)MODEL_IN_W * 3 * (size_t)((g)->yhi - (g)->ylo) + 1)
+#define VS_BYTES    ((size_t)MODEL_IN_W * 3 * MODEL_IN_H)
+
+/* Room for px_bytes of pixels and the passes' output, at px->buf. */
+static int scratch_get(const struct geom *g, size_t px_bytes, struct pixels *px)
+{
+	size_t n = ALIGN64(px_bytes) + HS_BYTES(g) + VS_BYTES;
+
+	if (scratch.cap < n) {
+		free(scratch.p);
+		scratch.p = malloc(n);
+		scratch.cap = scratch.p ? n : 0;
+	}
+	px->buf = scratch.p;
+	return px->buf ? 0 : -ENOMEM;
 }
 
-int image_from_jpeg(const unsigned char *jpeg, size_t len, float *out, char *err, size_t errlen)
-{
-	return image_from_jpeg_mode(jpeg, len, 0, out, err, errlen);
-}
-
-int image_from_jpeg_mode(const unsigned char *jpeg, size_t len, int fast, float *out, char *err,
-			 size_t errlen)
+/* The exact path: the whole image, as PIL decodes it. */
+static int decode_exact(const unsigned char *jpeg, size_t len, struct geom *g, struct pixels *px,
+			char *err, size_t errlen)
 {
 	tjhandle tj = tjInitDecompress();
-	unsigned char *rgb = NULL, *tmp = NULL, *rs = NULL;
-	const unsigned char *hs, *vs; /* after the horizontal and the vertical pass */
-	tjscalingfactor sf = {1, 1};
-	int w = 0, h = 0, sub = 0, cs = 0, nw, nh, ret = -EINVAL;
+	int w = 0, h = 0, sub = 0, cs = 0, ret = -EINVAL;
 
 	if (!tj) {
 		util_seterr(err, errlen, "cannot start the JPEG decoder");
@@ -202,77 +157,193 @@ int image_from_jpeg_mode(const unsigned char *jpeg, size_t len, int fast, float 
 			    IMAGE_MAX_PIXELS);
 		goto out;
 	}
-	if (fast) { /* decode straight to a smaller size: fewer IDCTs, less to resize */
-		sf = dct_scale(w, h);
-		w = TJSCALED(w, sf);
-		h = TJSCALED(h, sf);
-	}
-	rgb = malloc((size_t)w * h * 3);
-	if (!rgb) {
+	if ((ret = geom_make(w, h, g, err, errlen)))
+		goto out;
+	ret = -EINVAL;
+	px->stride = (size_t)w * 4;
+	px->x0 = 0;
+	px->w = w;
+	if (scratch_get(g, px->stride * h, px)) {
 		ret = -ENOMEM;
 		util_seterr(err, errlen, "out of memory for a %dx%d image", w, h);
 		goto out;
 	}
 	/* Strict: a warning (a truncated file, say) is an error too, rather than
 	 * classifying an image that is partly grey. */
-	if (tjDecompress2(tj, jpeg, (unsigned long)len, rgb, w, 0, h, TJPF_RGB,
+	if (tjDecompress2(tj, jpeg, (unsigned long)len, px->buf, w, 0, h, TJPF_RGBX,
 			  TJFLAG_STOPONWARNING)) {
 		util_seterr(err, errlen, "corrupt JPEG: %s", tjGetErrorStr2(tj));
 		goto out;
 	}
-	/* torchvision Resize(256): short side to 256, long side truncated. */
-	if (w <= h) {
-		nw = RESIZE_SHORT;
-		nh = (int)((int64_t)RESIZE_SHORT * h / w);
-	} else {
-		nh = RESIZE_SHORT;
-		nw = (int)((int64_t)RESIZE_SHORT * w / h);
-	}
-	if ((uint64_t)nw * nh > IMAGE_MAX_PIXELS) {
-		util_seterr(err, errlen, "image %dx%d has an extreme aspect ratio", w, h);
-		goto out;
-	}
-	/* Only the centre crop is computed, and a pass that changes nothing is
-	 * skipped, not copied: hs/vs point at the crop's first pixel. */
-	{
-		int top = round_half_even((nh - MODEL_IN_H) / 2.0);
-		int left = round_half_even((nw - MODEL_IN_W) / 2.0);
-		const size_t cw = (size_t)MODEL_IN_W * 3;
-		size_t hstride = (size_t)w * 3, vstride;
-
-		hs = rgb + (size_t)left * 3;
-		if (nw != w) {
-			tmp = xmalloc(cw * h);
-			resample_h(rgb, hstride, w, h, nw, left, MODEL_IN_W, tmp);
-			hs = tmp;
-			hstride = cw;
-		}
-		vs = hs + (size_t)top * hstride;
-		vstride = hstride;
-		if (nh != h) {
-			rs = xmalloc(cw * MODEL_IN_H);
-			resample_v(hs, hstride, MODEL_IN_W, h, nh, top, MODEL_IN_H, rs);
-			vs = rs;
-			vstride = cw;
-		}
-		/* The 256 values each channel can take, computed as before. */
-		float lut[3][256];
-		for (int ch = 0; ch < 3; ch++)
-			for (int v = 0; v < 256; v++)
-				lut[ch][v] = (v / 255.0f - mean[ch]) / stdv[ch];
-		for (int ch = 0; ch < 3; ch++)
-			for (int y = 0; y < MODEL_IN_H; y++)
-				for (int x = 0; x < MODEL_IN_W; x++)
-					out[((size_t)ch * MODEL_IN_H + y) * MODEL_IN_W + x] =
-						lut[ch]
-						   [vs[(size_t)y * vstride + (size_t)x * 3 + ch]];
-	}
+	px->data = px->buf + (size_t)g->ylo * px->stride;
 	ret = 0;
 out:
-	free(rgb);
-	free(tmp);
-	free(rs);
 	tjDestroy(tj);
+	return ret;
+}
+
+/* libjpeg's errors, and (as TJFLAG_STOPONWARNING) its warnings, end the
+ * decoding through longjmp with the message kept. */
+struct jerr {
+	struct jpeg_error_mgr mgr;
+	jmp_buf jb;
+	char msg[JMSG_LENGTH_MAX];
+};
+
+static void jerr_exit(j_common_ptr c)
+{
+	struct jerr *e = (struct jerr *)c->err;
+
+	c->err->format_message(c, e->msg);
+	longjmp(e->jb, 1);
+}
+
+static void jerr_emit(j_common_ptr c, int level)
+{
+	if (level < 0)
+		jerr_exit(c);
+}
+
+/*
+ * The fast path's DCT-domain scale (1/denom): the largest 1/2, 1/4 or 1/8
+ * that keeps the short side at least twice the 256 it is resized to (so
+ * the antialiased filter still does part of the reduction), or 1.
+ */
+static unsigned dct_denom(unsigned w, unsigned h)
+{
+	unsigned s = w < h ? w : h, d = 8;
+
+	while (d > 1 && (s + d - 1) / d < 2 * RESIZE_SHORT)
+		d /= 2;
+	return d;
+}
+
+/* Decodes the rows and columns g's passes read, into px->data. */
+static int fast_rows(struct jpeg_decompress_struct *d, const struct geom *g, struct pixels *px)
+{
+	JDIMENSION x0 = (JDIMENSION)g->xlo, w = (JDIMENSION)(g->xhi - g->xlo);
+	JSAMPROW rows[16];
+
+	jpeg_start_decompress(d);
+	jpeg_crop_scanline(d, &x0, &w); /* widened to whole blocks */
+	px->x0 = (int)x0;
+	px->w = (int)w;
+	px->stride = (size_t)w * 4;
+	if (scratch_get(g, px->stride * (size_t)(g->yhi - g->ylo + 1), px))
+		return -ENOMEM;
+	px->data = px->buf;
+	if (g->ylo > 0)
+		jpeg_skip_scanlines(d, (JDIMENSION)g->ylo);
+	while (d->output_scanline < (JDIMENSION)g->yhi) {
+		int n = g->yhi - (int)d->output_scanline;
+		n = n > 16 ? 16 : n;
+		for (int i = 0; i < n; i++)
+			rows[i] = px->data + (d->output_scanline - g->ylo + i) * px->stride;
+		jpeg_read_scanlines(d, rows, (JDIMENSION)n);
+	}
+	/* The rest is read too (skipping to the very end reads nothing), so that
+	 * a file cut short is an error here as on the exact path. */
+	if (d->output_scanline + 1 < d->output_height)
+		jpeg_skip_scanlines(d, d->output_height - 1 - d->output_scanline);
+	rows[0] = px->data + (size_t)(g->yhi - g->ylo) * px->stride; /* a spare row */
+	while (d->output_scanline < d->output_height)
+		jpeg_read_scanlines(d, rows, 1);
+	jpeg_finish_decompress(d);
+	return 0;
+}
+
+static int decode_fast(const unsigned char *jpeg, size_t len, struct geom *g, struct pixels *px,
+		       char *err, size_t errlen)
+{
+	struct jpeg_decompress_struct d;
+	struct jerr je;
+	volatile int stage = 0; /* 0 header, 1 sized, 2 decoding */
+	volatile int ret = -EINVAL;
+
+	if (len > (1ul << 30)) {
+		util_seterr(err, errlen, "not a JPEG image (larger than 1 GiB)");
+		return -EINVAL;
+	}
+	d.err = jpeg_std_error(&je.mgr);
+	je.mgr.error_exit = jerr_exit;
+	je.mgr.emit_message = jerr_emit;
+	jpeg_create_decompress(&d);
+	if (setjmp(je.jb)) {
+		util_seterr(err, errlen, stage == 2 ? "corrupt JPEG: %s" : "not a JPEG image (%s)",
+			    je.msg);
+		ret = -EINVAL;
+		goto out;
+	}
+	jpeg_mem_src(&d, jpeg, (unsigned long)len);
+	jpeg_read_header(&d, TRUE);
+	if ((uint64_t)d.image_width * d.image_height > IMAGE_MAX_PIXELS) {
+		util_seterr(err, errlen, "image %ux%u is larger than %u pixels", d.image_width,
+			    d.image_height, IMAGE_MAX_PIXELS);
+		goto out;
+	}
+	d.out_color_space = JCS_EXT_RGBX;
+	d.dct_method = FAST_DCT;
+	d.do_fancy_upsampling = FAST_FANCY;
+	d.scale_num = 1;
+	d.scale_denom = dct_denom(d.image_width, d.image_height);
+	jpeg_calc_output_dimensions(&d);
+	if ((ret = geom_make((int)d.output_width, (int)d.output_height, g, err, errlen)))
+		goto out;
+	stage = 2;
+	ret = fast_rows(&d, g, px);
+	if (ret)
+		util_seterr(err, errlen, "out of memory for a %ux%u image", d.output_width,
+			    d.output_height);
+out:
+	jpeg_destroy_decompress(&d);
+	return ret;
+}
+
+int image_from_jpeg(const unsigned char *jpeg, size_t len, float *out, char *err, size_t errlen)
+{
+	return image_from_jpeg_mode(jpeg, len, 0, out, err, errlen);
+}
+
+int image_from_jpeg_mode(const unsigned char *jpeg, size_t len, int fast, float *out, char *err,
+			 size_t errlen)
+{
+	struct geom g = {0};
+	struct pixels px = {0};
+	unsigned char *hs = NULL, *vs = NULL; /* after the horizontal, the vertical pass */
+	float lut[3][256];
+	int ret = fast ? decode_fast(jpeg, len, &g, &px, err, errlen)
+		       : decode_exact(jpeg, len, &g, &px, err, errlen);
+
+	if (ret)
+		goto out;
+	hs = px.buf + ALIGN64((size_t)(px.data - px.buf) + (size_t)(g.yhi - g.ylo) * px.stride);
+	resize_h(px.data, px.stride, px.x0, px.w, g.yhi - g.ylo, &g.hc, g.left, MODEL_IN_W, hs);
+	if (g.nh != g.h) {
+		vs = hs + HS_BYTES(&g);
+		resize_v(hs, (size_t)MODEL_IN_W * 3, g.ylo, MODEL_IN_W, &g.vc, g.top, MODEL_IN_H,
+			 vs);
+	}
+	/* The 256 values each channel can take, computed as before; one pass
+	 * over the packed crop, one store per plane. */
+	for (int ch = 0; ch < 3; ch++)
+		for (int v = 0; v < 256; v++)
+			lut[ch][v] = (v / 255.0f - mean[ch]) / stdv[ch];
+	{
+		const unsigned char *c = vs ? vs : hs;
+		const size_t plane = (size_t)MODEL_IN_H * MODEL_IN_W;
+		for (size_t i = 0; i < plane; i++) {
+			out[i] = lut[0][c[i * 3]];
+			out[plane + i] = lut[1][c[i * 3 + 1]];
+			out[2 * plane + i] = lut[2][c[i * 3 + 2]];
+		}
+	}
+out:
+	geom_free(&g);
+	if (scratch.cap > SCRATCH_KEEP) {
+		free(scratch.p);
+		scratch.p = NULL;
+		scratch.cap = 0;
+	}
 	return ret;
 }
 

@@ -7,12 +7,12 @@
  * scaled to [0,1] and normalised with the ImageNet mean and std, as NCHW
  * float32.
  *
- * The fast path (opt-in) differs in one step: an image whose short side is
- * at least 1024 is decoded by libjpeg-turbo straight to 1/2, 1/4 or 1/8 of
- * its size in the DCT domain (the largest that keeps the short side >= 512,
- * so the antialiased resize after it still reduces by 2x or more); smaller
- * images give exactly the default's tensor.
- * Its effect on the tensor and the logits is measured in
+ * The fast path (opt-in) decodes only the rectangle of the image the
+ * resize of the centre crop reads (which changes a few pixels at its
+ * edges), and an image whose short side is at least 1024 straight to 1/2,
+ * 1/4 or 1/8 of its size in the DCT domain (the largest that keeps the
+ * short side >= 512, so the antialiased resize after it still reduces by
+ * 2x or more).  Its effect on the tensor and the logits is measured in
  * tests/jpeg_fast.py and docs/engine.md.
  */
 #ifndef IDUNNO_IMAGE_H
@@ -25,6 +25,8 @@
 /*
  * Preprocesses JPEG bytes into out (3x224x224 floats).  Returns 0 or a
  * negative errno with err filled (not a JPEG, corrupt, too large).
+ * Each thread keeps one work buffer between calls (freed after an image
+ * that needed more than 16 MiB).
  */
 int image_from_jpeg(const unsigned char *jpeg, size_t len, float *out, char *err, size_t errlen);
 /* The same, on the fast path when fast is set. */

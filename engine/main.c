@@ -6,15 +6,18 @@
 #include "model.h"
 #include "net.h"
 #include "probes.h"
+#include "ring.h"
 #include "serve.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static void usage(FILE *f)
 {
@@ -27,17 +30,26 @@ static void usage(FILE *f)
 		"       engine check --weights FILE [--model M]\n"
 		"       engine preprocess [--fast] IMAGE.jpg OUT.raw\n"
 		"       engine serve --ring NAME [--notify-fd FD] [--backend B] [--threads N]\n"
+		"                    [--warm B1,B2,...|none] [--nice N] [--fast-jpeg]\n"
 		"\n"
 		"classify prints the top-5 classes of each input (a JPEG, or with --raw a\n"
 		"float32 3x224x224 NCHW tensor); --logits writes 1000 float32 logits per input;\n"
 		"--timing prints the queries' total service time, as the probes see it;\n"
-		"--fast-jpeg (and preprocess --fast) decodes a JPEG whose short side is at\n"
-		"least 1024 at 1/2, 1/4 or 1/8 scale in the DCT domain (docs/engine.md).\n"
+		"--fast-jpeg (and preprocess --fast) decodes only the part of a JPEG the\n"
+		"centre crop reads, and one whose short side is at least 1024 at 1/2, 1/4\n"
+		"or 1/8 scale in the DCT domain: a close, not identical, tensor\n"
+		"(docs/engine.md).\n"
 		"check loads a weights file as the engine would, without running it: the\n"
 		"architecture comes from the file's metadata (\"arch\") or --model; it prints\n"
 		"'ARCH TENSORS BYTES', or the reason the file is refused (exit 1).\n"
 		"serve attaches to the ring an agent created and runs the batches it is given;\n"
-		"--notify-fd names an inherited eventfd it signals after each completion.\n");
+		"--notify-fd names an inherited eventfd it signals after each completion;\n"
+		"--warm lists the batch sizes whose plans are built when a model is loaded\n"
+		"(default 1,4: batch 1 and the cluster's default batch), so that a job's\n"
+		"first batch of such a size starts at once; it runs as a batch (SCHED_BATCH)\n"
+		"process, --nice (0..19, default 5) steps nicer than the agent that started\n"
+		"it, so that the agent's loop on the same cores does not wait behind the\n"
+		"forward passes; --fast-jpeg puts the ring's JPEG inputs on the fast path.\n");
 }
 
 static int parse_int(const char *s, long lo, long hi, long *out)
@@ -66,7 +78,9 @@ enum {
 	OPT_RING,
 	OPT_TIMING,
 	OPT_NOTIFY_FD,
-	OPT_FAST_JPEG
+	OPT_FAST_JPEG,
+	OPT_WARM,
+	OPT_NICE
 };
 
 static const struct option long_opts[] = {
@@ -83,6 +97,8 @@ static const struct option long_opts[] = {
 	{"timing", no_argument, NULL, OPT_TIMING},
 	{"notify-fd", required_argument, NULL, OPT_NOTIFY_FD},
 	{"fast-jpeg", no_argument, NULL, OPT_FAST_JPEG},
+	{"warm", required_argument, NULL, OPT_WARM},
+	{"nice", required_argument, NULL, OPT_NICE},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -90,16 +106,42 @@ static const struct option long_opts[] = {
 struct args {
 	const char *model, *weights, *out, *logits, *ring;
 	enum kern_backend_id backend;
-	long seed, batch, threads, notify_fd;
+	long seed, batch, threads, notify_fd, nice;
 	int raw, fast_jpeg, seed_set, timing;
+	int warm[SERVE_WARM_MAX], nwarm;
 };
+
+/* "1,4,16" (each 1..RING_MAX_JPEG_BATCH, at most SERVE_WARM_MAX) or "none". */
+static int parse_warm(const char *s, struct args *a)
+{
+	char buf[128], *save = NULL;
+	long v;
+
+	a->nwarm = 0;
+	if (!strcmp(s, "none"))
+		return 0;
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (a->nwarm == SERVE_WARM_MAX || parse_int(t, 1, RING_MAX_JPEG_BATCH, &v))
+			return -EINVAL;
+		a->warm[a->nwarm++] = (int)v;
+	}
+	return a->nwarm ? 0 : -EINVAL;
+}
 
 static int parse_args(int argc, char **argv, struct args *a)
 {
 	int c;
 
-	*a = (struct args){
-		.backend = KERN_BACKEND_ONEDNN, .batch = 1, .threads = 0, .notify_fd = -1};
+	*a = (struct args){.backend = KERN_BACKEND_ONEDNN,
+			   .batch = 1,
+			   .threads = 0,
+			   .notify_fd = -1,
+			   .warm = {1, 4},
+			   .nwarm = 2,
+			   .nice = 5};
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
 		switch (c) {
@@ -149,6 +191,21 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case OPT_NOTIFY_FD:
 			if (parse_int(optarg, 0, 0x7fffffffL, &a->notify_fd)) {
 				fprintf(stderr, "engine: --notify-fd wants a file descriptor\n");
+				return -1;
+			}
+			break;
+		case OPT_WARM:
+			if (parse_warm(optarg, a)) {
+				fprintf(stderr,
+					"engine: --warm wants 'none' or up to %d batch sizes "
+					"1..%d, comma-separated\n",
+					SERVE_WARM_MAX, RING_MAX_JPEG_BATCH);
+				return -1;
+			}
+			break;
+		case OPT_NICE:
+			if (parse_int(optarg, 0, 19, &a->nice)) {
+				fprintf(stderr, "engine: --nice wants 0..19\n");
 				return -1;
 			}
 			break;
@@ -337,7 +394,9 @@ static int cmd_preprocess(int argc, char **argv)
 
 static int cmd_serve(int argc, char **argv)
 {
+	struct serve_opts o;
 	struct args a;
+	int niceness;
 
 	if (parse_args(argc, argv, &a))
 		return 2;
@@ -350,8 +409,20 @@ static int cmd_serve(int argc, char **argv)
 			strerror(errno));
 		return 2;
 	}
+	/* the node's throughput work: the agent's loop (membership, dispatch)
+	 * goes first when both want a core; threads made later inherit both */
+	errno = 0;
+	niceness = getpriority(PRIO_PROCESS, 0);
+	if (errno || sched_setscheduler(0, SCHED_BATCH, &(struct sched_param){0}) ||
+	    setpriority(PRIO_PROCESS, 0, niceness + (int)a.nice > 19 ? 19 : niceness + (int)a.nice))
+		fprintf(stderr, "engine serve: cannot lower its priority: %s\n", strerror(errno));
 	kern_set_threads((int)a.threads);
-	return serve_main(a.ring, a.backend, (int)a.notify_fd);
+	o = (struct serve_opts){.backend = a.backend,
+				.notify_fd = (int)a.notify_fd,
+				.nwarm = a.nwarm,
+				.fast_jpeg = a.fast_jpeg};
+	memcpy(o.warm, a.warm, sizeof(o.warm));
+	return serve_main(a.ring, &o);
 }
 
 int main(int argc, char **argv)

@@ -9,7 +9,8 @@
  * Inputs: float32 tensors in the data area, or (RING_F_JPEG) references
  * to JPEG bytes in files of the ring's file table, read with pread through
  * a small cache of open files keyed by table index and generation, then
- * decoded and preprocessed exactly as `engine classify` does.  A failed
+ * decoded and preprocessed as `engine classify` does (on the exact path,
+ * or the fast one when serve_main is asked for it).  A failed
  * image gets its own status and a zero tensor in the batch (so the batch
  * size, and its compiled plan, stay the same); the others run.
  *
@@ -56,7 +57,7 @@ struct open_file {
 
 struct served {
 	struct ring_engine *re;
-	enum kern_backend_id backend;
+	const struct serve_opts *o;
 	struct slot slots[RING_MAX_MODELS];
 	struct open_file files[SERVE_FILES];
 	uint64_t tick;
@@ -72,6 +73,24 @@ struct served {
 /* ---- models ---- */
 
 /*
+ * Builds net's plan for batch and runs it once on zeros, so that the first
+ * entry of that size neither builds it nor first touches its memory (the
+ * first run of a plan is slower: page faults, the GEMM's packing).
+ * A failure is not the load's: an entry of that size reports it.
+ */
+static void warm_plan(struct served *s, uint32_t slot, struct net *net, int batch)
+{
+	float *zeros = calloc((size_t)batch, IMAGE_BYTES);
+	char err[256];
+
+	if (!zeros || net_prepare(net, batch, err, sizeof(err)) ||
+	    net_run(net, batch, zeros, s->logits, err, sizeof(err)))
+		fprintf(stderr, "engine serve: model slot %u: plan for batch %d: %s\n", slot, batch,
+			zeros ? err : "out of memory");
+	free(zeros);
+}
+
+/*
  * Brings slot i up to the owner's generation: frees what it held, loads
  * the new weights, and reports.  Returns the slot's status.
  */
@@ -81,6 +100,7 @@ static int slot_sync(struct served *s, uint32_t i)
 	char name[RING_NAME_MAX], weights[RING_PATH_MAX], err[768];
 	uint32_t gen;
 	enum model_id id;
+	uint64_t t_load, t_plans;
 	int ret;
 
 	if (ring_model_gen(s->re, i) == sl->gen)
@@ -98,6 +118,7 @@ static int slot_sync(struct served *s, uint32_t i)
 		return ret;
 	}
 	ring_model_report(s->re, i, gen, -EINPROGRESS, NULL);
+	t_load = t_plans = util_now_ns();
 	/* "auto": the architecture the weights file's metadata names */
 	if (!strcmp(name, "auto") ? model_file_arch(weights, NULL, &id, NULL, err, sizeof(err)) != 0
 				  : model_parse(name, &id) != 0) {
@@ -106,16 +127,22 @@ static int slot_sync(struct served *s, uint32_t i)
 				    name);
 		ret = -EINVAL;
 	} else {
-		ret = net_open(id, weights, s->backend, &sl->net, err, sizeof(err));
+		ret = net_open(id, weights, s->o->backend, &sl->net, err, sizeof(err));
 		ret = ret < 0 && ret > -4096 ? ret : ret ? -EINVAL : 0;
+		t_plans = util_now_ns();
+		for (int k = 0; !ret && k < s->o->nwarm; k++)
+			warm_plan(s, i, sl->net, s->o->warm[k]);
 	}
 	sl->status = ret;
 	ring_model_report(s->re, i, gen, ret, ret ? err : NULL);
 	if (ret)
 		fprintf(stderr, "engine serve: model slot %u (generation %u): %s\n", i, gen, err);
 	else
-		fprintf(stderr, "engine serve: model slot %u (generation %u): %s from %s\n", i, gen,
-			name, weights);
+		fprintf(stderr,
+			"engine serve: model slot %u (generation %u): %s from %s (loaded in %.0f "
+			"ms, %d plans in %.0f ms)\n",
+			i, gen, name, weights, (double)(t_plans - t_load) / 1e6, s->o->nwarm,
+			(double)(util_now_ns() - t_plans) / 1e6);
 	return ret;
 }
 
@@ -254,7 +281,8 @@ static void jpeg_inputs(struct served *s, const struct ring_sqe *e, const uint8_
 			util_seterr(err, sizeof(err), "file %u, %u bytes at %llu", im.file, im.len,
 				    (unsigned long long)im.off);
 		} else {
-			st = image_from_jpeg(s->jpeg, im.len, t, err, sizeof(err));
+			st = image_from_jpeg_mode(s->jpeg, im.len, s->o->fast_jpeg, t, err,
+						  sizeof(err));
 			if (st)
 				st = st == -ENOMEM ? -ENOMEM : -EBADMSG;
 			else if (!all_finite(t, MODEL_IN_ELEMS))
@@ -383,14 +411,14 @@ static int32_t serve_entry(struct served *s, const struct ring_sqe *e)
 	return run_entry(s, e, s->slots[e->model].net);
 }
 
-int serve_main(const char *ring_name, enum kern_backend_id backend, int notify_fd)
+int serve_main(const char *ring_name, const struct serve_opts *o)
 {
 	struct served s;
 	struct ring_sqe e;
 	int ret;
 
 	memset(&s, 0, sizeof(s));
-	s.backend = backend;
+	s.o = o;
 	for (int i = 0; i < RING_MAX_MODELS; i++)
 		s.slots[i].status = -ENOENT; /* generation 0: never set */
 	ret = ring_attach(ring_name, &s.re);
@@ -399,7 +427,7 @@ int serve_main(const char *ring_name, enum kern_backend_id backend, int notify_f
 			ret == -EPROTO ? "not an IDunno ring of this version" : strerror(-ret));
 		return 1;
 	}
-	ring_set_notify_fd(s.re, notify_fd);
+	ring_set_notify_fd(s.re, o->notify_fd);
 	s.logits = xmalloc((size_t)RING_MAX_BATCH * MODEL_CLASSES * sizeof(float));
 	s.status = xcalloc(RING_MAX_BATCH, sizeof(*s.status));
 	fprintf(stderr, "engine serve: attached to '%s' as generation %u\n", ring_name,

@@ -13,6 +13,7 @@
 #   cl_partition "1 2 3 4 5" "6 7 8 9 10"; cl_heal
 #   cl_view 2                   # "addr status incarnation" lines, node 2's view
 #   cl_agent 2 stats            # any agent subcommand against node 2
+#   cl_busy_config [LINE...]    # SWIM tuned for busy engines (and CL_ENGINE=1)
 
 CL_BIN=${IDUNNO_BIN:-bin}
 CL_DIR=$(mktemp -d /tmp/idunno-cluster-XXXXXX)
@@ -48,6 +49,17 @@ cl_start() {
   for ((i = 2; i <= CL_N; i++)); do cl_start_node "$i" 1; done
 }
 
+# cl_busy_config [LINE...]: the agents' config for engines busy at once on
+# this 2-core machine, with LINEs added; sets CL_CONFIG and CL_ENGINE.  Busy
+# engines starve the agents' loops for hundreds of ms: a failure detector
+# tuned for that (suspicion 1.1 to 4.5 s) keeps SWIM from declaring a
+# loaded member failed, which would move the coordinator's role for nothing.
+cl_busy_config() {
+  { printf 'probe_interval_ms = 200\nprobe_timeout_ms = 150\nsuspicion_mult = 8\n'
+    local l; for l in "$@"; do echo "$l"; done; } >"$CL_DIR/agent.conf"
+  CL_CONFIG=$CL_DIR/agent.conf
+  CL_ENGINE=1
+}
 # cl_agent I SUBCOMMAND [ARGS]: the options go right after the subcommand,
 # so that ARGS may end the options with --
 cl_agent() { local i=$1 sub=$2; shift 2; "$CL_BIN/agent" "$sub" --agent "$(cl_addr "$i")" --key-file "$CL_KEY" "$@"; }
@@ -108,8 +120,11 @@ cl_heal() { nft flush chain inet "$CL_NFT" input 2>/dev/null; true; }
 
 cl_cleanup() {
   local i
+  # each waited for by its PID: a bare `wait` leaves bash to print a
+  # "Killed" notice for each later, outside this group's redirection
   {
     for i in "${!CL_PID[@]}"; do kill -CONT "${CL_PID[$i]}"; kill -9 "${CL_PID[$i]}"; done
+    for i in "${!CL_PID[@]}"; do wait "${CL_PID[$i]}"; done
     wait
   } 2>/dev/null
   nft delete table inet "$CL_NFT" 2>/dev/null

@@ -34,7 +34,8 @@ static pid_t ring_load(const char *bin, const char *dir, int n, struct ring_cqe 
 	REQUIRE(ring_create(name, 16, 32u << 20, &r) == 0, "ring");
 	REQUIRE(ring_set_model(r, 0, "resnet18", weights) == 0, "model");
 	{
-		char *args[] = {engine, "serve", "--ring", name, NULL};
+		/* no warm plans: the first query builds its plan (a cold run) */
+		char *args[] = {engine, "serve", "--ring", name, "--warm", "none", NULL};
 		REQUIRE(proc_spawn(args, &pid) == 0, "spawn");
 		REQUIRE(ring_wait_engine(r, 0, 20000) == 0, "engine attach");
 	}

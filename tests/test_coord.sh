@@ -15,26 +15,10 @@
 # Timeout: 400
 set -u
 source "$IDUNNO_ROOT/tests/cluster.sh"
-fails=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fails=$((fails + 1)); }
-W=$CL_DIR/work
-mkdir -p "$W"
-PY=/usr/bin/python3
+source "$IDUNNO_ROOT/tests/cluster_jobs.sh"
 
-$PY -c 'import PIL, numpy' 2>/dev/null || { echo "skip: python3-pil/numpy not installed"; exit 77; }
-for n in 24 96; do
-  "$IDUNNO_ROOT/bench/mkdataset" --count $n --seed $n --out "$W/img$n" >/dev/null 2>"$W/mk.err" ||
-    { echo "skip: bench/mkdataset: $(cat "$W/mk.err")"; exit 77; }
-done
-
-# Five engines busy at once on this 2-core machine starve the agents' loops
-# for hundreds of ms: a failure detector tuned for that (suspicion 1.1 to
-# 4.5 s) keeps SWIM from declaring a loaded coordinator failed, which
-# would move the role (and, without a standby yet, drop the jobs).
-printf 'probe_interval_ms = 200\nprobe_timeout_ms = 150\nsuspicion_mult = 8\n' >"$W/swim.conf"
-CL_CONFIG=$W/swim.conf
-CL_ENGINE=1
+for n in 24 96; do cj_images $n $n "$W/img$n"; done
+cl_busy_config
 cl_start 5
 cl_wait_converged 5 20 && ok "5 agents with engines joined" || bad "no convergence"
 "$CL_BIN/engine" weights --model resnet18 --seed 1 --out "$W/r18.st" >/dev/null
@@ -203,5 +187,5 @@ j4=$(cl_agent 4 job launch alex --dataset d24 --batch 3) && wait_done_at 2 "$j4"
   ok "no record refused by coord_state_apply ($(awk '$1 == "coord_records" || $1 == "coord_dispatched" { printf "%s %s ", $1, $2 }' <<<"$st"))" ||
   bad "record errors: $(grep coord_ <<<"$st" | tr '\n' ' ')"
 
-((fails == 0)) || { echo "$fails check(s) failed"; exit 1; }
+checks_end
 echo "all checks passed"

@@ -13,23 +13,10 @@
 # Timeout: 500
 set -u
 source "$IDUNNO_ROOT/tests/cluster.sh"
-fails=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fails=$((fails + 1)); }
-W=$CL_DIR/work
-mkdir -p "$W"
-PY=/usr/bin/python3
+source "$IDUNNO_ROOT/tests/cluster_jobs.sh"
 
-$PY -c 'import PIL, numpy' 2>/dev/null || { echo "skip: python3-pil/numpy not installed"; exit 77; }
-for n in 40 400; do
-  "$IDUNNO_ROOT/bench/mkdataset" --count $n --seed $n --out "$W/img$n" >/dev/null 2>"$W/mk.err" ||
-    { echo "skip: bench/mkdataset: $(cat "$W/mk.err")"; exit 77; }
-done
-
-# as tests/test_coord.sh: a failure detector that tolerates loaded loops
-printf 'probe_interval_ms = 200\nprobe_timeout_ms = 150\nsuspicion_mult = 8\n' >"$W/swim.conf"
-CL_CONFIG=$W/swim.conf
-CL_ENGINE=1
+for n in 40 400; do cj_images $n $n "$W/img$n"; done
+cl_busy_config
 cl_start 5
 cl_wait_converged 5 20 && ok "5 agents with engines joined" || bad "no convergence"
 "$CL_BIN/engine" weights --model alexnet --seed 2 --out "$W/alex.st" >/dev/null
@@ -163,5 +150,5 @@ cat "$CL_DIR"/node{1,"$nc"}/agent.log | sed -n 's/.*results \([0-9]*\)\.\.\([0-9
   sort -n | awk '{ n++; r += $3 - $2 + 1; b += $4; t[n] = $1 }
     END { if (n) printf "info %d parts, %.0f results and %.0f bytes each on average, put in %d ms median, %d ms max\n", n, r / n, b / n, t[int((n + 1) / 2)], t[n] }'
 
-((fails == 0)) || { echo "$fails check(s) failed"; exit 1; }
+checks_end
 echo "all checks passed"

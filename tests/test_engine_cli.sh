@@ -98,4 +98,12 @@ expect 1 "names no architecture" $E check --weights "$d/nometa.st"
 expect 1 "tensor layer3.1.bn1.running_var has a non-finite value (inf at element 5)" \
   $E check --weights "$d/inf.st"
 
+# serve --warm: bad lists are refused before anything is attached
+for w in 0 257 4,x "" 1,2,3,4,5,6,7,8,9 ,; do
+  expect 2 "engine: --warm wants 'none' or up to 8 batch sizes 1..256" $E serve --ring idunno-none --warm "$w"
+done
+for n in -1 20 x; do expect 2 "engine: --nice wants 0..19" $E serve --ring idunno-none --nice "$n"; done
+expect 1 "cannot attach to ring" $E serve --ring idunno-cli-no-such-ring --warm 1,4,16
+expect 1 "cannot attach to ring" $E serve --ring idunno-cli-no-such-ring --warm none
+
 ((fails == 0)) || { echo "$fails check(s) failed"; exit 1; }

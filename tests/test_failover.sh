@@ -18,25 +18,13 @@
 # Timeout: 1200
 set -u
 source "$IDUNNO_ROOT/tests/cluster.sh"
-fails=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fails=$((fails + 1)); }
-W=$CL_DIR/work
-mkdir -p "$W"
-PY=/usr/bin/python3
+source "$IDUNNO_ROOT/tests/cluster_jobs.sh"
 N=10
 
-$PY -c 'import PIL, numpy' 2>/dev/null || { echo "skip: python3-pil/numpy not installed"; exit 77; }
-"$IDUNNO_ROOT/bench/mkdataset" --count 64 --seed 64 --out "$W/img" >/dev/null 2>"$W/mk.err" ||
-  { echo "skip: bench/mkdataset: $(cat "$W/mk.err")"; exit 77; }
+cj_images 64 64 "$W/img"
 cl_nft_ready || { echo "skip: nftables unavailable (root and nft are needed for the partition)"; exit 77; }
 
-# Ten engines on two cores starve the agents' loops: the failure detector
-# of test_coord.sh (suspicion 1.1 to 4.5 s) keeps SWIM from declaring
-# loaded members failed.
-printf 'probe_interval_ms = 200\nprobe_timeout_ms = 150\nsuspicion_mult = 8\n' >"$W/swim.conf"
-CL_CONFIG=$W/swim.conf
-CL_ENGINE=1
+cl_busy_config
 cl_start $N
 cl_wait_converged $N 40 && ok "$N agents with engines joined" || bad "no convergence"
 "$CL_BIN/engine" weights --model resnet18 --seed 1 --out "$W/r18.st" >/dev/null
@@ -256,5 +244,5 @@ for i in $(cl_running); do
   e=$(cl_agent "$i" stats | awk '$1 == "coord_record_errors" { s += $2 } END { print s + 0 }')
   ((e == 0)) || bad "node $i: $e records refused"
 done
-((fails == 0)) || { echo "$fails check(s) failed"; exit 1; }
+checks_end
 echo "all checks passed"

@@ -23,21 +23,10 @@ set -u
 command -v promtool >/dev/null ||
   { echo "skip: promtool not installed (Debian package prometheus: make deps)"; exit 77; }
 source "$IDUNNO_ROOT/tests/cluster.sh"
-fails=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fails=$((fails + 1)); }
-W=$CL_DIR/work
-mkdir -p "$W"
-PY=/usr/bin/python3
+source "$IDUNNO_ROOT/tests/cluster_jobs.sh"
 
-$PY -c 'import PIL, numpy' 2>/dev/null || { echo "skip: python3-pil/numpy not installed"; exit 77; }
-"$IDUNNO_ROOT/bench/mkdataset" --count 24 --seed 24 --out "$W/img24" >/dev/null 2>"$W/mk.err" ||
-  { echo "skip: bench/mkdataset: $(cat "$W/mk.err")"; exit 77; }
-
-# as test_coord.sh: SWIM tuned for five busy engines on 2 cores
-printf 'probe_interval_ms = 200\nprobe_timeout_ms = 150\nsuspicion_mult = 8\n' >"$W/swim.conf"
-CL_CONFIG=$W/swim.conf
-CL_ENGINE=1
+cj_images 24 24 "$W/img24"
+cl_busy_config
 CL_METRICS_PORT=$((CL_PORT + 1))
 MP=$CL_METRICS_PORT
 cl_start 5
@@ -210,4 +199,4 @@ out=$(timeout 20 "$CL_BIN/agent" run --bind 127.0.0.9:$CL_PORT --data-dir "$W/n9
 out=$("$CL_BIN/agent" run --bind 127.0.0.9:$CL_PORT --data-dir "$W/n9" --key-file "$CL_KEY" --metrics nonsense 2>&1); rc=$?
 [[ $rc == 2 && $out == *"--metrics"* ]] && ok "a malformed metrics address: $out" || bad "malformed (rc $rc): $out"
 
-((fails == 0)) || { echo "$fails check(s) failed"; exit 1; }
+checks_end

@@ -19,22 +19,11 @@
 # Timeout: 400
 set -u
 source "$IDUNNO_ROOT/tests/cluster.sh"
-fails=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fails=$((fails + 1)); }
-W=$CL_DIR/work
-mkdir -p "$W"
-PY=/usr/bin/python3
+source "$IDUNNO_ROOT/tests/cluster_jobs.sh"
 
-$PY -c 'import PIL, numpy' 2>/dev/null || { echo "skip: python3-pil/numpy not installed"; exit 77; }
-"$IDUNNO_ROOT/bench/mkdataset" --count 16 --seed 5 --out "$W/img" >/dev/null 2>"$W/mk.err" ||
-  { echo "skip: bench/mkdataset: $(cat "$W/mk.err")"; exit 77; }
-
-# SWIM tuned for busy engines on 2 cores (see tests/test_coord.sh); a small
-# queue so that "busy" is reached without thousands of queries.
-printf 'probe_interval_ms = 200\nprobe_timeout_ms = 150\nsuspicion_mult = 8\ncoord_queue_max = 64\n' >"$W/agent.conf"
-CL_CONFIG=$W/agent.conf
-CL_ENGINE=1
+cj_images 16 5 "$W/img"
+# a small queue, so that "busy" is reached without thousands of queries
+cl_busy_config 'coord_queue_max = 64'
 cl_start 4
 cl_wait_converged 4 20 && ok "4 agents with engines joined" || bad "no convergence"
 "$CL_BIN/engine" weights --model resnet18 --seed 1 --out "$W/r18.st" >/dev/null
@@ -193,5 +182,5 @@ st=$(cl_agent 1 stats)
 [[ $(awk '$1 == "coord_record_errors" { print $2 }' <<<"$st") == 0 && $(awk '$1 == "coord_submit_busy" { print $2 }' <<<"$st") -gt 0 ]] &&
   ok "coordinator: $(grep -E '^coord_(submit|records)' <<<"$st" | tr '\n' ' ')" || bad "stats: $(grep coord_ <<<"$st" | tr '\n' ' ')"
 
-((fails == 0)) || { echo "$fails check(s) failed"; exit 1; }
+checks_end
 echo "all checks passed in $SECONDS s"

@@ -19,11 +19,7 @@ MK=$IDUNNO_ROOT/bench/mkdataset
 PY=/usr/bin/python3
 $PY -c 'import PIL, numpy' 2>/dev/null || { echo "SKIP: python3-pil or python3-numpy is not installed (make deps)"; exit 77; }
 source "$IDUNNO_ROOT/tests/cluster.sh"
-fails=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fails=$((fails + 1)); }
-W=$CL_DIR/work
-mkdir -p "$W"
+source "$IDUNNO_ROOT/tests/cluster_jobs.sh"
 dirsum() { (cd "$1" && sha256sum ./*) | sha256sum | cut -d' ' -f1; }
 # expect CODE NEEDLE CMD...: exit code CODE and NEEDLE on stderr
 expect() {
@@ -203,5 +199,5 @@ expect 2 "unknown verb 'get'" cl_agent 1 model get r18
 [[ $(cl_agent 2 model ls --json | $PY -c 'import json, sys; print(len(json.load(sys.stdin)))') == 2 ]] &&
   ok "model ls still lists exactly the two models" || bad "model ls after the refusals: $(cl_agent 2 model ls)"
 
-((fails == 0)) || { echo "$fails check(s) failed"; exit 1; }
+checks_end
 echo "all checks passed"

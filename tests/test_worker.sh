@@ -15,16 +15,10 @@
 # Timeout: 300
 set -u
 source "$IDUNNO_ROOT/tests/cluster.sh"
-fails=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fails=$((fails + 1)); }
-W=$CL_DIR/work
-mkdir -p "$W"
+source "$IDUNNO_ROOT/tests/cluster_jobs.sh"
 P=$CL_BIN/tests/probe_coord
 
-/usr/bin/python3 -c 'import PIL, numpy' 2>/dev/null || { echo "skip: python3-pil/numpy not installed"; exit 77; }
-"$IDUNNO_ROOT/bench/mkdataset" --count 24 --seed 7 --out "$W/img" >/dev/null 2>"$W/mk.err" ||
-  { echo "skip: bench/mkdataset: $(cat "$W/mk.err")"; exit 77; }
+cj_images 24 7 "$W/img"
 
 CL_ENGINE=1    # every node, restarts too, runs an engine
 CL_NO_COORD=1 # the stand-in is the only coordinator
@@ -193,5 +187,5 @@ cl_agent 5 self | grep -q '^engine crashloop' && grep -q 'engine crashes at star
   ok "an engine that exits at once is reported (self: crashloop, after $(cl_agent 5 self | awk '$1 == "engine_restarts" {print $2}') tries), not restarted in a loop" ||
   bad "crash loop: $(cl_agent 5 self 2>&1 | tr '\n' ' ')"
 
-((fails == 0)) || { echo "$fails check(s) failed"; exit 1; }
+checks_end
 echo "all checks passed"

@@ -8,15 +8,9 @@
 # Timeout: 180
 set -u
 source "$IDUNNO_ROOT/tests/cluster.sh"
-fails=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fails=$((fails + 1)); }
-W=$CL_DIR/work
-mkdir -p "$W"
+source "$IDUNNO_ROOT/tests/cluster_jobs.sh"
 [[ -x $CL_BIN/exporter ]] || { echo "skip: no exporter (kernel BTF, bpftool or clang missing at build time)"; exit 77; }
-/usr/bin/python3 -c 'import PIL, numpy' 2>/dev/null || { echo "skip: python3-pil/numpy not installed"; exit 77; }
-"$IDUNNO_ROOT/bench/mkdataset" --count 8 --seed 5 --out "$W/img" >/dev/null 2>"$W/mk.err" ||
-  { echo "skip: bench/mkdataset: $(cat "$W/mk.err")"; exit 77; }
+cj_images 8 5 "$W/img"
 
 [[ $(id -u) == 0 ]] || { echo "skip: BPF needs root (or CAP_BPF+CAP_PERFMON)"; exit 77; }
 pin=/sys/fs/bpf/idunno-worker-$$ # a pinned map lives on bpffs
@@ -60,5 +54,5 @@ coord 3 run r18 d8 8 4 >"$W/ring.out" 2>&1 || bad "run after the exporter: $(tai
 grep -q '^result [0-9]* ring$' "$W/ring.out" && ok "without the exporter the worker falls back to the ring's timestamps" ||
   bad "after the exporter stopped: $(grep '^result' "$W/ring.out" | head -3)"
 
-((fails == 0)) || { echo "$fails check(s) failed"; exit 1; }
+checks_end
 echo "all checks passed"

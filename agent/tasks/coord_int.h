@@ -81,6 +81,7 @@ struct launch {
 	uint64_t model_version, index_version;
 	uint8_t *index;
 	size_t index_len;
+	uint64_t asked_ms; /* when the launch arrived, for its log line */
 };
 
 /* The stream to the hot standby (coord_repl.c). */

@@ -250,9 +250,11 @@ static void launch_commit(struct launch *l)
 		if (c->jobs[i].used && !strcmp(c->jobs[i].set.id, s->id))
 			c->jobs[i].launch_ms = loop_now_ms();
 	log_msg(LOG_INFO,
-		"coordinator: job %s launched: %s@%llu over %s@%llu (%u images), batch %u", s->id,
-		s->model, (unsigned long long)s->model_version, s->dataset,
-		(unsigned long long)s->index_version, s->images, s->batch);
+		"coordinator: job %s launched: %s@%llu over %s@%llu (%u images), batch %u (%llu ms "
+		"after it was asked: the model's and the index's look-ups)",
+		s->id, s->model, (unsigned long long)s->model_version, s->dataset,
+		(unsigned long long)s->index_version, s->images, s->batch,
+		(unsigned long long)(loop_now_ms() - l->asked_ms));
 	snprintf(text, sizeof(text), "%s\n", s->id);
 	if (l->conn) /* answered once the standby and the checkpoint in SDFS hold it */
 		coord_persist_ack(c, l->conn, 0, text, SIZE_MAX);
@@ -338,7 +340,12 @@ void coord_jobs_launch(struct coord *c, struct conn *conn, const struct coord_rp
 				 text[0] ? text : "too many launches at once", SIZE_MAX);
 		return;
 	}
-	*l = (struct launch){.used = 1, .c = c, .conn = conn, .req = *req, .lookups = 2};
+	*l = (struct launch){.used = 1,
+			     .c = c,
+			     .conn = conn,
+			     .req = *req,
+			     .lookups = 2,
+			     .asked_ms = loop_now_ms()};
 	conn_own(conn, on_launch_conn, l);
 	snprintf(path, sizeof(path), "models/%s.safetensors", req->model);
 	if (sdfs_client_get(c->env.sdfs, path, 0, -1, 1, on_model, l)) {

@@ -33,7 +33,8 @@
 #define QUICK_EXIT_MS	5000  /* an exit this soon after the start counts as a crash at start */
 #define CRASHLOOP_AFTER 5     /* quick exits in a row */
 #define CRASHLOOP_MS	30000 /* then retried this rarely */
-#define HANG_SLACK_MS	5000  /* beyond 3x the expected time (a model load fits) */
+#define HANG_SLACK_MS	5000  /* beyond 3x the expected time */
+#define LOAD_SLACK_MS	30000 /* more while the engine loads a model (and builds its plans) */
 #define NOTIFY_FD	3     /* the eventfd, as the engine sees it */
 
 enum op { OP_NOTIFY = 1, OP_EXIT };
@@ -236,8 +237,9 @@ static uint64_t tick(void *m, uint64_t now)
 		return now + 50;
 	case ENGINE_RUNNING:
 		/* no completion within 3x the expected time (+ slack): hung */
-		if (ring_inflight(e->ring) &&
-		    now > e->progress_ms + 3 * e->expected_ms + HANG_SLACK_MS && e->pid) {
+		if (ring_inflight(e->ring) && e->pid &&
+		    now > e->progress_ms + 3 * e->expected_ms + HANG_SLACK_MS +
+				    (ring_model_loading(e->ring) ? LOAD_SLACK_MS : 0)) {
 			e->n_hangs++;
 			log_msg(LOG_WARN, "engine pid %d made no progress for %llu ms: killing it",
 				(int)e->pid, (unsigned long long)(now - e->progress_ms));

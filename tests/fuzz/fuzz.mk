@@ -37,7 +37,7 @@ FUZZ_LINK_coord_rec      := $(FZ_COORD)
 FUZZ_LINK_coord_snapshot := $(FZ_COORD)
 FUZZ_LINK_dataset        := $(call fuzz_objs,agent/tasks/dataset.c) $(FZ_STORE)
 FUZZ_LINK_safetensors    := $(FZ_MODEL)
-FUZZ_LINK_jpeg           := $(call fuzz_objs,engine/image.c) $(FZ_MODEL)
+FUZZ_LINK_jpeg           := $(call fuzz_objs,engine/image.c engine/resize.c) $(FZ_MODEL)
 FUZZ_LINK_config         := $(call fuzz_objs,agent/core/config.c) $(FUZZ_LINK_swim)
 FUZZ_LINK_stream_wire    := $(call fuzz_objs,agent/tasks/repl_wire.c agent/tasks/submit_wire.c) \
                             $(FZ_COORD)
