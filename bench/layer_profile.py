@@ -1,5 +1,6 @@
 """Per-layer profile of the engine's onednn backend: runs bin/engine_bench
-with ONEDNN_VERBOSE=1 (oneDNN times every primitive it executes) and prints,
+with ONEDNN_VERBOSE=1 (oneDNN times every primitive it executes, and the
+plan's steps of our own kernels print the same kind of line) and prints,
 for each primitive of the plan in execution order, its implementation, its
 shape and its mean time per batch over the timed runs, with its share of
 the total.  The verbose printing itself adds a few microseconds per
