@@ -17,7 +17,18 @@
 
 CL_BIN=${IDUNNO_BIN:-bin}
 CL_DIR=$(mktemp -d /tmp/idunno-cluster-XXXXXX)
-CL_PORT=${CL_PORT:-$((20000 + $$ % 20000))}
+# The cluster's port: below the kernel's ephemeral range (32768 up), where
+# no outgoing connection can be holding it, and not in use on loopback
+# now (TCP or UDP); the next few ports serve tests that need more than one.
+cl_pick_port() {
+  local p=$((20000 + $$ % 12000)) k
+  for k in $(seq 40); do
+    ss -Htanu "( sport >= :$p and sport <= :$((p + 3)) )" 2>/dev/null | grep -q . || break
+    p=$((20000 + (p - 20000 + 101) % 12000))
+  done
+  echo "$p"
+}
+CL_PORT=${CL_PORT:-$(cl_pick_port)}
 CL_NFT=idunno_test_$$
 CL_KEY=$CL_DIR/cluster.key
 declare -A CL_PID
