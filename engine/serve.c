@@ -1,10 +1,10 @@
 /*
  * serve.c - the engine's serving loop over the shared-memory ring.
  *
- * Models: the ring's model table may change at any time; the engine
- * (re)loads a slot whose generation moved, between entries (when ring_next
- * says the table changed, and again before each entry for its own slot),
- * and publishes each slot's status back through the ring.
+ * Models (serve_models.c): the ring's model table may change at any time;
+ * the engine (re)loads a slot whose generation moved, between entries
+ * (when ring_next says the table changed, and again before each entry for
+ * its own slot), and publishes each slot's status back through the ring.
  *
  * Inputs: float32 tensors in the data area, or (RING_F_JPEG) references
  * to JPEG bytes in files of the ring's file table, read with pread through
@@ -21,7 +21,7 @@
  * with an error status.  Nothing from the ring or the files can crash
  * the engine.
  */
-#include "serve.h"
+#include "serve_int.h"
 #include "image.h"
 #include "model.h"
 #include "net.h"
@@ -37,125 +37,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define SERVE_FILES	    16	       /* open files kept */
-#define SERVE_JPEG_KEEP	    (8u << 20) /* a larger read buffer is freed after use */
-#define SERVE_LOGGED_IMAGES 100	       /* per-image errors logged, then only counted */
-#define IMAGE_BYTES	    (MODEL_IN_ELEMS * sizeof(float))
-
-struct slot {
-	struct net *net;
-	uint32_t gen; /* the generation last loaded or tried; 0: none */
-	int status;   /* of that load: 0, or -errno */
-};
-
-struct open_file {
-	uint32_t idx, gen; /* file table entry and its generation; gen 0: unused */
-	int fd;
-	uint64_t used; /* for evicting the least recently used */
-};
-
-struct served {
-	struct ring_engine *re;
-	const struct serve_opts *o;
-	struct slot slots[RING_MAX_MODELS];
-	struct open_file files[SERVE_FILES];
-	uint64_t tick;
-	float *logits;	      /* RING_MAX_BATCH x 1000 */
-	float *tensors;	      /* decoded JPEG inputs, tensors_cap images */
-	uint32_t tensors_cap; /* grown on demand up to RING_MAX_JPEG_BATCH */
-	unsigned char *jpeg;  /* one image's bytes */
-	size_t jpeg_cap;
-	int32_t *status;       /* RING_MAX_BATCH per-image statuses */
-	uint64_t image_errors; /* logged up to SERVE_LOGGED_IMAGES */
-};
-
-/* ---- models ---- */
-
-/*
- * Builds net's plan for batch and runs it once on zeros, so that the first
- * entry of that size neither builds it nor first touches its memory (the
- * first run of a plan is slower: page faults, the GEMM's packing).
- * A failure is not the load's: an entry of that size reports it.
- */
-static void warm_plan(struct served *s, uint32_t slot, struct net *net, int batch)
-{
-	float *zeros = calloc((size_t)batch, IMAGE_BYTES);
-	char err[256];
-
-	if (!zeros || net_prepare(net, batch, err, sizeof(err)) ||
-	    net_run(net, batch, zeros, s->logits, err, sizeof(err)))
-		fprintf(stderr, "engine serve: model slot %u: plan for batch %d: %s\n", slot, batch,
-			zeros ? err : "out of memory");
-	free(zeros);
-}
-
-/*
- * Brings slot i up to the owner's generation: frees what it held, loads
- * the new weights, and reports.  Returns the slot's status.
- */
-static int slot_sync(struct served *s, uint32_t i)
-{
-	struct slot *sl = &s->slots[i];
-	char name[RING_NAME_MAX], weights[RING_PATH_MAX], err[768];
-	uint32_t gen;
-	enum model_id id;
-	uint64_t t_load, t_plans;
-	int ret;
-
-	if (ring_model_gen(s->re, i) == sl->gen)
-		return sl->status;
-	ret = ring_model_get(s->re, i, &gen, name, weights);
-	if (ret == -EAGAIN)
-		return -EAGAIN; /* the owner is writing the slot; look again later */
-	net_free(sl->net);
-	sl->net = NULL;
-	sl->gen = gen;
-	if (ret) {
-		sl->status = ret; /* emptied */
-		ring_model_report(s->re, i, gen, ret, NULL);
-		fprintf(stderr, "engine serve: model slot %u (generation %u): empty\n", i, gen);
-		return ret;
-	}
-	ring_model_report(s->re, i, gen, -EINPROGRESS, NULL);
-	t_load = t_plans = util_now_ns();
-	/* "auto": the architecture the weights file's metadata names */
-	if (!strcmp(name, "auto") ? model_file_arch(weights, NULL, &id, NULL, err, sizeof(err)) != 0
-				  : model_parse(name, &id) != 0) {
-		if (strcmp(name, "auto"))
-			util_seterr(err, sizeof(err), "unknown model '%s' (resnet18, alexnet)",
-				    name);
-		ret = -EINVAL;
-	} else {
-		ret = net_open(id, weights, s->o->backend, &sl->net, err, sizeof(err));
-		ret = ret < 0 && ret > -4096 ? ret : ret ? -EINVAL : 0;
-		t_plans = util_now_ns();
-		for (int k = 0; !ret && k < s->o->nwarm; k++)
-			warm_plan(s, i, sl->net, s->o->warm[k]);
-	}
-	sl->status = ret;
-	ring_model_report(s->re, i, gen, ret, ret ? err : NULL);
-	if (ret)
-		fprintf(stderr, "engine serve: model slot %u (generation %u): %s\n", i, gen, err);
-	else
-		fprintf(stderr,
-			"engine serve: model slot %u (generation %u): %s from %s (loaded in %.0f "
-			"ms, %d plans in %.0f ms)\n",
-			i, gen, name, weights, (double)(t_plans - t_load) / 1e6, s->o->nwarm,
-			(double)(util_now_ns() - t_plans) / 1e6);
-	return ret;
-}
-
-/* Every slot whose generation moved, now (the engine is otherwise idle). */
-static void slots_sync_all(struct served *s)
-{
-	for (uint32_t i = 0; i < RING_MAX_MODELS; i++)
-		if (ring_model_gen(s->re, i) != s->slots[i].gen) {
-			ring_set_busy(s->re, util_now_ns());
-			slot_sync(s, i);
-			ring_set_busy(s->re, 0);
-		}
-}
 
 /* ---- files ---- */
 
@@ -401,7 +282,7 @@ static int32_t serve_entry(struct served *s, const struct ring_sqe *e)
 	if (e->out_off > size || out_len > size - e->out_off || (e->out_off & 3))
 		return -ERANGE; /* nowhere to write results */
 	res = (struct ring_result *)((uint8_t *)ring_engine_data(s->re) + e->out_off);
-	st = e->model < RING_MAX_MODELS ? slot_sync(s, e->model) : -ENOENT;
+	st = e->model < RING_MAX_MODELS ? serve_slot_sync(s, e->model) : -ENOENT;
 	if (!st && !s->slots[e->model].net)
 		st = -ENOENT;
 	if (st) {
@@ -438,7 +319,7 @@ int serve_main(const char *ring_name, const struct serve_opts *o)
 		uint64_t built;
 		ret = ring_next(s.re, &e, 1000);
 		if (ret == -EAGAIN) {
-			slots_sync_all(&s);
+			serve_slots_sync_all(&s);
 			continue;
 		}
 		if (ret == -ETIMEDOUT) {
@@ -457,7 +338,7 @@ int serve_main(const char *ring_name, const struct serve_opts *o)
 				      .enqueue_ns = e.enqueue_ns};
 		/* A model (re)load belongs to the ring wait, not to the query's service. */
 		if (!(e.flags & RING_F_NOWORK) && e.model < RING_MAX_MODELS)
-			slot_sync(&s, e.model);
+			serve_slot_sync(&s, e.model);
 		sl = e.model < RING_MAX_MODELS ? &s.slots[e.model] : NULL;
 		built = sl && sl->net ? net_plans_built(sl->net) : 0;
 		/* A plan's creation for a new batch size is a cold start, like
