@@ -62,7 +62,7 @@ def stat(xs):
 def main(d):
     files = [os.path.join(d, f) for f in ("r1", "r2")]
     spans = [jr.load_spans(f) for f in files]
-    done = [jr.load(f) for f in files]
+    done = [s.ends for s in spans]  # the results' done times, sorted (jr.load's)
 
     def worked(t):
         return [jr.work(s, t - 1, t) for s in spans]

@@ -414,7 +414,7 @@ static int cmd_serve(int argc, char **argv)
 	errno = 0;
 	niceness = getpriority(PRIO_PROCESS, 0);
 	if (errno || sched_setscheduler(0, SCHED_BATCH, &(struct sched_param){0}) ||
-	    setpriority(PRIO_PROCESS, 0, niceness + (int)a.nice > 19 ? 19 : niceness + (int)a.nice))
+	    setpriority(PRIO_PROCESS, 0, MIN(niceness + (int)a.nice, 19)))
 		fprintf(stderr, "engine serve: cannot lower its priority: %s\n", strerror(errno));
 	kern_set_threads((int)a.threads);
 	o = (struct serve_opts){.backend = a.backend,
