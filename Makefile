@@ -208,6 +208,7 @@ LINK_test_sched      := $(OUT)/agent/tasks/sched.o $(OUT)/agent/tasks/sched_ds.o
                         $(OUT)/agent/tasks/sched_report.o \
                         $(COMMON_OBJ)
 LINK_test_sched_express := $(LINK_test_sched)
+LINK_test_engine_hang := $(OUT)/agent/tasks/engine_hang.o $(COMMON_OBJ)
 LINK_test_dataset    := $(OUT)/agent/tasks/dataset.o $(STORE_OBJ) $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_coord_log  := $(OUT)/agent/tasks/coord_rec.o $(OUT)/agent/tasks/coord_state.o \
                         $(OUT)/agent/tasks/coord_snapshot.o $(OUT)/agent/tasks/coord_query.o \

@@ -26,6 +26,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +52,8 @@ static void usage_text(FILE *f)
 		"  --concurrency C     closed loop: C queries of each job in flight\n"
 		"  --duration S        submit for S seconds, or\n"
 		"  --count N           N queries per job\n"
-		"  --drain S           then wait up to S s for the answers still out (30)\n"
+		"  --drain S           then wait up to S s for the answers still out (30);\n"
+		"                      SIGINT or SIGTERM: stop submitting, drain, report\n"
 		"  --reconnect S       keep reconnecting a broken connection for S s (30)\n"
 		"  --client ID         the client id (a number above 0; default random)\n"
 		"  --seed N            the seed of the images drawn\n"
@@ -308,8 +310,15 @@ static int report(const struct qgen *g, uint64_t now)
 	return ok;
 }
 
+static void on_stop(int sig)
+{
+	(void)sig;
+	qgen_stop = 1;
+}
+
 int main(int argc, char **argv)
 {
+	struct sigaction sa = {.sa_handler = on_stop, .sa_flags = SA_RESETHAND};
 	struct qgen *g = xcalloc(1, sizeof(*g));
 	const char *key_file = getenv("IDUNNO_KEY_FILE");
 	struct wire_key key;
@@ -346,6 +355,9 @@ int main(int argc, char **argv)
 		goto out;
 	g->t0_ns = util_now_ns();
 	g->end_us = (uint64_t)(g->duration * 1e6);
+	/* the first one ends the submitting; a second one qgen at once */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 	qgen_loop(g);
 	for (int i = 0; g->check_results && i < g->nj; i++)
 		if (!g->j[i].gone)

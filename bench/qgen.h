@@ -9,6 +9,7 @@
 #include "cli/submit_client.h"
 #include "qgen_ledger.h"
 
+#include <signal.h>
 #include <stdint.h>
 
 struct qjob {
@@ -56,6 +57,8 @@ struct qgen {
 };
 
 /* qgen_run.c */
+/* Set by SIGINT or SIGTERM: no new queries; drain, check, report. */
+extern volatile sig_atomic_t qgen_stop;
 uint64_t qgen_now(const struct qgen *g); /* us since the start */
 /* Opens every job's connection (0, or 1 with a one-line error printed). */
 int qgen_open(struct qgen *g);

@@ -83,12 +83,15 @@ int qgen_open(struct qgen *g)
 	return 0;
 }
 
+volatile sig_atomic_t qgen_stop;
+
 /* New queries due by now. */
 static void generate(struct qgen *g, struct qjob *j, uint64_t now)
 {
 	for (;;) {
 		uint64_t t = g->rate > 0 ? j->next_t : now;
-		if ((g->count && j->L.n >= g->count) || (g->duration > 0 && t >= g->end_us)) {
+		if ((g->count && j->L.n >= g->count) || (g->duration > 0 && t >= g->end_us) ||
+		    qgen_stop) {
 			j->gen_done = 1;
 			return;
 		}

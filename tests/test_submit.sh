@@ -12,7 +12,8 @@
 # loop (Poisson, two jobs) ends with 0 lost, 0 duplicated, 0 unexpected
 # and a ledger of one JSON line per query, each answered query once in
 # `agent results` (--check-results); qgen's connection replaced mid-run:
-# it reconnects and re-submits, 0 lost; a worker killed with -9 while
+# it reconnects and re-submits, 0 lost; qgen stopped by SIGINT drains,
+# checks and reports; a worker killed with -9 while
 # qgen runs: still 0 lost; qgen on a bad job or an unreachable cluster
 # exits non-zero with a one-line error; every result of the job is in
 # `agent results` exactly once.
@@ -138,6 +139,19 @@ rc=$?
 ((rc == 0)) && jq -e '.jobs[0].reconnects >= 1 and .ledger.resubmitted > 0 and .ledger.lost == 0 and .ledger.duplicated == 0 and .ledger.answered == .ledger.submitted' "$W/q4" >/dev/null &&
   ok "qgen reconnected and re-submitted: $(jq -c '.jobs[0] | {reconnects, resubmitted, submitted, answered, lost, duplicated}' "$W/q4")" ||
   bad "reconnect: rc $rc $(cat "$W/q4" "$W/q4.err")"
+# --- qgen stopped by SIGINT long before its --duration: it stops
+# submitting, drains and reports as at a normal end ---
+"$CL_BIN/qgen" --agent "$(cl_addr 2)" --key-file "$CL_KEY" --concurrency 8 --duration 600 --json \
+  --check-results "$j" >"$W/q5" 2>"$W/q5.err" & # (not the function: $! is qgen itself)
+qp=$!
+sleep 2
+kill -INT $qp
+wait $qp
+rc=$?
+# (elapsed: far below the 600 s it was given, not a timing)
+((rc == 0)) && jq -e '.ledger.submitted > 0 and .ledger.lost == 0 and .ledger.duplicated == 0 and .ledger.answered == .ledger.submitted and .jobs[0].results_missing == 0 and .elapsed_s < 300' "$W/q5" >/dev/null &&
+  ok "qgen --duration 600 stopped by SIGINT: drained and checked: $(jq -c '.ledger | {submitted, answered, lost, duplicated}' "$W/q5")" ||
+  bad "qgen SIGINT: rc $rc $(cat "$W/q5" "$W/q5.err")"
 # every query of qgen's ledger is in the job's results, each once
 $PY - "$W/l1" <(cl_agent 1 results "$j" --json) <<'PY' && ok "qgen's ledger: each answered query in agent results once" || bad "ledger vs results"
 import json, sys

@@ -10,6 +10,7 @@
  * (-> RUNNING), on_engine_exit() (-> BACKOFF or CRASHLOOP), and stop().
  */
 #include "tasks/engine_sup.h"
+#include "tasks/engine_hang.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "util.h"
@@ -33,8 +34,6 @@
 #define QUICK_EXIT_MS	5000  /* an exit this soon after the start counts as a crash at start */
 #define CRASHLOOP_AFTER 5     /* quick exits in a row */
 #define CRASHLOOP_MS	30000 /* then retried this rarely */
-#define HANG_SLACK_MS	5000  /* beyond 3x the expected time */
-#define LOAD_SLACK_MS	30000 /* more while the engine loads a model (and builds its plans) */
 #define NOTIFY_FD	3     /* the eventfd, as the engine sees it */
 
 enum op { OP_NOTIFY = 1, OP_EXIT };
@@ -57,9 +56,7 @@ struct engine_sup {
 	uint32_t gen; /* the engine generation we wait to attach */
 	uint64_t started_ms, restart_at, backoff_ms;
 	int quick_exits;
-	/* hang detection */
-	uint64_t progress_ms; /* the last completion, or the submit that ended idleness */
-	uint64_t expected_ms; /* the longest expected time among entries in flight */
+	struct hang_clock hang; /* hang detection (engine_hang.h) */
 	/* counters */
 	uint64_t n_starts, n_crashes, n_hangs, n_batches, n_failed_batches;
 	char last_exit[64];
@@ -145,7 +142,7 @@ static void spawn(struct engine_sup *e)
 /* STARTING -> RUNNING: it attached to the ring. */
 static void on_attached(struct engine_sup *e)
 {
-	e->progress_ms = loop_now_ms();
+	e->hang = (struct hang_clock){.progress_ms = loop_now_ms()};
 	set_state(e, ENGINE_RUNNING);
 	log_msg(LOG_INFO, "engine pid %d attached as generation %u", (int)e->pid,
 		ring_engine_gen(e->ring));
@@ -198,13 +195,13 @@ static void reap(struct engine_sup *e)
 		const struct ring_result *res =
 			(const struct ring_result *)((const uint8_t *)ring_data(e->ring) +
 						     c.out_off);
-		e->progress_ms = loop_now_ms();
+		hang_progress(&e->hang, loop_now_ms());
 		e->n_batches++;
 		e->n_failed_batches += c.status != 0;
 		e->env.done(e->env.arg, &c, res);
 	}
 	if (ring_inflight(e->ring) == 0)
-		e->expected_ms = 0;
+		e->hang.expected_ms = 0;
 }
 
 static void complete(void *m, unsigned op, uint64_t idx, int res, uint32_t flags)
@@ -236,15 +233,18 @@ static uint64_t tick(void *m, uint64_t now)
 			on_attached(e);
 		return now + 50;
 	case ENGINE_RUNNING:
-		/* no completion within 3x the expected time (+ slack): hung */
-		if (ring_inflight(e->ring) && e->pid &&
-		    now > e->progress_ms + 3 * e->expected_ms + HANG_SLACK_MS +
-				    (ring_model_loading(e->ring) ? LOAD_SLACK_MS : 0)) {
+		if (e->pid && hang_check(&e->hang, now, ring_inflight(e->ring),
+					 ring_model_loading(e->ring))) {
+			uint64_t since =
+				e->hang.load_since ? e->hang.load_since : e->hang.progress_ms;
+
 			e->n_hangs++;
-			log_msg(LOG_WARN, "engine pid %d made no progress for %llu ms: killing it",
-				(int)e->pid, (unsigned long long)(now - e->progress_ms));
+			log_msg(LOG_WARN,
+				"engine pid %d made no progress for %llu ms%s: killing it",
+				(int)e->pid, (unsigned long long)(now - since),
+				e->hang.load_since ? " (loading a model)" : "");
 			kill(e->pid, SIGKILL);
-			e->progress_ms = now; /* once */
+			e->hang = (struct hang_clock){.progress_ms = now}; /* once */
 		}
 		reap(e); /* completions whose notification raced a restart */
 		return now + 200;
@@ -314,8 +314,8 @@ int engine_sup_submit(struct engine_sup *e, struct ring_sqe *sqe, const void *in
 		return ret;
 	memcpy((uint8_t *)ring_data(e->ring) + sqe->in_off, in, in_len);
 	if (ring_inflight(e->ring) == 0)
-		e->progress_ms = loop_now_ms();
-	e->expected_ms = MAX(e->expected_ms, expected_ms);
+		hang_progress(&e->hang, loop_now_ms());
+	e->hang.expected_ms = MAX(e->hang.expected_ms, expected_ms);
 	return ring_submit(e->ring, sqe);
 }
 
