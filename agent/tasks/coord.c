@@ -368,8 +368,10 @@ static uint64_t tick(void *m, uint64_t now_ms)
 			coord_streams_reconcile(c, now_ms);
 		c->next_reconcile = now_ms + RECONCILE_MS;
 	}
-	if (!c->active)
+	if (!c->active) {
+		coord_ixcache_tick(c, now_ms);
 		return c->next_reconcile;
+	}
 	writes_resume(c, now_ms);
 	coord_repl_tick(c, now_ms);
 	coord_adopt_tick(c, now_ms);
@@ -491,6 +493,7 @@ void coord_free(struct coord *c)
 		return;
 	coord_repl_stop(c);
 	coord_follow_reset(c);
+	coord_ixcache_free(c);
 	coord_jobs_reset(c);
 	coord_submit_free(c);
 	coord_recover_free(c);

@@ -2,8 +2,9 @@
  * coord_adopt.c - a takeover's runtime (see coord_int.h).  The new
  * coordinator holds the old one's state (the standby's copy), which says
  * what every job is and which queries are answered; what it lacks is the
- * runtime beside it: each job's dataset index (fetched from SDFS at the
- * version the job was launched with, as its DISPATCHes name it), its
+ * runtime beside it: each job's dataset index (held since it was the
+ * standby, coord_ixcache.c, or else fetched from SDFS at the version the
+ * job was launched with, as its DISPATCHes name it), its
  * place in the scheduler, and the queries to run.  Dataset queries are
  * fed again from the job's low-water mark, skipping the ones answered
  * (coord_jobs_feed); client queries accepted and not answered are queued
@@ -104,6 +105,20 @@ static void fetch(struct coord *c, uint32_t num)
 	struct fetch *f;
 	char path[160];
 
+	/* held since this node was the standby: no SDFS read (which a
+	 * partition can put out of reach) */
+	if (coord_ixcache_decode(c, j->set.dataset, j->set.index_version, &j->ix) == 0) {
+		if (j->ix.nimages == j->set.images) {
+			log_msg(LOG_INFO,
+				"coordinator: job %s: index of %s@%llu held by the standby",
+				j->set.id, j->set.dataset,
+				(unsigned long long)j->set.index_version);
+			job_ready(c, num);
+			return;
+		}
+		dataset_index_free(&j->ix);
+		memset(&j->ix, 0, sizeof(j->ix));
+	}
 	f = xmalloc(sizeof(*f));
 	*f = (struct fetch){.c = c, .gen = c->gen, .num = num};
 	dataset_index_path(j->set.dataset, path, sizeof(path));
@@ -121,6 +136,7 @@ void coord_jobs_adopt(struct coord *c)
 	struct coord_job_info *ji = xcalloc(COORD_JOBS_MAX, sizeof(*ji));
 	int n = coord_state_jobs(c->st, ji, COORD_JOBS_MAX);
 
+	c->jobs_then = (uint32_t)n; /* before a held index makes a job ready */
 	for (int i = 0; i < n; i++) {
 		struct cjob *j;
 		if (ji[i].num < 1 || ji[i].num > COORD_JOBS_MAX)
@@ -133,8 +149,8 @@ void coord_jobs_adopt(struct coord *c)
 				   .client_then = ji[i].accepted};
 		fetch(c, ji[i].num); /* stopped jobs too: results name their images */
 	}
-	c->jobs_then = (uint32_t)n;
 	log_msg(LOG_INFO, "coordinator: %d jobs taken over", n);
+	coord_ixcache_free(c); /* decoded where it was needed */
 	free(ji);
 }
 

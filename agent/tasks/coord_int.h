@@ -114,6 +114,18 @@ struct follow {
 	uint8_t lost;	  /* its stream closed under it (the process died?) */
 };
 
+/* A dataset index the standby holds for a takeover (coord_ixcache.c). */
+#define IXC_MAX 16
+struct ixc_entry {
+	char dataset[DATASET_NAME_MAX + 1];
+	uint64_t version; /* 0: a free entry */
+	uint8_t *data;	  /* the index file, checked; NULL until fetched */
+	uint64_t size;
+	uint8_t fetching;
+	uint64_t retry_ms;
+	uint32_t gen; /* a fetch's answer for an entry since dropped is ignored */
+};
+
 struct coord {
 	struct coord_env env;
 	int owner;
@@ -158,7 +170,8 @@ struct coord {
 	/* what is kept in SDFS (coord_persist.c, coord_recover.c) */
 	struct coord_persist *persist;
 	struct coord_recover *recover;
-	uint8_t recovering; /* a cold recovery reads SDFS: no dispatch, no job change */
+	uint8_t recovering;	       /* a cold recovery reads SDFS: no dispatch, no job change */
+	struct ixc_entry ixc[IXC_MAX]; /* while standby: the jobs' dataset indexes */
 	/* counters */
 	uint64_t n_dispatched, n_results, n_refused, n_streams, n_stream_fail, n_records,
 		n_record_errors, n_cmds, n_redirects;
@@ -195,6 +208,15 @@ void coord_jobs_start(struct coord *c, struct coord_state *st);
  * queries queued again).  tick retries what failed. */
 void coord_jobs_adopt(struct coord *c);
 void coord_adopt_tick(struct coord *c, uint64_t now_ms);
+
+/* coord_ixcache.c: while this node follows a coordinator's state, the
+ * dataset index of each of its running jobs, fetched ahead and held, so
+ * that a takeover needs no SDFS read to feed the jobs again. */
+void coord_ixcache_tick(struct coord *c, uint64_t now_ms);
+/* Decodes the held index of dataset@version into ix: 0, or -1 (none held). */
+int coord_ixcache_decode(struct coord *c, const char *dataset, uint64_t version,
+			 struct dataset_index *ix);
+void coord_ixcache_free(struct coord *c);
 void coord_jobs_reset(struct coord *c);
 /* Queues dataset queries of running jobs up to FEED_MAX each. */
 void coord_jobs_feed(struct coord *c, uint64_t now_ms);
