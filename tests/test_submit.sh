@@ -11,9 +11,9 @@
 # every one is either answered or busy); qgen in closed loop and in open
 # loop (Poisson, two jobs) ends with 0 lost, 0 duplicated, 0 unexpected
 # and a ledger of one JSON line per query, each answered query once in
-# `agent results` (--check-results); qgen's connection replaced mid-run:
-# it reconnects and re-submits, 0 lost; qgen stopped by SIGINT drains,
-# checks and reports; a worker killed with -9 while
+# `agent results` (--check-results, both loops); qgen's connection
+# replaced mid-run: it reconnects and re-submits, 0 lost; qgen stopped by
+# SIGINT drains, checks and reports; a worker killed with -9 while
 # qgen runs: still 0 lost; qgen on a bad job or an unreachable cluster
 # exits non-zero with a one-line error; every result of the job is in
 # `agent results` exactly once.
@@ -123,8 +123,9 @@ j = s["jobs"][0]
 assert j["results_missing"] == 0 and j["results_twice"] == 0, j
 assert j["throughput"] > 0 and 0 < j["latency_ms"]["p50"] <= j["latency_ms"]["p99"] <= j["latency_ms"]["max"], j
 PY
-qgen --rate 6 --poisson --duration 4 --ledger "$W/l2" "$j" "$j2" >"$W/q2" 2>"$W/q2.err" &&
+qgen --rate 6 --poisson --duration 4 --ledger "$W/l2" --check-results "$j" "$j2" >"$W/q2" 2>"$W/q2.err" &&
   grep -q "lost 0, duplicated 0, unexpected 0, unacknowledged 0" "$W/q2" &&
+  [[ $(grep -c "results: 0 answered queries missing, 0 there twice" "$W/q2") == 2 ]] &&
   [[ $(grep -c "\"job\":\"$j2\"" "$W/l2") -gt 5 ]] &&
   ok "qgen open loop, Poisson, two jobs: $(tail -1 "$W/q2")" || bad "qgen open: $(cat "$W/q2" "$W/q2.err")"
 
