@@ -18,8 +18,6 @@
 #                        query executing (its result's done_ms minus its
 #                        batch's service time) and the first result
 
-self_field() { cl_agent "$1" self 2>/dev/null | awk -v k="$2" '$1 == k { print $2 }'; }
-node_of() { local a=${1%:*}; echo "${a##*.}"; }
 any_node() { local i; for i in $(cl_running); do [[ " $* " == *" $i "* ]] || { echo "$i"; return; }; done; }
 coord_now() {
   local c

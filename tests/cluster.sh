@@ -74,6 +74,10 @@ cl_busy_config() {
 # cl_agent I SUBCOMMAND [ARGS]: the options go right after the subcommand,
 # so that ARGS may end the options with --
 cl_agent() { local i=$1 sub=$2; shift 2; "$CL_BIN/agent" "$sub" --agent "$(cl_addr "$i")" --key-file "$CL_KEY" "$@"; }
+# self_field I KEY: a field of node I's `agent self`; node_of ADDR: the
+# node number of a 127.0.0.N:PORT address
+self_field() { cl_agent "$1" self 2>/dev/null | awk -v k="$2" '$1 == k { print $2 }'; }
+node_of() { local a=${1%:*}; echo "${a##*.}"; }
 cl_view() { cl_agent "$1" members | awk 'NR > 1 { print $1, $2, $NF }'; }
 # cl_status_of I J: node J's status in node I's view (empty if unknown)
 cl_status_of() { cl_view "$1" | awk -v a="$(cl_addr "$2")" '$1 == a { print $2 }'; }

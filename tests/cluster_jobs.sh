@@ -6,6 +6,7 @@
 #   W, PY                      a work folder in the cluster's; Debian's python3
 #   cj_images N SEED DIR       N generated JPEGs (bench/mkdataset) in DIR, or
 #                              the test is skipped (exit 77) saying why
+#   job_field I JOB FIELD      a field of JOB in node I's `job ls --json`
 fails=0
 ok() { echo "ok   $*"; }
 bad() { echo "FAIL $*"; fails=$((fails + 1)); }
@@ -20,3 +21,4 @@ cj_images() {
     { echo "skip: bench/mkdataset: $(cat "$W/mk.err")"; exit 77; }
 }
 
+job_field() { cl_agent "$1" job ls --json | $PY -c 'import json,sys; print(next(j[sys.argv[2]] for j in json.load(sys.stdin) if j["job"] == sys.argv[1]))' "$2" "$3"; }

@@ -31,7 +31,6 @@ cl_agent 1 self | grep -q '^role coordinator' && ok "node 1 (the lowest address)
   bad "node 1 is not the coordinator: $(cl_agent 1 self | tr '\n' ' ')"
 
 # job_field I JOB FIELD: a field of job JOB in `job ls --json` asked of node I
-job_field() { cl_agent "$1" job ls --json | $PY -c 'import json,sys; print(next(j[sys.argv[2]] for j in json.load(sys.stdin) if j["job"] == sys.argv[1]))' "$2" "$3"; }
 wait_done_at() { # wait_done_at NODE JOB SECONDS
   local deadline=$((SECONDS + $3))
   while ((SECONDS < deadline)); do [[ $(job_field "$1" "$2" state 2>/dev/null) == done ]] && return 0; sleep 0.5; done

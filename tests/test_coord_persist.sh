@@ -25,7 +25,6 @@ cl_agent 1 model put alex "$W/alex.st" >/dev/null && cl_agent 1 dataset put d40 
   bad "model or dataset put"
 for _ in $(seq 50); do cl_agent 1 self | grep -q '^role coordinator' && break; sleep 0.1; done
 
-job_field() { cl_agent "$1" job ls --json | $PY -c 'import json,sys; print(next(j[sys.argv[2]] for j in json.load(sys.stdin) if j["job"] == sys.argv[1]))' "$2" "$3"; }
 wait_done() { # wait_done NODE JOB SECONDS
   local deadline=$((SECONDS + $3))
   while ((SECONDS < deadline)); do [[ $(job_field "$1" "$2" state 2>/dev/null) == done ]] && return 0; sleep 0.5; done

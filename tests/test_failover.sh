@@ -32,8 +32,6 @@ cl_wait_converged $N 40 && ok "$N agents with engines joined" || bad "no converg
 cl_agent 1 model put r18 "$W/r18.st" >/dev/null && cl_agent 1 model put alex "$W/alex.st" >/dev/null &&
   cl_agent 1 dataset put d "$W/img" >/dev/null && ok "models and a 64-image dataset put" || bad "put"
 
-self_field() { cl_agent "$1" self 2>/dev/null | awk -v k="$2" '$1 == k { print $2 }'; }
-node_of() { local a=${1%:*}; echo "${a##*.}"; }
 # the coordinator and the standby, as node numbers, in node I's view
 coord_of() { node_of "$(self_field "$1" coordinator)"; }
 standby_of() { node_of "$(self_field "$1" standby)"; }
@@ -52,7 +50,7 @@ wait_coord() {
   return 1
 }
 job_json() { cl_agent "$1" job ls --json 2>/dev/null; }
-completed() { job_json "$1" | $PY -c 'import json,sys; print(next(j["completed"] for j in json.load(sys.stdin) if j["job"] == sys.argv[1]))' "$2" 2>/dev/null; }
+completed() { job_field "$1" "$2" completed 2>/dev/null; }
 wait_done() { # wait_done NODE JOB SECONDS
   local deadline=$((SECONDS + $3))
   while ((SECONDS < deadline)); do

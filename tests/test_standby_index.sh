@@ -21,9 +21,7 @@ cl_wait_converged 5 20 && ok "5 agents with engines joined" || bad "no convergen
 cl_agent 1 model put r18 "$W/r18.st" >/dev/null && cl_agent 1 dataset put d "$W/img" >/dev/null &&
   ok "model r18 and a 16-image dataset d put" || bad "model or dataset put"
 
-self_field() { cl_agent "$1" self 2>/dev/null | awk -v k="$2" '$1 == k { print $2 }'; }
-node_of() { local a=${1%:*}; echo "${a##*.}"; }
-completed() { cl_agent "$1" job ls --json 2>/dev/null | $PY -c 'import json,sys; print(next(j["completed"] for j in json.load(sys.stdin) if j["job"] == sys.argv[1]))' "$2" 2>/dev/null; }
+completed() { job_field "$1" "$2" completed 2>/dev/null; }
 # wait_completed NODE JOB N SECONDS: until the job has N queries answered
 wait_completed() {
   local deadline=$((SECONDS + $4)) n

@@ -20,9 +20,5 @@ int hang_check(struct hang_clock *h, uint64_t now, unsigned inflight, int loadin
 		if (now > h->progress_ms)
 			h->progress_ms = now;
 	}
-	if (!inflight) {
-		h->expected_ms = 0;
-		return 0;
-	}
-	return now > h->progress_ms + 3 * h->expected_ms + HANG_SLACK_MS;
+	return inflight && now > h->progress_ms + 3 * h->expected_ms + HANG_SLACK_MS;
 }

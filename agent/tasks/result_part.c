@@ -144,7 +144,8 @@ static void expect(struct in *in, char ch)
 		in->err = 1;
 }
 
-/* A string into out (cap bytes, NUL-terminated); escapes \" \\ \/ \uXXXX (< 0x100). */
+/* A string into out (cap bytes, NUL-terminated); escapes \" \\ \/ and \u
+ * with four hex digits of a byte 0x01..0xff. */
 static void str(struct in *in, char *out, size_t cap)
 {
 	size_t n = 0;
