@@ -18,10 +18,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define NBUF  256 /* provided receive buffers */
-#define BUFSZ 2048
-#define BGID  7
-#define NSEND 256 /* send slots */
+#define NBUF	    256 /* provided receive buffers */
+#define BUFSZ	    2048
+#define BGID	    7
+#define NSEND	    256 /* send slots */
+#define HELD_LOG_MS 250 /* a longer gap between ticks is logged */
 
 enum op { OP_RECV = 1, OP_SEND, OP_CANCEL };
 
@@ -51,6 +52,7 @@ struct udp {
 	int recv_armed, sends, stopping;
 	int leaving;
 	uint64_t leave_at;
+	uint64_t last_tick;
 	uint64_t n_in, n_out, n_no_slot;
 };
 
@@ -201,6 +203,12 @@ static uint64_t tick(void *m, uint64_t now_ms)
 {
 	struct udp *u = m;
 
+	if (u->last_tick && now_ms > u->last_tick + HELD_LOG_MS)
+		log_msg(LOG_WARN,
+			"membership: this loop was held up for %llu ms (stopped, or the host "
+			"stalled); the suspicions it holds are extended by as much",
+			(unsigned long long)(now_ms - u->last_tick));
+	u->last_tick = now_ms;
 	swim_tick(u->env.swim, now_ms);
 	flush(u);
 	if (u->leaving) {

@@ -318,6 +318,12 @@ void swim_tick(struct swim *s, uint64_t now)
 		swim_out_emit(s, s->seeds[s->seed_next++ % s->nseeds], &m);
 		s->next_join = now + s->c.join_retry_ms;
 	}
+	/* Ticks come at least every gossip interval.  A longer gap means this
+	 * loop was held up (the host stalled): no refutation could be heard
+	 * meanwhile, so the time held does not count against suspects. */
+	if (s->last_tick && now > s->last_tick + 2 * s->c.gossip_interval_ms)
+		swim_suspicion_hold(s, now - s->last_tick - s->c.gossip_interval_ms);
+	s->last_tick = now;
 	swim_suspicion_expire(s, now);
 	/* the probe in flight: indirect probes, then suspicion */
 	if (s->probe.active && !s->probe.acked && !s->probe.indirect_sent &&
@@ -329,6 +335,10 @@ void swim_tick(struct swim *s, uint64_t now)
 			send_msg(s, helpers[j], WIRE_PING_REQ, 0, s->probe.seq, s->probe.target,
 				 s->mem[0].m.addr);
 		s->probe.indirect_sent = 1;
+		/* a late tick (this loop held up, the host stalled) still gives the
+		 * indirect probes the rest of an interval before suspecting */
+		s->next_probe =
+			MAX(s->next_probe, now + s->c.probe_interval_ms - s->c.probe_timeout_ms);
 	}
 	if (now >= s->next_probe) {
 		if (s->probe.active && !s->probe.acked) {

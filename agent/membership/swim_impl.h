@@ -57,6 +57,7 @@ struct swim {
 	struct probe probe;
 	uint32_t next_seq;
 	uint64_t next_probe, next_gossip, next_pushpull, next_reconnect, next_join, next_reap;
+	uint64_t last_tick; /* when swim_tick last ran (0: never) */
 	int joined, joining, left;
 	struct wire_addr seeds[SWIM_SEEDS_MAX]; /* joined through, in turn */
 	int nseeds, seed_next;
@@ -133,6 +134,8 @@ void swim_suspicion_relist(struct swim *s);
 void swim_suspicion_start(struct swim *s, int i, struct wire_addr accuser, uint64_t now);
 /* Counts an independent accuser; 1 when it is new (a confirmation to pass on). */
 int swim_suspicion_confirm(struct member *mb, struct wire_addr accuser);
+/* Adds held ms to every running suspicion (this node's loop was held up). */
+void swim_suspicion_hold(struct swim *s, uint64_t held);
 /* Declares failed every suspect whose timeout has run out. */
 void swim_suspicion_expire(struct swim *s, uint64_t now);
 /* The earliest time a suspicion runs out, or UINT64_MAX. */

@@ -67,6 +67,12 @@ void swim_suspicion_relist(struct swim *s)
 			s->suspects[s->nsuspect++] = i;
 }
 
+void swim_suspicion_hold(struct swim *s, uint64_t held)
+{
+	for (int k = 0; k < s->nsuspect; k++)
+		s->mem[s->suspects[k]].suspect_start += held;
+}
+
 static int cmp_int(const void *a, const void *b)
 {
 	return *(const int *)a - *(const int *)b;
