@@ -142,6 +142,10 @@ cl_cleanup() {
     for i in "${!CL_PID[@]}"; do wait "${CL_PID[$i]}"; done
     wait
   } 2>/dev/null
+  # their engines, which would end on their own once they noticed their
+  # agent gone (after the batch or model load in hand)
+  pkill -9 -f -- "--ring idunno-[0-9a-f]+-$CL_PORT( |\$)"
+  for _ in $(seq 20); do pgrep -f -- "--ring idunno-[0-9a-f]+-$CL_PORT( |\$)" >/dev/null || break; sleep 0.1; done
   nft delete table inet "$CL_NFT" 2>/dev/null
   # the engines' rings of agents that were killed (a ring is named by its
   # agent's address and port; a stopped agent removes its own)
