@@ -99,13 +99,20 @@ def window_ok(jobs, t, floor):
     return fair(rs) and sum(rs) >= floor
 
 
-def resume_time(jobs, t0, capacity_left=0.9, limit=60.0, sustained=False):
+def resume_time(jobs, t0, capacity_left=0.9, limit=60.0, sustained=False, span=5.0):
     """Seconds from t0 to normal operation (None if not within limit).
-    sustained: every 1 s window starting in [t, t + 1] must be normal (so
-    the whole of [t, t + 2) is), not only the two from t."""
+    The search starts at the failure's first effect: the first 1 s window
+    starting in [t0, t0 + span) that is not normal (results finishing work
+    from before t0 can keep the first windows normal while the dip comes
+    later); 0 if every one of them is normal (it never left normal
+    operation).  sustained: every 1 s window starting in [t, t + 1] must be
+    normal (so the whole of [t, t + 2) is), not only the two from t."""
     before = sum(count(ts, t0 - 10, t0) for ts in jobs) / 10.0
     floor = 0.85 * before * capacity_left
-    t = t0
+    t = next((t0 + k * 0.01 for k in range(int(span * 100))
+              if not window_ok(jobs, t0 + k * 0.01, floor)), None)
+    if t is None:
+        return 0.0
     while t < t0 + limit:
         if sustained:
             bad = next((k for k in range(101) if not window_ok(jobs, t + k * 0.01, floor)), None)
