@@ -170,7 +170,15 @@ void ring_unreserve(struct ring *r);
  * e->enqueue_ns.  The data is released when the entry completes.
  */
 int ring_submit(struct ring *r, struct ring_sqe *e);
-/* Up to max completions, without blocking. Returns how many. */
+/*
+ * Up to max completions, without blocking. Returns how many.  The owner
+ * trusts nothing the engine wrote but a completion's outcome: each names
+ * an entry in flight (others are dropped and counted, ring_duplicates),
+ * its query, job, batch, out_off and enqueue_ns are the entry's own, and
+ * a status that is not 0 or -errno reads -EIO.  The owner keeps its own
+ * copy of the ring's layout, so nothing written into the shared header
+ * makes it read or write outside the mapping.
+ */
 int ring_reap(struct ring *r, struct ring_cqe *out, int max);
 /* Waits up to timeout_ms for a completion. 0, or -ETIMEDOUT. */
 int ring_wait(struct ring *r, int timeout_ms);
@@ -196,7 +204,8 @@ uint64_t ring_completed(const struct ring *r);
  * Returns how many were resubmitted.
  */
 int ring_recover(struct ring *r);
-/* Completions dropped because their entry was not in flight. */
+/* Completions dropped because their entry was not in flight, or because
+ * the engine moved its completion index past what the queue holds. */
 uint64_t ring_duplicates(const struct ring *r);
 
 /* ---- consumer (engine) side ---- */
