@@ -45,6 +45,7 @@
 #define RING_MAX_BATCH	    1024	/* images per entry */
 #define RING_MAX_JPEG_BATCH 256		/* with RING_F_JPEG (the engine holds the tensors) */
 #define RING_IMG_MAX_LEN    (64u << 20) /* bytes of one JPEG reference */
+#define RING_CLASSES	    1000	/* a result's class indexes are below this */
 
 /* Entry flags. */
 #define RING_F_NOWORK 1u /* complete at once, without running a model (benchmarks) */
@@ -93,6 +94,16 @@ struct ring_result {
 	float prob[5];
 	int32_t status;
 };
+
+/*
+ * One image's result as the owner takes it from the data area (the engine
+ * wrote it): copied once into *out and checked.  Returns its status: 0
+ * when it says 0 and every class index is in 0..RING_CLASSES-1 and every
+ * probability in [0, 1]; its status when that is -errno; -EIO for
+ * anything else.  Where the status is not 0, out's classes are -1 and its
+ * probabilities 0.
+ */
+int ring_result_take(const struct ring_result *shared, struct ring_result *out);
 
 /* Bytes of data area one batch of n images needs (inputs + results). */
 size_t ring_batch_bytes(uint32_t n);

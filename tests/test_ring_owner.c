@@ -7,7 +7,9 @@
  * is read as one queue's worth at most (dropped ones counted); a header
  * whose slot count, data size and submission index were overwritten
  * leaves reserve, submit, reap and recover inside the ring's memory; an
- * entry completed before older ones does not free a slot they hold.
+ * entry completed before older ones does not free a slot they hold; an
+ * image's result with a class or probability out of range, or a positive
+ * status, reads -EIO.
  * (Each was found by tests/fuzz/fuzz_ring.c; its inputs are in
  * tests/fuzz/regress/ring/.)
  */
@@ -117,10 +119,33 @@ static void header(void)
 	printf("ok   an overwritten header leaves the owner inside its memory\n");
 }
 
+static void results(void)
+{
+	struct ring_result ok = {.idx = {1, 2, 3, 4, 999}, .prob = {0.5f, 0.2f, 0.1f, 0.1f, 0}},
+			   bad, out;
+	float nan = __builtin_nanf("");
+
+	CHECK(ring_result_take(&ok, &out) == 0 && !memcmp(&out, &ok, sizeof(ok)), "a good result");
+	bad = ok, bad.idx[4] = 1000;
+	CHECK(ring_result_take(&bad, &out) == -EIO && out.idx[0] == -1, "class 1000");
+	bad = ok, bad.idx[0] = -1;
+	CHECK(ring_result_take(&bad, &out) == -EIO, "class -1 with status 0");
+	bad = ok, bad.prob[2] = nan;
+	CHECK(ring_result_take(&bad, &out) == -EIO, "a NaN probability");
+	bad = ok, bad.prob[2] = 1.5f;
+	CHECK(ring_result_take(&bad, &out) == -EIO && out.prob[0] == 0, "a probability of 1.5");
+	bad = ok, bad.status = 7;
+	CHECK(ring_result_take(&bad, &out) == -EIO, "a positive status");
+	bad = ok, bad.status = -EBADMSG;
+	CHECK(ring_result_take(&bad, &out) == -EBADMSG && out.idx[3] == -1, "a failed image");
+	printf("ok   an image's result with a class or probability out of range reads -EIO\n");
+}
+
 int main(void)
 {
 	cqe_fields();
 	cq_tail_far();
 	header();
+	results();
 	return t_result();
 }

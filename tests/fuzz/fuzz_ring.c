@@ -14,7 +14,9 @@
  * engine's death, reaps, and submits until the ring is full.  Holds:
  * every completion reaped is that of an entry submitted and not yet
  * reaped, with the entry's own batch and results area (inside the data
- * area), and a status of 0 or -errno; a model slot's message is a
+ * area), and a status of 0 or -errno, and so is each image's result as the
+ * worker takes it (ring_result_take), its classes and probabilities in
+ * range; a model slot's message is a
  * terminated string; a reap does a bounded amount of work; a submit finds
  * its slot free; nothing reads or writes out of bounds.
  */
@@ -33,8 +35,11 @@ struct sent {
 	int reaped;
 };
 
-static void check_reaped(struct sent *s, int ns, const struct ring_cqe *c, int n)
+static void check_reaped(struct ring *r, struct sent *s, int ns, const struct ring_cqe *c, int n)
 {
+	const struct ring_result *res;
+	struct ring_result one;
+
 	for (int i = 0; i < n; i++) {
 		int k;
 		for (k = 0; k < ns && s[k].e.seq != c[i].seq; k++)
@@ -45,6 +50,16 @@ static void check_reaped(struct sent *s, int ns, const struct ring_cqe *c, int n
 		FUZZ_ASSERT(c[i].batch == s[k].e.batch && c[i].out_off == s[k].e.out_off);
 		FUZZ_ASSERT(c[i].out_off + c[i].batch * sizeof(struct ring_result) <= DATA);
 		FUZZ_ASSERT(c[i].status <= 0 && c[i].status > -4096);
+		/* each image's result, as the worker takes it */
+		res = (const struct ring_result *)((uint8_t *)ring_data(r) + c[i].out_off);
+		for (uint32_t b = 0; b < c[i].batch; b++) {
+			int st = ring_result_take(&res[b], &one);
+			FUZZ_ASSERT(st == one.status && st <= 0 && st > -4096);
+			for (int k = 0; k < 5; k++)
+				FUZZ_ASSERT(st ? one.idx[k] == -1 && one.prob[k] == 0
+					       : one.idx[k] >= 0 && one.idx[k] < RING_CLASSES &&
+							    one.prob[k] >= 0 && one.prob[k] <= 1);
+		}
 	}
 }
 
@@ -69,7 +84,7 @@ static void reap_all(struct ring *r, struct sent *s, int ns)
 	for (int round = 0; round < 2 * SLOTS + 2; round++) {
 		n = ring_reap(r, c, 4);
 		FUZZ_ASSERT(n >= 0 && n <= 4);
-		check_reaped(s, ns, c, n);
+		check_reaped(r, s, ns, c, n);
 		if (n == 0)
 			break;
 	}
