@@ -228,6 +228,7 @@ LINK_test_result_part := $(OUT)/agent/tasks/result_part.o $(OUT)/agent/tasks/coo
                         $(OUT)/agent/tasks/dataset.o $(STORE_OBJ) $(OUT)/models/imagenet_classes.o \
                         $(WIRE_OBJ) $(COMMON_OBJ)
 LINK_test_prom       := $(OUT)/agent/core/prom.o $(OUT)/agent/core/http.o $(COMMON_OBJ)
+LINK_test_ring_owner := $(COMMON_OBJ)
 LINK_test_resolve    := $(OUT)/agent/cli/resolve.o $(WIRE_OBJ) $(COMMON_OBJ)
 test_link = $(or $(LINK_$(1)),$(AGENT_LIB_OBJ) $(AGENT_BPF_OBJ) $(NET_OBJ))
 test_libs = $(or $(LIBS_$(1)),$(if $(LINK_$(1)),$(SODIUM_LIBS) $(LDLIBS),$(AGENT_LIBS) $(AGENT_BPF_LIBS) $(NET_LIBS)))

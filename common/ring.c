@@ -157,6 +157,8 @@ int ring_create(const char *name, uint32_t nslots, size_t data_size, struct ring
 		r->v.h = NULL;
 		goto err_unlink;
 	}
+	r->nslots = nslots;
+	r->data_size = data_size;
 	r->v.h->nslots = nslots;
 	r->v.h->data_size = data_size;
 	r->v.h->sq_off = sq;
@@ -207,7 +209,7 @@ void *ring_data(struct ring *r)
  */
 int ring_reserve(struct ring *r, struct ring_sqe *e)
 {
-	uint64_t size = r->v.h->data_size, pos, start;
+	uint64_t size = r->data_size, pos, start;
 	int jpeg = (e->flags & RING_F_JPEG) != 0;
 	size_t len;
 
@@ -218,7 +220,9 @@ int ring_reserve(struct ring *r, struct ring_sqe *e)
 	len = jpeg ? ring_batch_bytes_jpeg(e->batch) : ring_batch_bytes(e->batch);
 	if (len > size)
 		return -E2BIG;
-	if (r->ninflight >= r->v.h->nslots)
+	/* an entry's slot is free once it and every older one completed (an
+	 * engine that completes out of order holds the older ones' slots) */
+	if (r->ninflight >= r->nslots || r->fl[r->next_seq % r->nslots].active)
 		return -EAGAIN;
 	pos = r->alloc_head % size;
 	start = r->alloc_head + (pos + len > size ? size - pos : 0);
@@ -245,7 +249,7 @@ void ring_unreserve(struct ring *r)
 static void release_done(struct ring *r)
 {
 	while (r->oldest_seq < r->next_seq) {
-		struct inflight *f = &r->fl[r->oldest_seq % r->v.h->nslots];
+		struct inflight *f = &r->fl[r->oldest_seq % r->nslots];
 		if (!f->done)
 			break;
 		r->alloc_tail = f->data_end;
@@ -259,7 +263,7 @@ static void push_sqe(struct ring *r, const struct ring_sqe *e)
 {
 	uint32_t tail = atomic_load_explicit(&r->v.h->sq_tail.v, memory_order_relaxed);
 
-	r->v.sq[tail & (r->v.h->nslots - 1)] = *e;
+	r->v.sq[tail & (r->nslots - 1)] = *e;
 	atomic_store_explicit(&r->v.h->sq_tail.v, tail + 1, memory_order_seq_cst);
 	if (atomic_load_explicit(&r->v.h->engine_sleeping.v, memory_order_seq_cst))
 		ring_futex(&r->v.h->sq_tail.v, FUTEX_WAKE, 1, NULL);
@@ -274,7 +278,7 @@ int ring_submit(struct ring *r, struct ring_sqe *e)
 	r->reserved = 0;
 	e->seq = r->next_seq++;
 	e->enqueue_ns = util_now_ns();
-	f = &r->fl[e->seq % r->v.h->nslots];
+	f = &r->fl[e->seq % r->nslots];
 	ASSERT(!f->active);
 	*f = (struct inflight){.sqe = *e, .data_end = r->reserved_end, .active = 1};
 	r->ninflight++;
@@ -285,30 +289,69 @@ int ring_submit(struct ring *r, struct ring_sqe *e)
 /* Is c the completion of an entry still waiting for one? */
 static struct inflight *pending_of(struct ring *r, const struct ring_cqe *c)
 {
-	struct inflight *f = &r->fl[c->seq % r->v.h->nslots];
+	struct inflight *f = &r->fl[c->seq % r->nslots];
 
 	if (c->seq >= r->next_seq || !f->active || f->done || f->sqe.seq != c->seq)
 		return NULL;
 	return f;
 }
 
+/*
+ * The completions to read, from *head to the engine's tail: never more
+ * than the queue holds.  An engine that moved its tail further (it
+ * overwrote completions not yet reaped, or wrote anything there) has the
+ * ones beyond the last nslots dropped and counted with the duplicates.
+ */
+static uint32_t cq_tail_read(struct ring *r, uint32_t *head)
+{
+	uint32_t tail = atomic_load_explicit(&r->v.h->cq_tail.v, memory_order_acquire);
+
+	if (tail - *head > r->nslots) {
+		r->duplicates += tail - *head - r->nslots;
+		*head = tail - r->nslots;
+	}
+	return tail;
+}
+
+/*
+ * A completion as the owner takes it: read once from the shared memory
+ * (the engine may be rewriting it), and only its outcome believed; what
+ * the owner itself said of the entry (query, job, batch, where its
+ * results are, when it was submitted) comes from the owner's own copy.  A
+ * status that is not 0 or -errno reads -EIO.
+ */
+static int completion(struct ring *r, uint32_t head, struct ring_cqe *out)
+{
+	struct ring_cqe c = r->v.cq[head & (r->nslots - 1)];
+	struct inflight *f = pending_of(r, &c);
+
+	if (!f)
+		return 0;
+	c.query = f->sqe.query;
+	c.job = f->sqe.job;
+	c.batch = f->sqe.batch;
+	c.out_off = f->sqe.out_off;
+	c.enqueue_ns = f->sqe.enqueue_ns;
+	if (c.status > 0 || c.status < -4095)
+		c.status = -EIO;
+	f->done = 1;
+	*out = c;
+	return 1;
+}
+
 int ring_reap(struct ring *r, struct ring_cqe *out, int max)
 {
 	uint32_t head = atomic_load_explicit(&r->v.h->cq_head.v, memory_order_relaxed);
-	uint32_t tail = atomic_load_explicit(&r->v.h->cq_tail.v, memory_order_acquire);
+	uint32_t tail = cq_tail_read(r, &head);
 	int n = 0;
 
 	while (head != tail && n < max) {
-		const struct ring_cqe *c = &r->v.cq[head & (r->v.h->nslots - 1)];
-		struct inflight *f = pending_of(r, c);
-		head++;
-		if (!f) {
+		if (completion(r, head++, &out[n])) {
+			r->ninflight--;
+			n++;
+		} else {
 			r->duplicates++;
-			continue;
 		}
-		f->done = 1;
-		r->ninflight--;
-		out[n++] = *c;
 	}
 	atomic_store_explicit(&r->v.h->cq_head.v, head, memory_order_release);
 	release_done(r);
@@ -366,24 +409,26 @@ uint64_t ring_completed(const struct ring *r)
 
 int ring_recover(struct ring *r)
 {
-	uint32_t head = atomic_load(&r->v.h->cq_head.v), tail = atomic_load(&r->v.h->cq_tail.v);
+	uint32_t head = atomic_load(&r->v.h->cq_head.v), tail = cq_tail_read(r, &head);
 	int n = 0;
 
 	/* Completions the dead engine posted stay for the caller's next reap. */
 	for (uint64_t s = r->oldest_seq; s < r->next_seq; s++)
-		r->fl[s % r->v.h->nslots].in_cq = 0;
+		r->fl[s % r->nslots].in_cq = 0;
 	for (uint32_t i = head; i != tail; i++) {
-		struct inflight *f = pending_of(r, &r->v.cq[i & (r->v.h->nslots - 1)]);
+		struct ring_cqe c = r->v.cq[i & (r->nslots - 1)];
+		struct inflight *f = pending_of(r, &c);
 		if (f)
 			f->in_cq = 1;
 	}
+	atomic_store(&r->v.h->cq_head.v, head);
 	/* The dead engine's view of the models and its progress are void. */
 	ring_views_reset(r->v.h);
 	atomic_store(&r->v.h->busy_since, 0);
 	/* Every other entry it took, or never took, goes back, oldest first. */
 	atomic_store(&r->v.h->sq_head.v, atomic_load(&r->v.h->sq_tail.v));
 	for (uint64_t s = r->oldest_seq; s < r->next_seq; s++) {
-		struct inflight *f = &r->fl[s % r->v.h->nslots];
+		struct inflight *f = &r->fl[s % r->nslots];
 		if (f->active && !f->done && !f->in_cq) {
 			push_sqe(r, &f->sqe);
 			n++;

@@ -45,6 +45,7 @@
 #define RING_MAX_BATCH	    1024	/* images per entry */
 #define RING_MAX_JPEG_BATCH 256		/* with RING_F_JPEG (the engine holds the tensors) */
 #define RING_IMG_MAX_LEN    (64u << 20) /* bytes of one JPEG reference */
+#define RING_CLASSES	    1000	/* a result's class indexes are below this */
 
 /* Entry flags. */
 #define RING_F_NOWORK 1u /* complete at once, without running a model (benchmarks) */
@@ -93,6 +94,16 @@ struct ring_result {
 	float prob[5];
 	int32_t status;
 };
+
+/*
+ * One image's result as the owner takes it from the data area (the engine
+ * wrote it): copied once into *out and checked.  Returns its status: 0
+ * when it says 0 and every class index is in 0..RING_CLASSES-1 and every
+ * probability in [0, 1]; its status when that is -errno; -EIO for
+ * anything else.  Where the status is not 0, out's classes are -1 and its
+ * probabilities 0.
+ */
+int ring_result_take(const struct ring_result *shared, struct ring_result *out);
 
 /* Bytes of data area one batch of n images needs (inputs + results). */
 size_t ring_batch_bytes(uint32_t n);
@@ -170,7 +181,15 @@ void ring_unreserve(struct ring *r);
  * e->enqueue_ns.  The data is released when the entry completes.
  */
 int ring_submit(struct ring *r, struct ring_sqe *e);
-/* Up to max completions, without blocking. Returns how many. */
+/*
+ * Up to max completions, without blocking. Returns how many.  The owner
+ * trusts nothing the engine wrote but a completion's outcome: each names
+ * an entry in flight (others are dropped and counted, ring_duplicates),
+ * its query, job, batch, out_off and enqueue_ns are the entry's own, and
+ * a status that is not 0 or -errno reads -EIO.  The owner keeps its own
+ * copy of the ring's layout, so nothing written into the shared header
+ * makes it read or write outside the mapping.
+ */
 int ring_reap(struct ring *r, struct ring_cqe *out, int max);
 /* Waits up to timeout_ms for a completion. 0, or -ETIMEDOUT. */
 int ring_wait(struct ring *r, int timeout_ms);
@@ -196,7 +215,8 @@ uint64_t ring_completed(const struct ring *r);
  * Returns how many were resubmitted.
  */
 int ring_recover(struct ring *r);
-/* Completions dropped because their entry was not in flight. */
+/* Completions dropped because their entry was not in flight, or because
+ * the engine moved its completion index past what the queue holds. */
 uint64_t ring_duplicates(const struct ring *r);
 
 /* ---- consumer (engine) side ---- */

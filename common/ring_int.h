@@ -96,6 +96,10 @@ struct ring_view {
 struct ring {
 	char name[128];
 	struct ring_view v;
+	/* The owner's own copies of the layout: the engine may write anything
+	 * into the shared header, so the owner never reads these back. */
+	uint32_t nslots;
+	uint64_t data_size;
 	uint64_t next_seq;
 	uint64_t oldest_seq; /* lowest seq whose allocation is not yet released */
 	struct inflight *fl; /* nslots entries, by seq % nslots */

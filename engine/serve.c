@@ -38,6 +38,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+_Static_assert(RING_CLASSES == MODEL_CLASSES, "the agent checks results against RING_CLASSES");
+
 /* ---- files ---- */
 
 /* An open descriptor for file table entry idx at its current generation. */

@@ -4,9 +4,9 @@
  * round-trip through a JSON line exactly (probabilities included), with
  * the class names written; part names sort as rseq and read back; every
  * prefix of a line, a key missing, repeated or unknown, a class name that
- * is not the class's, a positive status, a client key on a dataset query
- * are refused; done_ms is optional (older lines read as 0); 100000 mutated lines never crash the
- * parser (ASan/UBSan).
+ * is not the class's, a positive status, a client key on a dataset query,
+ * a worker without its port are refused; done_ms is optional (older lines
+ * read as 0); 100000 mutated lines never crash the parser (ASan/UBSan).
  */
 #include "check.h"
 #include "model.h"
@@ -115,6 +115,9 @@ int main(void)
 	      "a wrong class name");
 	CHECK(parse_edit(line, "\"class\":3", "\"class\":1000") == -EINVAL, "class 1000");
 	CHECK(parse_edit(line, "127.0.0.2:7001", "nowhere") == -EINVAL, "a bad worker");
+	/* found by tests/fuzz/fuzz_result_part.c: it parsed with port 0, and the
+	 * line written back from it ("127.0.0.2:0") did not */
+	CHECK(parse_edit(line, "127.0.0.2:7001", "127.0.0.2") == -EINVAL, "a worker without port");
 	CHECK(parse_edit(line, "}]}", "}]} x") == -EINVAL, "trailing bytes");
 	CHECK(parse_edit(line, "{\"rseq\"", " { \"rseq\"") == 0, "spaces are fine");
 	CHECK(strstr(line, "\"done_ms\":1796000000123,") != NULL, "done_ms written: %s", line);

@@ -375,7 +375,8 @@ int result_part_parse(const char *line, size_t len, struct coord_result *r, char
 		return -EINVAL;
 	if (r->rseq == 0 || r->a.qid == UINT64_MAX || image > UINT32_MAX || status > 0 ||
 	    status < INT32_MIN || (status == 0) != (ntop == COORD_TOP) ||
-	    wire_addr_parse(worker, 0, &r->a.worker) || r->a.worker.ip == 0)
+	    wire_addr_parse(worker, 0, &r->a.worker) || r->a.worker.ip == 0 ||
+	    r->a.worker.port == 0) /* "IP" alone: not a line the writer makes */
 		return -EINVAL;
 	r->image = (uint32_t)image;
 	r->a.status = (int32_t)status;

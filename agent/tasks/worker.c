@@ -214,13 +214,15 @@ static void on_done(void *arg, const struct ring_cqe *c, const struct ring_resul
 				  .n = b->d.n};
 	for (int i = 0; i < b->d.n; i++) {
 		struct task_answer *a = &m->a[i];
+		struct ring_result one;
 		a->id = b->d.q[i].id;
-		a->status = c->status ? c->status : res[i].status;
+		/* the engine wrote it: checked (a class out of range reads -EIO) */
+		a->status = ring_result_take(&res[i], &one);
 		a->service_ns = service;
 		a->wait_ns = wait;
 		for (int k = 0; k < TASK_TOP && !a->status; k++) {
-			a->cls[k] = (uint16_t)(res[i].idx[k] >= 0 ? res[i].idx[k] : 0);
-			a->prob[k] = res[i].prob[k];
+			a->cls[k] = (uint16_t)one.idx[k];
+			a->prob[k] = one.prob[k];
 		}
 		w->n_failed_queries += a->status != 0;
 	}

@@ -14,7 +14,8 @@ FUZZ_CFLAGS := $(STD) -g -O1 -Wall -Wextra -Wno-unused-parameter $(INCLUDES) -It
                $(BLAS_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -MMD -MP
 FUZZ_LIBS := $(SODIUM_LIBS) $(NET_LIBS)
 FUZZ_ALL  := frame swim rpc sdfs_req sdfs_ans task_wire coord_rpc coord_rec coord_snapshot dataset \
-             safetensors jpeg config stream_wire
+             safetensors jpeg config stream_wire coord_ckpt result_part http_req ring \
+             store_file key
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_SECONDS ?= 60
 
@@ -41,6 +42,13 @@ FUZZ_LINK_jpeg           := $(call fuzz_objs,engine/image.c engine/resize.c) $(F
 FUZZ_LINK_config         := $(call fuzz_objs,agent/core/config.c) $(FUZZ_LINK_swim)
 FUZZ_LINK_stream_wire    := $(call fuzz_objs,agent/tasks/repl_wire.c agent/tasks/submit_wire.c) \
                             $(FZ_COORD)
+FUZZ_LINK_coord_ckpt     := $(call fuzz_objs,agent/tasks/coord_ckpt.c) $(FZ_COORD)
+FUZZ_LINK_result_part    := $(call fuzz_objs,agent/tasks/result_part.c) $(FZ_COORD) \
+                            $(FUZZ_OUT)/gen/imagenet_classes.o
+FUZZ_LINK_http_req       := $(call fuzz_objs,agent/core/http.c)
+FUZZ_LINK_ring           :=
+FUZZ_LINK_store_file     := $(FZ_STORE)
+FUZZ_LINK_key            :=
 
 FUZZ_BINS := $(FUZZ_ALL:%=$(FUZZ_OUT)/bin/fuzz_%)
 
@@ -49,14 +57,24 @@ $(FUZZ_OUT)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 
+# The class names a result part spells out (as the Makefile's own rule).
+$(FUZZ_OUT)/gen/imagenet_classes.c: models/imagenet_classes.txt models/gen_classes.sh
+	$(call say,GEN,$@)
+	@mkdir -p $(dir $@)
+	$(Q)sh models/gen_classes.sh $< > $@
+
+$(FUZZ_OUT)/gen/imagenet_classes.o: $(FUZZ_OUT)/gen/imagenet_classes.c
+	$(call say,FUZZCC,$<)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
 $(FUZZ_OUT)/bin/fuzz_%: $(FUZZ_OUT)/tests/fuzz/fuzz_%.o $$(FUZZ_LINK_$$*) $(FZ_COMMON)
 	$(call say,FUZZLD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(FUZZ_LIBS)
 
 # The seed generator: the project's encoders, a main of its own.
-$(FUZZ_OUT)/bin/seeds: $(FUZZ_OUT)/tests/fuzz/seeds.o $(sort $(foreach t,$(FUZZ_ALL),$(FUZZ_LINK_$(t)))) \
-		$(FZ_COMMON)
+$(FUZZ_OUT)/bin/seeds: $(FUZZ_OUT)/tests/fuzz/seeds.o $(FUZZ_OUT)/tests/fuzz/seeds_node.o \
+		$(sort $(foreach t,$(FUZZ_ALL),$(FUZZ_LINK_$(t)))) $(FZ_COMMON)
 	$(call say,FUZZLD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -o $@ $^ $(FUZZ_LIBS)

@@ -1,7 +1,9 @@
 /*
  * seeds.c - writes the fuzz targets' seed corpora (valid inputs made by
  * the project's own encoders) into DIR/TARGET/NAME.  `make fuzz-seeds`
- * runs it into tests/fuzz/corpus, which is committed.
+ * runs it into tests/fuzz/corpus, which is committed.  The seeds of what
+ * a node reads from SDFS, its disk, its engine and its metrics clients
+ * are in seeds_node.c.
  *
  *   fuzz_seeds DIR
  */
@@ -10,6 +12,7 @@
 #include "membership/swim.h"
 #include "safetensors.h"
 #include "sdfs/sdfs_wire.h"
+#include "seeds.h"
 #include "tasks/coord_log.h"
 #include "tasks/coord_rpc.h"
 #include "tasks/dataset.h"
@@ -29,8 +32,7 @@
 static const char *dir;
 static int written;
 
-static void emit(const char *target, const char *name, const void *a, size_t n, const void *b,
-		 size_t m)
+void emit(const char *target, const char *name, const void *a, size_t n, const void *b, size_t m)
 {
 	char path[512];
 	FILE *f;
@@ -47,7 +49,7 @@ static void emit(const char *target, const char *name, const void *a, size_t n, 
 }
 
 /* a selector byte, then n bytes */
-static void emit_sel(const char *target, const char *name, uint8_t sel, const void *p, int n)
+void emit_sel(const char *target, const char *name, uint8_t sel, const void *p, int n)
 {
 	if (n < 0) {
 		fprintf(stderr, "fuzz_seeds: cannot encode %s/%s\n", target, name);
@@ -293,7 +295,7 @@ static void dataset_seeds(void)
 	dataset_index_free(&ix);
 }
 
-static void file_seed(const char *target, const char *name, const char *path)
+void file_seed(const char *target, const char *name, const char *path)
 {
 	char *text;
 	size_t len;
@@ -316,6 +318,7 @@ static void file_seeds(void)
 	unsigned long jlen = 0;
 	tjhandle tj = tjInitCompress();
 	char path[600], err[256];
+	const char *key_hex = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A\n";
 	const char *cfg = "# a config\nprobe_interval_ms = 500\nsuspicion_mult = 4\nreplicas = 3\n";
 
 	snprintf(path, sizeof(path), "%s/.seed.tmp", dir);
@@ -334,6 +337,7 @@ static void file_seeds(void)
 	tjFree(jpg);
 	tjDestroy(tj);
 	emit("config", "sample", cfg, strlen(cfg), NULL, 0);
+	emit("key", "hex", key_hex, strlen(key_hex), NULL, 0);
 }
 
 int main(int argc, char **argv)
@@ -351,6 +355,7 @@ int main(int argc, char **argv)
 	coord_seeds();
 	dataset_seeds();
 	stream_seeds();
+	node_seeds();
 	file_seeds();
 	printf("fuzz_seeds: %d seeds in %s\n", written, dir);
 	return 0;
