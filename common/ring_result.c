@@ -4,6 +4,7 @@
  * copied once and checked before anything uses it.
  */
 #include "ring.h"
+#include "util.h"
 
 #include <errno.h>
 #include <string.h>
@@ -12,7 +13,7 @@ int ring_result_take(const struct ring_result *shared, struct ring_result *out)
 {
 	memcpy(out, shared, sizeof(*out)); /* once: the engine may be rewriting it */
 	if (out->status == 0) {
-		for (int k = 0; k < 5; k++)
+		for (size_t k = 0; k < ARRAY_SIZE(out->idx); k++)
 			if (out->idx[k] < 0 || out->idx[k] >= RING_CLASSES ||
 			    !(out->prob[k] >= 0.0f && out->prob[k] <= 1.0f))
 				out->status = -EIO;
@@ -20,7 +21,7 @@ int ring_result_take(const struct ring_result *shared, struct ring_result *out)
 		out->status = -EIO;
 	}
 	if (out->status)
-		for (int k = 0; k < 5; k++) {
+		for (size_t k = 0; k < ARRAY_SIZE(out->idx); k++) {
 			out->idx[k] = -1;
 			out->prob[k] = 0;
 		}
