@@ -94,7 +94,21 @@ cl_wait_converged() {
     ((ok)) && return 0
     sleep 0.2
   done
+  cl_diagnose >&2
   return 1
+}
+
+# cl_diagnose: what each node is doing (after a convergence that did not
+# come): its view of the members if it runs, its last words if it exited.
+cl_diagnose() {
+  local i
+  for i in $(printf '%s\n' "${!CL_PID[@]}" | sort -n); do
+    if kill -0 "${CL_PID[$i]}" 2>/dev/null; then
+      echo "node $i: $(cl_view "$i" 2>&1 | tr '\n' ';')"
+    else
+      echo "node $i: not running; its output ends: $(tail -3 "$CL_DIR/node$i/stdout" 2>/dev/null | tr '\n' ';')"
+    fi
+  done
 }
 
 # kill and reap in one group whose stderr is silenced: bash's "line N: PID
