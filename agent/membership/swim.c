@@ -215,10 +215,32 @@ void swim_leave(struct swim *s, uint64_t now)
 			swim_out_emit(s, s->mem[i].m.addr, &m);
 }
 
+/*
+ * An accusation older than what this node holds (a suspicion or failure
+ * of an incarnation the member, maybe this node, has since refuted): its
+ * sender missed the refutation, whose few gossiped copies can all miss
+ * one node, and would declare the member failed when its suspicion runs
+ * out.  Tell it the newer state directly.
+ */
+static void answer_stale(struct swim *s, struct wire_addr from, const struct swim_update *u)
+{
+	int i = swim_member_find(s, u->addr);
+	struct swim_update mine;
+
+	if ((u->status != SWIM_SUSPECT && u->status != SWIM_FAILED) || i < 0 ||
+	    s->mem[i].m.status != SWIM_ALIVE || s->mem[i].m.incarnation <= u->incarnation)
+		return;
+	mine = swim_member_update(&s->mem[i]);
+	tell(s, from, &mine);
+}
+
 void swim_receive(struct swim *s, struct wire_addr from, const struct swim_msg *m, uint64_t now)
 {
-	for (int i = 0; i < m->nupdates; i++)
+	for (int i = 0; i < m->nupdates; i++) {
 		swim_apply(s, &m->updates[i], now);
+		if (!s->left) /* after: a refutation just made makes it stale too */
+			answer_stale(s, from, &m->updates[i]);
+	}
 	if (s->left)
 		return;
 	switch (m->type) {
@@ -275,6 +297,26 @@ static int random_live_others(struct swim *s, struct wire_addr exclude, struct w
 	return got;
 }
 
+/*
+ * The probe's ping to member i.  A suspect's ping carries its suspicion
+ * (Lifeguard's buddy system, beyond the accuser's own word): the suspect
+ * refutes it, or answers with the newer incarnation it already has.
+ */
+static void send_ping(struct swim *s, int i)
+{
+	struct wire_addr a = s->mem[i].m.addr;
+	struct swim_msg m = {
+		.type = WIRE_PING, .seq = s->probe.seq, .target = a, .origin = s->mem[0].m.addr};
+	int have = 0;
+
+	swim_bcast_piggyback(s, &m);
+	for (int k = 0; k < m.nupdates; k++)
+		have |= wire_addr_eq(m.updates[k].addr, a);
+	if (s->mem[i].m.status == SWIM_SUSPECT && !have && m.nupdates < SWIM_MAX_UPDATES)
+		m.updates[m.nupdates++] = swim_member_update(&s->mem[i]);
+	swim_out_emit(s, a, &m);
+}
+
 static void start_probe(struct swim *s, uint64_t now)
 {
 	for (int tries = 0; tries <= s->norder; tries++) {
@@ -301,7 +343,7 @@ static void start_probe(struct swim *s, uint64_t now)
 		if (i <= 0 || !swim_status_live(s->mem[i].m.status))
 			continue;
 		s->probe = (struct probe){1, 0, 0, a, ++s->next_seq, now};
-		send_msg(s, a, WIRE_PING, 0, s->probe.seq, a, s->mem[0].m.addr);
+		send_ping(s, i);
 		return;
 	}
 }
@@ -322,7 +364,7 @@ void swim_tick(struct swim *s, uint64_t now)
 	 * loop was held up (the host stalled): no refutation could be heard
 	 * meanwhile, so the time held does not count against suspects. */
 	if (s->last_tick && now > s->last_tick + 2 * s->c.gossip_interval_ms)
-		swim_suspicion_hold(s, now - s->last_tick - s->c.gossip_interval_ms);
+		swim_suspicion_hold(s, s->last_tick + s->c.gossip_interval_ms, now);
 	s->last_tick = now;
 	swim_suspicion_expire(s, now);
 	/* the probe in flight: indirect probes, then suspicion */

@@ -134,8 +134,9 @@ void swim_suspicion_relist(struct swim *s);
 void swim_suspicion_start(struct swim *s, int i, struct wire_addr accuser, uint64_t now);
 /* Counts an independent accuser; 1 when it is new (a confirmation to pass on). */
 int swim_suspicion_confirm(struct member *mb, struct wire_addr accuser);
-/* Adds held ms to every running suspicion (this node's loop was held up). */
-void swim_suspicion_hold(struct swim *s, uint64_t held);
+/* This node's loop was held up over [from, now): every running suspicion
+ * is set back by as much of it as it ran through. */
+void swim_suspicion_hold(struct swim *s, uint64_t from, uint64_t now);
 /* Declares failed every suspect whose timeout has run out. */
 void swim_suspicion_expire(struct swim *s, uint64_t now);
 /* The earliest time a suspicion runs out, or UINT64_MAX. */

@@ -67,10 +67,15 @@ void swim_suspicion_relist(struct swim *s)
 			s->suspects[s->nsuspect++] = i;
 }
 
-void swim_suspicion_hold(struct swim *s, uint64_t held)
+void swim_suspicion_hold(struct swim *s, uint64_t from, uint64_t now)
 {
-	for (int k = 0; k < s->nsuspect; k++)
-		s->mem[s->suspects[k]].suspect_start += held;
+	for (int k = 0; k < s->nsuspect; k++) {
+		uint64_t *st = &s->mem[s->suspects[k]].suspect_start;
+		/* only the part of [from, now) the suspicion ran through: one heard
+		 * of as the loop came back (after from) gets nothing */
+		if (*st < now)
+			*st += now - MAX(*st, from);
+	}
 }
 
 static int cmp_int(const void *a, const void *b)
@@ -91,7 +96,8 @@ void swim_suspicion_expire(struct swim *s, uint64_t now)
 	qsort(idx, (size_t)n, sizeof(*idx), cmp_int);
 	for (int k = 0; k < n; k++) {
 		struct member *mb = &s->mem[idx[k]];
-		if (mb->m.status == SWIM_SUSPECT && now - mb->suspect_start >= timeout(s, mb)) {
+		if (mb->m.status == SWIM_SUSPECT && now >= mb->suspect_start &&
+		    now - mb->suspect_start >= timeout(s, mb)) {
 			struct swim_update u = swim_member_update(mb);
 			u.status = SWIM_FAILED;
 			swim_apply(s, &u, now);
