@@ -52,7 +52,6 @@ struct udp {
 	int recv_armed, sends, stopping;
 	int leaving;
 	uint64_t leave_at;
-	uint64_t last_tick;
 	uint64_t n_in, n_out, n_no_slot;
 };
 
@@ -202,13 +201,13 @@ static void complete(void *m, unsigned op, uint64_t idx, int res, uint32_t flags
 static uint64_t tick(void *m, uint64_t now_ms)
 {
 	struct udp *u = m;
+	uint64_t last = swim_last_tick(u->env.swim);
 
-	if (u->last_tick && now_ms > u->last_tick + HELD_LOG_MS)
+	if (last && now_ms > last + HELD_LOG_MS)
 		log_msg(LOG_WARN,
 			"membership: this loop was held up for %llu ms (stopped, or the host "
-			"stalled); the suspicions it holds are extended by as much",
-			(unsigned long long)(now_ms - u->last_tick));
-	u->last_tick = now_ms;
+			"stalled); the suspicions it holds do not count the time held",
+			(unsigned long long)(now_ms - last));
 	swim_tick(u->env.swim, now_ms);
 	flush(u);
 	if (u->leaving) {

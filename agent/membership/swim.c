@@ -351,7 +351,9 @@ static void start_probe(struct swim *s, uint64_t now)
 void swim_tick(struct swim *s, uint64_t now)
 {
 	struct wire_addr none = {0, 0};
+	uint64_t last = s->last_tick;
 
+	s->last_tick = now;
 	if (s->left)
 		return;
 	if (s->joining && now >= s->next_join) {
@@ -363,9 +365,8 @@ void swim_tick(struct swim *s, uint64_t now)
 	/* Ticks come at least every gossip interval.  A longer gap means this
 	 * loop was held up (the host stalled): no refutation could be heard
 	 * meanwhile, so the time held does not count against suspects. */
-	if (s->last_tick && now > s->last_tick + 2 * s->c.gossip_interval_ms)
-		swim_suspicion_hold(s, s->last_tick + s->c.gossip_interval_ms, now);
-	s->last_tick = now;
+	if (last && now > last + 2 * s->c.gossip_interval_ms)
+		swim_suspicion_hold(s, last + s->c.gossip_interval_ms, now);
 	swim_suspicion_expire(s, now);
 	/* the probe in flight: indirect probes, then suspicion */
 	if (s->probe.active && !s->probe.acked && !s->probe.indirect_sent &&
@@ -433,6 +434,11 @@ void swim_tick(struct swim *s, uint64_t now)
 		swim_members_reap(s, now);
 		s->next_reap = now + 1000;
 	}
+}
+
+uint64_t swim_last_tick(const struct swim *s)
+{
+	return s->last_tick;
 }
 
 uint64_t swim_next_deadline(const struct swim *s)

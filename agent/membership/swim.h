@@ -112,6 +112,10 @@ void swim_receive(struct swim *s, struct wire_addr from, const struct swim_msg *
 void swim_tick(struct swim *s, uint64_t now_ms);
 /* The next time swim_tick has something to do. */
 uint64_t swim_next_deadline(const struct swim *s);
+/* When swim_tick last ran (0: never); a gap of more than twice the gossip
+ * interval before the next tick is a loop held up (swim_tick credits the
+ * suspicions it holds). */
+uint64_t swim_last_tick(const struct swim *s);
 /* Takes the next message to send. Returns 1, or 0 when there is none. */
 int swim_pop(struct swim *s, struct swim_out *out);
 
