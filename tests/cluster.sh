@@ -111,6 +111,17 @@ cl_diagnose() {
   done
 }
 
+# cl_log_between FROM TO [ERE]: every node's log lines timed in [FROM, TO)
+# (the logs' ISO format; TO "~" for no end) that match ERE, each with its
+# node, sorted by time
+cl_log_between() {
+  local i
+  for i in $(printf '%s\n' "${!CL_PID[@]}" | sort -n); do
+    awk -v a="$1" -v b="$2" -v re="${3:-.}" -v n="node$i" '$1 >= a && $1 < b && $0 ~ re { print $1, n, $0 }' \
+      "$CL_DIR/node$i/agent.log" 2>/dev/null | cut -d' ' -f1,2,5-
+  done | sort
+}
+
 # kill and reap in one group whose stderr is silenced: bash's "line N: PID
 # Killed ..." notices are printed to the shell's stderr whenever it reaps
 cl_kill() { { kill -9 "${CL_PID[$1]}"; wait "${CL_PID[$1]}"; } 2>/dev/null; }
@@ -158,8 +169,9 @@ cl_cleanup() {
   } 2>/dev/null
   # their engines, which would end on their own once they noticed their
   # agent gone (after the batch or model load in hand)
-  pkill -9 -f -- "--ring idunno-[0-9a-f]+-$CL_PORT( |\$)"
-  for _ in $(seq 20); do pgrep -f -- "--ring idunno-[0-9a-f]+-$CL_PORT( |\$)" >/dev/null || break; sleep 0.1; done
+  local engines="--ring idunno-[0-9a-f]+-$CL_PORT( |\$)"
+  pkill -9 -f -- "$engines"
+  for _ in $(seq 20); do pgrep -f -- "$engines" >/dev/null || break; sleep 0.1; done
   nft delete table inet "$CL_NFT" 2>/dev/null
   # the engines' rings of agents that were killed (a ring is named by its
   # agent's address and port; a stopped agent removes its own)

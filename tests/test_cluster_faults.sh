@@ -58,12 +58,7 @@ done
 cl_heal
 now=$(cat "$CL_DIR"/node*/agent.log | grep -c -- '-> failed')
 # Every node's status changes and loop stalls since the loss began, by time.
-story() {
-  for i in $(seq 10); do
-    awk -v t="$t0" -v n="node$i" '$1 >= t && /-> (suspect|failed|alive)|held up/ { print $1, n, $0 }' \
-      "$CL_DIR/node$i/agent.log" | cut -d' ' -f1,2,5-
-  done | sort
-}
+story() { cl_log_between "$t0" "~" '-> (suspect|failed|alive)|held up'; }
 sus=$(story | grep -c -- '-> suspect')
 ((now == start)) && ok "5% loss and $stalls host stalls in 60 s: no node declared failed ($sus suspect marks, all refuted)" ||
   bad "$((now - start)) failure declarations under 5% loss and $stalls stalls; since they began:"$'\n'"$(story | tail -40)"

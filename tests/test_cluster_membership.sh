@@ -51,11 +51,8 @@ elif ((f1 > f0)); then
   # what each node logged from 0.5 s before the stop to 1.5 s after it (about
   # node 4 or anything else: a loop held up, a repair), to tell a slow
   # refutation from a slow suspicion
-  from=$(date -u -d @$((t0 / 1000000000 - 1)) +%FT%T) to=$(date -u -d @$((t0 / 1000000000 + 2)) +%FT%T)
-  for i in $(seq 10); do
-    awk -v a="$from" -v b="$to" -v n="node$i" '$1 >= a && $1 < b { print $1, n, $0 }' \
-      "$CL_DIR/node$i/agent.log" | cut -d' ' -f1,2,5-
-  done | sort | tail -80
+  cl_log_between "$(date -u -d @$((t0 / 1000000000 - 1)) +%FT%T)" \
+    "$(date -u -d @$((t0 / 1000000000 + 2)) +%FT%T)" | tail -80
 else ok "SIGSTOP ${stopped} ms: node 4 not declared failed ($(changes | grep -c "member $(cl_addr 4) alive -> suspect") suspicions, refuted)"; fi
 cl_wait_converged 9 10 || bad "no convergence after the stops: $(cl_view 1 | tr "\n" ";")"
 
