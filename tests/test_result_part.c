@@ -10,6 +10,7 @@
  */
 #include "check.h"
 #include "model.h"
+#include "result_same.h"
 #include "tasks/result_part.h"
 
 #include <errno.h>
@@ -38,16 +39,6 @@ static struct coord_result sample(int kind)
 		memset(r.a.prob, 0, sizeof(r.a.prob));
 	}
 	return r;
-}
-
-static int same(const struct coord_result *x, const struct coord_result *y)
-{
-	return x->rseq == y->rseq && x->client == y->client && x->cqid == y->cqid &&
-	       x->image == y->image && x->a.qid == y->a.qid && x->a.status == y->a.status &&
-	       x->a.service_ns == y->a.service_ns && x->a.done_ms == y->a.done_ms &&
-	       wire_addr_eq(x->a.worker, y->a.worker) &&
-	       !memcmp(x->a.cls, y->a.cls, sizeof(x->a.cls)) &&
-	       !memcmp(x->a.prob, y->a.prob, sizeof(x->a.prob));
 }
 
 static int parse(const char *s, struct coord_result *r)
@@ -83,7 +74,7 @@ int main(void)
 		REQUIRE(n > 0 && line[n - 1] == '\n', "encode kind %d: %d", kind, n);
 		CHECK(result_part_parse(line, (size_t)n - 1, &out, name, sizeof(name)) == 0,
 		      "decode kind %d: %s", kind, line);
-		CHECK(same(&r, &out), "kind %d round-trips: %s", kind, line);
+		CHECK(result_same(&r, &out), "kind %d round-trips: %s", kind, line);
 		CHECK(!strcmp(name, "img_0007 \"q\".jpg"), "input name: %s", name);
 		CHECK((strstr(line, "\"client\":99") != NULL) == (kind == 1), "client key: %s",
 		      line);

@@ -8,20 +8,11 @@
  */
 #include "fuzz.h"
 #include "model.h"
+#include "../result_same.h"
 #include "tasks/dataset.h"
 #include "tasks/result_part.h"
 
 #include <string.h>
-
-static int same(const struct coord_result *x, const struct coord_result *y)
-{
-	return x->rseq == y->rseq && x->client == y->client && x->cqid == y->cqid &&
-	       x->image == y->image && x->a.qid == y->a.qid && x->a.status == y->a.status &&
-	       x->a.service_ns == y->a.service_ns && x->a.done_ms == y->a.done_ms &&
-	       wire_addr_eq(x->a.worker, y->a.worker) &&
-	       !memcmp(x->a.cls, y->a.cls, sizeof(x->a.cls)) &&
-	       !memcmp(x->a.prob, y->a.prob, sizeof(x->a.prob));
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -38,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n = result_part_line(&r, input, line, sizeof(line));
 	FUZZ_ASSERT(n > 0 && line[n - 1] == '\n');
 	FUZZ_ASSERT(result_part_parse(line, (size_t)n - 1, &back, again, sizeof(again)) == 0);
-	FUZZ_ASSERT(same(&r, &back));
+	FUZZ_ASSERT(result_same(&r, &back));
 	FUZZ_ASSERT(!strncmp(input, again, DATASET_NAME_MAX) &&
 		    strlen(again) ==
 			    (strlen(input) < DATASET_NAME_MAX ? strlen(input) : DATASET_NAME_MAX));
