@@ -2,8 +2,7 @@
 # experiments that run jobs on a local cluster (bench-failover,
 # bench-coord, experiments).  Source it after tests/cluster.sh.
 #
-#   self_field I KEY     KEY of node I's `agent self` (role, coordinator, ...)
-#   node_of ADDR         the node number of 127.0.0.I:PORT
+#   (self_field and node_of, which these use, are tests/cluster.sh's)
 #   any_node [SKIP...]   a running node not among SKIP
 #   coord_now [SKIP...]  the coordinator as a node number (waits up to 20 s)
 #   iso TIMESTAMP        a log line's ISO time as seconds since the epoch
