@@ -16,18 +16,61 @@ static int pd_create(dnnl_primitive_desc_t *pd, const void *desc, dnnl_primitive
 }
 
 /*
- * Winograd F(4x4, 3x3) does 2.25x fewer multiplications on 3x3 stride-1
- * convolutions, but holds weights transformed to 6x6 tiles (4x the bytes,
- * per batch size) and pads maps to whole 4x4 tiles.  Measured on ResNet18
- * (docs/engine.md): it wins where the map is at least 14x14; on layer4's
- * 7x7 maps it gains little and would cost most of the extra memory.
- * AlexNet's 13x13 layers gain about 30 % at batch 16 and 40 % at 64 for
- * about 50 MB (transformed weights, and Winograd's scratch, which the
- * plans of all networks share: kern_scratch), so the smallest map that
- * uses it is 13x13 (IDUNNO_WINOGRAD_MIN_MAP=N sets another).
- * IDUNNO_WINOGRAD=0 turns it off.
+ * Like pd_create, with the first of oneDNN's implementations whose name
+ * contains impl (oneDNN's own first choice when none does, or impl is NULL).
  */
-static int want_winograd(const struct kern_layer *l, const struct kern_shape *os)
+static int pd_create_impl(dnnl_primitive_desc_t *pd, const void *desc, dnnl_primitive_attr_t attr,
+			  dnnl_engine_t eng, const char *impl)
+{
+	dnnl_primitive_desc_iterator_t it;
+	int found = 0;
+
+	if (!impl)
+		return pd_create(pd, desc, attr, eng);
+	if (dnnl_primitive_desc_iterator_create(&it, desc, attr, eng, NULL) != dnnl_success)
+		return -1;
+	do {
+		dnnl_primitive_desc_t c = dnnl_primitive_desc_iterator_fetch(it);
+		const char *name = NULL;
+		if (!c)
+			break;
+		if (dnnl_primitive_desc_query(c, dnnl_query_impl_info_str, 0, &name) ==
+			    dnnl_success &&
+		    name && strstr(name, impl)) {
+			*pd = c;
+			found = 1;
+			break;
+		}
+		dnnl_primitive_desc_destroy(c);
+	} while (dnnl_primitive_desc_iterator_next(it) == dnnl_success);
+	dnnl_primitive_desc_iterator_destroy(it);
+	return found ? 0 : pd_create(pd, desc, attr, eng);
+}
+
+/*
+ * Winograd does fewer multiplications on 3x3 stride-1 convolutions but
+ * holds transformed weights and pads maps to whole tiles.  oneDNN has two:
+ * F(4x4, 3x3) at any batch (2.25x fewer multiplications than direct;
+ * weights 4x the bytes, in 6x6 tiles) and, at batch 1 only, F(2x2, 3x3)
+ * (up to 2.25x fewer; weights 16/9 the bytes).
+ *
+ * At batch 1 (measured on ResNet18 and AlexNet, docs/engine.md): F(4x4)
+ * where the map is at least 28x28 (ResNet18's layer1: 0.59 -> 0.49 ms per
+ * layer; oneDNN itself would take F(2x2) there), F(2x2) on smaller maps
+ * down to 7x7 (layer3 at 14x14: 0.69 ms against F(4x4)'s 0.75; layer4 at
+ * 7x7: 1.36 ms direct -> 1.09, for 22 MB more weights; AlexNet's 13x13
+ * layers alike).  At larger batches F(4x4) where the map is at least
+ * 13x13: on 7x7 maps it gains too (ResNet18 at batch 16: layer4 15 -> 8.4
+ * ms per layer) but would hold 85 MB more weights, over the engine's
+ * memory budget.  AlexNet's 13x13 layers gain about 30 % at batch 16 and
+ * 40 % at 64 for about 50 MB (transformed weights, and Winograd's scratch,
+ * which the plans of all networks share: kern_scratch).
+ *
+ * Returns NULL for direct convolution, else the implementation to ask
+ * oneDNN for ("" for its own choice).  IDUNNO_WINOGRAD=0 turns Winograd
+ * off; IDUNNO_WINOGRAD_MIN_MAP=N sets the smallest map above batch 1.
+ */
+static const char *winograd_impl(const struct kern_layer *l, const struct kern_shape *os, int batch)
 {
 	static int enabled = -1, min = 13;
 
@@ -37,8 +80,12 @@ static int want_winograd(const struct kern_layer *l, const struct kern_shape *os
 		if (m && atoi(m) > 0)
 			min = atoi(m);
 	}
-	return enabled && l->k_h == 3 && l->k_w == 3 && l->stride == 1 && l->pad == 1 &&
-	       (l->groups ? l->groups : 1) == 1 && os->h >= min && os->w >= min;
+	if (!enabled || l->k_h != 3 || l->k_w != 3 || l->stride != 1 || l->pad != 1 ||
+	    (l->groups ? l->groups : 1) != 1)
+		return NULL;
+	if (batch == 1 && os->h >= 7 && os->w >= 7)
+		return os->h >= 28 && os->w >= 28 ? "wino_4x3" : "wino_2x3";
+	return os->h >= min && os->w >= min ? "" : NULL;
 }
 
 int odnn_plan_conv(struct onednn_plan *p, const struct kern_graph *g, const struct kern_layer *l,
@@ -51,6 +98,7 @@ int odnn_plan_conv(struct onednn_plan *p, const struct kern_graph *g, const stru
 	dnnl_convolution_desc_t cd;
 	dnnl_primitive_desc_t pd = NULL;
 	dnnl_primitive_attr_t attr = odnn_make_attr(l->accumulate, l->relu);
+	const char *wino;
 	dnnl_dims_t sd = {n, is->c, is->h, is->w}, dd = {n, os->c, os->h, os->w};
 	dnnl_dims_t wd = {os->c, is->c, l->k_h, l->k_w};
 	dnnl_dims_t gwd = {groups, os->c / groups, is->c / groups, l->k_h, l->k_w};
@@ -92,11 +140,11 @@ int odnn_plan_conv(struct onednn_plan *p, const struct kern_graph *g, const stru
 		CHK(dnnl_memory_desc_init_by_tag(&dst_md, 4, dd, dnnl_f32, dnnl_format_tag_any));
 
 	/* Winograd where it wins and the CPU has it (else oneDNN refuses). */
-	if (want_winograd(l, os) &&
+	if ((wino = winograd_impl(l, os, n)) &&
 	    dnnl_convolution_forward_desc_init(
 		    &cd, dnnl_forward_inference, dnnl_convolution_winograd, &src_any, &w_any,
 		    l->bias ? &b_md : NULL, &dst_md, strides, pad, pad_r) == dnnl_success &&
-	    !pd_create(&pd, &cd, attr, p->eng))
+	    !pd_create_impl(&pd, &cd, attr, p->eng, *wino ? wino : NULL))
 		goto created;
 	/* Take the input as it lies if the convolution can; else let it choose. */
 	CHK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
