@@ -19,6 +19,8 @@
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define MIN(a, b)     ((a) < (b) ? (a) : (b))
 #define MAX(a, b)     ((a) > (b) ? (a) : (b))
+/* n rounded up to a multiple of a, a power of two. */
+#define ALIGN_UP(n, a) (((n) + (a)-1) & ~(size_t)((a)-1))
 
 _Noreturn void util_assert_fail(const char *file, int line, const char *expr);
 

@@ -112,7 +112,7 @@ static _Thread_local struct {
 	size_t cap;
 } scratch;
 
-#define ALIGN64(n) (((n) + 63) & ~(size_t)63)
+#define ALIGN64(n) ALIGN_UP(n, 64)
 /* The passes' output after the pixels, as image_from_jpeg_mode carves it. */
 #define HS_BYTES(g) ALIGN64((size_t)MODEL_IN_W * 3 * (size_t)((g)->yhi - (g)->ylo) + 1)
 #define VS_BYTES    ((size_t)MODEL_IN_W * 3 * MODEL_IN_H)

@@ -49,6 +49,8 @@ uint64_t net_plans_built(const struct net *n);
 const struct kern_graph *net_graph(const struct net *n);
 /* Bytes held by all plans: activations, scratch and prepared weights. */
 size_t net_workspace(const struct net *n);
+/* Of which prepared weights, shared by the plans of every batch size. */
+size_t net_prepared_bytes(const struct net *n);
 
 /* Softmax over 1000 logits and the five most likely classes. */
 void net_top5(const float *logits, struct net_top5 *out);

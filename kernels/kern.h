@@ -62,7 +62,18 @@ struct kern_layer {
 	const float *weight; /* conv OIHW (O x I/groups x KH x KW), fc O x (C*H*W) */
 	const float *bias;   /* O values, or NULL */
 	const char *name;    /* for error messages */
+	/* When not NULL, weight is valid only while plans are made (the model
+	 * frees it after, and makes it again for a later plan): a backend
+	 * keeps its own prepared copy and finds it again by this key, which
+	 * stays the same (kern_weight_key). */
+	const void *weight_key;
 };
+
+/* The key of l's prepared weights in a kern_cache. */
+static inline const void *kern_weight_key(const struct kern_layer *l)
+{
+	return l->weight_key ? l->weight_key : l->weight;
+}
 
 struct kern_graph {
 	int ntensors;

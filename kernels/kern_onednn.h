@@ -39,7 +39,9 @@ struct onednn_plan {
 	float **bufs; /* activation buffers */
 	size_t *buf_size;
 	int nbuf;
-	void *scratch; /* own scratchpad, when the cache shares none */
+	int *buf_of;	 /* tensor -> buffer, -1 for none */
+	size_t *buf_off; /* buffer -> offset in the shared scratch, or NULL: bufs are ours */
+	void *scratch;	 /* own scratchpad, when the cache shares none */
 	size_t scratch_size;
 	void *scratch_bound;  /* the buffer the scratchpad memories point at */
 	dnnl_memory_t *views; /* temporaries of ours placed in the scratch ... */

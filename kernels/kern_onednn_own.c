@@ -101,11 +101,11 @@ int odnn_plan_wino5(struct onednn_plan *p, const struct kern_graph *g, const str
 		if (ret)
 			goto err;
 	}
-	w = kern_cache_get(p->cache, l->weight, key, sizeof(key));
+	w = kern_cache_get(p->cache, kern_weight_key(l), key, sizeof(key));
 	if (!w) {
 		w = wino5_weights_new(l, is->c, os->c);
 		if (p->cache)
-			kern_cache_put(p->cache, l->weight, key, sizeof(key), w,
+			kern_cache_put(p->cache, kern_weight_key(l), key, sizeof(key), w,
 				       wino5_weights_bytes(w), wino5_weights_free);
 		else
 			x->owned = w;

@@ -206,11 +206,12 @@ int odnn_plan_s2d(struct onednn_plan *p, const struct kern_graph *g, const struc
 
 	/* w', kept by the cache (its address is then the key of the prepared
 	 * copy) or by this plan. */
-	split.weight = kern_cache_get(p->cache, l->weight, key, sizeof(key));
+	split.weight = kern_cache_get(p->cache, kern_weight_key(l), key, sizeof(key));
+	split.weight_key = NULL; /* w' stays as long as the cache (or this plan) */
 	if (!split.weight) {
 		float *w = split_weights(l, os->c, is->c, kk);
 		if (p->cache)
-			kern_cache_put(p->cache, l->weight, key, sizeof(key), w,
+			kern_cache_put(p->cache, kern_weight_key(l), key, sizeof(key), w,
 				       (size_t)os->c * c2 * kk * kk * sizeof(float), free);
 		else
 			((struct s2dctx *)st->ctx)->w2owned = w;

@@ -196,8 +196,16 @@ struct model {
 	struct kern_shape shapes[32];
 	struct kern_layer layers[64];
 	struct kern_graph graph;
-	float *owned[128]; /* folded or realigned weights */
+	float *owned[128]; /* realigned weights, folded biases */
 	int nowned;
+	/* Convolutions with batch-norm folded in: the file's tensors they are
+	 * folded from, and the folded weights (NULL while released). */
+	struct fold {
+		int layer, out;
+		const struct st_tensor *w, *bn[4];
+		float *weight;
+	} folds[32];
+	int nfolds;
 };
 
 enum model_id model_id_of(const struct model *m)
@@ -263,37 +271,98 @@ static int check_values(const struct model_def *d, const struct param *p, const 
 	return 0;
 }
 
-/* w' = w * g / sqrt(var + eps); b' = beta - mean * g / sqrt(var + eps). */
-static int fold_bn(struct model *m, struct kern_layer *kl, const struct layer_spec *l,
-		   const struct st_tensor *w, const struct st_tensor *bn[4])
+/* Element o of F32 tensor t (the mapping may be unaligned). */
+static float f32_at(const struct st_tensor *t, int o)
 {
-	int finite = 1;
-	const float *g = bn[0]->data, *beta = bn[1]->data, *mean = bn[2]->data, *var = bn[3]->data;
-	size_t per = w->nbytes / sizeof(float) / (size_t)l->out;
-	float *nw = xaligned_alloc(w->nbytes), *nb = xaligned_alloc((size_t)l->out * sizeof(float));
-	const float *src = w->data;
+	float v;
 
-	for (int o = 0; o < l->out; o++) {
-		float gi, vo, mo, bo;
-		memcpy(&gi, &g[o], sizeof(gi)); /* the mapping may be unaligned */
-		memcpy(&vo, &var[o], sizeof(vo));
-		memcpy(&mo, &mean[o], sizeof(mo));
-		memcpy(&bo, &beta[o], sizeof(bo));
-		double s = gi / sqrt((double)vo + BN_EPS);
+	memcpy(&v, (const unsigned char *)t->data + (size_t)o * sizeof(v), sizeof(v));
+	return v;
+}
+
+/* Batch-norm's scale of output channel o: g / sqrt(var + eps). */
+static double bn_scale(const struct st_tensor *const bn[4], int o)
+{
+	return f32_at(bn[0], o) / sqrt((double)f32_at(bn[3], o) + BN_EPS);
+}
+
+/* w' = w * g / sqrt(var + eps), read from the file: a new array, or NULL
+ * when a value is not finite. */
+static float *fold_weights(const struct fold *f)
+{
+	size_t per = f->w->nbytes / sizeof(float) / (size_t)f->out;
+	float *nw = xaligned_alloc(f->w->nbytes);
+	const float *src = f->w->data;
+	int finite = 1;
+
+	for (int o = 0; o < f->out; o++) {
+		double s = bn_scale(f->bn, o);
 		for (size_t i = 0; i < per; i++) {
 			float wi;
 			memcpy(&wi, &src[o * per + i], sizeof(wi));
 			nw[o * per + i] = (float)(wi * s);
 			finite &= isfinite(nw[o * per + i]) != 0;
 		}
-		nb[o] = (float)(bo - mo * s);
+	}
+	if (!finite) {
+		free(nw);
+		return NULL;
+	}
+	return nw;
+}
+
+/* Folds batch-norm bn into convolution kl: b' = beta - mean * g / sqrt(var
+ * + eps), kept with the model; the weights as fold_weights, released after
+ * planning by a backend that copies them (model_release_weights). */
+static int fold_bn(struct model *m, struct kern_layer *kl, int layer, const struct layer_spec *l,
+		   const struct st_tensor *w, const struct st_tensor *bn[4])
+{
+	struct fold *f = &m->folds[m->nfolds];
+	float *nb = xaligned_alloc((size_t)l->out * sizeof(float));
+	int finite = 1;
+
+	ASSERT(m->nfolds < (int)ARRAY_SIZE(m->folds));
+	*f = (struct fold){
+		.layer = layer, .out = l->out, .w = w, .bn = {bn[0], bn[1], bn[2], bn[3]}};
+	m->nfolds++;
+	for (int o = 0; o < l->out; o++) {
+		nb[o] = (float)(f32_at(bn[1], o) - f32_at(bn[2], o) * bn_scale(bn, o));
 		finite &= isfinite(nb[o]) != 0;
 	}
-	m->owned[m->nowned++] = nw;
 	m->owned[m->nowned++] = nb;
-	kl->weight = nw;
 	kl->bias = nb;
-	return finite ? 0 : -EDOM;
+	kl->weight = f->weight = fold_weights(f);
+	kl->weight_key = w->data; /* the same however often it is folded again */
+	return finite && f->weight ? 0 : -EDOM;
+}
+
+void model_release_weights(struct model *m)
+{
+	for (int i = 0; i < m->nfolds; i++) {
+		free(m->folds[i].weight);
+		m->folds[i].weight = NULL;
+		m->layers[m->folds[i].layer].weight = NULL;
+	}
+}
+
+int model_acquire_weights(struct model *m, char *err, size_t errlen)
+{
+	for (int i = 0; i < m->nfolds; i++) {
+		struct fold *f = &m->folds[i];
+		if (f->weight)
+			continue;
+		f->weight = fold_weights(f);
+		if (!f->weight) {
+			util_seterr(
+				err, errlen,
+				"%s weights: folding batch-norm into %s gives a non-finite value "
+				"(the file changed since it was loaded?)",
+				model_name(m->id), m->layers[f->layer].name);
+			return -EDOM;
+		}
+		m->layers[f->layer].weight = f->weight;
+	}
+	return 0;
 }
 
 static int check_params(const struct model_def *d, const struct st_file *f, const struct param *ps,
@@ -420,7 +489,7 @@ int model_load(enum model_id id, const char *path, struct model **out, char *err
 		if (l->bn) {
 			const struct st_tensor *bn[4] = {found[p + 1], found[p + 2], found[p + 3],
 							 found[p + 4]};
-			ret = fold_bn(m, kl, l, found[p], bn);
+			ret = fold_bn(m, kl, i, l, found[p], bn);
 			if (ret) {
 				util_seterr(err, errlen,
 					    "%s: %s weights: folding %s into %s gives a non-finite "
@@ -506,6 +575,8 @@ void model_free(struct model *m)
 		return;
 	for (int i = 0; i < m->nowned; i++)
 		free(m->owned[i]);
+	for (int i = 0; i < m->nfolds; i++)
+		free(m->folds[i].weight);
 	st_close(&m->file);
 	free(m);
 }

@@ -70,8 +70,19 @@ int model_file_arch(const char *path, const char *model, enum model_id *id, stru
 		    char *err, size_t errlen);
 
 enum model_id model_id_of(const struct model *m);
-/* The kernel graph; its weights live as long as the model. */
+/* The kernel graph; its weights live as long as the model, but for those
+ * model_release_weights releases. */
 const struct kern_graph *model_graph(const struct model *m);
+/*
+ * A backend that keeps its own copy of the weights (oneDNN) needs the
+ * model's only while it makes plans: model_release_weights frees the
+ * convolutions' weights that batch-norm was folded into (their layers'
+ * weight becomes NULL; weight_key stays), and model_acquire_weights folds
+ * them again from the file, before another plan is made.  0, or -EDOM with
+ * err filled when a value is no longer finite (the file changed).
+ */
+void model_release_weights(struct model *m);
+int model_acquire_weights(struct model *m, char *err, size_t errlen);
 /*
  * Releases the file's pages from memory (after a backend that copies its
  * weights, oneDNN, has built its plans).  Weights are read back from the

@@ -97,20 +97,20 @@ static void conv_case(const struct conv_case *c, int batch)
 	memset(L, 0, sizeof(L));
 	L[0] = (struct kern_layer){KERN_OP_CONV, 0,	    1,	     c->k, c->k, c->stride,
 				   c->pad,	 c->groups, c->relu, 0,	   w,	 c->bias ? b : NULL,
-				   "conv"};
+				   "conv",	 NULL};
 	if (c->residual) {
 		/* tensor 1 = 1x1 stride-s projection of the input (the residual),
 		 * then the conv under test sums into it. */
 		sh[1] = (struct kern_shape){c->oc, oh, ow};
-		L[0] = (struct kern_layer){KERN_OP_CONV, 0,    1,     1, 1, c->stride, 0, 1, 0, 0,
-					   w2,		 NULL, "proj"};
+		L[0] = (struct kern_layer){
+			KERN_OP_CONV, 0, 1, 1, 1, c->stride, 0, 1, 0, 0, w2, NULL, "proj", NULL};
 		if (kern_out_dim(c->ih, 1, c->stride, 0) != oh ||
 		    kern_out_dim(c->iw, 1, c->stride, 0) != ow)
 			goto out; /* shapes would not line up; not a residual case */
 		L[1] = (struct kern_layer){KERN_OP_CONV, 0,	    1,	    c->k,
 					   c->k,	 c->stride, c->pad, c->groups,
 					   c->relu,	 1,	    w,	    c->bias ? b : NULL,
-					   "conv+res"};
+					   "conv+res",	 NULL};
 		g.nlayers = 2;
 	}
 	snprintf(what, sizeof(what), "conv %dx%dx%d -> %d k%d s%d p%d g%d%s%s%s", c->ic, c->ih,
@@ -127,7 +127,7 @@ static void pool_case(enum kern_op op, int c, int ih, int iw, int k, int s, int 
 		      int batch)
 {
 	struct kern_shape sh[2] = {{c, ih, iw}, {c, oh, ow}};
-	struct kern_layer l = {op, 0, 1, k, k, s, p, 0, 0, 0, NULL, NULL, "pool"};
+	struct kern_layer l = {op, 0, 1, k, k, s, p, 0, 0, 0, NULL, NULL, "pool", NULL};
 	struct kern_graph g = {2, sh, 1, &l, 0, 1};
 	char what[128];
 
@@ -144,7 +144,7 @@ static void fc_case(int c, int h, int w, int oc, int relu, int batch)
 {
 	struct kern_shape sh[2] = {{c, h, w}, {oc, 1, 1}};
 	float *wt = randv((size_t)oc * c * h * w), *b = randv(oc);
-	struct kern_layer l = {KERN_OP_FC, 0, 1, 0, 0, 0, 0, 0, relu, 0, wt, b, "fc"};
+	struct kern_layer l = {KERN_OP_FC, 0, 1, 0, 0, 0, 0, 0, relu, 0, wt, b, "fc", NULL};
 	struct kern_graph g = {2, sh, 1, &l, 0, 1};
 	char what[128];
 
@@ -166,16 +166,16 @@ static void mini_resnet(int batch)
 	float *w3 = randv(32 * 16 * 9), *wd = randv(32 * 16), *w4 = randv(32 * 32 * 9);
 	float *f1 = randv(24 * 32), *f2 = randv(10 * 24), *b = randv(32);
 	struct kern_layer L[] = {
-		{KERN_OP_CONV, 0, 1, 7, 7, 2, 3, 0, 1, 0, w0, b, "conv1"},
-		{KERN_OP_MAXPOOL, 1, 2, 3, 3, 2, 1, 0, 0, 0, NULL, NULL, "pool"},
-		{KERN_OP_CONV, 2, 3, 3, 3, 1, 1, 0, 1, 0, w1, b, "b1.conv1"},
-		{KERN_OP_CONV, 3, 2, 3, 3, 1, 1, 0, 1, 1, w2, b, "b1.conv2"},
-		{KERN_OP_CONV, 2, 4, 1, 1, 2, 0, 0, 0, 0, wd, b, "b2.down"},
-		{KERN_OP_CONV, 2, 5, 3, 3, 2, 1, 0, 1, 0, w3, b, "b2.conv1"},
-		{KERN_OP_CONV, 5, 4, 3, 3, 1, 1, 0, 1, 1, w4, b, "b2.conv2"},
-		{KERN_OP_AVGPOOL, 4, 6, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, "avg"},
-		{KERN_OP_FC, 6, 7, 0, 0, 0, 0, 0, 1, 0, f1, b, "fc1"},
-		{KERN_OP_FC, 7, 8, 0, 0, 0, 0, 0, 0, 0, f2, b, "fc2"},
+		{KERN_OP_CONV, 0, 1, 7, 7, 2, 3, 0, 1, 0, w0, b, "conv1", NULL},
+		{KERN_OP_MAXPOOL, 1, 2, 3, 3, 2, 1, 0, 0, 0, NULL, NULL, "pool", NULL},
+		{KERN_OP_CONV, 2, 3, 3, 3, 1, 1, 0, 1, 0, w1, b, "b1.conv1", NULL},
+		{KERN_OP_CONV, 3, 2, 3, 3, 1, 1, 0, 1, 1, w2, b, "b1.conv2", NULL},
+		{KERN_OP_CONV, 2, 4, 1, 1, 2, 0, 0, 0, 0, wd, b, "b2.down", NULL},
+		{KERN_OP_CONV, 2, 5, 3, 3, 2, 1, 0, 1, 0, w3, b, "b2.conv1", NULL},
+		{KERN_OP_CONV, 5, 4, 3, 3, 1, 1, 0, 1, 1, w4, b, "b2.conv2", NULL},
+		{KERN_OP_AVGPOOL, 4, 6, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, "avg", NULL},
+		{KERN_OP_FC, 6, 7, 0, 0, 0, 0, 0, 1, 0, f1, b, "fc1", NULL},
+		{KERN_OP_FC, 7, 8, 0, 0, 0, 0, 0, 0, 0, f2, b, "fc2", NULL},
 	};
 	struct kern_graph g = {ARRAY_SIZE(sh), sh, ARRAY_SIZE(L), L, 0, 8};
 	char err[200];
@@ -202,10 +202,10 @@ static void alexnet_front(int batch)
 	struct kern_shape sh[] = {{3, 71, 71}, {64, 17, 17}, {64, 8, 8}, {192, 8, 8}, {192, 3, 3}};
 	float *w1 = randv(64 * 3 * 121), *w2 = randv(192 * 64 * 25), *b = randv(192);
 	struct kern_layer L[] = {
-		{KERN_OP_CONV, 0, 1, 11, 11, 4, 2, 0, 1, 0, w1, b, "conv1"},
-		{KERN_OP_MAXPOOL, 1, 2, 3, 3, 2, 0, 0, 0, 0, NULL, NULL, "pool1"},
-		{KERN_OP_CONV, 2, 3, 5, 5, 1, 2, 0, 1, 0, w2, b, "conv2"},
-		{KERN_OP_MAXPOOL, 3, 4, 3, 3, 2, 0, 0, 0, 0, NULL, NULL, "pool2"},
+		{KERN_OP_CONV, 0, 1, 11, 11, 4, 2, 0, 1, 0, w1, b, "conv1", NULL},
+		{KERN_OP_MAXPOOL, 1, 2, 3, 3, 2, 0, 0, 0, 0, NULL, NULL, "pool1", NULL},
+		{KERN_OP_CONV, 2, 3, 5, 5, 1, 2, 0, 1, 0, w2, b, "conv2", NULL},
+		{KERN_OP_MAXPOOL, 3, 4, 3, 3, 2, 0, 0, 0, 0, NULL, NULL, "pool2", NULL},
 	};
 	struct kern_graph g = {ARRAY_SIZE(sh), sh, ARRAY_SIZE(L), L, 0, 4};
 
@@ -224,9 +224,9 @@ static void fc_chain(int batch)
 	float *w1 = randv(512 * 256), *w2 = randv(256 * 512), *w3 = randv(1000 * 256);
 	float *b = randv(1000);
 	struct kern_layer L[] = {
-		{KERN_OP_FC, 0, 1, 0, 0, 0, 0, 0, 1, 0, w1, b, "fc6"},
-		{KERN_OP_FC, 1, 2, 0, 0, 0, 0, 0, 1, 0, w2, b, "fc7"},
-		{KERN_OP_FC, 2, 3, 0, 0, 0, 0, 0, 0, 0, w3, b, "fc8"},
+		{KERN_OP_FC, 0, 1, 0, 0, 0, 0, 0, 1, 0, w1, b, "fc6", NULL},
+		{KERN_OP_FC, 1, 2, 0, 0, 0, 0, 0, 1, 0, w2, b, "fc7", NULL},
+		{KERN_OP_FC, 2, 3, 0, 0, 0, 0, 0, 0, 0, w3, b, "fc8", NULL},
 	};
 	struct kern_graph g = {ARRAY_SIZE(sh), sh, ARRAY_SIZE(L), L, 0, 3};
 
@@ -254,7 +254,8 @@ static void one_conv_init(struct one_conv *o, int c, int hw, int batch)
 	o->sh[0] = o->sh[1] = (struct kern_shape){c, hw, hw};
 	o->w = randv((size_t)c * c * 9);
 	o->b = randv((size_t)c);
-	o->l = (struct kern_layer){KERN_OP_CONV, 0, 1, 3, 3, 1, 1, 0, 1, 0, o->w, o->b, "conv"};
+	o->l = (struct kern_layer){KERN_OP_CONV, 0,    1,      3,   3, 1, 1, 0, 1, 0,
+				   o->w,	 o->b, "conv", NULL};
 	o->g = (struct kern_graph){2, o->sh, 1, &o->l, 0, 1};
 	o->in_n = o->out_n = (size_t)batch * c * hw * hw;
 	o->in = randv(o->in_n);
@@ -323,8 +324,8 @@ static void front_shared_scratch(void)
 	struct kern_shape sh[] = {{3, 71, 71}, {64, 17, 17}, {64, 8, 8}};
 	float *w1 = randv(64 * 3 * 121), *b = randv(64), *in = randv(3 * 3 * 71 * 71);
 	struct kern_layer L[] = {
-		{KERN_OP_CONV, 0, 1, 11, 11, 4, 2, 0, 1, 0, w1, b, "conv1"},
-		{KERN_OP_MAXPOOL, 1, 2, 3, 3, 2, 0, 0, 0, 0, NULL, NULL, "pool1"},
+		{KERN_OP_CONV, 0, 1, 11, 11, 4, 2, 0, 1, 0, w1, b, "conv1", NULL},
+		{KERN_OP_MAXPOOL, 1, 2, 3, 3, 2, 0, 0, 0, 0, NULL, NULL, "pool1", NULL},
 	};
 	struct kern_graph g = {ARRAY_SIZE(sh), sh, ARRAY_SIZE(L), L, 0, 2};
 	size_t out_n = 3 * 64 * 8 * 8;
@@ -371,7 +372,7 @@ static void bad_graphs(void)
 {
 	struct kern_shape sh[2] = {{4, 8, 8}, {4, 5, 5}};
 	float w[4 * 4 * 9] = {0};
-	struct kern_layer l = {KERN_OP_CONV, 0, 1, 3, 3, 1, 1, 0, 0, 0, w, NULL, "bad"};
+	struct kern_layer l = {KERN_OP_CONV, 0, 1, 3, 3, 1, 1, 0, 0, 0, w, NULL, "bad", NULL};
 	struct kern_graph g = {2, sh, 1, &l, 0, 1};
 	struct kern_plan *p = NULL;
 	char err[200] = "";
@@ -391,8 +392,8 @@ static void bad_graphs(void)
 	/* 13x13 -> 5x5 adaptive average pool: oneDNN cannot, and says so. */
 	{
 		struct kern_shape s2[2] = {{3, 13, 13}, {3, 5, 5}};
-		struct kern_layer a = {
-			KERN_OP_AVGPOOL, 0, 1, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, "avg"};
+		struct kern_layer a = {KERN_OP_AVGPOOL, 0,   1, 0, 0, 0, 0, 0, 0, 0, NULL, NULL,
+				       "avg",		NULL};
 		struct kern_graph ga = {2, s2, 1, &a, 0, 1};
 		CHECK(kern_plan_create(KERN_BACKEND_ONEDNN, &ga, 1, &p, err, sizeof(err)) ==
 			      IDN_EUNSUPPORTED,
@@ -437,6 +438,10 @@ int main(void)
 		{6, 7, 9, 6, 5, 1, 2, 3, 0, 0, 1},     /* groups 3, 5x5 */
 		{64, 14, 14, 64, 3, 1, 1, 0, 1, 0, 1}, /* a ResNet layer, small */
 		{48, 13, 13, 32, 3, 1, 1, 0, 1, 0, 1}, /* an AlexNet 13x13 layer, small */
+		/* Winograd at batch 1: F(4x4, 3x3) from 28x28, F(2x2, 3x3) below */
+		{32, 28, 28, 32, 3, 1, 1, 0, 1, 0, 1}, /* ResNet's layer2 map, F(4x4) */
+		{256, 7, 7, 256, 3, 1, 1, 0, 1, 0, 1}, /* layer4's map, F(2x2) */
+		{32, 9, 9, 48, 3, 1, 1, 0, 0, 0, 0},   /* F(2x2) on odd tiles, no bias */
 		/* 5x5 stride 1, channels in 16s: Winograd F(4x4, 5x5) on onednn */
 		{16, 13, 11, 32, 5, 1, 2, 0, 1, 0, 1},	/* odd map, partial tiles */
 		{32, 9, 7, 48, 5, 1, 1, 0, 0, 0, 0},	/* pad 1, no bias, no relu */
