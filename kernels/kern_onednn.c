@@ -243,6 +243,43 @@ err:
 }
 static void onednn_plan_free(struct kern_plan *base);
 
+/* Batch 1: F(4x4) from 28x28 (kern_onednn_layers.c says why). */
+const char *odnn_wino_impl(int batch, int oh, int ow)
+{
+	if (batch != 1)
+		return "";
+	return oh >= 28 && ow >= 28 ? "wino_4x3" : "wino_2x3";
+}
+
+int odnn_pd_create(dnnl_primitive_desc_t *pd, const void *desc, dnnl_primitive_attr_t attr,
+		   dnnl_engine_t eng, const char *impl)
+{
+	dnnl_primitive_desc_iterator_t it;
+	int found = 0;
+
+	if (!impl || !*impl)
+		return dnnl_primitive_desc_create(pd, desc, attr, eng, NULL) == dnnl_success ? 0
+											     : -1;
+	if (dnnl_primitive_desc_iterator_create(&it, desc, attr, eng, NULL) != dnnl_success)
+		return -1;
+	do {
+		dnnl_primitive_desc_t c = dnnl_primitive_desc_iterator_fetch(it);
+		const char *name = NULL;
+		if (!c)
+			break;
+		if (dnnl_primitive_desc_query(c, dnnl_query_impl_info_str, 0, &name) ==
+			    dnnl_success &&
+		    name && strstr(name, impl)) {
+			*pd = c;
+			found = 1;
+			break;
+		}
+		dnnl_primitive_desc_destroy(c);
+	} while (dnnl_primitive_desc_iterator_next(it) == dnnl_success);
+	dnnl_primitive_desc_iterator_destroy(it);
+	return found ? 0 : odnn_pd_create(pd, desc, attr, eng, NULL);
+}
+
 void odnn_scratch_view(struct onednn_plan *p, dnnl_memory_t m, size_t off, size_t bytes)
 {
 	p->views = realloc(p->views, (size_t)(p->nviews + 1) * sizeof(*p->views));

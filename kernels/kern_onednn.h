@@ -80,6 +80,15 @@ double odnn_ms_since(const struct timespec *a);
 void odnn_scratch_view(struct onednn_plan *p, dnnl_memory_t m, size_t off, size_t bytes);
 /* The plan destroys m with itself. */
 void odnn_own(struct onednn_plan *p, dnnl_memory_t m);
+/* Creates *pd for desc with the first of oneDNN's implementations whose
+ * name contains impl (oneDNN's own first choice when none does, or impl is
+ * NULL or ""): 0, or -1 when oneDNN has none. */
+int odnn_pd_create(dnnl_primitive_desc_t *pd, const void *desc, dnnl_primitive_attr_t attr,
+		   dnnl_engine_t eng, const char *impl);
+/* The Winograd implementation a 3x3 stride-1 convolution with an oh x ow
+ * output asks oneDNN for at this batch: "wino_4x3", "wino_2x3", or "" for
+ * oneDNN's own choice (kern_onednn_layers.c says why). */
+const char *odnn_wino_impl(int batch, int oh, int ow);
 /* Adds a step running prim (NULL: the caller sets run and ctx). */
 struct step *odnn_add_step(struct onednn_plan *p, dnnl_primitive_t prim);
 /* Adds a step reordering memory from (layout from_md) into to, or into a

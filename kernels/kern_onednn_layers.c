@@ -9,44 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int pd_create(dnnl_primitive_desc_t *pd, const void *desc, dnnl_primitive_attr_t attr,
-		     dnnl_engine_t eng)
-{
-	return dnnl_primitive_desc_create(pd, desc, attr, eng, NULL) == dnnl_success ? 0 : -1;
-}
-
-/*
- * Like pd_create, with the first of oneDNN's implementations whose name
- * contains impl (oneDNN's own first choice when none does, or impl is NULL).
- */
-static int pd_create_impl(dnnl_primitive_desc_t *pd, const void *desc, dnnl_primitive_attr_t attr,
-			  dnnl_engine_t eng, const char *impl)
-{
-	dnnl_primitive_desc_iterator_t it;
-	int found = 0;
-
-	if (!impl)
-		return pd_create(pd, desc, attr, eng);
-	if (dnnl_primitive_desc_iterator_create(&it, desc, attr, eng, NULL) != dnnl_success)
-		return -1;
-	do {
-		dnnl_primitive_desc_t c = dnnl_primitive_desc_iterator_fetch(it);
-		const char *name = NULL;
-		if (!c)
-			break;
-		if (dnnl_primitive_desc_query(c, dnnl_query_impl_info_str, 0, &name) ==
-			    dnnl_success &&
-		    name && strstr(name, impl)) {
-			*pd = c;
-			found = 1;
-			break;
-		}
-		dnnl_primitive_desc_destroy(c);
-	} while (dnnl_primitive_desc_iterator_next(it) == dnnl_success);
-	dnnl_primitive_desc_iterator_destroy(it);
-	return found ? 0 : pd_create(pd, desc, attr, eng);
-}
-
 /*
  * Winograd does fewer multiplications on 3x3 stride-1 convolutions but
  * holds transformed weights and pads maps to whole tiles.  oneDNN has two:
@@ -56,15 +18,14 @@ static int pd_create_impl(dnnl_primitive_desc_t *pd, const void *desc, dnnl_prim
  *
  * At batch 1 (measured on ResNet18 and AlexNet, docs/engine.md): F(4x4)
  * where the map is at least 28x28 (ResNet18's layer1: 0.59 -> 0.49 ms per
- * layer; oneDNN itself would take F(2x2) there), F(2x2) on smaller maps
- * down to 7x7 (layer3 at 14x14: 0.69 ms against F(4x4)'s 0.75; layer4 at
- * 7x7: 1.36 ms direct -> 1.09, for 22 MB more weights; AlexNet's 13x13
- * layers alike).  At larger batches F(4x4) where the map is at least
- * 13x13: on 7x7 maps it gains too (ResNet18 at batch 16: layer4 15 -> 8.4
- * ms per layer) but would hold 85 MB more weights, over the engine's
- * memory budget.  AlexNet's 13x13 layers gain about 30 % at batch 16 and
- * 40 % at 64 for about 50 MB (transformed weights, and Winograd's scratch,
- * which the plans of all networks share: kern_scratch).
+ * layer, AlexNet's conv1 after space to depth 0.52 -> 0.40; oneDNN itself
+ * would take F(2x2) there), F(2x2) on smaller maps down to 7x7 (layer3 at
+ * 14x14: 0.69 ms against F(4x4)'s 0.75; layer4 at 7x7: 1.36 ms direct ->
+ * 0.93-1.09, for 22 MB more weights; AlexNet's 13x13 layers alike).  At larger batches F(4x4) where
+ * the map is at least 13x13: on 7x7 maps it gains too (ResNet18 at batch 16: layer4 15 -> 8.4 ms
+ * per layer) but would hold 85 MB more weights, over the engine's memory budget.  AlexNet's 13x13
+ * layers gain about 30 % at batch 16 and 40 % at 64 for about 50 MB (transformed weights, and
+ * Winograd's scratch, which the plans of all networks share: kern_scratch).
  *
  * Returns NULL for direct convolution, else the implementation to ask
  * oneDNN for ("" for its own choice).  IDUNNO_WINOGRAD=0 turns Winograd
@@ -83,9 +44,9 @@ static const char *winograd_impl(const struct kern_layer *l, const struct kern_s
 	if (!enabled || l->k_h != 3 || l->k_w != 3 || l->stride != 1 || l->pad != 1 ||
 	    (l->groups ? l->groups : 1) != 1)
 		return NULL;
-	if (batch == 1 && os->h >= 7 && os->w >= 7)
-		return os->h >= 28 && os->w >= 28 ? "wino_4x3" : "wino_2x3";
-	return os->h >= min && os->w >= min ? "" : NULL;
+	if (batch == 1 ? os->h < 7 || os->w < 7 : os->h < min || os->w < min)
+		return NULL;
+	return odnn_wino_impl(batch, os->h, os->w);
 }
 
 int odnn_plan_conv(struct onednn_plan *p, const struct kern_graph *g, const struct kern_layer *l,
@@ -144,13 +105,13 @@ int odnn_plan_conv(struct onednn_plan *p, const struct kern_graph *g, const stru
 	    dnnl_convolution_forward_desc_init(
 		    &cd, dnnl_forward_inference, dnnl_convolution_winograd, &src_any, &w_any,
 		    l->bias ? &b_md : NULL, &dst_md, strides, pad, pad_r) == dnnl_success &&
-	    !pd_create_impl(&pd, &cd, attr, p->eng, *wino ? wino : NULL))
+	    !odnn_pd_create(&pd, &cd, attr, p->eng, wino))
 		goto created;
 	/* Take the input as it lies if the convolution can; else let it choose. */
 	CHK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
 					       &p->md[l->src], &w_any, l->bias ? &b_md : NULL,
 					       &dst_md, strides, pad, pad_r));
-	if (pd_create(&pd, &cd, attr, p->eng)) {
+	if (odnn_pd_create(&pd, &cd, attr, p->eng, NULL)) {
 		CHK(dnnl_convolution_forward_desc_init(
 			&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_any, &w_any,
 			l->bias ? &b_md : NULL, &dst_md, strides, pad, pad_r));
@@ -272,7 +233,7 @@ static int fc_packed_pd(struct onednn_plan *p, const struct kern_shape *is, int 
 	    dnnl_memory_desc_init_by_tag(&rdst, 2, rdd, dnnl_f32, dnnl_nc) ||
 	    dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &rsrc, &w_any,
 						 bias ? &b_md : NULL, &rdst) ||
-	    pd_create(&ref, &ipd, attr, p->eng))
+	    odnn_pd_create(&ref, &ipd, attr, p->eng, NULL))
 		return -1;
 	packed = *dnnl_primitive_desc_query_md(ref, dnnl_query_weights_md, 0);
 	dnnl_primitive_desc_destroy(ref);
@@ -288,7 +249,7 @@ static int fc_packed_pd(struct onednn_plan *p, const struct kern_shape *is, int 
 	if (dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &src, &packed,
 						 bias ? &b_md : NULL, &dst))
 		return -1;
-	return pd_create(pd, &ipd, attr, p->eng);
+	return odnn_pd_create(pd, &ipd, attr, p->eng, NULL);
 }
 
 int odnn_plan_fc(struct onednn_plan *p, const struct kern_graph *g, const struct kern_layer *l,

@@ -177,7 +177,7 @@ int odnn_plan_s2d(struct onednn_plan *p, const struct kern_graph *g, const struc
 	if (dnnl_convolution_forward_desc_init(
 		    &cd, dnnl_forward_inference, dnnl_convolution_winograd, &tmd, &w_any,
 		    l->bias ? &b_md : NULL, &dst_any, one, zero, zero) != dnnl_success ||
-	    dnnl_primitive_desc_create(&pd, &cd, attr, p->eng, NULL) != dnnl_success) {
+	    odnn_pd_create(&pd, &cd, attr, p->eng, odnn_wino_impl(n, os->h, os->w))) {
 		pd = NULL;
 		goto err; /* ret 0: not planned */
 	}
