@@ -17,11 +17,12 @@
  * (up to 2.25x fewer; weights 16/9 the bytes).
  *
  * At batch 1 (measured on ResNet18 and AlexNet, docs/engine.md): F(4x4)
- * where the map is at least 28x28 (ResNet18's layer1: 0.59 -> 0.49 ms per
- * layer, AlexNet's conv1 after space to depth 0.52 -> 0.40; oneDNN itself
- * would take F(2x2) there), F(2x2) on smaller maps down to 7x7 (layer3 at
- * 14x14: 0.69 ms against F(4x4)'s 0.75; layer4 at 7x7: 1.36 ms direct ->
- * 0.93-1.09, for 22 MB more weights; AlexNet's 13x13 layers alike).  At larger batches F(4x4) where
+ * where the map is at least 28x28 (AlexNet's conv1 after space to depth,
+ * 55x55: 0.49-0.54 -> 0.38-0.42 ms; ResNet18's layer1, 56x56, the same
+ * within the noise; oneDNN itself would take F(2x2) on both), F(2x2) on
+ * smaller maps down to 7x7 (layer3 at 14x14: 0.69 ms against F(4x4)'s
+ * 0.75; layer4 at 7x7: 1.34-1.40 ms direct -> 0.93-1.16, for 22 MB more
+ * weights; AlexNet's 13x13 layers alike).  At larger batches F(4x4) where
  * the map is at least 13x13: on 7x7 maps it gains too (ResNet18 at batch 16: layer4 15 -> 8.4 ms
  * per layer) but would hold 85 MB more weights, over the engine's memory budget.  AlexNet's 13x13
  * layers gain about 30 % at batch 16 and 40 % at 64 for about 50 MB (transformed weights, and
