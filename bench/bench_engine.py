@@ -8,7 +8,12 @@ and runs the models bench/onnx_export.py exports from the same weights; when
 it cannot be installed or run, the table says so and keeps the PyTorch
 columns.
 
-usage: /usr/bin/python3 bench/bench_engine.py [--seconds S] [--threads N]
+The three run in turns, --rounds times (ours, PyTorch, ORT, ours, ...), so
+that a slow spell of a shared host falls on each of them alike rather than
+on one; each point reports the round with its median images/s (every
+round's images/s are printed below the table).
+
+usage: /usr/bin/python3 bench/bench_engine.py [--seconds S] [--threads N] [--rounds R]
 """
 import argparse
 import os
@@ -21,6 +26,7 @@ BIN = os.environ.get("IDUNNO_BIN", os.path.join(root, "bin"))
 ap = argparse.ArgumentParser()
 ap.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", 3)))
 ap.add_argument("--threads", type=int, default=2)
+ap.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", 3)))
 args = ap.parse_args()
 
 wdir = os.path.join(root, "build", "bench-weights")
@@ -47,39 +53,68 @@ def rows(text):
 
 
 batches = "1,16,64"
-ours_txt = sh([os.path.join(BIN, "engine_bench"), "--weights-dir", wdir, "--threads",
+ort_dir = os.path.join(root, "build", "ort")
+
+
+def ours_run():
+    return sh([os.path.join(BIN, "engine_bench"), "--weights-dir", wdir, "--threads",
                str(args.threads), "--seconds", str(args.seconds), "--batches", batches])
-try:
-    torch_txt = sh(["/usr/bin/python3", os.path.join(root, "bench", "torch_bench.py"), wdir,
-                    str(args.threads), str(args.seconds), "resnet18,alexnet", batches])
-except (subprocess.CalledProcessError, FileNotFoundError) as e:
-    torch_txt = ""
-    print(f"PyTorch peer unavailable ({e})")
 
 
-def ort_peer():
-    """ONNX Runtime's rows as text, or "" after saying why it is missing."""
-    ort_dir = os.path.join(root, "build", "ort")
+def torch_run():
+    return sh(["/usr/bin/python3", os.path.join(root, "bench", "torch_bench.py"), wdir,
+               str(args.threads), str(args.seconds), "resnet18,alexnet", batches])
+
+
+def ort_run():
+    return sh(["node", os.path.join(root, "bench", "ort_bench.js"), ort_dir, wdir,
+               str(args.threads), str(args.seconds), "resnet18,alexnet", batches])
+
+
+def ort_ready():
+    """Whether ONNX Runtime and the models it runs are there (set up when
+    not), after saying why not."""
     setup = subprocess.run(["bash", os.path.join(root, "bench", "ort-setup"), ort_dir],
                            capture_output=True, text=True).stdout.strip()
     if "not installed" in setup:
         print(f"ONNX Runtime peer unavailable: {setup}")
-        return ""
+        return False
     try:
         import onnx_export
         for m in ("resnet18", "alexnet"):
             w, o = os.path.join(wdir, f"{m}.safetensors"), os.path.join(wdir, f"{m}.onnx")
             if not onnx_export.fresh(w, o):
                 onnx_export.export(m, w, o)
-        return sh(["node", os.path.join(root, "bench", "ort_bench.js"), ort_dir, wdir,
-                   str(args.threads), str(args.seconds), "resnet18,alexnet", batches])
+        return True
     except Exception as e:  # noqa: BLE001 - any failure leaves the PyTorch columns
-        err = getattr(e, "stderr", "") or e
-        print(f"ONNX Runtime peer unavailable: {str(err).strip()}")
-        return ""
+        print(f"ONNX Runtime peer unavailable: {e}")
+        return False
 
 
-ort_txt = ort_peer()
+def median_rows(texts):
+    """Per point, the row of the round with the median images/s, and every
+    round's images/s."""
+    per = {}
+    for t in texts:
+        for k, r in rows(t).items():
+            per.setdefault(k, []).append(r)
+    return ({k: sorted(v, key=lambda r: r[0])[(len(v) - 1) // 2] for k, v in per.items()},
+            {k: [r[0] for r in v] for k, v in per.items()})
+
+
+runners = [("ours", ours_run), ("PyTorch", torch_run)] + ([("ORT", ort_run)] if ort_ready()
+                                                          else [])
+texts = {name: [] for name, _ in runners}
+for rnd in range(max(1, args.rounds)):
+    for name, run in runners:
+        try:
+            texts[name].append(run())
+        except (subprocess.CalledProcessError, FileNotFoundError) as e:
+            err = (getattr(e, "stderr", "") or str(e)).strip()
+            if name == "ours":
+                raise
+            print(f"{name} peer unavailable in round {rnd + 1}: {err}")
+ours_txt = texts["ours"][-1]
 
 
 def bench_jpegs():
@@ -108,7 +143,8 @@ rss_txt = sh([os.path.join(BIN, "engine_bench"), "--weights-dir", wdir, "--threa
 ring_txt = sh([os.path.join(BIN, "ring_bench"), "--engine", os.path.join(BIN, "engine"),
                "--iters", "100000"])
 
-ours, theirs, orts = rows(ours_txt), rows(torch_txt), rows(ort_txt)
+(ours, ours_all), (theirs, torch_all) = median_rows(texts["ours"]), median_rows(texts["PyTorch"])
+orts, ort_all = median_rows(texts.get("ORT", []))
 sgemm = float(re.search(r"sgemm GFLOP/s.*: ([\d.]+)", ours_txt).group(1))
 membw = re.search(r"memory read GB/s.*: ([\d.]+)", ours_txt)
 rss = float(re.search(r"RSS with the models loaded and planned: (\d+) MB", rss_txt).group(1))
@@ -119,7 +155,8 @@ tv = subprocess.run(["/usr/bin/python3", "-c", "import torch; print(torch.__vers
                     capture_output=True, text=True).stdout.strip() or "?"
 print(f"Engine vs PyTorch {tv} and ONNX Runtime "
       f"{'1.30 (onnxruntime-node, CPU)' if orts else '(not available)'}, {args.threads} threads, "
-      f"{args.seconds:g} s per point, same weights files\n")
+      f"{args.seconds:g} s per point, same weights files; each point the median of "
+      f"{max(1, args.rounds)} rounds taken in turns\n")
 print(f"{'model':<9} {'batch':>5} {'ours img/s':>10} {'torch img/s':>11} {'ORT img/s':>9} "
       f"{'ratio':>5} {'ours p50/p99 ms':>16} {'torch p50/p99 ms':>17} {'ORT p50/p99 ms':>16} "
       f"{'GFLOP/s':>7}")
@@ -141,6 +178,11 @@ for (m, b), (ips, p50, p99, gf) in ours.items():
         who = "the faster of PyTorch and ORT" if len(peers) == 2 else ("PyTorch" if t else "ORT")
         verdicts.append((f"{m} batch {b} >= 1.5x {who}", ratio >= 1.5, f"{ratio:.2f}x"))
 r18 = ours.get(("resnet18", 16))
+print("\nimages/s of every round (ours / PyTorch / ORT):")
+for k in ours_all:
+    print(f"  {k[0]:<9} {k[1]:>3}: " + " / ".join(
+        ", ".join(f"{v:.1f}" for v in d.get(k, [])) or "-" for d in (ours_all, torch_all,
+                                                                      ort_all)))
 print(f"\nOpenBLAS sgemm (2048^3, same threads): {sgemm:.1f} GFLOP/s")
 if membw:
     print(f"memory read bandwidth (same threads): {membw.group(1)} GB/s")
