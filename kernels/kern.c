@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -223,8 +224,48 @@ struct kern_scratch *kern_scratch_new(void)
 void kern_scratch_free(struct kern_scratch *s)
 {
 	if (s && s->buf)
-		munmap(s->buf, s->size);
+		kern_huge_free(s->buf, s->size);
 	free(s);
+}
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+/* IDUNNO_HUGEPAGES=0 leaves the mappings to the system's default. */
+static int huge_pages_enabled(void)
+{
+	static int enabled = -1;
+
+	if (enabled < 0) {
+		const char *e = getenv("IDUNNO_HUGEPAGES");
+		enabled = !(e && !strcmp(e, "0"));
+	}
+	return enabled;
+}
+
+void *kern_huge_alloc(size_t n)
+{
+	size_t len = n + HUGE_PAGE;
+	char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *start;
+
+	ASSERT(m != MAP_FAILED); /* out of memory, as xaligned_alloc */
+	/* Keep the 2 MB-aligned part only, so that every whole 2 MB of it can
+	 * be one huge page. */
+	start = (char *)ALIGN_UP((uintptr_t)m, HUGE_PAGE);
+	if (start > m)
+		munmap(m, (size_t)(start - m));
+	len -= (size_t)(start - m);
+	if (len > ALIGN_UP(n, 4096))
+		munmap(start + ALIGN_UP(n, 4096), len - ALIGN_UP(n, 4096));
+	if (huge_pages_enabled())
+		madvise(start, n, MADV_HUGEPAGE); /* advice only: no THP, no harm */
+	return start;
+}
+
+void kern_huge_free(void *p, size_t n)
+{
+	if (p)
+		munmap(p, ALIGN_UP(n, 4096));
 }
 
 /* Mapped on its own, so that the old area is unmapped when it grows and a
@@ -236,10 +277,9 @@ void kern_scratch_reserve(struct kern_scratch *s, size_t n)
 
 	if (n <= s->size)
 		return;
-	m = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT(m != MAP_FAILED); /* out of memory, as xaligned_alloc */
+	m = kern_huge_alloc(n);
 	if (s->buf)
-		munmap(s->buf, s->size);
+		kern_huge_free(s->buf, s->size);
 	s->buf = m;
 	s->size = n;
 }

@@ -49,6 +49,17 @@ struct kern_scratch {
 	size_t size;
 };
 
+/*
+ * Large buffers that every run streams through (prepared weights, the
+ * shared scratch): an anonymous mapping of its own, 2 MB-aligned and
+ * advised for transparent huge pages (MADV_HUGEPAGE; this host's THP is
+ * "madvise"), so that reading 80 MB of weights per image at batch 1 does
+ * not also walk 20,000 pages' translations.  Aborts when out of memory.
+ */
+#define KERN_HUGE_MIN ((size_t)1 << 20) /* smaller buffers are not worth a mapping */
+void *kern_huge_alloc(size_t n);
+void kern_huge_free(void *p, size_t n);
+
 /* Makes s hold at least n bytes; the old contents are not kept, and the
  * buffer may move (plans look at s->buf before each run). */
 void kern_scratch_reserve(struct kern_scratch *s, size_t n);

@@ -34,6 +34,18 @@ static void drop_memory(void *m)
 	dnnl_memory_destroy(m);
 }
 
+/* A cached memory whose buffer is ours (kern_huge_alloc). */
+static void drop_huge_memory(void *m)
+{
+	void *h = NULL;
+	const dnnl_memory_desc_t *md = NULL;
+
+	if (dnnl_memory_get_data_handle(m, &h) == dnnl_success &&
+	    dnnl_memory_get_memory_desc(m, &md) == dnnl_success)
+		kern_huge_free(h, dnnl_memory_desc_get_size(md));
+	dnnl_memory_destroy(m);
+}
+
 void odnn_own(struct onednn_plan *p, dnnl_memory_t m)
 {
 	if (p->nowned == p->cap_owned) {
@@ -96,6 +108,8 @@ static int import_const(struct onednn_plan *p, const dnnl_memory_desc_t *user_md
 	dnnl_memory_t src = NULL, dst = NULL;
 	dnnl_primitive_desc_t rpd = NULL;
 	dnnl_primitive_t r = NULL;
+	size_t bytes = dnnl_memory_desc_get_size(want);
+	void *huge = NULL;
 	int ret = 0;
 
 	if (key == data && dnnl_memory_desc_equal(user_md, want)) {
@@ -110,7 +124,15 @@ static int import_const(struct onednn_plan *p, const dnnl_memory_desc_t *user_md
 		*out = dst;
 		return 0;
 	}
-	CHK(dnnl_memory_create(&dst, want, p->eng, DNNL_MEMORY_ALLOCATE));
+	/* Large prepared weights that the cache keeps go in huge pages (the
+	 * cache's drop frees the buffer with the memory). */
+	huge = p->cache && bytes >= KERN_HUGE_MIN ? kern_huge_alloc(bytes) : NULL;
+	if (huge && dnnl_memory_create(&dst, want, p->eng, huge) != dnnl_success)
+		kern_huge_free(huge, bytes);
+	if (!dst) {
+		huge = NULL;
+		CHK(dnnl_memory_create(&dst, want, p->eng, DNNL_MEMORY_ALLOCATE));
+	}
 	CHK(dnnl_memory_create(&src, user_md, p->eng, (void *)data));
 	CHK(dnnl_reorder_primitive_desc_create(&rpd, user_md, p->eng, want, p->eng, NULL));
 	CHK(dnnl_primitive_create(&r, rpd));
@@ -120,8 +142,8 @@ static int import_const(struct onednn_plan *p, const dnnl_memory_desc_t *user_md
 		CHK(dnnl_stream_wait(p->strm));
 	}
 	if (p->cache)
-		kern_cache_put(p->cache, key, want, sizeof(*want), dst,
-			       dnnl_memory_desc_get_size(want), drop_memory);
+		kern_cache_put(p->cache, key, want, sizeof(*want), dst, bytes,
+			       huge ? drop_huge_memory : drop_memory);
 	else
 		odnn_own(p, dst);
 	*out = dst;
@@ -134,7 +156,7 @@ err:
 	if (src)
 		dnnl_memory_destroy(src);
 	if (dst)
-		dnnl_memory_destroy(dst);
+		(huge ? drop_huge_memory : drop_memory)(dst);
 	return ret;
 }
 

@@ -10,9 +10,11 @@
  */
 #include "check.h"
 #include "kern.h"
+#include "kern_impl.h"
 #include "util.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 static unsigned long long seed = 42;
@@ -402,6 +404,19 @@ static void bad_graphs(void)
 	printf("ok  bad graphs refused\n");
 }
 
+/* kern_huge_alloc: 2 MB-aligned, all of it writable, freed whole. */
+static void huge_alloc_case(void)
+{
+	size_t n = ((size_t)3 << 20) + 5;
+	unsigned char *p = kern_huge_alloc(n);
+
+	CHECK(((uintptr_t)p & (((size_t)2 << 20) - 1)) == 0, "huge buffer %p not 2 MB-aligned",
+	      (void *)p);
+	memset(p, 0xab, n);
+	CHECK(p[0] == 0xab && p[n - 1] == 0xab, "huge buffer not writable to its end");
+	kern_huge_free(p, n);
+}
+
 static void small_kernels(void)
 {
 	float x[8] = {1, 3, -2, 3, 0.5f, 7, -1, 2};
@@ -451,6 +466,7 @@ int main(void)
 
 	kern_set_threads(2);
 	small_kernels();
+	huge_alloc_case();
 	for (size_t i = 0; i < ARRAY_SIZE(convs); i++) {
 		conv_case(&convs[i], 1);
 		conv_case(&convs[i], 3);
