@@ -228,19 +228,14 @@ void kern_scratch_free(struct kern_scratch *s)
 	free(s);
 }
 
-#define HUGE_PAGE ((size_t)2 << 20)
-
-/* IDUNNO_HUGEPAGES=0 leaves the mappings to the system's default. */
-static int huge_pages_enabled(void)
+int kern_switch(const char *name)
 {
-	static int enabled = -1;
+	const char *e = getenv(name);
 
-	if (enabled < 0) {
-		const char *e = getenv("IDUNNO_HUGEPAGES");
-		enabled = !(e && !strcmp(e, "0"));
-	}
-	return enabled;
+	return !(e && !strcmp(e, "0"));
 }
+
+#define HUGE_PAGE ((size_t)2 << 20)
 
 void *kern_huge_alloc(size_t n)
 {
@@ -257,8 +252,9 @@ void *kern_huge_alloc(size_t n)
 	len -= (size_t)(start - m);
 	if (len > ALIGN_UP(n, 4096))
 		munmap(start + ALIGN_UP(n, 4096), len - ALIGN_UP(n, 4096));
-	if (huge_pages_enabled())
-		madvise(start, n, MADV_HUGEPAGE); /* advice only: no THP, no harm */
+	/* Advice only: without THP, no harm.  IDUNNO_HUGEPAGES=0 leaves it out. */
+	if (kern_switch("IDUNNO_HUGEPAGES"))
+		madvise(start, n, MADV_HUGEPAGE);
 	return start;
 }
 

@@ -15,6 +15,7 @@
  * would have added +0 to every output.
  */
 #include "kern_gemv.h"
+#include "kern_impl.h"
 #include "util.h"
 
 #include <immintrin.h>
@@ -30,9 +31,8 @@ int gemv_available(void)
 	static int ok = -1;
 
 	if (ok < 0) {
-		const char *e = getenv("IDUNNO_GEMV");
 		__builtin_cpu_init();
-		ok = !(e && !strcmp(e, "0")) && __builtin_cpu_supports("avx512f") &&
+		ok = kern_switch("IDUNNO_GEMV") && __builtin_cpu_supports("avx512f") &&
 		     __builtin_cpu_supports("fma");
 	}
 	return ok;

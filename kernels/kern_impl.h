@@ -49,6 +49,10 @@ struct kern_scratch {
 	size_t size;
 };
 
+/* Whether a path of ours is on: 1 unless the environment sets name to "0"
+ * (IDUNNO_WINOGRAD=0 and the like, each path's before/after switch). */
+int kern_switch(const char *name);
+
 /*
  * Large buffers that every run streams through (prepared weights, the
  * shared scratch): an anonymous mapping of its own, 2 MB-aligned and

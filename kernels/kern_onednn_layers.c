@@ -34,16 +34,11 @@
  */
 static const char *winograd_impl(const struct kern_layer *l, const struct kern_shape *os, int batch)
 {
-	static int enabled = -1, min = 13;
+	const char *m = getenv("IDUNNO_WINOGRAD_MIN_MAP");
+	int min = m && atoi(m) > 0 ? atoi(m) : 13;
 
-	if (enabled < 0) {
-		const char *e = getenv("IDUNNO_WINOGRAD"), *m = getenv("IDUNNO_WINOGRAD_MIN_MAP");
-		enabled = !(e && !strcmp(e, "0"));
-		if (m && atoi(m) > 0)
-			min = atoi(m);
-	}
-	if (!enabled || l->k_h != 3 || l->k_w != 3 || l->stride != 1 || l->pad != 1 ||
-	    (l->groups ? l->groups : 1) != 1)
+	if (!kern_switch("IDUNNO_WINOGRAD") || l->k_h != 3 || l->k_w != 3 || l->stride != 1 ||
+	    l->pad != 1 || (l->groups ? l->groups : 1) != 1)
 		return NULL;
 	if (batch == 1 ? os->h < 7 || os->w < 7 : os->h < min || os->w < min)
 		return NULL;
@@ -195,17 +190,6 @@ err:
  * layout, and so one prepared copy, for the plans of every batch size. */
 #define FC_PACK_BATCH 16
 
-static int fc_pack_enabled(void)
-{
-	static int enabled = -1;
-
-	if (enabled < 0) {
-		const char *e = getenv("IDUNNO_FC_PACK");
-		enabled = !(e && !strcmp(e, "0"));
-	}
-	return enabled;
-}
-
 /*
  * The inner product with weights in the layout oneDNN prefers (prepacked
  * once into the cache), that layout being the one it picks at FC_PACK_BATCH
@@ -286,7 +270,7 @@ int odnn_plan_fc(struct onednn_plan *p, const struct kern_graph *g, const struct
 					 nd == 4 ? dnnl_nchw : dnnl_nc));
 	CHK(dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x));
 	CHK(dnnl_memory_desc_init_by_tag(&dst_md, 2, dd, dnnl_f32, dnnl_nc));
-	if (fc_pack_enabled() && !fc_packed_pd(p, is, nd, os->c, !!l->bias, attr, &pd))
+	if (kern_switch("IDUNNO_FC_PACK") && !fc_packed_pd(p, is, nd, os->c, !!l->bias, attr, &pd))
 		goto created;
 	/* ...and so does the input (a small reorder when the layer before left it
 	 * blocked): plain input and plain weights take oneDNN's GEMM path. */

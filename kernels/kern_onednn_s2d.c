@@ -42,16 +42,11 @@ static void s2dctx_free(void *p)
 int odnn_s2d_taps(const struct kern_layer *l, const struct kern_shape *is,
 		  const struct kern_shape *os)
 {
-	static int enabled = -1;
 	int s = l->stride;
 
-	if (enabled < 0) {
-		const char *e = getenv("IDUNNO_S2D");
-		enabled = !(e && !strcmp(e, "0"));
-	}
-	if (!enabled || s < 2 || l->k_h != l->k_w || l->k_h <= s || (l->k_h + s - 1) / s != 3 ||
-	    (l->groups ? l->groups : 1) != 1 || l->accumulate || (is->c * s * s) % 16 ||
-	    os->c % 16 || os->h < 13 || os->w < 13)
+	if (!kern_switch("IDUNNO_S2D") || s < 2 || l->k_h != l->k_w || l->k_h <= s ||
+	    (l->k_h + s - 1) / s != 3 || (l->groups ? l->groups : 1) != 1 || l->accumulate ||
+	    (is->c * s * s) % 16 || os->c % 16 || os->h < 13 || os->w < 13)
 		return 0;
 	return 3;
 }

@@ -19,6 +19,7 @@
  * input (64 x 7 x ic) and products (64 x 7 x one block of oc) staying in
  * the core's L2; units are shared among the OpenMP threads.
  */
+#include "kern_impl.h"
 #include "kern_wino5.h"
 #include "util.h"
 
@@ -76,9 +77,8 @@ int wino5_eligible(const struct kern_layer *l, const struct kern_shape *is,
 	static int enabled = -1;
 
 	if (enabled < 0) {
-		const char *e = getenv("IDUNNO_WINO5");
 		__builtin_cpu_init();
-		enabled = !(e && !strcmp(e, "0")) && __builtin_cpu_supports("avx512f") &&
+		enabled = kern_switch("IDUNNO_WINO5") && __builtin_cpu_supports("avx512f") &&
 			  __builtin_cpu_supports("fma");
 	}
 	return enabled && l->op == KERN_OP_CONV && l->k_h == 5 && l->k_w == 5 && l->stride == 1 &&
