@@ -1,6 +1,6 @@
 # bench/lib-jobs.sh - shell helpers shared by the benchmarks and
 # experiments that run jobs on a local cluster (bench-failover,
-# bench-coord, experiments).  Source it after tests/cluster.sh.
+# bench-coord, experiments, the demo).  Source it after tests/cluster.sh.
 #
 #   (self_field and node_of, which these use, are tests/cluster.sh's)
 #   any_node [SKIP...]   a running node not among SKIP
