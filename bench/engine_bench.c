@@ -267,6 +267,8 @@ int main(int argc, char **argv)
 	{
 		struct rusage ru;
 		getrusage(RUSAGE_SELF, &ru);
+		printf("shared scratch (the largest plan's activations and scratchpads): %.0f MB\n",
+		       net_shared_scratch_bytes() / 1048576.0);
 		printf("RSS with the models loaded and planned: %.0f MB (peak %.0f MB)\n", rss_mb(),
 		       ru.ru_maxrss / 1024.0);
 		printf("sgemm GFLOP/s (2048^3, OpenBLAS, same threads): %.1f\n",

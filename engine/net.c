@@ -142,6 +142,11 @@ const struct kern_graph *net_graph(const struct net *n)
 	return model_graph(n->model);
 }
 
+size_t net_shared_scratch_bytes(void)
+{
+	return kern_scratch_bytes(shared_scratch);
+}
+
 size_t net_prepared_bytes(const struct net *n)
 {
 	return kern_cache_bytes(n->cache);

@@ -47,8 +47,11 @@ enum model_id net_model(const struct net *n);
  */
 uint64_t net_plans_built(const struct net *n);
 const struct kern_graph *net_graph(const struct net *n);
-/* Bytes held by all plans: activations, scratch and prepared weights. */
+/* Bytes held by all plans and prepared weights, but for the scratch all
+ * networks share (net_shared_scratch_bytes: the largest plan's scratchpads
+ * and, on oneDNN, activations). */
 size_t net_workspace(const struct net *n);
+size_t net_shared_scratch_bytes(void);
 /* Of which prepared weights, shared by the plans of every batch size. */
 size_t net_prepared_bytes(const struct net *n);
 

@@ -237,13 +237,17 @@ int kern_switch(const char *name)
 
 #define HUGE_PAGE ((size_t)2 << 20)
 
-void *kern_huge_alloc(size_t n)
+void *kern_huge_try_alloc(size_t n)
 {
 	size_t len = n + HUGE_PAGE;
-	char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	char *start;
+	char *m, *start;
 
-	ASSERT(m != MAP_FAILED); /* out of memory, as xaligned_alloc */
+#if KERN_SANITIZING
+	return aligned_alloc(64, ALIGN_UP(n, 64));
+#endif
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
 	/* Keep the 2 MB-aligned part only, so that every whole 2 MB of it can
 	 * be one huge page. */
 	start = (char *)ALIGN_UP((uintptr_t)m, HUGE_PAGE);
@@ -258,10 +262,23 @@ void *kern_huge_alloc(size_t n)
 	return start;
 }
 
+void *kern_huge_alloc(size_t n)
+{
+	void *p = kern_huge_try_alloc(n);
+
+	ASSERT(p); /* out of memory, as xaligned_alloc */
+	return p;
+}
+
 void kern_huge_free(void *p, size_t n)
 {
+#if KERN_SANITIZING
+	(void)n;
+	free(p);
+#else
 	if (p)
 		munmap(p, ALIGN_UP(n, 4096));
+#endif
 }
 
 /* Mapped on its own, so that the old area is unmapped when it grows and a

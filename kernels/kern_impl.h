@@ -25,8 +25,10 @@ struct kern_plan {
 };
 
 /*
- * The weight cache: prepared weights keyed by the caller's weight pointer
- * and a backend-defined descriptor of the prepared layout.
+ * The weight cache: prepared weights keyed by the layer's weight key
+ * (kern_weight_key: the caller's weight pointer, unless the weights are
+ * released after planning) and a backend-defined descriptor of the
+ * prepared layout.
  */
 struct kern_cache_entry {
 	const void *src; /* the caller's weights */
@@ -58,11 +60,27 @@ int kern_switch(const char *name);
  * shared scratch): an anonymous mapping of its own, 2 MB-aligned and
  * advised for transparent huge pages (MADV_HUGEPAGE; this host's THP is
  * "madvise"), so that reading 80 MB of weights per image at batch 1 does
- * not also walk 20,000 pages' translations.  Aborts when out of memory.
+ * not also walk 20,000 pages' translations.  kern_huge_alloc aborts when
+ * out of memory, kern_huge_try_alloc returns NULL.  Under AddressSanitizer
+ * they are the heap's, which it watches.
  */
 #define KERN_HUGE_MIN ((size_t)1 << 20) /* smaller buffers are not worth a mapping */
 void *kern_huge_alloc(size_t n);
+void *kern_huge_try_alloc(size_t n);
 void kern_huge_free(void *p, size_t n);
+
+/* Built with AddressSanitizer: memory of ours stays where it can see it
+ * (activations in per-plan heap buffers, not in the shared scratch). */
+#if defined(__SANITIZE_ADDRESS__)
+#define KERN_SANITIZING 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KERN_SANITIZING 1
+#endif
+#endif
+#ifndef KERN_SANITIZING
+#define KERN_SANITIZING 0
+#endif
 
 /* Makes s hold at least n bytes; the old contents are not kept, and the
  * buffer may move (plans look at s->buf before each run). */

@@ -126,7 +126,7 @@ static int import_const(struct onednn_plan *p, const dnnl_memory_desc_t *user_md
 	}
 	/* Large prepared weights that the cache keeps go in huge pages (the
 	 * cache's drop frees the buffer with the memory). */
-	huge = p->cache && bytes >= KERN_HUGE_MIN ? kern_huge_alloc(bytes) : NULL;
+	huge = p->cache && bytes >= KERN_HUGE_MIN ? kern_huge_try_alloc(bytes) : NULL;
 	if (huge && dnnl_memory_create(&dst, want, p->eng, huge) != dnnl_success)
 		kern_huge_free(huge, bytes);
 	if (!dst) {
@@ -412,7 +412,7 @@ static int onednn_plan_create(const struct kern_graph *g, int batch, struct kern
 		size[t] = t == g->input || !p->mem[t] ? 0 : dnnl_memory_desc_get_size(&p->md[t]);
 	p->nbuf = kern_assign_buffers(g, size, p->buf_of, p->buf_size);
 	p->bufs = xcalloc((size_t)p->nbuf + 1, sizeof(*p->bufs));
-	if (cache && cache->scratch) {
+	if (cache && cache->scratch && !KERN_SANITIZING) {
 		size_t off = ALIGN_UP(p->scratch_size, 64);
 		p->buf_off = xcalloc((size_t)p->nbuf + 1, sizeof(*p->buf_off));
 		for (int b = 0; b < p->nbuf; b++) {
@@ -428,7 +428,10 @@ static int onednn_plan_create(const struct kern_graph *g, int batch, struct kern
 		for (int t = 0; t < g->ntensors; t++)
 			if (p->buf_of[t] >= 0)
 				CHK(dnnl_memory_set_data_handle(p->mem[t], p->bufs[p->buf_of[t]]));
-		if (p->scratch_size) {
+		if (p->scratch_size && cache && cache->scratch) {
+			kern_scratch_reserve(cache->scratch, p->scratch_size);
+			CHK(bind_scratch(p, cache->scratch->buf));
+		} else if (p->scratch_size) {
 			p->scratch = xaligned_alloc(p->scratch_size);
 			CHK(bind_scratch(p, p->scratch));
 		}

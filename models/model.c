@@ -204,6 +204,7 @@ struct model {
 		int layer, out;
 		const struct st_tensor *w, *bn[4];
 		float *weight;
+		uint64_t sum; /* of the first fold's weights: a later one must match */
 	} folds[32];
 	int nfolds;
 };
@@ -311,6 +312,22 @@ static float *fold_weights(const struct fold *f)
 	return nw;
 }
 
+/* A checksum of n bytes (8-byte words, then the tail). */
+static uint64_t weights_sum(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	uint64_t h = 0xcbf29ce484222325u, w;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, b + i, 8);
+		h = (h ^ w) * 0x100000001b3u;
+	}
+	for (; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3u;
+	return h;
+}
+
 /* Folds batch-norm bn into convolution kl: b' = beta - mean * g / sqrt(var
  * + eps), kept with the model; the weights as fold_weights, released after
  * planning by a backend that copies them (model_release_weights). */
@@ -333,6 +350,8 @@ static int fold_bn(struct model *m, struct kern_layer *kl, int layer, const stru
 	kl->bias = nb;
 	kl->weight = f->weight = fold_weights(f);
 	kl->weight_key = w->data; /* the same however often it is folded again */
+	if (f->weight)
+		f->sum = weights_sum(f->weight, w->nbytes);
 	return finite && f->weight ? 0 : -EDOM;
 }
 
@@ -352,13 +371,16 @@ int model_acquire_weights(struct model *m, char *err, size_t errlen)
 		if (f->weight)
 			continue;
 		f->weight = fold_weights(f);
-		if (!f->weight) {
-			util_seterr(
-				err, errlen,
-				"%s weights: folding batch-norm into %s gives a non-finite value "
-				"(the file changed since it was loaded?)",
-				model_name(m->id), m->layers[f->layer].name);
-			return -EDOM;
+		/* The file is read again: it must still hold what was loaded
+		 * (files are replaced by rename, but one written in place would
+		 * mix its new weights with copies prepared from the old). */
+		if (!f->weight || weights_sum(f->weight, f->w->nbytes) != f->sum) {
+			util_seterr(err, errlen,
+				    "%s weights: %s is not what was loaded (the file changed "
+				    "since; load it again)",
+				    model_name(m->id), m->layers[f->layer].name);
+			model_release_weights(m); /* none kept half-made */
+			return -ESTALE;
 		}
 		m->layers[f->layer].weight = f->weight;
 	}

@@ -78,8 +78,9 @@ const struct kern_graph *model_graph(const struct model *m);
  * model's only while it makes plans: model_release_weights frees the
  * convolutions' weights that batch-norm was folded into (their layers'
  * weight becomes NULL; weight_key stays), and model_acquire_weights folds
- * them again from the file, before another plan is made.  0, or -EDOM with
- * err filled when a value is no longer finite (the file changed).
+ * them again from the file, before another plan is made.  0, or -ESTALE
+ * with err filled (and nothing kept) when the file no longer holds what was
+ * loaded.
  */
 void model_release_weights(struct model *m);
 int model_acquire_weights(struct model *m, char *err, size_t errlen);

@@ -3,12 +3,16 @@
  * has released its batch-norm-folded weights: a plan made later (another
  * batch size, or one evicted and made again) folds them again, agrees with
  * the blas backend (which keeps them) and with the first plan, and finds
- * the weights it prepared before instead of preparing a second copy.
+ * the weights it prepared before instead of preparing a second copy; two
+ * networks sharing the scratch, run in turns, each agree with theirs; a
+ * weights file changed in place after loading is refused when a later
+ * plan reads it again.
  */
 #include "check.h"
 #include "net.h"
 #include "util.h"
 
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,10 +56,34 @@ static int folded_layers(const struct net *n, int *present)
 	return folded;
 }
 
+/* Multiplies the first value of tensor name in safetensors file path by 2,
+ * in place. */
+static void change_in_place(const char *path, const char *name)
+{
+	char head[1 << 16], quoted[64];
+	uint64_t n = 0;
+	unsigned long long a = 0, b = 0;
+	const char *t, *o;
+	float v;
+	int fd = open(path, O_RDWR);
+
+	REQUIRE(fd >= 0 && pread(fd, &n, 8, 0) == 8 && n < sizeof(head), "header of %s", path);
+	REQUIRE(pread(fd, head, n, 8) == (ssize_t)n, "header of %s", path);
+	head[n] = 0;
+	snprintf(quoted, sizeof(quoted), "\"%s\"", name);
+	REQUIRE((t = strstr(head, quoted)) && (o = strstr(t, "\"data_offsets\"")) &&
+			sscanf(o, "\"data_offsets\":[%llu,%llu]", &a, &b) == 2 && b > a,
+		"%s in %s", name, path);
+	REQUIRE(pread(fd, &v, 4, (off_t)(8 + n + a)) == 4, "read %s", name);
+	v = v * 2 + 1;
+	REQUIRE(pwrite(fd, &v, 4, (off_t)(8 + n + a)) == 4, "write %s", name);
+	close(fd);
+}
+
 int main(void)
 {
-	char dir[] = "/tmp/idunno-netplans-XXXXXX", path[64], err[512];
-	struct net *n = NULL, *ref = NULL;
+	char dir[] = "/tmp/idunno-netplans-XXXXXX", path[64], path2[64], err[512];
+	struct net *n = NULL, *ref = NULL, *n2 = NULL, *ref2 = NULL;
 	float *in = xmalloc((size_t)MAXB * MODEL_IN_ELEMS * sizeof(float));
 	float *a1 = xmalloc(MODEL_CLASSES * sizeof(float));
 	float *a16 = xmalloc((size_t)MAXB * MODEL_CLASSES * sizeof(float));
@@ -107,9 +135,50 @@ int main(void)
 	CHECK(net_prepared_bytes(n) == before, "no weights prepared twice (%zu -> %zu bytes)",
 	      before, net_prepared_bytes(n));
 
+	/* A second network beside the first, sharing the scratch, in turns. */
+	snprintf(path2, sizeof(path2), "%s/resnet18-b.safetensors", dir);
+	REQUIRE(!model_generate_weights(MODEL_RESNET18, 6, path2, err, sizeof(err)), "%s", err);
+	REQUIRE(!net_open(MODEL_RESNET18, path2, KERN_BACKEND_BLAS, &ref2, err, sizeof(err)), "%s",
+		err);
+	REQUIRE(!net_open(MODEL_RESNET18, path2, KERN_BACKEND_ONEDNN, &n2, err, sizeof(err)), "%s",
+		err);
+	{
+		float *r2 = xmalloc((size_t)MAXB * MODEL_CLASSES * sizeof(float));
+		REQUIRE(!net_run(ref2, MAXB, in, r2, err, sizeof(err)), "%s", err);
+		for (int round = 0; round < 2; round++) {
+			REQUIRE(!net_run(n2, 1, in, again, err, sizeof(err)), "%s", err);
+			agree("second network, batch 1", again, r2, 1);
+			REQUIRE(!net_run(n, MAXB, in, again, err, sizeof(err)), "%s", err);
+			agree("first network, batch 16, in turns", again, r16, MAXB);
+			REQUIRE(!net_run(n2, MAXB, in, again, err, sizeof(err)), "%s", err);
+			agree("second network, batch 16", again, r2, MAXB);
+			REQUIRE(!net_run(n, 1, in, again, err, sizeof(err)), "%s", err);
+			CHECK(!memcmp(again, a1, MODEL_CLASSES * sizeof(float)),
+			      "first network, batch 1, in turns: the same logits");
+		}
+		free(r2);
+	}
+
+	/* The file changed in place since it was loaded: a later plan, which
+	 * folds from it again, is refused, and nothing half-folded is kept. */
+	change_in_place(path, "layer2.0.conv1.weight");
+	err[0] = 0;
+	CHECK(net_run(n, 11, in, again, err, sizeof(err)) != 0 &&
+		      strstr(err, "not what was loaded"),
+	      "a plan made from a file changed in place: %s", err[0] ? err : "no error");
+	printf("after a change in place: %s\n", err);
+	folded_layers(n, &present);
+	CHECK(present == 0, "after the refusal, no folded weights kept (%d)", present);
+	REQUIRE(!net_run(n, 1, in, again, err, sizeof(err)), "%s", err);
+	CHECK(!memcmp(again, a1, MODEL_CLASSES * sizeof(float)),
+	      "the plans made before still run as they were");
+
 	net_free(n);
 	net_free(ref);
+	net_free(n2);
+	net_free(ref2);
 	unlink(path);
+	unlink(path2);
 	rmdir(dir);
 	free(in);
 	free(a1);
