@@ -37,12 +37,21 @@ void swim_config_default(struct swim_config *c)
 
 /* ---- messages ---- */
 
+/* A message with the gossip piggybacked, and with extra (when not NULL)
+ * too unless the gossip already says something of its member. */
 static void send_msg(struct swim *s, struct wire_addr to, uint8_t type, uint8_t flags, uint32_t seq,
-		     struct wire_addr target, struct wire_addr origin)
+		     struct wire_addr target, struct wire_addr origin,
+		     const struct swim_update *extra)
 {
 	struct swim_msg m = {
 		.type = type, .flags = flags, .seq = seq, .target = target, .origin = origin};
+	int have = 0;
+
 	swim_bcast_piggyback(s, &m);
+	for (int k = 0; extra && k < m.nupdates; k++)
+		have |= wire_addr_eq(m.updates[k].addr, extra->addr);
+	if (extra && !have && m.nupdates < SWIM_MAX_UPDATES)
+		m.updates[m.nupdates++] = *extra;
 	swim_out_emit(s, to, &m);
 }
 
@@ -246,20 +255,20 @@ void swim_receive(struct swim *s, struct wire_addr from, const struct swim_msg *
 	switch (m->type) {
 	case WIRE_PING:
 		if (m->flags & SWIM_F_RELAYED)
-			send_msg(s, from, WIRE_ACK, SWIM_F_RELAYED, m->seq, from, m->origin);
+			send_msg(s, from, WIRE_ACK, SWIM_F_RELAYED, m->seq, from, m->origin, NULL);
 		else
-			send_msg(s, from, WIRE_ACK, 0, m->seq, from, from);
+			send_msg(s, from, WIRE_ACK, 0, m->seq, from, from, NULL);
 		break;
 	case WIRE_ACK:
 		if ((m->flags & SWIM_F_RELAYED) && !wire_addr_eq(m->origin, s->mem[0].m.addr)) {
 			/* I probed for someone: pass the ack back to them */
-			send_msg(s, m->origin, WIRE_ACK, 0, m->seq, from, m->origin);
+			send_msg(s, m->origin, WIRE_ACK, 0, m->seq, from, m->origin, NULL);
 		} else if (s->probe.active && m->seq == s->probe.seq) {
 			s->probe.acked = 1;
 		}
 		break;
 	case WIRE_PING_REQ:
-		send_msg(s, m->target, WIRE_PING, SWIM_F_RELAYED, m->seq, m->target, from);
+		send_msg(s, m->target, WIRE_PING, SWIM_F_RELAYED, m->seq, m->target, from, NULL);
 		break;
 	case WIRE_JOIN:
 		send_state(s, from, 0);
@@ -305,16 +314,10 @@ static int random_live_others(struct swim *s, struct wire_addr exclude, struct w
 static void send_ping(struct swim *s, int i)
 {
 	struct wire_addr a = s->mem[i].m.addr;
-	struct swim_msg m = {
-		.type = WIRE_PING, .seq = s->probe.seq, .target = a, .origin = s->mem[0].m.addr};
-	int have = 0;
+	struct swim_update u = swim_member_update(&s->mem[i]);
 
-	swim_bcast_piggyback(s, &m);
-	for (int k = 0; k < m.nupdates; k++)
-		have |= wire_addr_eq(m.updates[k].addr, a);
-	if (s->mem[i].m.status == SWIM_SUSPECT && !have && m.nupdates < SWIM_MAX_UPDATES)
-		m.updates[m.nupdates++] = swim_member_update(&s->mem[i]);
-	swim_out_emit(s, a, &m);
+	send_msg(s, a, WIRE_PING, 0, s->probe.seq, a, s->mem[0].m.addr,
+		 s->mem[i].m.status == SWIM_SUSPECT ? &u : NULL);
 }
 
 static void start_probe(struct swim *s, uint64_t now)
@@ -376,7 +379,7 @@ void swim_tick(struct swim *s, uint64_t now)
 					   (int)MIN(s->c.indirect_k, ARRAY_SIZE(helpers)));
 		for (int j = 0; j < k; j++)
 			send_msg(s, helpers[j], WIRE_PING_REQ, 0, s->probe.seq, s->probe.target,
-				 s->mem[0].m.addr);
+				 s->mem[0].m.addr, NULL);
 		s->probe.indirect_sent = 1;
 		/* a late tick (this loop held up, the host stalled) still gives the
 		 * indirect probes the rest of an interval before suspecting */
@@ -405,7 +408,7 @@ void swim_tick(struct swim *s, uint64_t now)
 			int k = random_live_others(s, none, to,
 						   (int)MIN(s->c.gossip_nodes, ARRAY_SIZE(to)));
 			for (int j = 0; j < k; j++)
-				send_msg(s, to[j], WIRE_GOSSIP, 0, 0, none, none);
+				send_msg(s, to[j], WIRE_GOSSIP, 0, 0, none, none, NULL);
 		}
 		s->next_gossip = now + s->c.gossip_interval_ms;
 	}
