@@ -239,13 +239,13 @@ int kern_switch(const char *name)
 
 void *kern_huge_try_alloc(size_t n)
 {
-	size_t len = n + HUGE_PAGE;
-	char *m, *start;
-
 #if KERN_SANITIZING
 	return aligned_alloc(64, ALIGN_UP(n, 64));
-#endif
-	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+#else
+	size_t len = n + HUGE_PAGE;
+	char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *start;
+
 	if (m == MAP_FAILED)
 		return NULL;
 	/* Keep the 2 MB-aligned part only, so that every whole 2 MB of it can
@@ -260,6 +260,7 @@ void *kern_huge_try_alloc(size_t n)
 	if (kern_switch("IDUNNO_HUGEPAGES"))
 		madvise(start, n, MADV_HUGEPAGE);
 	return start;
+#endif
 }
 
 void *kern_huge_alloc(size_t n)

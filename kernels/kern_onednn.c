@@ -316,11 +316,10 @@ void odnn_scratch_view(struct onednn_plan *p, dnnl_memory_t m, size_t off, size_
  * live there) the activation buffers at buf. */
 static dnnl_status_t bind_scratch(struct onednn_plan *p, void *buf)
 {
-	for (int b = 0; p->buf_off && b < p->nbuf; b++)
-		p->bufs[b] = (float *)((char *)buf + p->buf_off[b]);
 	for (int t = 0; p->buf_off && t < p->ntensors; t++)
 		if (p->buf_of[t] >= 0 &&
-		    dnnl_memory_set_data_handle(p->mem[t], p->bufs[p->buf_of[t]]) != dnnl_success)
+		    dnnl_memory_set_data_handle(
+			    p->mem[t], (char *)buf + p->buf_off[p->buf_of[t]]) != dnnl_success)
 			return dnnl_runtime_error;
 	for (int i = 0; i < p->nviews; i++)
 		if (dnnl_memory_set_data_handle(p->views[i], (char *)buf + p->view_off[i]) !=
@@ -419,22 +418,20 @@ static int onednn_plan_create(const struct kern_graph *g, int batch, struct kern
 			p->buf_off[b] = off;
 			off += ALIGN_UP(p->buf_size[b], 64);
 		}
-		p->scratch_size = off;
-		kern_scratch_reserve(cache->scratch, p->scratch_size);
-		CHK(bind_scratch(p, cache->scratch->buf));
+		p->scratch_size = off; /* bind_scratch points the tensors there */
 	} else {
 		for (int b = 0; b < p->nbuf; b++)
 			p->bufs[b] = xaligned_alloc(p->buf_size[b]);
 		for (int t = 0; t < g->ntensors; t++)
 			if (p->buf_of[t] >= 0)
 				CHK(dnnl_memory_set_data_handle(p->mem[t], p->bufs[p->buf_of[t]]));
-		if (p->scratch_size && cache && cache->scratch) {
-			kern_scratch_reserve(cache->scratch, p->scratch_size);
-			CHK(bind_scratch(p, cache->scratch->buf));
-		} else if (p->scratch_size) {
-			p->scratch = xaligned_alloc(p->scratch_size);
-			CHK(bind_scratch(p, p->scratch));
-		}
+	}
+	if (p->scratch_size && cache && cache->scratch) {
+		kern_scratch_reserve(cache->scratch, p->scratch_size);
+		CHK(bind_scratch(p, cache->scratch->buf));
+	} else if (p->scratch_size) {
+		p->scratch = xaligned_alloc(p->scratch_size);
+		CHK(bind_scratch(p, p->scratch));
 	}
 	free(size);
 	*out = &p->base;

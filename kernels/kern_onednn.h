@@ -36,7 +36,7 @@ struct onednn_plan {
 	int nsteps, cap_steps;
 	dnnl_memory_t *owned; /* weights, biases, reorder temporaries, scratch views */
 	int nowned, cap_owned;
-	float **bufs; /* activation buffers */
+	float **bufs; /* activation buffers, when ours (not in the shared scratch) */
 	size_t *buf_size;
 	int nbuf;
 	int *buf_of;	 /* tensor -> buffer, -1 for none */

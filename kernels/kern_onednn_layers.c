@@ -23,10 +23,12 @@
  * smaller maps down to 7x7 (layer3 at 14x14: 0.69 ms against F(4x4)'s
  * 0.75; layer4 at 7x7: 1.34-1.40 ms direct -> 0.93-1.16, for 22 MB more
  * weights; AlexNet's 13x13 layers alike).  At larger batches F(4x4) where
- * the map is at least 13x13: on 7x7 maps it gains too (ResNet18 at batch 16: layer4 15 -> 8.4 ms
- * per layer) but would hold 85 MB more weights, over the engine's memory budget.  AlexNet's 13x13
- * layers gain about 30 % at batch 16 and 40 % at 64 for about 50 MB (transformed weights, and
- * Winograd's scratch, which the plans of all networks share: kern_scratch).
+ * the map is at least 13x13: on 7x7 maps it gains too (ResNet18 at batch
+ * 16: layer4 15 -> 8.4 ms per layer) but would hold 85 MB more weights,
+ * over the engine's memory budget.  AlexNet's 13x13 layers gain about 30 %
+ * at batch 16 and 40 % at 64 for about 50 MB (transformed weights, and
+ * Winograd's scratch, which the plans of all networks share:
+ * kern_scratch).
  *
  * Returns NULL for direct convolution, else the implementation to ask
  * oneDNN for ("" for its own choice).  IDUNNO_WINOGRAD=0 turns Winograd
