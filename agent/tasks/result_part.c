@@ -374,7 +374,7 @@ int result_part_parse(const char *line, size_t len, struct coord_result *r, char
 	    !!(seen & (1u << K_CLIENT)) != !!(seen & (1u << K_CQID)))
 		return -EINVAL;
 	if (r->rseq == 0 || r->a.qid == UINT64_MAX || image > UINT32_MAX || status > 0 ||
-	    status < INT32_MIN || (status == 0) != (ntop == COORD_TOP) ||
+	    status < INT32_MIN || ntop != (status == 0 ? COORD_TOP : 0) || /* failed: no top5 */
 	    wire_addr_parse(worker, 0, &r->a.worker) || r->a.worker.ip == 0 ||
 	    r->a.worker.port == 0) /* "IP" alone: not a line the writer makes */
 		return -EINVAL;
